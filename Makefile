@@ -1,0 +1,63 @@
+# Set-up and every job goes through this file; each target installs what it needs.
+#   make demo   - the main job against the embedded paper exchange (no keys needed)
+#   make test   - ruff, mypy and the whole test suite (plus loop tests on the oldest/newest Python)
+#   make bench  - the benchmark table (bench/RESULTS.md)
+#   make reliability - the full-size reliability campaign (RELIABILITY.md)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+PYENV_ROOT ?= $(HOME)/.pyenv
+# The oldest and newest supported Pythons, for the session/event-loop tests.
+PY_OLDEST ?= $(lastword $(sort $(wildcard $(PYENV_ROOT)/versions/3.10.*/bin/python)))
+PY_NEWEST ?= $(lastword $(sort $(wildcard $(PYENV_ROOT)/versions/3.13.*/bin/python)))
+
+.PHONY: demo test lint pytest loop-matrix browser-deps bench reliability clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check 'uv>=0.5'
+	$(UV) pip install -q -p $(PY) -e '.[dev]'
+	$(PY) -m ipykernel install --sys-prefix --name toolkit --display-name "toolkit (.venv)" >/dev/null
+	touch $@
+
+demo: $(VENV)/.installed
+	$(PY) -m toolkit demo
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check toolkit tests bench
+	$(VENV)/bin/mypy
+
+browser-deps: $(VENV)/.installed
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "installing Debian's chromium for the browser test"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || { echo "could not install chromium (apt-get); the browser test needs /usr/bin/chromium"; exit 1; }; \
+	fi
+
+pytest: $(VENV)/.installed browser-deps
+	$(PY) -m pytest
+
+loop-matrix: $(VENV)/.installed
+	@for py in "$(PY_OLDEST)" "$(PY_NEWEST)"; do \
+	  if [ -z "$$py" ]; then echo "missing Python 3.10 or 3.13 under $(PYENV_ROOT)/versions"; exit 1; fi; \
+	  v=$$($$py -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	  env=.venv-$$v; \
+	  if [ ! -f $$env/.installed ] || [ pyproject.toml -nt $$env/.installed ]; then \
+	    $(UV) venv -q -p $$py $$env && $(UV) pip install -q -p $$env/bin/python -e '.[test]' && touch $$env/.installed || exit 1; \
+	  fi; \
+	  echo "== loop tests on Python $$v"; \
+	  $$env/bin/python -m pytest -m loop -q -p no:cacheprovider || exit 1; \
+	done
+
+test: lint pytest loop-matrix
+
+bench: $(VENV)/.installed
+	$(PY) -m bench
+
+reliability: $(VENV)/.installed
+	$(PY) -m bench.reliability --full
+
+clean:
+	rm -rf $(VENV) .venv-3.* .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""toolkit: place batches of exchange orders from notebooks (filled in as modules land)."""

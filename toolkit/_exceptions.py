@@ -1,0 +1,153 @@
+"""The one exception tree of toolkit.
+
+Every error toolkit raises derives from :class:`ToolkitError`. Errors of the libraries underneath
+(aiohttp, duckdb) are translated into these at exactly one seam each (the transport for HTTP, the
+store for DuckDB), with ``raise ... from exc`` so the original stays reachable::
+
+    ToolkitError
+    ├── InputError (also ValueError)        the order frame cannot be read at all
+    │   └── KeyReuseError                   a batch key reused with different orders
+    ├── StrictBatchError                    strict=True and some rows were INVALID or REJECTED
+    ├── ConfigError                         bad connect() settings (unknown exchange/market, missing keys)
+    ├── SessionClosedError                  the session was closed; connect() again
+    ├── TransportError                      no usable HTTP answer
+    │   ├── ExchangeUnavailable             cannot connect / connection dropped
+    │   └── RequestTimeout                  no answer within the timeout
+    ├── ExchangeError                       the exchange answered with an error (keeps code, msg)
+    │   ├── AuthenticationError             -1022 bad signature, -2015 bad key, -1021 timestamp
+    │   ├── RateLimitError                  429 / 418, with retry_after seconds
+    │   ├── OrderRejected                   the exchange refused an order request
+    │   └── ServerError                     5xx: the execution status is unknown
+    └── StoreError                          the DuckDB store failed (after retries)
+
+Example::
+
+    try:
+        await tk.batch(df, key="rebalance-2026-11-25")
+    except tk.KeyReuseError as exc:
+        print(exc.key)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "AuthenticationError",
+    "ConfigError",
+    "ExchangeError",
+    "ExchangeUnavailable",
+    "InputError",
+    "KeyReuseError",
+    "OrderRejected",
+    "RateLimitError",
+    "RequestTimeout",
+    "ServerError",
+    "SessionClosedError",
+    "StoreError",
+    "StrictBatchError",
+    "ToolkitError",
+    "TransportError",
+]
+
+
+class ToolkitError(Exception):
+    """Root of every error raised by toolkit."""
+
+
+class InputError(ToolkitError, ValueError):
+    """The orders given to ``batch``/``cancel`` cannot be read at all (not a frame, no symbol column).
+
+    Rows that can be read but are wrong do not raise: they come back as ``INVALID`` rows.
+    """
+
+
+class KeyReuseError(InputError):
+    """A batch ``key`` was used before with different orders."""
+
+    def __init__(self, key: str, detail: str = "") -> None:
+        self.key = key
+        msg = f"batch key {key!r} was already used with different orders"
+        super().__init__(f"{msg}: {detail}" if detail else msg)
+
+
+class StrictBatchError(ToolkitError):
+    """``strict=True`` and some rows were INVALID or REJECTED; ``frame`` holds the whole result."""
+
+    def __init__(self, message: str, frame: pd.DataFrame) -> None:
+        super().__init__(message)
+        self.frame = frame
+
+
+class ConfigError(ToolkitError, ValueError):
+    """Bad ``connect()`` settings."""
+
+
+class SessionClosedError(ToolkitError):
+    """The session was closed; call ``connect()`` again for a new one."""
+
+
+class TransportError(ToolkitError):
+    """No usable HTTP answer. ``method``/``path`` say which request."""
+
+    def __init__(self, message: str, *, method: str = "", path: str = "") -> None:
+        super().__init__(message)
+        self.method = method
+        self.path = path
+
+
+class ExchangeUnavailable(TransportError):
+    """The exchange could not be reached or dropped the connection."""
+
+
+class RequestTimeout(TransportError):
+    """No answer within the timeout."""
+
+
+class ExchangeError(ToolkitError):
+    """The exchange answered with an error; ``code`` and ``msg`` are the exchange's own."""
+
+    def __init__(
+        self,
+        code: int | None,
+        msg: str,
+        *,
+        status: int = 0,
+        method: str = "",
+        path: str = "",
+        payload: Any = None,
+    ) -> None:
+        super().__init__(f"[{code}] {msg} (HTTP {status} {method} {path})".rstrip())
+        self.code = code
+        self.msg = msg
+        self.status = status
+        self.method = method
+        self.path = path
+        self.payload = payload
+
+
+class AuthenticationError(ExchangeError):
+    """Bad signature (-1022), unknown key (-2015) or timestamp outside recvWindow (-1021)."""
+
+
+class RateLimitError(ExchangeError):
+    """429 (rate limit) or 418 (IP ban); ``retry_after`` is in seconds."""
+
+    def __init__(self, code: int | None, msg: str, *, retry_after: float, **kw: Any) -> None:
+        super().__init__(code, msg, **kw)
+        self.retry_after = retry_after
+
+
+class OrderRejected(ExchangeError):
+    """The exchange refused an order request (filters, balance, duplicate id, ...)."""
+
+
+class ServerError(ExchangeError):
+    """5xx: Binance says the execution status is UNKNOWN; order requests must be reconciled."""
+
+
+class StoreError(ToolkitError):
+    """The DuckDB store failed after its retries."""

@@ -1,0 +1,107 @@
+"""The order frame: the one DataFrame shape toolkit returns, with fixed columns and dtypes.
+
+DataFrames exist only at the edge; inside, orders are :class:`~toolkit._models.Order` records.
+Every frame toolkit returns goes through :func:`orders_to_frame`, so the columns and dtypes are
+always the same, also for no rows.
+
+Example::
+
+    >>> from toolkit._frame import empty_frame, COLUMNS
+    >>> list(empty_frame().columns) == list(COLUMNS)
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from ._models import Order
+
+__all__ = ["COLUMNS", "DTYPES", "empty_frame", "frame_to_orders", "orders_to_frame"]
+
+_TEXT = pd.StringDtype()
+_TIME = pd.DatetimeTZDtype(unit="ns", tz="UTC")
+
+#: Column name -> dtype, in the frame's order.
+DTYPES: dict[str, Any] = {
+    "client_order_id": _TEXT,
+    "order_id": _TEXT,
+    "exchange": _TEXT,
+    "market": _TEXT,
+    "symbol": _TEXT,
+    "side": _TEXT,
+    "type": _TEXT,
+    "time_in_force": _TEXT,
+    "price": "float64",
+    "stop_price": "float64",
+    "qty": "float64",
+    "filled_qty": "float64",
+    "avg_price": "float64",
+    "status": _TEXT,
+    "reduce_only": "boolean",
+    # An exchange error code is an identifier, not a quantity: nullable integer, not float.
+    "error_code": "Int64",
+    "error_msg": _TEXT,
+    "batch_id": _TEXT,
+    "key": _TEXT,
+    "created_at": _TIME,
+    "updated_at": _TIME,
+}
+COLUMNS: tuple[str, ...] = tuple(DTYPES)
+
+
+def empty_frame() -> pd.DataFrame:
+    """An order frame with no rows (all columns, all dtypes)."""
+    return orders_to_frame([])
+
+
+def _cell(order: Order, column: str) -> Any:
+    value = getattr(order, column)
+    if column == "status":
+        return value.value
+    return value
+
+
+def orders_to_frame(orders: Sequence[Order], index: pd.Index | None = None) -> pd.DataFrame:
+    """Build the order frame from ``orders``; ``index`` (same length) keeps the caller's index."""
+    data = {col: [_cell(o, col) for o in orders] for col in COLUMNS}
+    frame = pd.DataFrame(data, columns=list(COLUMNS))
+    frame = frame.astype(
+        {c: t for c, t in DTYPES.items() if c not in ("created_at", "updated_at")}
+    )
+    for col in ("created_at", "updated_at"):
+        frame[col] = pd.to_datetime(frame[col], utc=True).astype(_TIME)
+    if index is not None:
+        if len(index) != len(frame):
+            raise ValueError(f"index has {len(index)} entries for {len(frame)} orders")
+        frame.index = index
+    return frame
+
+
+def frame_to_orders(frame: pd.DataFrame) -> list[Order]:
+    """The inverse of :func:`orders_to_frame` (for frames read back from the store)."""
+    from ._models import OrderStatus
+
+    orders: list[Order] = []
+    for rec in frame.to_dict("records"):
+        clean = {k: (None if _isna(v) else v) for k, v in rec.items() if k in DTYPES}
+        clean["status"] = OrderStatus(clean["status"])
+        for k in ("price", "stop_price", "qty", "filled_qty", "avg_price"):
+            if clean.get(k) is not None:
+                clean[k] = float(clean[k])
+        if clean.get("error_code") is not None:
+            clean["error_code"] = int(clean["error_code"])
+        if clean.get("reduce_only") is not None:
+            clean["reduce_only"] = bool(clean["reduce_only"])
+        orders.append(Order(**clean))
+    return orders
+
+
+def _isna(value: Any) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False

@@ -1,0 +1,167 @@
+"""Orders as data: enums for the wire vocabulary, named status sets, and the frozen order records.
+
+``OrderRequest`` is what leaves the machine (validated, exact decimals); ``Order`` is the normalized
+state of one order as the toolkit knows it (one row of the order frame). Both are frozen: a new
+state is a new ``Order`` (``dataclasses.replace``).
+
+Example::
+
+    >>> from toolkit._models import OrderStatus, OPEN_STATUSES
+    >>> OrderStatus.NEW in OPEN_STATUSES
+    True
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+
+__all__ = [
+    "DONE_STATUSES",
+    "OPEN_STATUSES",
+    "Market",
+    "Order",
+    "OrderRequest",
+    "OrderStatus",
+    "OrderType",
+    "Side",
+    "TimeInForce",
+]
+
+
+class Market(str, enum.Enum):
+    """Which market of the exchange: spot or USD-M futures."""
+
+    SPOT = "spot"
+    USDM = "usdm"
+
+
+class Side(str, enum.Enum):
+    """Order side, lower case as in the order frame."""
+
+    BUY = "buy"
+    SELL = "sell"
+
+
+class OrderType(str, enum.Enum):
+    """Order type, lower case as in the order frame (the wire uses upper case)."""
+
+    LIMIT = "limit"
+    MARKET = "market"
+    LIMIT_MAKER = "limit_maker"
+    STOP_LOSS = "stop_loss"
+    STOP_LOSS_LIMIT = "stop_loss_limit"
+    TAKE_PROFIT = "take_profit"
+    TAKE_PROFIT_LIMIT = "take_profit_limit"
+    # USD-M conditional types (refused by Binance's order endpoints since 2025-12, -4120)
+    STOP = "stop"
+    STOP_MARKET = "stop_market"
+    TAKE_PROFIT_MARKET = "take_profit_market"
+    TRAILING_STOP_MARKET = "trailing_stop_market"
+
+
+class TimeInForce(str, enum.Enum):
+    """Time in force as on the wire."""
+
+    GTC = "GTC"
+    IOC = "IOC"
+    FOK = "FOK"
+    GTX = "GTX"  # USD-M post-only
+    GTD = "GTD"
+
+
+class OrderStatus(str, enum.Enum):
+    """Order status: the exchange's, plus PENDING (outcome unknown) and INVALID (never sent)."""
+
+    PENDING = "PENDING"
+    NEW = "NEW"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    FILLED = "FILLED"
+    CANCELED = "CANCELED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+    INVALID = "INVALID"
+
+
+#: Orders that may still trade: they show in the panel and in ``open_orders()``.
+OPEN_STATUSES: frozenset[OrderStatus] = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
+#: Final states: nothing more will happen to these orders.
+DONE_STATUSES: frozenset[OrderStatus] = frozenset(
+    {
+        OrderStatus.FILLED,
+        OrderStatus.CANCELED,
+        OrderStatus.REJECTED,
+        OrderStatus.EXPIRED,
+        OrderStatus.INVALID,
+    }
+)
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    """A validated order, ready for the wire. Decimals are exact; ``None`` means "not sent"."""
+
+    client_order_id: str
+    market: Market
+    symbol: str
+    side: Side
+    type: OrderType
+    qty: Decimal | None = None
+    quote_qty: Decimal | None = None
+    price: Decimal | None = None
+    stop_price: Decimal | None = None
+    time_in_force: TimeInForce | None = None
+    reduce_only: bool = False
+
+
+@dataclass(frozen=True)
+class Order:
+    """The normalized state of one order: one row of the order frame (see ``toolkit._frame``).
+
+    The fields after ``updated_at`` are kept by the store but are not columns of the frame.
+    ``raw`` is the exchange payload of the last update.
+    """
+
+    client_order_id: str
+    exchange: str
+    market: str
+    symbol: str
+    side: str | None = None
+    type: str | None = None
+    status: OrderStatus = OrderStatus.PENDING
+    order_id: str | None = None
+    time_in_force: str | None = None
+    price: float | None = None
+    stop_price: float | None = None
+    qty: float | None = None
+    filled_qty: float | None = None
+    avg_price: float | None = None
+    reduce_only: bool | None = None
+    error_code: int | None = None
+    error_msg: str | None = None
+    batch_id: str | None = None
+    key: str | None = None
+    created_at: pd.Timestamp | None = None
+    updated_at: pd.Timestamp | None = None
+    raw: dict[str, Any] | list[Any] | None = field(default=None, compare=False, repr=False)
+    #: False once reconciliation proved the order never reached the exchange (a re-run may place it).
+    placed: bool = True
+    #: Position of the row in its batch (0-based), so stored rows come back in input order.
+    position: int | None = None
+    #: The request for this order is never sent after this instant; with recvWindow it bounds
+    #: when the exchange could still accept it (see the reconciliation rule in ``_reconcile``).
+    not_after: pd.Timestamp | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """True while the order may still trade."""
+        return self.status in OPEN_STATUSES
+
+    @property
+    def is_done(self) -> bool:
+        """True once nothing more will happen to the order."""
+        return self.status in DONE_STATUSES
