@@ -78,7 +78,7 @@ def orders_to_frame(orders: Sequence[Order], index: pd.Index | None = None) -> p
         if len(index) != len(frame):
             raise ValueError(f"index has {len(index)} entries for {len(frame)} orders")
         frame.index = index
-    return frame
+    return frame  # type: ignore[no-any-return]  # pandas-stubs: astype() on a dict is Any
 
 
 def frame_to_orders(frame: pd.DataFrame) -> list[Order]:
@@ -87,7 +87,9 @@ def frame_to_orders(frame: pd.DataFrame) -> list[Order]:
 
     orders: list[Order] = []
     for rec in frame.to_dict("records"):
-        clean = {k: (None if _isna(v) else v) for k, v in rec.items() if k in DTYPES}
+        clean: dict[str, Any] = {
+            str(k): (None if _isna(v) else v) for k, v in rec.items() if k in DTYPES
+        }
         clean["status"] = OrderStatus(clean["status"])
         for k in ("price", "stop_price", "qty", "filled_qty", "avg_price"):
             if clean.get(k) is not None:

@@ -1,0 +1,130 @@
+"""The client-side limiter: windows from exchangeInfo, header corrections, waits and pauses."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from aioresponses import aioresponses
+
+from toolkit._exceptions import RateLimitError
+from toolkit._ratelimit import RateLimitConfig, RateLimiter
+from toolkit._transport import Transport
+
+from .conftest import make_config, url
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_configure_from_exchange_info() -> None:
+    limiter = RateLimiter(RateLimitConfig())
+    limiter.configure(
+        [
+            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
+             "limit": 6000},
+            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
+            {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
+            {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5,
+             "limit": 61000},
+            {"rateLimitType": "SOMETHING", "interval": "MINUTE", "intervalNum": 1, "limit": 1},
+            {"rateLimitType": "ORDERS", "interval": "SECOND"},
+        ]
+    )  # fmt: skip
+    assert limiter.limits() == [
+        ("weight", 60, 6000),
+        ("orders", 10, 100),
+        ("orders", 86400, 200000),
+        ("raw", 300, 61000),
+    ]
+
+
+async def test_headers_correct_the_counters() -> None:
+    clock = Clock(1_700_000_000.0)
+    limiter = RateLimiter(RateLimitConfig(), clock=clock)
+    await limiter.acquire(weight=3, orders=1)
+    assert limiter.used("weight", 60) == 3
+    limiter.observe({"x-mbx-used-weight-1m": "250", "X-MBX-ORDER-COUNT-10S": "7", "Other": "1"})
+    assert limiter.used("weight", 60) == 250
+    assert limiter.used("orders", 10) == 7
+    limiter.observe({"X-MBX-USED-WEIGHT-1M": "2"})  # in-flight requests are not in the header yet
+    assert limiter.used("weight", 60) == 250
+    clock.now += 60
+    assert limiter.used("weight", 60) == 0  # a new window
+
+
+async def test_waits_for_the_next_window_instead_of_exceeding() -> None:
+    base = time.time()
+    offset = 60 - (base % 60) - 0.08  # our clock is 80 ms before a minute boundary
+
+    def clock() -> float:
+        return time.time() + offset
+
+    limiter = RateLimiter(RateLimitConfig(weight_per_minute=10, headroom=1.0), clock=clock)
+    await limiter.acquire(weight=10)
+    started = time.monotonic()
+    await limiter.acquire(weight=5)  # does not fit: waits for the next minute
+    waited = time.monotonic() - started
+    assert 0.04 < waited < 0.5
+    assert limiter.stats.waits == 1
+    assert limiter.used("weight", 60) == 5
+
+
+async def test_budget_exhaustion_sleeps(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = Clock(120.0)
+    limiter = RateLimiter(RateLimitConfig(orders_per_10s=4, headroom=1.0), clock=clock)
+    slept: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.now += seconds
+
+    monkeypatch.setattr("toolkit._ratelimit.asyncio.sleep", fake_sleep)
+    for _ in range(4):
+        await limiter.acquire(orders=1)
+    assert slept == []
+    await limiter.acquire(orders=1)
+    assert len(slept) == 1
+    assert slept[0] == pytest.approx(10.01)
+    assert limiter.stats.waits == 1
+    assert limiter.used("orders", 10) == 1
+
+
+async def test_a_request_larger_than_the_budget_still_goes_alone() -> None:
+    limiter = RateLimiter(RateLimitConfig(weight_per_minute=10), clock=Clock(0.5))
+    await limiter.acquire(weight=80)  # e.g. openOrders without a symbol
+    assert limiter.used("weight", 60) == 80
+
+
+async def test_disabled_limiter_never_waits_but_honours_bans() -> None:
+    limiter = RateLimiter(RateLimitConfig(enabled=False, weight_per_minute=1))
+    for _ in range(50):
+        await limiter.acquire(weight=10)
+    assert limiter.stats.waits == 0
+    limiter.pause(30, ban=True)
+    with pytest.raises(RateLimitError, match="not sent"):
+        await limiter.acquire()
+
+
+async def test_long_pause_fails_fast() -> None:
+    limiter = RateLimiter(RateLimitConfig(max_retry_after=5))
+    limiter.pause(30)
+    with pytest.raises(RateLimitError) as info:
+        await limiter.acquire()
+    assert info.value.status == 429
+    assert info.value.retry_after > 25
+
+
+async def test_transport_feeds_headers_to_the_limiter(mock: aioresponses) -> None:
+    transport = Transport(make_config(rate_limits=RateLimitConfig(weight_per_minute=6000)))
+    mock.get(url("/api/v3/ping"), payload={}, headers={"X-MBX-USED-WEIGHT-1M": "1234"})
+    try:
+        await transport.request("GET", "/api/v3/ping")
+    finally:
+        await transport.close()
+    assert transport.limiter.used("weight", 60) in (1234, 0)  # 0 only across a minute boundary

@@ -1,0 +1,461 @@
+"""THE request function: every HTTP request toolkit sends goes through :meth:`Transport.request`.
+
+One :class:`Transport` per connected exchange owns one aiohttp ``ClientSession``, created lazily on
+the running loop at first use and reused for the life of the transport. ``request`` does, in order:
+rate-limit budget (:mod:`toolkit._ratelimit`), server-time sync, signing (:mod:`toolkit._signing`),
+the send, and the translation of aiohttp and exchange errors into :mod:`toolkit._exceptions`
+(this is the one seam for HTTP). Retries happen only where they are safe:
+
+* reads (``kind="read"``) on connection errors, timeouts and 5xx, with exponential backoff;
+* any request refused with 429 (the exchange did not execute it), after the shared pause;
+* any signed request refused with -1021 (timestamp outside recvWindow), once, after a time resync.
+
+An order or cancel whose outcome is unknown (timeout, 5xx, dropped connection) is **never** resent:
+the error is raised and the caller resolves it by client order id. :class:`NotSentError` marks the
+one case where the request provably never left the machine (the connection could not be opened).
+
+Example::
+
+    transport = Transport(TransportConfig(base_url="http://127.0.0.1:8765"),
+                          api_key=key, api_secret=secret)
+    resp = await transport.request("GET", "/api/v3/account", signed=True, weight=20)
+    await transport.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal
+
+import aiohttp
+from yarl import URL
+
+from ._exceptions import (
+    AuthenticationError,
+    ConfigError,
+    ExchangeError,
+    ExchangeUnavailable,
+    OrderRejected,
+    RateLimitError,
+    RequestTimeout,
+    ServerError,
+    SessionClosedError,
+    ToolkitError,
+    TransportError,
+)
+from ._ratelimit import DEFAULT_RATE_LIMITS, RateLimitConfig, RateLimiter
+from ._signing import Signer, encode_params
+
+__all__ = [
+    "AUTH_CODES",
+    "UNKNOWN_OUTCOME_CODES",
+    "Kind",
+    "LoopMismatchError",
+    "NotSentError",
+    "Response",
+    "Transport",
+    "TransportConfig",
+    "TransportStats",
+    "error_parts",
+]
+
+log = logging.getLogger("toolkit.transport")
+
+#: What a request does: reads may be retried; orders and cancels never blindly.
+Kind = Literal["read", "order", "cancel"]
+
+#: Exchange codes that mean "your credentials or clock are wrong".
+AUTH_CODES = frozenset({-1021, -1022, -2015, -2014})
+#: Exchange codes whose execution status is unknown (like a 5xx): -1006 unexpected, -1007 timeout.
+UNKNOWN_OUTCOME_CODES = frozenset({-1006, -1007})
+_TIMESTAMP_CODE = -1021
+
+
+class NotSentError(ExchangeUnavailable):
+    """The request was never written to the wire (the connection could not be opened).
+
+    For an order this is the one transport failure that proves the order was not placed.
+    """
+
+
+class LoopMismatchError(ToolkitError, RuntimeError):
+    """The transport was used from an event loop other than the one its session lives on."""
+
+
+@dataclass(frozen=True)
+class TransportConfig:
+    """Settings of one :class:`Transport` (a frozen value object; secrets are not part of it)."""
+
+    #: Scheme, host and port, e.g. ``https://api.binance.com`` or ``http://127.0.0.1:8765``.
+    base_url: str
+    #: Total seconds for one request (connect + send + answer).
+    timeout: float = 10.0
+    #: Seconds to open a connection; a failure here proves the request was not sent.
+    connect_timeout: float = 5.0
+    #: ``recvWindow`` in ms sent with signed requests (Binance default 5000, max 60000).
+    recv_window: int = 5000
+    #: Maximum simultaneous connections of the connector.
+    connection_limit: int = 32
+    #: Retries of a read after a connection error, timeout or 5xx.
+    max_retries: int = 2
+    #: Seconds before the first retry of a read; doubles each time.
+    backoff: float = 0.25
+    #: How often a request refused with 429 is sent again after the pause (any kind).
+    rate_limit_retries: int = 2
+    #: Sync the server-time offset before the first signed request and every ``time_sync_interval``.
+    sync_time: bool = True
+    time_sync_interval: float = 600.0
+    rate_limits: RateLimitConfig = DEFAULT_RATE_LIMITS
+    user_agent: str = "toolkit/0.1"
+
+    def __post_init__(self) -> None:
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"base_url must start with http:// or https://, got {self.base_url!r}"
+            )
+        if not 0 < self.recv_window <= 60000:
+            raise ConfigError("recv_window must be between 1 and 60000 ms")
+
+
+@dataclass(frozen=True)
+class Response:
+    """One HTTP answer: status, headers and the parsed JSON (decimals as :class:`Decimal`)."""
+
+    status: int
+    headers: Mapping[str, str]
+    data: Any
+
+
+@dataclass
+class TransportStats:
+    """Counters for tests and benchmarks."""
+
+    sessions_created: int = 0
+    #: Requests written (or attempted) on the wire, time syncs included.
+    requests: int = 0
+    retries: int = 0
+    time_syncs: int = 0
+    #: Server time minus local time, in ms, from the last sync.
+    time_offset_ms: int = 0
+
+
+def error_parts(data: Any, text: str = "") -> tuple[int | None, str]:
+    """``(code, msg)`` of a Binance error body ``{"code": -1013, "msg": "..."}``."""
+    if isinstance(data, Mapping) and "code" in data:
+        try:
+            code: int | None = int(data["code"])
+        except (TypeError, ValueError):
+            code = None
+        return code, str(data.get("msg", ""))
+    return None, text.strip()[:200]
+
+
+def _retry_after(headers: Mapping[str, str], default: float) -> float:
+    try:
+        return max(0.0, float(headers.get("Retry-After", "")))
+    except ValueError:
+        return default
+
+
+class Transport:
+    """One HTTP client session to one exchange, and the one method every request goes through."""
+
+    def __init__(
+        self,
+        config: TransportConfig,
+        *,
+        api_key: str | None = None,
+        api_secret: str | None = None,
+    ) -> None:
+        self.config = config
+        self.stats = TransportStats()
+        self.limiter = RateLimiter(config.rate_limits)
+        self._base = config.base_url.rstrip("/")
+        self._api_key = api_key or None
+        self._signer = Signer(api_secret) if api_secret else None
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sync_lock: asyncio.Lock | None = None
+        self._offset_ms = 0
+        self._synced_at: float | None = None  # time.monotonic() of the last sync
+        self._closed = False
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else ("open" if self._session else "unopened")
+        key = "***" if self._api_key else None
+        return f"Transport(base_url={self._base!r}, api_key={key}, {state})"
+
+    @property
+    def closed(self) -> bool:
+        """True after :meth:`close`."""
+        return self._closed
+
+    @property
+    def has_credentials(self) -> bool:
+        """True when both an API key and a secret were given."""
+        return self._api_key is not None and self._signer is not None
+
+    async def __aenter__(self) -> Transport:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise SessionClosedError("this transport was closed; connect() again")
+        loop = asyncio.get_running_loop()
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=self.config.connection_limit)
+            timeout = aiohttp.ClientTimeout(
+                total=self.config.timeout, sock_connect=self.config.connect_timeout
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=timeout,
+                headers={"User-Agent": self.config.user_agent},
+            )
+            self._loop = loop
+            self._sync_lock = asyncio.Lock()
+            self.stats.sessions_created += 1
+        elif loop is not self._loop:
+            raise LoopMismatchError(
+                "this transport's HTTP session lives on another event loop; "
+                "use it only from the loop that first used it (toolkit's I/O loop)"
+            )
+        return self._session
+
+    async def close(self) -> None:
+        """Close the HTTP session and its connections; later requests raise SessionClosedError."""
+        if self._closed:
+            return
+        session = self._session
+        live = session is not None and not session.closed
+        home = self._loop
+        if live and asyncio.get_running_loop() is not home:
+            if home is not None and not home.is_closed():
+                raise LoopMismatchError("close the transport on the loop it lives on")
+            live = False  # its loop is gone, and its sockets with it: nothing left to close
+        self._closed = True
+        self._session = None
+        if live and session is not None:
+            await session.close()
+
+    def open_connections(self) -> int:
+        """Connections the connector holds now (in use + idle keep-alive), for tests/benchmarks."""
+        session = self._session
+        if session is None or session.closed:
+            return 0
+        connector = session.connector
+        acquired = getattr(connector, "_acquired", ())
+        idle = getattr(connector, "_conns", {})
+        return len(acquired) + sum(len(conns) for conns in idle.values())
+
+    # -- time ---------------------------------------------------------------------------------
+
+    def timestamp_ms(self) -> int:
+        """The exchange's current time in ms, as far as we know it (local clock + offset)."""
+        return int(time.time() * 1000) + self._offset_ms
+
+    @staticmethod
+    def _time_path(path: str) -> str:
+        return "/fapi/v1/time" if path.startswith("/fapi/") else "/api/v3/time"
+
+    async def sync_time(self, path: str = "/api/v3/time") -> int:
+        """Measure the server-time offset (ms) from ``GET`` ``path``; returns the offset."""
+        session = self._client()
+        await self.limiter.acquire(1)
+        before = time.time() * 1000
+        resp = await self._send(session, "GET", path, {}, "read")
+        after = time.time() * 1000
+        server = resp.data.get("serverTime") if isinstance(resp.data, Mapping) else None
+        if server is None:
+            raise ExchangeError(None, "time endpoint gave no serverTime", method="GET", path=path)
+        self._offset_ms = int(int(server) - (before + after) / 2)
+        self._synced_at = time.monotonic()
+        self.stats.time_syncs += 1
+        self.stats.time_offset_ms = self._offset_ms
+        log.debug("server time offset %d ms", self._offset_ms)
+        return self._offset_ms
+
+    async def _ensure_time(self, method: str, path: str, *, force: bool = False) -> None:
+        """Sync the offset if due (or ``force``); a failure means the request was not sent."""
+        if not (self.config.sync_time or force):
+            return
+        synced = self._synced_at
+        fresh = synced is not None and time.monotonic() - synced < self.config.time_sync_interval
+        if fresh and not force:
+            return
+        assert self._sync_lock is not None
+        try:
+            async with self._sync_lock:  # one sync for many concurrent first requests
+                if force or self._synced_at == synced:
+                    await self.sync_time(self._time_path(path))
+        except RateLimitError:
+            raise  # handled (pause, retry) like any 429
+        except (TransportError, ExchangeError) as exc:
+            raise NotSentError(
+                f"{method} {path} not sent: server time sync failed: {exc}",
+                method=method,
+                path=path,
+            ) from exc
+
+    # -- the request path ---------------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        signed: bool = False,
+        keyed: bool = False,
+        weight: int = 1,
+        orders: int = 0,
+        kind: Kind = "read",
+    ) -> Response:
+        """Send one request and return its parsed answer, or raise a :class:`ToolkitError`.
+
+        ``signed`` adds the API key header, ``recvWindow``, ``timestamp`` and the signature;
+        ``keyed`` only the API key header (listen keys). ``weight``/``orders`` are charged to the
+        rate-limit budget. ``kind`` decides what may be retried (see the module docstring).
+        Parameter values must be ``str``, ``int``, ``bool``, ``Decimal`` or JSON-able lists.
+        """
+        method = method.upper()
+        session = self._client()
+        if (signed or keyed) and self._api_key is None:
+            raise ConfigError("this request needs an API key")
+        if signed and self._signer is None:
+            raise ConfigError("signed requests need an API secret")
+        attempt = rate_limited = 0
+        resynced = False
+        while True:
+            try:
+                await self.limiter.acquire(weight, orders)
+                if signed:
+                    await self._ensure_time(method, path)
+                return await self._send(session, method, path, params or {}, kind, signed, keyed)
+            except RateLimitError as exc:
+                if exc.status in (418, 429) and exc.payload is not None:  # from the exchange
+                    self.limiter.pause(exc.retry_after, ban=exc.status == 418)
+                if (
+                    exc.status == 418
+                    or exc.payload is None  # raised locally: already past max_retry_after
+                    or exc.retry_after > self.config.rate_limits.max_retry_after
+                    or rate_limited >= self.config.rate_limit_retries
+                ):
+                    raise
+                rate_limited += 1  # a 429 was not executed: sending again is safe
+            except AuthenticationError as exc:
+                if exc.code != _TIMESTAMP_CODE or not signed or resynced:
+                    raise
+                resynced = True  # a -1021 request was refused before execution: safe to resend
+                await self._ensure_time(method, path, force=True)
+            except (ServerError, RequestTimeout, ExchangeUnavailable):
+                if kind != "read" or attempt >= self.config.max_retries:
+                    raise
+                await asyncio.sleep(self.config.backoff * 2**attempt)
+                attempt += 1
+            self.stats.retries += 1
+
+    async def _send(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        path: str,
+        params: Mapping[str, Any],
+        kind: Kind,
+        signed: bool = False,
+        keyed: bool = False,
+    ) -> Response:
+        headers: dict[str, str] = {}
+        items = list(params.items())
+        if signed or keyed:
+            assert self._api_key is not None
+            headers["X-MBX-APIKEY"] = self._api_key
+        if signed:
+            items += [("recvWindow", self.config.recv_window), ("timestamp", self.timestamp_ms())]
+        payload = encode_params(items)
+        if signed:
+            assert self._signer is not None
+            payload = f"{payload}&signature={self._signer.sign(payload)}"
+        url = self._base + path
+        body: bytes | None = None
+        if method in ("GET", "DELETE"):
+            url = f"{url}?{payload}" if payload else url
+        elif payload:
+            body = payload.encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        self.stats.requests += 1
+        started = time.perf_counter()
+        try:
+            async with session.request(
+                method, URL(url, encoded=True), data=body, headers=headers
+            ) as resp:
+                raw = await resp.read()
+                status, resp_headers = resp.status, resp.headers
+        except (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError) as exc:
+            raise NotSentError(
+                f"could not connect for {method} {path}: {exc}", method=method, path=path
+            ) from exc
+        except (asyncio.TimeoutError, TimeoutError) as exc:
+            raise RequestTimeout(
+                f"no answer to {method} {path} within {self.config.timeout} s",
+                method=method,
+                path=path,
+            ) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise ExchangeUnavailable(
+                f"connection failed during {method} {path}: {type(exc).__name__}: {exc}",
+                method=method,
+                path=path,
+            ) from exc
+        log.debug(
+            "%s %s -> %s (%.1f ms)", method, path, status, (time.perf_counter() - started) * 1e3
+        )
+        self.limiter.observe(resp_headers)
+        text = raw.decode("utf-8", "replace")
+        try:
+            data: Any = json.loads(text, parse_float=Decimal) if text else None
+        except ValueError:
+            data = None
+        if status >= 400:
+            raise self._error(status, data, text, resp_headers, method, path, kind)
+        if data is None and text:
+            raise ExchangeError(
+                None, f"answer is not JSON: {text[:200]}", status=status, method=method, path=path
+            )
+        return Response(status=status, headers=resp_headers, data=data)
+
+    @staticmethod
+    def _error(
+        status: int,
+        data: Any,
+        text: str,
+        headers: Mapping[str, str],
+        method: str,
+        path: str,
+        kind: Kind,
+    ) -> ExchangeError:
+        code, msg = error_parts(data, text)
+        msg = msg or f"HTTP {status}"
+        ctx: dict[str, Any] = {"status": status, "method": method, "path": path, "payload": data}
+        if status in (418, 429):
+            ctx["payload"] = data if data is not None else {}
+            default = 60.0 if status == 418 else 1.0
+            return RateLimitError(code, msg, retry_after=_retry_after(headers, default), **ctx)
+        if code in AUTH_CODES or status == 401:
+            return AuthenticationError(code, msg, **ctx)
+        if status >= 500 or status == 408 or code in UNKNOWN_OUTCOME_CODES:
+            return ServerError(code, msg, **ctx)
+        if kind in ("order", "cancel"):
+            return OrderRejected(code, msg, **ctx)
+        return ExchangeError(code, msg, **ctx)

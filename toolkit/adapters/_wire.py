@@ -1,0 +1,274 @@
+"""Binance JSON <-> toolkit names: the one place that knows Binance's order vocabulary.
+
+Responses become :class:`~toolkit._models.Order` through :func:`parse_order` only, driven by the
+mapping table :data:`ORDER_FIELDS` (wire keys -> order fields, first key present wins). Requests
+become wire parameters through :func:`order_params` only. Everything else (transport, session,
+store) sees ``Order`` and never a raw Binance key, so an ``id``/``order_id`` mix-up cannot recur.
+
+Example::
+
+    >>> from toolkit._models import Market
+    >>> from toolkit.adapters._wire import parse_order
+    >>> order = parse_order({"symbol": "BTCUSDT", "orderId": 7, "clientOrderId": "a1",
+    ...                      "status": "FILLED", "origQty": "2", "executedQty": "2",
+    ...                      "cummulativeQuoteQty": "10", "side": "BUY", "type": "MARKET",
+    ...                      "transactTime": 1700000000000}, market=Market.SPOT, exchange="paper")
+    >>> (order.order_id, order.status.value, order.avg_price)
+    ('7', 'FILLED', 5.0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import pandas as pd
+
+from .._models import Market, Order, OrderRequest, OrderStatus
+from .._transport import error_parts
+
+__all__ = [
+    "ORDER_FIELDS",
+    "QUOTE_FILLED_KEYS",
+    "REQUEST_KEYS",
+    "STATUS_MAP",
+    "element_error",
+    "order_from_request",
+    "order_params",
+    "parse_order",
+]
+
+#: Order field <- Binance keys, first present wins. Spot and USD-M share most names; where they
+#: differ (``time`` only on queries, ``transactTime`` on spot answers, ``updateTime`` on USD-M ones)
+#: the tuple lists every spelling. ``origClientOrderId`` comes first because on a spot cancel
+#: ``clientOrderId`` is the id of the cancel request, not of the order.
+ORDER_FIELDS: dict[str, tuple[str, ...]] = {
+    "client_order_id": ("origClientOrderId", "clientOrderId"),
+    "order_id": ("orderId",),
+    "symbol": ("symbol",),
+    "side": ("side",),
+    "type": ("type",),
+    "time_in_force": ("timeInForce",),
+    "status": ("status",),
+    "price": ("price",),
+    "stop_price": ("stopPrice",),
+    "qty": ("origQty",),
+    "filled_qty": ("executedQty",),
+    "avg_price": ("avgPrice",),  # USD-M only; spot's is derived from the quote amount
+    "reduce_only": ("reduceOnly",),  # USD-M only
+    "created_at": ("time", "transactTime", "updateTime", "workingTime"),
+    "updated_at": ("updateTime", "transactTime", "time", "workingTime"),
+}
+
+#: Quote amount filled so far (spot spells it with a double m); avg price = this / executedQty.
+QUOTE_FILLED_KEYS: tuple[str, ...] = ("cummulativeQuoteQty", "cumQuote")
+
+#: Binance order status -> ours. PENDING_CANCEL is resolved by the filled quantity (see below).
+STATUS_MAP: dict[str, OrderStatus] = {
+    "NEW": OrderStatus.NEW,
+    "PENDING_NEW": OrderStatus.NEW,
+    "PARTIALLY_FILLED": OrderStatus.PARTIALLY_FILLED,
+    "FILLED": OrderStatus.FILLED,
+    "CANCELED": OrderStatus.CANCELED,
+    "REJECTED": OrderStatus.REJECTED,
+    "EXPIRED": OrderStatus.EXPIRED,
+    "EXPIRED_IN_MATCH": OrderStatus.EXPIRED,
+    "NEW_INSURANCE": OrderStatus.FILLED,  # USD-M liquidation fills
+    "NEW_ADL": OrderStatus.FILLED,
+}
+
+#: OrderRequest field -> Binance parameter name, in the order they go on the wire.
+REQUEST_KEYS: dict[str, str] = {
+    "symbol": "symbol",
+    "side": "side",
+    "type": "type",
+    "time_in_force": "timeInForce",
+    "qty": "quantity",
+    "quote_qty": "quoteOrderQty",
+    "price": "price",
+    "stop_price": "stopPrice",
+    "reduce_only": "reduceOnly",
+    "client_order_id": "newClientOrderId",
+}
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return None
+
+
+def _number(value: Any) -> float | None:
+    dec = _decimal(value)
+    return None if dec is None else float(dec)
+
+
+def _nonzero(value: Any) -> float | None:
+    """Binance sends ``"0.00000000"`` for "no price" (MARKET) and "no average yet"."""
+    dec = _decimal(value)
+    return None if dec is None or dec == 0 else float(dec)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+def _lower(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value).lower()
+
+
+def _flag(value: Any) -> bool | None:
+    if isinstance(value, bool) or value is None:
+        return value
+    return str(value).lower() == "true"
+
+
+def _millis(value: Any) -> pd.Timestamp | None:
+    dec = _decimal(value)
+    if dec is None or dec <= 0:
+        return None
+    stamp: pd.Timestamp = pd.Timestamp(int(dec), unit="ms", tz="UTC")
+    return stamp
+
+
+_CONVERT: dict[str, Callable[[Any], Any]] = {
+    "client_order_id": _text,
+    "order_id": _text,
+    "symbol": _text,
+    "side": _lower,
+    "type": _lower,
+    "time_in_force": _text,
+    "status": _text,
+    "price": _nonzero,
+    "stop_price": _nonzero,
+    "qty": _number,
+    "filled_qty": _number,
+    "avg_price": _nonzero,
+    "reduce_only": _flag,
+    "created_at": _millis,
+    "updated_at": _millis,
+}
+
+
+def _status(wire: str | None, filled: float | None) -> OrderStatus:
+    if wire == "PENDING_CANCEL":  # still working until the cancel lands
+        return OrderStatus.PARTIALLY_FILLED if filled else OrderStatus.NEW
+    # an unknown status is treated as unknown outcome, to be resolved by a later query
+    return STATUS_MAP.get(wire or "", OrderStatus.PENDING)
+
+
+def parse_order(
+    payload: Mapping[str, Any],
+    *,
+    market: Market,
+    exchange: str,
+    request: OrderRequest | None = None,
+) -> Order:
+    """One Binance order object (place / query / cancel / openOrders / batch element) -> ``Order``.
+
+    ``request`` fills what a short answer leaves out (side, type, price, qty of an ACK answer).
+    """
+    values: dict[str, Any] = {}
+    for name, keys in ORDER_FIELDS.items():
+        raw = next((payload[k] for k in keys if payload.get(k) is not None), None)
+        values[name] = _CONVERT[name](raw)
+    if values["avg_price"] is None:
+        quote = _decimal(next((payload[k] for k in QUOTE_FILLED_KEYS if k in payload), None))
+        filled = _decimal(values["filled_qty"])
+        if quote is not None and filled and quote > 0:
+            values["avg_price"] = float(quote / filled)
+    if market is not Market.USDM:
+        values["reduce_only"] = None
+    values["status"] = _status(values["status"], values["filled_qty"])
+    if request is not None:
+        base = order_from_request(request, exchange=exchange)
+        for name in (
+            "client_order_id",
+            "symbol",
+            "side",
+            "type",
+            "time_in_force",
+            "price",
+            "stop_price",
+            "qty",
+            "reduce_only",
+        ):
+            if values[name] is None:
+                values[name] = getattr(base, name)
+    if not values["client_order_id"] or not values["symbol"]:
+        raise ValueError("order payload has no clientOrderId or symbol")
+    return Order(exchange=exchange, market=market.value, raw=dict(payload), **values)
+
+
+def order_from_request(
+    request: OrderRequest,
+    *,
+    exchange: str,
+    status: OrderStatus = OrderStatus.PENDING,
+    error_code: int | None = None,
+    error_msg: str | None = None,
+    placed: bool = True,
+) -> Order:
+    """The ``Order`` for a request the exchange has not (or not yet) described: PENDING/REJECTED."""
+
+    def num(value: Decimal | None) -> float | None:
+        return None if value is None else float(value)
+
+    return Order(
+        client_order_id=request.client_order_id,
+        exchange=exchange,
+        market=request.market.value,
+        symbol=request.symbol,
+        side=request.side.value,
+        type=request.type.value,
+        status=status,
+        time_in_force=request.time_in_force.value if request.time_in_force else None,
+        price=num(request.price),
+        stop_price=num(request.stop_price),
+        qty=num(request.qty),
+        reduce_only=request.reduce_only if request.market is Market.USDM else None,
+        error_code=error_code,
+        error_msg=error_msg,
+        placed=placed,
+    )
+
+
+def order_params(request: OrderRequest, *, resp_type: str = "RESULT") -> dict[str, Any]:
+    """The Binance parameters of one order (also one ``batchOrders`` element).
+
+    Side and type go upper case, decimals as exact strings, ``reduceOnly`` only on USD-M and only
+    when true, ``newOrderRespType`` last.
+    """
+    params: dict[str, Any] = {}
+    for name, key in REQUEST_KEYS.items():
+        value = getattr(request, name)
+        if value is None:
+            continue
+        if name in ("side", "type"):
+            value = value.value.upper()
+        elif name == "time_in_force":
+            value = value.value
+        elif isinstance(value, Decimal):
+            value = format(value, "f")
+        elif name == "reduce_only":
+            if not value or request.market is not Market.USDM:
+                continue
+            value = "true"
+        params[key] = value
+    params["newOrderRespType"] = resp_type
+    return params
+
+
+def element_error(element: Any) -> tuple[int | None, str] | None:
+    """``(code, msg)`` if a batch answer element is an error ``{"code", "msg"}``, else ``None``."""
+    if isinstance(element, Mapping) and "orderId" not in element and "code" in element:
+        code, msg = error_parts(element)
+        if code != 200:
+            return code, msg
+    if not isinstance(element, Mapping):
+        return None, f"unexpected batch element: {str(element)[:100]}"
+    return None

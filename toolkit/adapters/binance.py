@@ -1,0 +1,394 @@
+"""The Binance adapter: spot and USD-M futures over one :class:`~toolkit._transport.Transport`.
+
+The same code talks to Binance, its testnets and the embedded paper exchange; only the transport's
+base URL and keys differ. Spot sends one ``POST /api/v3/order`` per order, USD-M sends
+``POST /fapi/v1/batchOrders`` in chunks of at most 5; either way requests are in flight
+concurrently, bounded by ``concurrency``. :meth:`BinanceAdapter.place` is positional and never
+raises for a per-order failure: each request comes back as one :class:`~toolkit._models.Order`:
+
+* accepted: the exchange's status and fields;
+* refused by the exchange: ``REJECTED`` with the exchange's ``error_code``/``error_msg``;
+* provably never at the exchange (connection refused, rate-limited, transport closed):
+  ``REJECTED``, ``placed=False``, ``error_msg`` starting with ``"not placed:"``;
+* outcome unknown (timeout, 5xx, dropped connection; for USD-M the whole chunk): ``PENDING`` with
+  ``error_msg`` starting with ``"execution status unknown:"``. Resolve it with :meth:`query`.
+
+Example::
+
+    adapter = BinanceAdapter(transport, Market.USDM, exchange="paper")
+    orders = await adapter.place(requests)
+    pending = [o for o in orders if o.status is OrderStatus.PENDING]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from .._exceptions import (
+    ConfigError,
+    ExchangeError,
+    RateLimitError,
+    ServerError,
+    SessionClosedError,
+    ToolkitError,
+)
+from .._models import Market, Order, OrderRequest, OrderStatus
+from .._transport import NotSentError, Transport
+from ._wire import element_error, order_from_request, order_params, parse_order
+
+__all__ = ["BATCH_SIZE", "NOT_PLACED", "UNKNOWN_OUTCOME", "BinanceAdapter"]
+
+log = logging.getLogger("toolkit.adapters.binance")
+
+#: Most orders ``POST /fapi/v1/batchOrders`` accepts in one request.
+BATCH_SIZE = 5
+#: Most order ids ``DELETE /fapi/v1/batchOrders`` accepts in one request.
+CANCEL_BATCH_SIZE = 10
+#: ``error_msg`` prefix of orders that provably never reached the exchange.
+NOT_PLACED = "not placed: "
+#: ``error_msg`` prefix of PENDING orders whose request outcome is unknown.
+UNKNOWN_OUTCOME = "execution status unknown: "
+
+_NO_SUCH_ORDER = -2013
+_UNKNOWN_ORDER = -2011
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class _Endpoints:
+    """Paths and request weights of one market (weights from Binance's docs)."""
+
+    exchange_info: tuple[str, int]
+    prices: str
+    price_key: str
+    balances: tuple[str, int]
+    order: str
+    query_weight: int
+    open_orders: str
+    open_weight: tuple[int, int]  # with a symbol, without
+    cancel_all: str
+    listen_key: str
+
+
+_ENDPOINTS = {
+    Market.SPOT: _Endpoints(
+        exchange_info=("/api/v3/exchangeInfo", 20),
+        prices="/api/v3/ticker/price",
+        price_key="price",
+        balances=("/api/v3/account", 20),
+        order="/api/v3/order",
+        query_weight=4,
+        open_orders="/api/v3/openOrders",
+        open_weight=(6, 80),
+        cancel_all="/api/v3/openOrders",
+        listen_key="/api/v3/userDataStream",
+    ),
+    Market.USDM: _Endpoints(
+        exchange_info=("/fapi/v1/exchangeInfo", 1),
+        prices="/fapi/v1/premiumIndex",
+        price_key="markPrice",
+        balances=("/fapi/v2/balance", 5),
+        order="/fapi/v1/order",
+        query_weight=1,
+        open_orders="/fapi/v1/openOrders",
+        open_weight=(1, 40),
+        cancel_all="/fapi/v1/batchOrders",
+        listen_key="/fapi/v1/listenKey",
+    ),
+}
+
+
+class BinanceAdapter:
+    """Binance REST for one market (``"spot"`` or ``"usdm"``); see the module docstring."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        market: Market | str,
+        *,
+        exchange: str = "binance",
+        concurrency: int = 16,
+    ) -> None:
+        if concurrency < 1:
+            raise ConfigError("concurrency must be at least 1")
+        self.transport = transport
+        self.market = Market(market)
+        self.exchange = exchange
+        self.concurrency = concurrency
+        self._paths = _ENDPOINTS[self.market]
+        self._slots = asyncio.Semaphore(concurrency)
+
+    def __repr__(self) -> str:
+        return f"BinanceAdapter({self.exchange!r}, {self.market.value!r}, {self.transport!r})"
+
+    # -- market data and account ----------------------------------------------------------------
+
+    async def exchange_info(self) -> dict[str, Any]:
+        """The raw exchangeInfo JSON; its ``rateLimits`` also configure the transport's limiter."""
+        path, weight = self._paths.exchange_info
+        data = (await self.transport.request("GET", path, weight=weight)).data
+        if not isinstance(data, dict):
+            raise ExchangeError(None, "exchangeInfo is not an object", method="GET", path=path)
+        limits = data.get("rateLimits")
+        if isinstance(limits, list):
+            self.transport.limiter.configure(limits)
+        return data
+
+    async def prices(self, symbols: Sequence[str] | None = None) -> dict[str, Decimal]:
+        """Last price per symbol (spot ticker) or mark price (USD-M), all symbols if ``None``."""
+        params: dict[str, Any] = {}
+        if symbols is not None and len(symbols) == 1:
+            params["symbol"] = symbols[0]
+        elif symbols is not None and self.market is Market.SPOT:
+            params["symbols"] = list(symbols)
+        heavy = "symbol" not in params
+        weights = (4, 2) if self.market is Market.SPOT else (10, 1)
+        weight = weights[0] if heavy else weights[1]
+        data = (await self.transport.request("GET", self._paths.prices, params, weight=weight)).data
+        rows = data if isinstance(data, list) else [data]
+        wanted = set(symbols) if symbols is not None else None
+        return {
+            str(row["symbol"]): Decimal(str(row[self._paths.price_key]))
+            for row in rows
+            if wanted is None or row.get("symbol") in wanted
+        }
+
+    async def balances(self) -> dict[str, Decimal]:
+        """Free (spot) or available (USD-M) balance per asset."""
+        path, weight = self._paths.balances
+        if self.market is Market.SPOT:
+            resp = await self.transport.request(
+                "GET", path, {"omitZeroBalances": "true"}, signed=True, weight=weight
+            )
+            rows, key = resp.data.get("balances", []), "free"
+        else:
+            resp = await self.transport.request("GET", path, signed=True, weight=weight)
+            rows, key = resp.data, "availableBalance"
+        return {str(row["asset"]): Decimal(str(row[key])) for row in rows}
+
+    # -- orders -----------------------------------------------------------------------------------
+
+    async def place(self, requests: Sequence[OrderRequest]) -> list[Order]:
+        """Place ``requests``; result ``i`` is for request ``i`` (see the module docstring)."""
+        if not requests:
+            return []
+        if not self.transport.has_credentials:
+            raise ConfigError("placing orders needs an API key and secret")
+        if self.market is Market.SPOT:
+            return await asyncio.gather(*(self._bounded(self._place_one(r)) for r in requests))
+        chunks = [requests[i : i + BATCH_SIZE] for i in range(0, len(requests), BATCH_SIZE)]
+        results = await asyncio.gather(*(self._bounded(self._place_chunk(c)) for c in chunks))
+        return [order for chunk in results for order in chunk]
+
+    async def _bounded(self, aw: Awaitable[_T]) -> _T:
+        async with self._slots:
+            return await aw
+
+    async def _place_one(self, request: OrderRequest) -> Order:
+        try:
+            resp = await self.transport.request(
+                "POST",
+                self._paths.order,
+                order_params(request),
+                signed=True,
+                weight=1,
+                orders=1,
+                kind="order",
+            )
+        except Exception as exc:
+            return self._failed(request, exc)
+        return self._accepted(resp.data, request)
+
+    async def _place_chunk(self, chunk: Sequence[OrderRequest]) -> list[Order]:
+        params = {"batchOrders": [order_params(r) for r in chunk]}
+        try:
+            resp = await self.transport.request(
+                "POST",
+                "/fapi/v1/batchOrders",
+                params,
+                signed=True,
+                weight=5,
+                orders=len(chunk),
+                kind="order",
+            )
+        except Exception as exc:
+            return [self._failed(r, exc) for r in chunk]
+        data = resp.data
+        if not isinstance(data, list):
+            data = []
+        out: list[Order] = []
+        for i, request in enumerate(chunk):
+            if i >= len(data):
+                out.append(self._unknown(request, "no result for this order in the batch answer"))
+                continue
+            error = element_error(data[i])
+            if error is None:
+                out.append(self._accepted(data[i], request))
+            else:
+                code, msg = error
+                out.append(self._rejected(request, code, msg))
+        return out
+
+    def _accepted(self, payload: Any, request: OrderRequest) -> Order:
+        try:
+            return parse_order(payload, market=self.market, exchange=self.exchange, request=request)
+        except (TypeError, ValueError, AttributeError) as exc:
+            return self._unknown(request, f"unreadable answer ({exc})")
+
+    def _rejected(self, request: OrderRequest, code: int | None, msg: str) -> Order:
+        return order_from_request(
+            request,
+            exchange=self.exchange,
+            status=OrderStatus.REJECTED,
+            error_code=code,
+            error_msg=msg,
+        )
+
+    def _unknown(self, request: OrderRequest, why: str, code: int | None = None) -> Order:
+        return order_from_request(
+            request, exchange=self.exchange, error_code=code, error_msg=UNKNOWN_OUTCOME + why
+        )
+
+    def _failed(self, request: OrderRequest, exc: Exception) -> Order:
+        """The one rule mapping a failed order request to its Order (see the module docstring)."""
+        if isinstance(exc, (NotSentError, SessionClosedError, RateLimitError)):
+            code = exc.code if isinstance(exc, RateLimitError) else None
+            return order_from_request(
+                request,
+                exchange=self.exchange,
+                status=OrderStatus.REJECTED,
+                error_code=code,
+                error_msg=NOT_PLACED + str(exc),
+                placed=False,
+            )
+        if isinstance(exc, ExchangeError) and not isinstance(exc, ServerError):
+            return self._rejected(request, exc.code, exc.msg)  # the exchange said no
+        if not isinstance(exc, ToolkitError):
+            log.exception("unexpected error placing %s", request.client_order_id)
+        code = exc.code if isinstance(exc, ExchangeError) else None
+        return self._unknown(request, f"{type(exc).__name__}: {exc}", code)
+
+    async def query(
+        self,
+        symbol: str,
+        *,
+        client_order_id: str | None = None,
+        order_id: str | None = None,
+    ) -> Order | None:
+        """The exchange's view of one order, or ``None`` if it has no such order (-2013)."""
+        params = self._order_ref(symbol, client_order_id, order_id)
+        try:
+            resp = await self.transport.request(
+                "GET", self._paths.order, params, signed=True, weight=self._paths.query_weight
+            )
+        except ExchangeError as exc:
+            if exc.code == _NO_SUCH_ORDER:
+                return None
+            raise
+        return parse_order(resp.data, market=self.market, exchange=self.exchange)
+
+    async def cancel(
+        self,
+        symbol: str,
+        *,
+        client_order_id: str | None = None,
+        order_id: str | None = None,
+    ) -> Order:
+        """Cancel one order; an unknown or finished order raises ``OrderRejected`` (-2011)."""
+        params = self._order_ref(symbol, client_order_id, order_id)
+        resp = await self.transport.request(
+            "DELETE", self._paths.order, params, signed=True, kind="cancel"
+        )
+        return parse_order(resp.data, market=self.market, exchange=self.exchange)
+
+    async def cancel_all(self, symbol: str) -> list[Order]:
+        """Cancel every open order of ``symbol``; returns the cancelled orders."""
+        if self.market is Market.SPOT:
+            try:
+                resp = await self.transport.request(
+                    "DELETE", self._paths.cancel_all, {"symbol": symbol}, signed=True, kind="cancel"
+                )
+            except ExchangeError as exc:
+                if exc.code == _UNKNOWN_ORDER:  # nothing was open
+                    return []
+                raise
+            rows = resp.data if isinstance(resp.data, list) else []
+            # order lists (OCO) come back as one entry holding their legs in orderReports
+            flat = [leg for row in rows for leg in row.get("orderReports", [row])]
+            return [self._parse(row) for row in flat if "orderId" in row]
+        # USD-M's allOpenOrders answers only {"code": 200}: cancel by id to get the orders back
+        open_ids = [o.order_id for o in await self.open_orders(symbol) if o.order_id]
+        chunks = [
+            open_ids[i : i + CANCEL_BATCH_SIZE] for i in range(0, len(open_ids), CANCEL_BATCH_SIZE)
+        ]
+        answers = await asyncio.gather(
+            *(self._bounded(self._cancel_chunk(symbol, chunk)) for chunk in chunks)
+        )
+        return [order for answer in answers for order in answer]
+
+    async def _cancel_chunk(self, symbol: str, order_ids: Sequence[str]) -> list[Order]:
+        params = {"symbol": symbol, "orderIdList": [int(i) for i in order_ids]}
+        resp = await self.transport.request(
+            "DELETE", self._paths.cancel_all, params, signed=True, kind="cancel"
+        )
+        rows = resp.data if isinstance(resp.data, list) else []
+        # an error element (-2011) means the order finished meanwhile: it was not cancelled
+        return [self._parse(row) for row in rows if element_error(row) is None]
+
+    async def open_orders(self, symbol: str | None = None) -> list[Order]:
+        """The exchange's open orders (of ``symbol``, or all; the latter weighs much more)."""
+        with_symbol, without = self._paths.open_weight
+        params = {"symbol": symbol} if symbol else {}
+        resp = await self.transport.request(
+            "GET",
+            self._paths.open_orders,
+            params,
+            signed=True,
+            weight=with_symbol if symbol else without,
+        )
+        rows = resp.data if isinstance(resp.data, list) else []
+        return [self._parse(row) for row in rows]
+
+    def _parse(self, payload: Any) -> Order:
+        return parse_order(payload, market=self.market, exchange=self.exchange)
+
+    @staticmethod
+    def _order_ref(
+        symbol: str, client_order_id: str | None, order_id: str | None
+    ) -> dict[str, Any]:
+        if not client_order_id and not order_id:
+            raise ValueError("give client_order_id or order_id")
+        params: dict[str, Any] = {"symbol": symbol}
+        if order_id:
+            params["orderId"] = str(order_id)
+        if client_order_id:
+            params["origClientOrderId"] = client_order_id
+        return params
+
+    # -- user-data stream -----------------------------------------------------------------------
+
+    async def listen_key(self) -> str:
+        """Open (or get the current) user-data stream listen key."""
+        resp = await self.transport.request("POST", self._paths.listen_key, keyed=True)
+        return str(resp.data["listenKey"])
+
+    async def keepalive(self, listen_key: str) -> None:
+        """Extend the listen key's life by 60 minutes (call every ~30 minutes)."""
+        await self.transport.request(
+            "PUT", self._paths.listen_key, self._listen_params(listen_key), keyed=True
+        )
+
+    async def close_listen_key(self, listen_key: str) -> None:
+        """Close the user-data stream."""
+        await self.transport.request(
+            "DELETE", self._paths.listen_key, self._listen_params(listen_key), keyed=True
+        )
+
+    def _listen_params(self, listen_key: str) -> dict[str, Any]:
+        # spot names the key; USD-M has one stream per key and takes no parameter
+        return {"listenKey": listen_key} if self.market is Market.SPOT else {}
