@@ -1,0 +1,62 @@
+"""Shared fixtures: the paper exchange, embedded (``paper``) or as a process (``paper_process``)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from toolkit.paper import PaperExchange
+
+
+@pytest.fixture
+async def paper() -> AsyncIterator[PaperExchange]:
+    """A started ``PaperExchange(price_mode="fixed")`` on the test's loop, stopped afterwards."""
+    ex = PaperExchange(price_mode="fixed")
+    await ex.start()
+    try:
+        yield ex
+    finally:
+        await ex.stop()
+
+
+@dataclass
+class PaperProcess:
+    """A standalone paper exchange (``python -m toolkit paper``) and its credentials."""
+
+    url: str
+    api_key: str
+    api_secret: str
+    proc: subprocess.Popen[str]
+
+
+@pytest.fixture
+def paper_process() -> Iterator[PaperProcess]:
+    """The CLI in a subprocess (fixed prices, no rate limits); terminated afterwards."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "toolkit", "paper", "--port", "0", "--json", "--no-rate-limits",
+         "--price-mode", "fixed", "--max-lifetime", "600"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"paper exchange did not start (exit code {proc.wait(10)})")
+        info = json.loads(line)
+        yield PaperProcess(info["url"], info["api_key"], info["api_secret"], proc)
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # pragma: no cover
+                proc.kill()
+                proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()

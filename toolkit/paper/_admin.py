@@ -1,0 +1,143 @@
+"""Admin and inspection endpoints under ``/paper/`` (no signing; loopback clients only).
+
+=======  =========================  =====================================================
+method   path                       body / query -> answer
+=======  =========================  =====================================================
+GET      /paper/health              -> {"ok": true, "url": ...}
+GET      /paper/prices              -> {market: {symbol: price}}
+POST     /paper/price               {"symbol", "price", "market"?} -> {"symbol", "prices"}
+POST     /paper/balance             {"api_key", "asset", "amount", "market"?="spot"}
+POST     /paper/liquidity           {"symbol", "qty" (null: unlimited), "market"?}
+GET      /paper/faults              -> the fault configuration
+POST     /paper/faults              FaultConfig fields -> the new configuration
+GET      /paper/counters            -> counters()
+POST     /paper/reset               clears counters and rate-limit usage
+POST     /paper/keys                {} -> a new pair; {"api_key", "api_secret"} -> registers it
+GET      /paper/orders              ?api_key=&market= -> every order the exchange holds
+=======  =========================  =====================================================
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from ._app import json_response
+from ._faults import FaultConfig
+
+if TYPE_CHECKING:
+    from ._exchange import PaperExchange
+
+__all__ = ["handle_admin"]
+
+_LOOPBACK = ("127.", "::1", "::ffff:127.")
+
+
+class _AdminError(Exception):
+    def __init__(self, status: int, msg: str) -> None:
+        super().__init__(msg)
+        self.status = status
+        self.msg = msg
+
+
+def _decimal(value: Any, name: str) -> Decimal:
+    try:
+        out = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise _AdminError(400, f"{name} must be a decimal number") from None
+    if not out.is_finite():
+        raise _AdminError(400, f"{name} must be finite")
+    return out
+
+
+def _market(value: Any, default: str | None) -> str | None:
+    if value is None:
+        return default
+    if value not in ("spot", "usdm"):
+        raise _AdminError(400, "market must be 'spot' or 'usdm'")
+    return str(value)
+
+
+async def _body(request: web.BaseRequest) -> dict[str, Any]:
+    raw = await request.read()
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise _AdminError(400, "body must be JSON") from None
+    if not isinstance(data, dict):
+        raise _AdminError(400, "body must be a JSON object")
+    return data
+
+
+async def handle_admin(ex: PaperExchange, request: web.BaseRequest) -> web.Response:
+    """Answer one ``/paper/...`` request."""
+    remote = request.remote or ""
+    if not remote.startswith(_LOOPBACK):
+        return json_response({"error": "admin endpoints answer loopback clients only"}, 403)
+    try:
+        body = await _route(ex, request)
+    except _AdminError as exc:
+        return json_response({"error": exc.msg}, exc.status)
+    except (ValueError, TypeError, KeyError) as exc:
+        return json_response({"error": str(exc)}, 400)
+    return json_response(body)
+
+
+async def _route(ex: PaperExchange, request: web.BaseRequest) -> Any:
+    action = (request.method, request.path)
+    query = request.query
+    if action == ("GET", "/paper/health"):
+        return {"ok": True, "url": ex.url}
+    if action == ("GET", "/paper/prices"):
+        return {m: {s: str(p) for s, p in prices.items()}
+                for m, prices in ex.engine.feed.prices.items()}
+    if action == ("GET", "/paper/faults"):
+        return ex.faults.config.to_dict()
+    if action == ("GET", "/paper/counters"):
+        return ex.counters()
+    if action == ("GET", "/paper/orders"):
+        return ex.orders(api_key=query.get("api_key"), market=_market(query.get("market"), None))
+    if request.method != "POST":
+        raise _AdminError(404 if not _known(request.path) else 405,
+                          f"no admin endpoint {request.method} {request.path}")
+    data = await _body(request)
+    if request.path == "/paper/price":
+        market = _market(data.get("market"), None)
+        ex.set_price(str(data["symbol"]), _decimal(data["price"], "price"), market=market)
+        return {"symbol": data["symbol"], "prices": {
+            m: str(p[data["symbol"]]) for m, p in ex.engine.feed.prices.items()}}
+    if request.path == "/paper/balance":
+        market = _market(data.get("market"), "spot") or "spot"
+        ex.set_balance(str(data["api_key"]), str(data["asset"]),
+                       _decimal(data["amount"], "amount"), market=market)
+        return {"ok": True}
+    if request.path == "/paper/liquidity":
+        qty = data.get("qty")
+        ex.set_liquidity(str(data["symbol"]), None if qty is None else _decimal(qty, "qty"),
+                         market=_market(data.get("market"), None))
+        return {"ok": True}
+    if request.path == "/paper/faults":
+        config = FaultConfig.from_dict(data)
+        ex.configure_faults(config)
+        return config.to_dict()
+    if request.path == "/paper/reset":
+        ex.reset_counters()
+        return {"ok": True}
+    if request.path == "/paper/keys":
+        if data.get("api_key") or data.get("api_secret"):
+            ex.add_key(str(data["api_key"]), str(data["api_secret"]))
+            return {"api_key": data["api_key"]}
+        key, secret = ex.create_key()
+        return {"api_key": key, "api_secret": secret}
+    raise _AdminError(404, f"no admin endpoint POST {request.path}")
+
+
+def _known(path: str) -> bool:
+    return path in {"/paper/price", "/paper/balance", "/paper/liquidity", "/paper/faults",
+                    "/paper/reset", "/paper/keys", "/paper/health", "/paper/prices",
+                    "/paper/counters", "/paper/orders"}

@@ -1,0 +1,165 @@
+"""The HTTP layer: one low-level aiohttp handler that routes, meters, authenticates and answers.
+
+A request goes through, in order: route lookup (404/405 JSON), injected latency and 429 bursts,
+parameter parsing, request weight (429/418), API key and signature (``-2015``/``-1022``),
+timestamp (``-1021``), order count (``-1015``), "5xx before accept" faults, the endpoint handler,
+then "5xx / dropped connection after accept" faults. Every refusal is a Binance ``{code,msg}``
+body; nothing a client sends can stop the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from ._auth import KeyStore, check_timestamp, parse_params, split_signature
+from ._engine import Engine
+from ._errors import PaperError
+from ._faults import ERROR_AFTER, ERROR_BEFORE, FaultInjector
+from ._limits import RateLimiter, RateLimits
+
+__all__ = ["Route", "ServerState", "dispatch"]
+
+_log = logging.getLogger(__name__)
+_JSON = "application/json"
+_BURST = PaperError(
+    -1003, "Too much request weight used; current limit is 6000 request weight per 1 MINUTE. "
+    "Please use WebSocket Streams for live updates to avoid polling the API.", 429,
+    {"Retry-After": "1"},
+)
+
+Handler = Callable[["ServerState", dict[str, str], str], Any]
+
+
+@dataclass(frozen=True)
+class Route:
+    """One endpoint: its market, handler, weight and security type."""
+
+    market: str
+    handler: Handler
+    weight: int = 1
+    weight_all: int | None = None  # weight when no ``symbol`` is sent
+    security: str = "NONE"  # NONE | KEY (API key only) | SIGNED
+    orders: int = 0  # order-count charge on 10S/1D windows
+    per_minute: int = 0  # order-count charge on 1M windows
+    places: bool = False  # places orders: subject to error/drop faults
+
+
+@dataclass
+class ServerState:
+    """Everything the handlers share (owned by :class:`~toolkit.paper.PaperExchange`)."""
+
+    engine: Engine
+    keys: KeyStore
+    limiter: RateLimiter
+    rate_limits: RateLimits
+    faults: FaultInjector
+    routes: dict[str, dict[str, Route]] = field(default_factory=dict)
+    admin: Callable[[web.BaseRequest], Any] | None = None
+    requests: int = 0
+    by_status: dict[int, int] = field(default_factory=dict)
+    cache: dict[str, Any] = field(default_factory=dict)
+
+
+def dumps(body: Any) -> bytes:
+    """Compact JSON bytes."""
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None
+                  ) -> web.Response:
+    """A JSON response."""
+    return web.Response(body=dumps(body), status=status, content_type=_JSON, headers=headers)
+
+
+def _error(state: ServerState, exc: PaperError, headers: dict[str, str] | None) -> web.Response:
+    if exc.headers:
+        headers = {**(headers or {}), **exc.headers}
+    state.by_status[exc.status] = state.by_status.get(exc.status, 0) + 1
+    return json_response(exc.body(), exc.status, headers)
+
+
+def _drop(request: web.BaseRequest) -> web.Response:
+    """Close the connection without answering (the order was accepted)."""
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+    return web.Response(status=204)
+
+
+async def dispatch(state: ServerState, request: web.BaseRequest) -> web.StreamResponse:
+    """The one request handler of the server."""
+    state.requests += 1
+    path = request.path
+    routes = state.routes.get(path)
+    if routes is None:
+        if path.startswith("/paper/") and state.admin is not None:
+            response: web.StreamResponse = await state.admin(request)
+            return response
+        return _error(state, PaperError(-1000, f"Unknown path: {path}", 404), None)
+    route = routes.get(request.method)
+    if route is None:
+        allowed = ",".join(sorted(routes))
+        return _error(
+            state, PaperError(-1000, f"Method {request.method} not allowed; use {allowed}.", 405),
+            {"Allow": allowed})
+    headers: dict[str, str] | None = None
+    faults = state.faults
+    try:
+        if faults.config.active:
+            delay = faults.delay()
+            if delay:
+                await asyncio.sleep(delay)
+            if faults.burst_429():
+                raise _BURST
+        raw_query = request.raw_path.partition("?")[2]
+        body = (await request.read()).decode("latin-1") if request.body_exists else ""
+        parse_error: PaperError | None = None
+        try:
+            params = parse_params(raw_query, body)
+        except PaperError as exc:
+            params, parse_error = {}, exc
+        weight = route.weight
+        if route.weight_all is not None and "symbol" not in params:
+            weight = route.weight_all
+        headers = state.limiter.charge_weight(route.market, request.remote or "", weight)
+        if parse_error is not None:
+            raise parse_error
+        api_key = ""
+        if route.security != "NONE":
+            api_key = request.headers.get("X-MBX-APIKEY", "")
+            secret = state.keys.authenticate(api_key)
+            if route.security == "SIGNED":
+                payload, signature = split_signature(raw_query, body)
+                state.keys.verify(secret, payload, signature)
+                skew = state.engine.skew_ms
+                if skew:
+                    faults.counts["clock_skew"] = faults.counts.get("clock_skew", 0) + 1
+                check_timestamp(params, skew)
+        if route.orders:
+            headers.update(
+                state.limiter.charge_orders(route.market, api_key, route.orders, route.per_minute)
+            )
+        if route.places and faults.error_before():
+            raise ERROR_BEFORE
+        result = route.handler(state, params, api_key)
+        if route.places:
+            after = faults.after()
+            if after == "error_after":
+                raise ERROR_AFTER
+            if after == "drop_after":
+                return _drop(request)
+    except PaperError as exc:
+        return _error(state, exc, headers)
+    except Exception:  # never let a request take the server down
+        _log.exception("paper exchange: unexpected error on %s %s", request.method, path)
+        return _error(state, PaperError(-1000, "An unknown error occurred while processing the "
+                                        "request.", 500), headers)
+    state.by_status[200] = state.by_status.get(200, 0) + 1
+    return web.Response(body=dumps(result), content_type=_JSON, headers=headers)
