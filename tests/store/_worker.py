@@ -1,0 +1,57 @@
+"""Helper processes for the two-process store tests (run as scripts, not collected by pytest).
+
+python _worker.py write PATH PREFIX N_ORDERS BATCH_SIZE START_AT
+    write N_ORDERS orders in batches (record_batch, apply NEW, finish_batch), starting at the
+    wall-clock time START_AT; prints "done N" at the end
+python _worker.py hold PATH SECONDS
+    hold the store file open (and so DuckDB's lock) for SECONDS; prints "holding" once held
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+
+import duckdb
+import pandas as pd
+
+from toolkit._models import Order, OrderStatus
+from toolkit._store import BatchRecord, Store
+
+
+def write(path: str, prefix: str, n_orders: int, batch_size: int, start_at: float) -> None:
+    store = Store(path)
+    time.sleep(max(0.0, start_at - time.time()))
+    for start in range(0, n_orders, batch_size):
+        batch_id = f"{prefix}-b{start // batch_size}"
+        now = pd.Timestamp.now(tz="UTC")
+        orders = [
+            Order(client_order_id=f"{prefix}-{i}", exchange="paper", market="spot",
+                  symbol="BTCUSDT", side="buy", type="limit", price=100.0, qty=1.0,
+                  batch_id=batch_id, key=batch_id, created_at=now, position=i - start)
+            for i in range(start, min(start + batch_size, n_orders))
+        ]  # fmt: skip
+        batch = BatchRecord(batch_id=batch_id, key=batch_id, created_at=now, n_orders=len(orders))
+        store.record_batch(batch, orders)
+        accepted = [dataclasses.replace(o, status=OrderStatus.NEW, order_id=o.client_order_id)
+                    for o in orders]  # fmt: skip
+        store.apply(accepted, source="response")
+        store.finish_batch(batch_id, {"NEW": len(orders)})
+    store.close()
+    print(f"done {n_orders}", flush=True)
+
+
+def hold(path: str, seconds: float) -> None:
+    with duckdb.connect(path) as con:
+        con.execute("select count(*) from orders").fetchall()
+        print("holding", flush=True)
+        time.sleep(seconds)
+
+
+if __name__ == "__main__":
+    command, *args = sys.argv[1:]
+    if command == "write":
+        write(args[0], args[1], int(args[2]), int(args[3]), float(args[4]))
+    else:
+        hold(args[0], float(args[1]))
