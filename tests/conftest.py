@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
 
+import aioresponses.core as aioresponses_core
 import pytest
+from aiohttp import ClientResponse
 
 from toolkit.paper import PaperExchange
+
+
+class _CompatResponse(ClientResponse):
+    """aioresponses 0.7.x builds responses without aiohttp 3.14's ``stream_writer`` argument
+    (pnuckowski/aioresponses#289); give it a finished writer so mocked responses build."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
+        super().__init__(*args, **kwargs)
+
+
+if "stream_writer" in inspect.signature(ClientResponse.__init__).parameters:
+    aioresponses_core.ClientResponse = _CompatResponse  # type: ignore[misc]
 
 
 @pytest.fixture

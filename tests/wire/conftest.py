@@ -2,38 +2,22 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import re
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
-from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qsl
 
-import aioresponses.core as aioresponses_core
 import pytest
-from aiohttp import ClientResponse, web
+from aiohttp import web
 from aioresponses import aioresponses
 
 from toolkit._models import Market, OrderRequest, OrderType, Side, TimeInForce
 from toolkit._ratelimit import RateLimitConfig
 from toolkit._transport import Transport, TransportConfig
-
-
-class _CompatResponse(ClientResponse):
-    """aioresponses 0.7.x builds responses without aiohttp 3.14's ``stream_writer`` argument
-    (pnuckowski/aioresponses#289); give it a finished writer so mocked responses build."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
-        super().__init__(*args, **kwargs)
-
-
-if "stream_writer" in inspect.signature(ClientResponse.__init__).parameters:
-    aioresponses_core.ClientResponse = _CompatResponse  # type: ignore[misc]
 
 BASE = "http://exchange.test"
 API_KEY = "KEY-tk-3f9a1c77e2b04d51"
