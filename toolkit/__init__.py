@@ -1,1 +1,259 @@
-"""toolkit: place batches of exchange orders from notebooks (filled in as modules land)."""
+"""toolkit: place batches of exchange orders from notebooks.
+
+DataFrame in, normalized order frame out, DuckDB as the system of record, and an embedded paper
+exchange speaking Binance REST as the default. Every module-level call delegates to the default
+:class:`Session` (the last ``connect()``ed, else the embedded paper exchange, spot).
+
+Example::
+
+    import toolkit as tk
+    result = await tk.batch([{"symbol": "BTC/USDT", "side": "buy", "type": "limit",
+                              "price": "90000", "qty": "0.001"}])
+    await tk.cancel(result)
+    tk.orders(status="CANCELED")
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import pandas as pd
+
+from . import _runner
+from ._config import SessionConfig
+from ._connect import close_default as _close_default
+from ._connect import connect, default_session
+from ._events import Callback, Subscription
+from ._exceptions import (
+    AuthenticationError,
+    ConfigError,
+    ExchangeError,
+    ExchangeUnavailable,
+    InputError,
+    KeyReuseError,
+    OrderRejected,
+    RateLimitError,
+    RequestTimeout,
+    ServerError,
+    SessionClosedError,
+    StoreError,
+    StrictBatchError,
+    ToolkitError,
+    TransportError,
+)
+from ._frame import COLUMNS
+from ._models import DONE_STATUSES, OPEN_STATUSES, Market, Order, OrderStatus
+from ._rebalance import rebalance_orders
+from ._session import Session
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "COLUMNS",
+    "DONE_STATUSES",
+    "OPEN_STATUSES",
+    "AuthenticationError",
+    "ConfigError",
+    "ExchangeError",
+    "ExchangeUnavailable",
+    "InputError",
+    "KeyReuseError",
+    "Market",
+    "Order",
+    "OrderRejected",
+    "OrderStatus",
+    "RateLimitError",
+    "RequestTimeout",
+    "ServerError",
+    "Session",
+    "SessionClosedError",
+    "SessionConfig",
+    "StoreError",
+    "StrictBatchError",
+    "Subscription",
+    "ToolkitError",
+    "TransportError",
+    "batch",
+    "cancel",
+    "cancel_all",
+    "close",
+    "connect",
+    "default_session",
+    "export",
+    "open_orders",
+    "orders",
+    "panel",
+    "rebalance_orders",
+    "run",
+    "sql",
+    "subscribe",
+    "updates",
+    "wait",
+]
+
+_T = TypeVar("_T")
+
+
+def run(awaitable: Awaitable[_T], *, timeout: float | None = None) -> _T:
+    """Run a toolkit coroutine to completion from sync code and return its result.
+
+    Works in scripts, in worker threads, and inside a running loop (a sync function called from
+    a notebook cell); all callers share one I/O loop and one HTTP session per exchange.
+
+    Example::
+
+        frame = tk.run(tk.batch(df))
+    """
+    return _runner.run(awaitable, timeout=timeout)
+
+
+async def batch(
+    orders: pd.DataFrame | Sequence[Mapping[str, Any]],
+    *,
+    key: str | None = None,
+    market: Market | str | None = None,
+    all_or_nothing: bool = False,
+    progress: bool | None = None,
+    strict: bool = False,
+    run_params: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Validate and place a batch of orders; returns the order frame (same rows, same index).
+
+    ``key`` makes re-runs place nothing twice; ``strict`` raises ``StrictBatchError`` if a row
+    is INVALID or REJECTED; ``run_params`` (a papermill job's parameters) go into the batch row.
+
+    Example::
+
+        result = await tk.batch(df, key="rebalance-2026-11-25")
+    """
+    return await default_session().batch(
+        orders,
+        key=key,
+        market=market,
+        all_or_nothing=all_or_nothing,
+        progress=progress,
+        strict=strict,
+        run_params=run_params,
+    )
+
+
+async def cancel(orders: pd.DataFrame | str | Sequence[str]) -> pd.DataFrame:
+    """Cancel orders (an order frame, client order ids or order ids); returns their frame.
+
+    Example::
+
+        await tk.cancel(result)
+    """
+    return await default_session().cancel(orders)
+
+
+async def cancel_all(symbol: str | None = None) -> pd.DataFrame:
+    """Cancel every open order (of ``symbol``); returns the order frame of what was cancelled.
+
+    Example::
+
+        await tk.cancel_all("BTCUSDT")
+    """
+    return await default_session().cancel_all(symbol)
+
+
+async def open_orders(symbol: str | None = None) -> pd.DataFrame:
+    """Open orders refreshed from the exchange (from the store when offline).
+
+    Example::
+
+        await tk.open_orders()
+    """
+    return await default_session().open_orders(symbol)
+
+
+async def wait(
+    orders: pd.DataFrame | str | Sequence[str], *, until: str = "done", timeout: float = 60.0
+) -> pd.DataFrame:
+    """Wait until the orders are done (or accepted), or ``timeout``; returns their frame.
+
+    Example::
+
+        final = await tk.wait(result, timeout=30)
+    """
+    return await default_session().wait(orders, until=until, timeout=timeout)
+
+
+def orders(**filters: Any) -> pd.DataFrame:
+    """Order history from the store: ``status``, ``symbol``, ``key``, ``since``, ``batch_id``...
+
+    Example::
+
+        tk.orders(status="FILLED", since="2026-11-25")
+    """
+    return default_session().orders(**filters)
+
+
+def sql(query: str) -> pd.DataFrame:
+    """Run SQL on the store (``orders``, ``order_events``, ``batches``) and get a DataFrame.
+
+    Example::
+
+        tk.sql("select status, count(*) n from orders group by status")
+    """
+    return default_session().sql(query)
+
+
+def export(path: str | os.PathLike[str]) -> Any:
+    """Write the store as Parquet partitioned by date under ``path``; returns the directory.
+
+    Example::
+
+        tk.export("history/")
+    """
+    return default_session().export(os.fspath(path))
+
+
+def subscribe(callback: Callback) -> Subscription:
+    """Call ``callback(list[Order])`` on every order update of the default session.
+
+    Example::
+
+        sub = tk.subscribe(lambda orders: print(orders))
+    """
+    return default_session().subscribe(callback)
+
+
+def updates() -> AsyncIterator[list[Order]]:
+    """Async iterator of the default session's order updates.
+
+    Example::
+
+        async for orders in tk.updates():
+            print(orders)
+    """
+    return default_session().updates()
+
+
+def panel(**options: Any) -> Any:
+    """The live open-order panel (ipywidgets) of the default session.
+
+    Example::
+
+        tk.panel()
+    """
+    try:
+        module = importlib.import_module("toolkit._panel")
+    except ImportError as exc:
+        raise ToolkitError(
+            "the open-order panel needs ipywidgets: pip install 'toolkit[notebook]'"
+        ) from exc
+    return module.panel(default_session(), **options)
+
+
+async def close() -> None:
+    """Close the default session (also done automatically at exit).
+
+    Example::
+
+        await tk.close()
+    """
+    await _close_default()

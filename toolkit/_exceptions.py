@@ -8,7 +8,7 @@ store for DuckDB), with ``raise ... from exc`` so the original stays reachable::
     ├── InputError (also ValueError)        the order frame cannot be read at all
     │   └── KeyReuseError                   a batch key reused with different orders
     ├── StrictBatchError                    strict=True and some rows were INVALID or REJECTED
-    ├── ConfigError                         bad connect() settings (unknown exchange/market, missing keys)
+    ├── ConfigError                         bad connect() settings (unknown exchange, no keys)
     ├── SessionClosedError                  the session was closed; connect() again
     ├── TransportError                      no usable HTTP answer
     │   ├── ExchangeUnavailable             cannot connect / connection dropped
@@ -59,7 +59,7 @@ class ToolkitError(Exception):
 
 
 class InputError(ToolkitError, ValueError):
-    """The orders given to ``batch``/``cancel`` cannot be read at all (not a frame, no symbol column).
+    """The orders given to ``batch``/``cancel`` cannot be read at all (not a frame, no symbol).
 
     Rows that can be read but are wrong do not raise: they come back as ``INVALID`` rows.
     """

@@ -148,7 +148,8 @@ class Order:
     created_at: pd.Timestamp | None = None
     updated_at: pd.Timestamp | None = None
     raw: dict[str, Any] | list[Any] | None = field(default=None, compare=False, repr=False)
-    #: False once reconciliation proved the order never reached the exchange (a re-run may place it).
+    #: False once reconciliation proved the order never reached the exchange (a re-run may
+    #: place it).
     placed: bool = True
     #: Position of the row in its batch (0-based), so stored rows come back in input order.
     position: int | None = None

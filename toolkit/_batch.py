@@ -1,0 +1,415 @@
+"""The batch procedure. Its order of steps is the safety guarantee:
+
+1. read the input (caller side) -- a frame that cannot be read raises before anything happens;
+2. with a ``key`` already in the store: a different fingerprint raises ``KeyReuseError``; the
+   same fingerprint reconciles the batch's ``PENDING`` rows, re-sends only rows proven not placed
+   (same client order ids), and returns the stored rows -- a re-run places nothing twice;
+3. rules (exchangeInfo, cached), prices/balances only if rows need them, ``prepare()``;
+4. **write-ahead**: every row goes to the store (``PENDING`` or ``INVALID``) before any request;
+5. send the valid requests, never after a row's ``not_after`` (write-ahead + ``send_window``);
+6. reconcile unknown outcomes by client order id (:mod:`toolkit._reconcile`);
+7. finalize (persist -> open-order state -> publish), record the batch's counts, return the frame.
+
+Steps 5-7 run in a task the caller's cancellation does not interrupt (``asyncio.shield``): once
+rows are written ahead, their outcome is always recorded.
+
+Example::
+
+    frame = await session.batch(df, key="rebalance-2026-11-25", progress=True)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import os
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from . import _runner
+from ._exceptions import KeyReuseError, StoreError, StrictBatchError
+from ._frame import orders_to_frame
+from ._ids import new_batch_id
+from ._input import InputRows, read_orders
+from ._models import Market, Order, OrderRequest, OrderStatus, OrderType
+from ._reconcile import merge_found, not_placed, resolve_pending
+from ._store import BatchRecord
+from ._validation import Prepared, prepare
+from .adapters.binance import UNKNOWN_OUTCOME
+
+if TYPE_CHECKING:
+    from ._session import Session
+
+__all__ = ["GROUP_SIZE", "Progress", "read_input", "run_batch"]
+
+_log = logging.getLogger("toolkit")
+
+#: Requests handed to the adapter at once (a multiple of USD-M's batchOrders chunk of 5). At
+#: most two groups are in flight, so the send-window check before each group stays meaningful.
+GROUP_SIZE = 20
+_GROUPS_IN_FLIGHT = 2
+
+
+def read_input(orders: Any) -> InputRows:
+    """Read the caller's orders (raises ``InputError`` if they cannot be read at all)."""
+    return read_orders(orders)
+
+
+class Progress:
+    """A tqdm bar (``tqdm.auto``: a widget in notebooks) drawn on the *caller's* side.
+
+    Every method only schedules work through the caller's dispatcher; the bar object itself is
+    created and touched on the caller's loop or thread, never on the I/O thread.
+    """
+
+    def __init__(self, dispatch: _runner.Dispatch, total: int, desc: str) -> None:
+        self._dispatch = dispatch
+        self._bar: Any = None
+        dispatch(self._open, total, desc)
+
+    def _open(self, total: int, desc: str) -> None:
+        from tqdm.auto import tqdm
+
+        self._bar = tqdm(total=total, desc=desc, unit="order", leave=True)
+
+    def _update(self, n: int) -> None:
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def _close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+    def advance(self, n: int) -> None:
+        """``n`` more orders are done."""
+        self._dispatch(self._update, n)
+
+    def close(self) -> None:
+        """Finish the bar."""
+        self._dispatch(self._close)
+
+
+def _make_progress(session: Session, total: int, progress: bool | None) -> Progress | None:
+    show = total >= session.config.progress_threshold if progress is None else progress
+    dispatch = _runner.ui_dispatcher()
+    if not show or dispatch is None or total == 0:
+        return None
+    return Progress(dispatch, total, f"{session.config.exchange} {session.config.market.value}")
+
+
+def _run_params() -> dict[str, Any] | None:
+    """Papermill/scheduler parameters of this run, from ``TOOLKIT_RUN_PARAMS`` (JSON)."""
+    text = os.environ.get("TOOLKIT_RUN_PARAMS")
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {"raw": text}
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def _needs(rows: InputRows, market: Market) -> tuple[set[str], bool]:
+    """Symbols that need a price, and whether balances are needed."""
+    priced: set[str] = set()
+    balances = False
+    for row in rows:
+        if row.symbol is None:
+            continue
+        if row.qty_pct is not None:
+            balances = True
+            priced.add(row.symbol)
+        if row.quote_qty is not None or row.price is None or row.type is OrderType.MARKET:
+            priced.add(row.symbol)
+    return priced, balances
+
+
+async def run_batch(
+    session: Session,
+    rows: InputRows,
+    *,
+    key: str | None,
+    all_or_nothing: bool,
+    progress: bool | None,
+    strict: bool,
+    run_params: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """The batch procedure (module docstring); runs on the I/O loop."""
+    if key is not None:
+        existing = await session._db(session.store.find_batch, key)
+        if existing is not None:
+            return await _rerun_key(session, rows, existing, progress, strict)
+    if len(rows) == 0:
+        return orders_to_frame([], index=rows.index)
+
+    now = pd.Timestamp.now(tz="UTC")
+    batch_id = new_batch_id()
+    prepared = await _prepare(
+        session, rows, batch_id=batch_id, key=key, all_or_nothing=all_or_nothing, now=now
+    )
+    # The send window starts at the write-ahead, after the (slow) rules/prices/balances reads.
+    not_after = pd.Timestamp.now(tz="UTC") + pd.Timedelta(seconds=session.config.send_window)
+    orders = [
+        dataclasses.replace(p.order, not_after=not_after) if p.request is not None else p.order
+        for p in prepared
+    ]
+    record = BatchRecord(
+        batch_id=batch_id,
+        key=key,
+        created_at=now,
+        n_orders=len(orders),
+        fingerprint=rows.fingerprint,
+        exchange=session.config.exchange,
+        market=session.config.market.value,
+        params={"all_or_nothing": all_or_nothing, "strict": strict, "progress": progress},
+        papermill=dict(run_params) if run_params is not None else _run_params(),
+    )
+    try:
+        await session._db(session.store.record_batch, record, orders)  # write-ahead
+    except StoreError:
+        # Another process recorded the same key between our look-up and our write: theirs wins.
+        existing = None if key is None else await session._db(session.store.find_batch, key)
+        if existing is None:
+            raise
+        return await _rerun_key(session, rows, existing, progress, strict)
+    requests = [(p.position, p.request) for p in prepared if p.request is not None]
+    task = session._spawn(_send_and_finish(session, batch_id, orders, requests, progress))
+    final = await asyncio.shield(task)
+    return _result(final, rows, strict)
+
+
+async def _rerun_key(
+    session: Session,
+    rows: InputRows,
+    existing: BatchRecord,
+    progress: bool | None,
+    strict: bool,
+) -> pd.DataFrame:
+    key = existing.key or ""
+    if existing.fingerprint != rows.fingerprint:
+        raise KeyReuseError(key, f"batch {existing.batch_id} of {existing.n_orders} orders differs")
+    orders = await _rerun(session, rows, existing, progress)
+    return _result(orders, rows, strict)
+
+
+async def _prepare(
+    session: Session,
+    rows: InputRows,
+    *,
+    batch_id: str,
+    key: str | None,
+    all_or_nothing: bool,
+    now: pd.Timestamp,
+) -> list[Prepared]:
+    rules = await session._symbol_rules()
+    market = session.config.market
+    priced, need_balances = _needs(rows, market)
+    priced &= set(rules)
+    prices: Mapping[str, Decimal] = {}
+    balances: Mapping[str, Decimal] = {}
+    if priced:
+        prices = await session.adapter.prices(sorted(priced))
+    if need_balances:
+        balances = await session.adapter.balances()
+    return prepare(
+        rows,
+        market=market,
+        exchange=session.config.exchange,
+        rules=rules,
+        prices=prices,
+        balances=balances,
+        id_seed=key or batch_id,
+        batch_id=batch_id,
+        key=key,
+        all_or_nothing=all_or_nothing,
+        now=now,
+    )
+
+
+async def _send_and_finish(
+    session: Session,
+    batch_id: str,
+    orders: Sequence[Order],
+    requests: Sequence[tuple[int, OrderRequest]],
+    progress: bool | None,
+) -> list[Order]:
+    """Steps 5-7; runs as its own task so the caller's cancellation cannot cut it short."""
+    final = await _send(session, orders, requests, progress)
+    counts = Counter(o.status.value for o in final)
+    await session._db(session.store.finish_batch, batch_id, dict(counts))
+    return final
+
+
+async def _send(
+    session: Session,
+    orders: Sequence[Order],
+    requests: Sequence[tuple[int, OrderRequest]],
+    progress: bool | None,
+) -> list[Order]:
+    """Place, finalize the responses, reconcile unknown outcomes, finalize those. -> all orders."""
+    results = list(orders)
+    bar = _make_progress(session, len(requests), progress)
+    slots = asyncio.Semaphore(_GROUPS_IN_FLIGHT)
+    groups = [requests[i : i + GROUP_SIZE] for i in range(0, len(requests), GROUP_SIZE)]
+
+    async def send_group(group: Sequence[tuple[int, OrderRequest]]) -> None:
+        async with slots:
+            now = pd.Timestamp.now(tz="UTC")
+            late = [pos for pos, _ in group if _past(results[pos], now)]
+            for pos in late:  # the send window closed before we got to it: never send it
+                results[pos] = not_placed(results[pos], "send window passed before sending")
+            todo = [(pos, req) for pos, req in group if pos not in late]
+            got = await _place_within_window(
+                session, [results[pos] for pos, _ in todo], [req for _, req in todo], now
+            )
+            for (pos, _), order in zip(todo, got, strict=True):
+                results[pos] = _merge_response(results[pos], order)
+        if bar is not None:
+            bar.advance(len(group))
+
+    try:
+        await asyncio.gather(*(send_group(g) for g in groups))
+    finally:
+        if bar is not None:
+            bar.close()
+    sent_before = pd.Timestamp.now(tz="UTC")
+    # One store write for all answers: the store costs per call, not per row.
+    answered = await session._finalize([results[pos] for pos, _ in requests], "response")
+    for (pos, _), order in zip(requests, answered, strict=True):
+        results[pos] = order
+    pending = [pos for pos, _ in requests if results[pos].status is OrderStatus.PENDING]
+    if pending:
+        resolved = await resolve_pending(
+            session.adapter,
+            [results[pos] for pos in pending],
+            recv_window=session.config.recv_window,
+            sent_before=sent_before,
+        )
+        resolved = await session._finalize(resolved, "reconcile")
+        for pos, order in zip(pending, resolved, strict=True):
+            results[pos] = order
+    return results
+
+
+async def _place_within_window(
+    session: Session, orders: Sequence[Order], requests: Sequence[OrderRequest], now: pd.Timestamp
+) -> list[Order]:
+    """``adapter.place`` cut off at the send window's end: nothing is sent after ``not_after``.
+
+    Requests still queued (concurrency, a rate-limit pause) when the window closes are
+    cancelled; which of them went out is unknown, so they come back PENDING for reconciliation.
+    """
+    if not requests:
+        return []
+    ends = [o.not_after for o in orders if o.not_after is not None]
+    if not ends:
+        return await session.adapter.place(requests)
+    window = max(0.0, (min(ends) - now).total_seconds())
+    try:
+        return await asyncio.wait_for(session.adapter.place(requests), timeout=window)
+    except asyncio.TimeoutError:
+        _log.warning("toolkit: send window closed with %d order(s) in flight", len(requests))
+        why = f"{UNKNOWN_OUTCOME}the send window closed while sending"
+        return [dataclasses.replace(o, status=OrderStatus.PENDING, error_msg=why) for o in orders]
+
+
+def _past(order: Order, now: pd.Timestamp) -> bool:
+    return order.not_after is not None and now > order.not_after
+
+
+def _merge_response(known: Order, got: Order) -> Order:
+    """The adapter's answer for a request, with the batch bookkeeping of the written-ahead row."""
+    merged = merge_found(known, got)
+    return dataclasses.replace(
+        merged,
+        status=got.status,
+        placed=got.placed,
+        error_code=got.error_code,
+        error_msg=got.error_msg,
+    )
+
+
+async def _rerun(
+    session: Session,
+    rows: InputRows,
+    existing: BatchRecord,
+    progress: bool | None,
+) -> list[Order]:
+    """Same key, same orders: resolve what is unknown, re-send only what was never placed."""
+    stored = await session._db(session.store.batch_orders, existing.batch_id)
+    pending = [o for o in stored if o.status is OrderStatus.PENDING and o.placed]
+    if pending:
+        resolved = await resolve_pending(
+            session.adapter, pending, recv_window=session.config.recv_window
+        )
+        resolved = await session._finalize(resolved, "reconcile")
+        by_id = {o.client_order_id: o for o in resolved}
+        stored = [by_id.get(o.client_order_id, o) for o in stored]
+    unplaced = {o.client_order_id for o in stored if not o.placed}
+    if unplaced:
+        now = pd.Timestamp.now(tz="UTC")
+        prepared = await _prepare(
+            session,
+            rows,
+            batch_id=existing.batch_id,
+            key=existing.key,
+            all_or_nothing=bool(existing.params.get("all_or_nothing", False)),
+            now=now,
+        )
+        now = pd.Timestamp.now(tz="UTC")  # the second write-ahead starts the window again
+        not_after = now + pd.Timedelta(seconds=session.config.send_window)
+        position = {o.client_order_id: i for i, o in enumerate(stored)}
+        again = [
+            p
+            for p in prepared
+            if p.request is not None
+            and p.request.client_order_id in unplaced
+            and p.request.client_order_id in position
+        ]
+        retry = [
+            dataclasses.replace(
+                stored[position[p.request.client_order_id]],
+                status=OrderStatus.PENDING,
+                placed=True,
+                error_code=None,
+                error_msg=None,
+                not_after=not_after,
+                updated_at=now,
+            )
+            for p in again
+            if p.request is not None
+        ]
+        await session._db(session.store.apply, retry, source="submit")  # write-ahead again
+        for order in retry:
+            stored[position[order.client_order_id]] = order
+        requests = [(position[p.request.client_order_id], p.request) for p in again if p.request]
+        task = session._spawn(
+            _send_and_finish(session, existing.batch_id, stored, requests, progress)
+        )
+        stored = await asyncio.shield(task)
+    return stored
+
+
+def _result(orders: Sequence[Order], rows: InputRows, strict: bool) -> pd.DataFrame:
+    index = rows.index if len(rows.index) == len(orders) else None
+    frame = orders_to_frame(list(orders), index=index)
+    if strict:
+        bad = [
+            (label, o)
+            for label, o in zip(frame.index, orders, strict=True)
+            if o.status in (OrderStatus.INVALID, OrderStatus.REJECTED)
+        ]
+        if bad:
+            lines = [f"row {label!r}: {o.status.value}: {o.error_msg}" for label, o in bad[:10]]
+            more = f"\n... and {len(bad) - 10} more" if len(bad) > 10 else ""
+            raise StrictBatchError(
+                f"{len(bad)} of {len(orders)} rows were not accepted:\n" + "\n".join(lines) + more,
+                frame,
+            )
+    return frame

@@ -1,0 +1,118 @@
+"""Session settings: the frozen :class:`SessionConfig`, and ``connect()``'s arguments -> it.
+
+Credentials are never part of a config (nor of any repr); they are resolved separately, from the
+arguments or ``TOOLKIT_API_KEY``/``TOOLKIT_API_SECRET``.
+
+Example::
+
+    >>> make_config("binance", market="usdm", testnet=True, store=":memory:").base_url
+    'https://demo-fapi.binance.com'
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from ._exceptions import ConfigError
+from ._models import Market
+
+__all__ = ["BINANCE_URLS", "DEFAULT_STORE", "SessionConfig", "credentials", "make_config"]
+
+#: Binance REST base URLs by (testnet, market).
+BINANCE_URLS: dict[tuple[bool, Market], str] = {
+    (False, Market.SPOT): "https://api.binance.com",
+    (False, Market.USDM): "https://fapi.binance.com",
+    (True, Market.SPOT): "https://testnet.binance.vision",
+    (True, Market.USDM): "https://demo-fapi.binance.com",
+}
+#: The store file when neither ``store=`` nor ``TOOLKIT_STORE`` is given.
+DEFAULT_STORE = "toolkit.duckdb"
+_EXCHANGES = ("paper", "binance")
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """The settings of one session (a frozen value object; credentials are never part of it).
+
+    Two ``connect()`` calls with equal settings (and keys) return the same session.
+
+    Example::
+
+        SessionConfig(exchange="binance", market=Market.USDM, testnet=True,
+                      base_url="https://demo-fapi.binance.com", store="/data/toolkit.duckdb")
+    """
+
+    #: ``"paper"`` or ``"binance"`` (the frame's ``exchange`` column).
+    exchange: str = "paper"
+    market: Market = Market.SPOT
+    #: Where requests go; ``None`` means the embedded paper exchange of this process.
+    base_url: str | None = None
+    testnet: bool = False
+    #: The DuckDB file (absolute) or ``":memory:"``.
+    store: str = "toolkit.duckdb"
+    #: Order requests in flight at once.
+    concurrency: int = 16
+    #: Connections the HTTP connector may hold.
+    connection_limit: int = 32
+    #: Seconds for one HTTP request.
+    timeout: float = 10.0
+    #: Binance's ``recvWindow`` in seconds: a request older than this is refused by the exchange.
+    recv_window: float = 5.0
+    #: Seconds after the write-ahead during which an order may still be sent (then never).
+    send_window: float = 30.0
+    #: Batches with at least this many orders show a progress bar (unless ``progress=False``).
+    progress_threshold: int = 50
+    #: Seconds between two polls in ``wait()``.
+    poll_interval: float = 0.5
+    #: Keep order states live from the exchange's user-data stream (polling where there is none).
+    stream: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "market", Market(self.market))
+
+
+def make_config(
+    exchange: str = "paper",
+    *,
+    market: Market | str = Market.SPOT,
+    store: str | os.PathLike[str] | None = None,
+    testnet: bool = False,
+    base_url: str | None = None,
+    **settings: Any,
+) -> SessionConfig:
+    """The :class:`SessionConfig` for ``connect()``'s arguments (env defaults applied)."""
+    exchange = str(exchange).lower()
+    if exchange not in _EXCHANGES:
+        raise ConfigError(f"unknown exchange {exchange!r}; expected one of {_EXCHANGES}")
+    try:
+        mkt = Market(str(getattr(market, "value", market)).lower())
+    except ValueError:
+        raise ConfigError(f"unknown market {market!r}; expected 'spot' or 'usdm'") from None
+    path = os.fspath(store) if store is not None else os.environ.get("TOOLKIT_STORE")
+    path = path or DEFAULT_STORE
+    if path != ":memory:":
+        path = os.path.abspath(os.path.expanduser(path))
+    url = base_url.rstrip("/") if base_url else None
+    if exchange == "binance" and url is None:
+        url = BINANCE_URLS[(bool(testnet), mkt)]
+    return SessionConfig(
+        exchange=exchange, market=mkt, base_url=url, testnet=bool(testnet), store=path, **settings
+    )
+
+
+def credentials(
+    config: SessionConfig, api_key: str | None, api_secret: str | None
+) -> tuple[str | None, str | None]:
+    if config.base_url is None:  # the embedded paper exchange makes its own key
+        return None, None
+    key = api_key or os.environ.get("TOOLKIT_API_KEY") or None
+    secret = api_secret or os.environ.get("TOOLKIT_API_SECRET") or None
+    if not key or not secret:
+        where = config.base_url
+        raise ConfigError(
+            f"{config.exchange} at {where} needs an API key and secret: pass api_key= and "
+            "api_secret=, or set TOOLKIT_API_KEY and TOOLKIT_API_SECRET"
+        )
+    return key, secret

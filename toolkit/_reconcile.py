@@ -1,0 +1,213 @@
+"""The one rule that resolves ``PENDING`` orders (outcome unknown) by client order id.
+
+An order is ``PENDING`` between its write-ahead and a definite answer, and stays so after a
+timeout, a 5xx or a dropped connection. It is resolved by asking the exchange for its client
+order id:
+
+* **found** -> its real state (the exchange's status, fills, order id), ``placed=True``;
+* **not found** -> it may still arrive, until no request for it can be accepted any more.
+  The session never sends an order after its ``not_after`` and Binance refuses a request whose
+  ``timestamp`` is older than ``recvWindow``, so after ``min(not_after, sent_before) + recv_window
+  + slack`` an absent order can never appear: only then it becomes ``REJECTED`` with
+  ``placed=False`` and ``error_msg`` "not placed: ...", and a re-run with the same key may send it
+  again (same client order id, so the exchange would still refuse a duplicate);
+* **exchange unreachable** (or any other error) -> it stays ``PENDING``; the next reconcile (on
+  connect, or the next run of the key) tries again.
+
+Updates of one order can arrive out of order (a batch answer saying NEW after the user-data
+stream said FILLED). Order states only move forward, so :func:`is_behind` tells the session's
+finalize step to keep the known state instead of regressing it.
+
+Example::
+
+    resolved = await resolve_pending(adapter, pending, recv_window=5.0)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Sequence
+from typing import Protocol
+
+import pandas as pd
+
+from ._exceptions import ToolkitError
+from ._models import Order, OrderStatus
+
+__all__ = [
+    "DEFAULT_SLACK",
+    "Querier",
+    "deadline",
+    "fill_bookkeeping",
+    "is_behind",
+    "merge_found",
+    "not_placed",
+    "resolve_pending",
+]
+
+_log = logging.getLogger("toolkit")
+
+#: Seconds added to ``recv_window`` for clock error between us and the exchange.
+DEFAULT_SLACK = 2.0
+#: Seconds between two queries of an order that may still arrive.
+POLL_INTERVAL = 0.5
+
+
+class Querier(Protocol):
+    """What reconciliation needs of an adapter."""
+
+    async def query(
+        self, symbol: str, *, client_order_id: str | None = None, order_id: str | None = None
+    ) -> Order | None: ...
+
+
+def _now() -> pd.Timestamp:
+    now: pd.Timestamp = pd.Timestamp.now(tz="UTC")
+    return now
+
+
+def deadline(
+    order: Order,
+    *,
+    recv_window: float,
+    slack: float = DEFAULT_SLACK,
+    sent_before: pd.Timestamp | None = None,
+) -> pd.Timestamp:
+    """The instant after which ``order``, if not at the exchange, can never get there."""
+    candidates = [t for t in (order.not_after, sent_before) if t is not None]
+    if not candidates:  # no bound known: count from the last time we touched it
+        candidates = [order.updated_at or order.created_at or _now()]
+    limit: pd.Timestamp = min(candidates) + pd.Timedelta(seconds=recv_window + slack)
+    return limit
+
+
+def merge_found(known: Order, found: Order) -> Order:
+    """The exchange's state of ``found`` with our bookkeeping of ``known`` (batch, key...)."""
+    return dataclasses.replace(
+        found,
+        client_order_id=known.client_order_id,
+        exchange=known.exchange,
+        market=known.market,
+        side=found.side or known.side,
+        type=found.type or known.type,
+        time_in_force=found.time_in_force or known.time_in_force,
+        price=found.price if found.price is not None else known.price,
+        stop_price=found.stop_price if found.stop_price is not None else known.stop_price,
+        qty=found.qty if found.qty is not None else known.qty,
+        reduce_only=found.reduce_only if found.reduce_only is not None else known.reduce_only,
+        batch_id=known.batch_id,
+        key=known.key,
+        created_at=known.created_at or found.created_at,
+        updated_at=found.updated_at or _now(),
+        position=known.position,
+        not_after=known.not_after,
+        placed=True,
+    )
+
+
+def not_placed(order: Order, reason: str | None = None) -> Order:
+    """``order`` proven never to have reached the exchange."""
+    why = reason or order.error_msg or "outcome unknown"
+    return dataclasses.replace(
+        order,
+        status=OrderStatus.REJECTED,
+        placed=False,
+        error_msg=f"not placed: {why} (absent at the exchange after its send window)",
+        updated_at=_now(),
+    )
+
+
+async def _resolve_one(
+    adapter: Querier,
+    order: Order,
+    *,
+    recv_window: float,
+    slack: float,
+    wait: bool,
+    sent_before: pd.Timestamp | None,
+) -> Order:
+    limit = deadline(order, recv_window=recv_window, slack=slack, sent_before=sent_before)
+    while True:
+        past = _now() > limit  # decided *before* asking, so "absent" means absent after it
+        try:
+            found = await adapter.query(order.symbol, client_order_id=order.client_order_id)
+        except ToolkitError as exc:
+            _log.warning("toolkit: cannot reconcile %s yet: %s", order.client_order_id, exc)
+            return order
+        if found is not None:
+            return merge_found(order, found)
+        if past:
+            return not_placed(order)
+        if not wait:
+            return order
+        remaining = (limit - _now()).total_seconds()
+        await asyncio.sleep(min(POLL_INTERVAL, max(0.0, remaining) + 0.01))
+
+
+async def resolve_pending(
+    adapter: Querier,
+    orders: Sequence[Order],
+    *,
+    recv_window: float,
+    slack: float = DEFAULT_SLACK,
+    wait: bool = True,
+    sent_before: pd.Timestamp | None = None,
+) -> list[Order]:
+    """Resolve the ``PENDING`` orders among ``orders`` (others are returned as they are).
+
+    Positional: result ``i`` is for ``orders[i]``. With ``wait=False`` an order that is absent
+    but could still arrive stays ``PENDING`` instead of being waited for.
+    """
+    results = list(orders)
+    todo = [i for i, o in enumerate(orders) if o.status is OrderStatus.PENDING and o.placed]
+    resolved = await asyncio.gather(
+        *(
+            _resolve_one(
+                adapter,
+                orders[i],
+                recv_window=recv_window,
+                slack=slack,
+                wait=wait,
+                sent_before=sent_before,
+            )
+            for i in todo
+        )
+    )
+    for i, order in zip(todo, resolved, strict=True):
+        results[i] = order
+    return results
+
+
+# -- ordering concurrent updates of one order ---------------------------------------------------
+
+_RANK = {OrderStatus.PENDING: 0, OrderStatus.NEW: 1, OrderStatus.PARTIALLY_FILLED: 2}
+_BOOKKEEPING = (
+    "batch_id", "key", "position", "created_at", "not_after", "side", "type", "time_in_force",
+    "price", "stop_price", "qty", "reduce_only", "order_id",
+)  # fmt: skip
+
+
+def is_behind(update: Order, known: Order) -> bool:
+    """True if ``update`` is older than ``known``: order states only move forward.
+
+    PENDING < NEW < PARTIALLY_FILLED (by filled quantity) < a final state; the first final
+    state wins. An order proven not placed may start over (a re-run sends it again).
+    """
+    if not known.placed:
+        return False
+    new_rank, old_rank = _RANK.get(update.status, 3), _RANK.get(known.status, 3)
+    if new_rank != old_rank:
+        return new_rank < old_rank
+    if new_rank == 2:
+        return (update.filled_qty or 0.0) < (known.filled_qty or 0.0)
+    if new_rank == 3:
+        return update.status is not known.status
+    return False
+
+
+def fill_bookkeeping(update: Order, known: Order) -> Order:
+    """``update`` with the fields it leaves unknown (batch, key, position...) from ``known``."""
+    missing = {f: getattr(known, f) for f in _BOOKKEEPING if getattr(update, f) is None}
+    return dataclasses.replace(update, **missing) if missing else update

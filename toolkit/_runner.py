@@ -1,0 +1,365 @@
+"""The I/O loop: one daemon thread running one asyncio loop for the life of the process.
+
+Every network and store operation of toolkit runs on this loop. The aiohttp ``ClientSession`` of
+each :class:`~toolkit.Session` and the embedded paper exchange are created on it and never leave
+it. Callers reach it in one of two ways:
+
+* ``await call(coro)`` from any running loop (a notebook cell, papermill, ``asyncio.run``, a widget
+  callback): the coroutine is handed over with ``asyncio.run_coroutine_threadsafe`` and awaited on
+  the caller's loop with ``asyncio.wrap_future``. Cancelling the caller cancels the I/O-side task.
+* ``run(awaitable)`` from sync code in any thread, including a thread whose own loop is running
+  (a sync call inside a notebook cell): it blocks that thread until the I/O loop is done.
+  It refuses to run on the I/O thread itself, where it could only deadlock.
+
+Why a dedicated loop thread and not nest-asyncio2
+-------------------------------------------------
+Nesting (``nest_asyncio``/``nest-asyncio2``) patches asyncio so that ``run_until_complete`` can
+re-enter a loop that is already running. It lets everything run on the caller's loop, but:
+the original package is archived and breaks ``asyncio.current_task()`` on Python 3.14 (which
+breaks aiohttp timeouts); it patches asyncio process-wide, for every library in the kernel; it
+only works with pure-asyncio loops (not uvloop); and resources stay bound to whichever loop first
+used them, so repeated ``asyncio.run()`` calls still die with "Event loop is closed" or "attached
+to a different loop". The thread design (what fsspec and ``jupyter_core.utils.run_sync`` do) needs
+no patching, works the same on 3.10-3.14, and makes "a session bound to a dead loop" impossible:
+the one loop that owns the sessions lives as long as the process. The costs: a hop between threads
+per public call (tens of microseconds, not the 10-15 ms of a new loop per call); events reach
+subscribers on another thread, so UI updates (widgets, tqdm) must be marshalled back to the
+caller's loop or thread (see :func:`ui_dispatcher`); and a sync ``run()`` made on the I/O thread
+itself cannot work (it raises instead of deadlocking). A forked child process gets its own loop
+thread on first use; the parent's is never touched.
+
+Example::
+
+    import toolkit as tk
+    frame = tk.run(tk.batch(df))      # from a script, a thread, or a sync function in a notebook
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import contextlib
+import contextvars
+import inspect
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+__all__ = [
+    "call",
+    "generation",
+    "get_loop",
+    "in_io_thread",
+    "register_closer",
+    "run",
+    "shutdown",
+    "spawn",
+    "ui_dispatcher",
+    "unregister_closer",
+]
+
+_log = logging.getLogger("toolkit")
+
+T = TypeVar("T")
+#: Schedules ``fn(*args)`` on the caller's side (its loop or its blocked thread).
+Dispatch = Callable[..., None]
+Closer = Callable[[], Awaitable[None]]
+
+#: How long shutdown waits for the registered closers, then for cancelled leftovers.
+CLOSE_TIMEOUT = 10.0
+
+# Where UI work (progress bars, callbacks) of the current call must run. It is set around the
+# hand-over to the I/O loop; the task created there copies the context, so code on the I/O loop
+# finds the caller's dispatcher here.
+_UI: contextvars.ContextVar[Dispatch | None] = contextvars.ContextVar("toolkit_ui", default=None)
+
+
+class _IOThread:
+    """The loop and its thread, plus the async closers to run at shutdown."""
+
+    def __init__(self, generation: int) -> None:
+        self.generation = generation
+        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        # (order, seq) -> closer; lower order closes first (sessions before the servers they use)
+        self.closers: dict[int, tuple[int, Closer]] = {}
+        self.tasks: set[asyncio.Task[Any]] = set()
+        ready = threading.Event()
+        self.thread = threading.Thread(
+            target=self._main, args=(ready,), name="toolkit-io", daemon=True
+        )
+        self.thread.start()
+        ready.wait()
+
+    def _main(self, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.call_soon(ready.set)
+        self.loop.run_forever()
+
+
+_lock = threading.Lock()
+_io: _IOThread | None = None
+_generation = 0
+_closer_seq = 0
+# Loops inherited through fork: they cannot be closed in the child (their thread does not exist
+# there), so they are only kept referenced, never used.
+_forked: list[_IOThread] = []
+_atexit_registered = False
+
+
+def _get() -> _IOThread:
+    global _io, _generation, _atexit_registered
+    io = _io
+    if io is not None and io.pid == os.getpid():
+        return io
+    with _lock:
+        if _io is not None and _io.pid != os.getpid():  # forked without the at-fork hook
+            _forked.append(_io)
+            _io = None
+        if _io is None:
+            _generation += 1
+            _io = _IOThread(_generation)
+            if not _atexit_registered:
+                atexit.register(shutdown)
+                _atexit_registered = True
+        return _io
+
+
+def _after_fork_in_child() -> None:
+    global _io
+    if _io is not None:
+        _forked.append(_io)
+        _io = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def get_loop() -> asyncio.AbstractEventLoop:
+    """The I/O loop (started on first use).
+
+    Example::
+
+        loop = toolkit._runner.get_loop()
+    """
+    return _get().loop
+
+
+def generation() -> int:
+    """A number that changes whenever a new I/O loop is started (after shutdown or fork)."""
+    return _get().generation
+
+
+def in_io_thread() -> bool:
+    """True when called on the I/O thread itself."""
+    io = _io
+    return io is not None and io.pid == os.getpid() and threading.get_ident() == io.thread.ident
+
+
+def _discard(aw: Awaitable[Any]) -> None:
+    # An awaitable we refuse to run must not trigger "coroutine ... was never awaited".
+    if inspect.iscoroutine(aw):
+        aw.close()
+
+
+async def _await(aw: Awaitable[T]) -> T:
+    return await aw
+
+
+def _as_coro(aw: Awaitable[T]) -> Coroutine[Any, Any, T]:
+    if inspect.iscoroutine(aw):
+        return aw
+    return _await(aw)
+
+
+def run(awaitable: Awaitable[T], *, timeout: float | None = None) -> T:
+    """Run ``awaitable`` on the I/O loop and block the calling thread until it is done.
+
+    Works from plain scripts, worker threads, and sync code called inside a running loop (a
+    notebook cell): the caller's loop is blocked meanwhile, but never re-entered. UI work of the
+    call (a progress bar) runs on this thread while it waits. ``timeout`` (seconds) cancels the
+    work and raises ``TimeoutError``.
+
+    Example::
+
+        frame = tk.run(tk.batch(df))
+    """
+    io = _get()
+    if in_io_thread():
+        _discard(awaitable)
+        raise RuntimeError(
+            "toolkit.run() was called on toolkit's I/O thread, where it would deadlock; "
+            "use `await` there instead (e.g. in a subscriber callback, schedule a task)"
+        )
+    inbox: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...]] | None] = (
+        queue.SimpleQueue()
+    )
+
+    def dispatch(fn: Callable[..., Any], *args: Any) -> None:
+        inbox.put((fn, args))
+
+    token = _UI.set(dispatch)
+    try:
+        fut = asyncio.run_coroutine_threadsafe(_as_coro(awaitable), io.loop)
+    finally:
+        _UI.reset(token)
+    fut.add_done_callback(lambda _: inbox.put(None))
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        while True:
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                item = inbox.get(timeout=wait)
+            except queue.Empty:
+                fut.cancel()
+                raise TimeoutError(f"toolkit.run() timed out after {timeout} s") from None
+            if item is None:
+                break
+            fn, args = item
+            _safe_call(fn, args)
+        return fut.result()
+    except BaseException:  # KeyboardInterrupt included: do not leave the work running
+        fut.cancel()
+        raise
+
+
+def _safe_call(fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    try:
+        fn(*args)
+    except Exception:
+        _log.exception("toolkit: UI callback %r failed", fn)
+
+
+async def call(coro: Coroutine[Any, Any, T]) -> T:
+    """Await ``coro`` executed on the I/O loop, from whichever loop the caller runs on.
+
+    On the I/O loop itself the coroutine is simply awaited. Cancelling the caller cancels the
+    I/O-side task.
+
+    Example::
+
+        result = await toolkit._runner.call(session._do_something())
+    """
+    io = _get()
+    try:
+        running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is io.loop:
+        return await coro
+    if running is None:  # pragma: no cover - an `async def` always has a running loop
+        coro.close()
+        raise RuntimeError("toolkit._runner.call() needs a running event loop")
+    loop = running
+
+    def dispatch(fn: Callable[..., Any], *args: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # the caller's loop is closed: nobody to show
+            loop.call_soon_threadsafe(_safe_call, fn, args)
+
+    token = _UI.set(dispatch)
+    try:
+        cfut = asyncio.run_coroutine_threadsafe(coro, io.loop)
+    finally:
+        _UI.reset(token)
+    try:
+        return await asyncio.wrap_future(cfut)
+    except asyncio.CancelledError:
+        cfut.cancel()
+        raise
+
+
+def ui_dispatcher() -> Dispatch | None:
+    """The caller's dispatcher for the current call, or None when nobody waits on another side.
+
+    Code on the I/O loop uses it to run UI work (tqdm, widget updates) on the caller's loop or
+    blocked thread: ``dispatch(bar.update, 5)``.
+    """
+    return _UI.get()
+
+
+def spawn(coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+    """Start a background task on the I/O loop (must be called there); keeps a strong reference.
+
+    Unfinished background tasks are cancelled at shutdown.
+    """
+    io = _get()
+    task = io.loop.create_task(coro)
+    io.tasks.add(task)
+    task.add_done_callback(io.tasks.discard)
+    return task
+
+
+def register_closer(closer: Closer, *, order: int = 0) -> int:
+    """Register an async closer to run on the I/O loop at shutdown; returns a handle.
+
+    Closers run in ascending ``order`` (sessions use 0, servers they talk to use 10).
+    """
+    global _closer_seq
+    io = _get()
+    with _lock:
+        _closer_seq += 1
+        io.closers[_closer_seq] = (order, closer)
+        return _closer_seq
+
+
+def unregister_closer(handle: int) -> None:
+    """Forget a closer registered with :func:`register_closer` (it already ran, or is moot)."""
+    io = _io
+    if io is not None:
+        with _lock:
+            io.closers.pop(handle, None)
+
+
+async def _close_all(io: _IOThread) -> None:
+    with _lock:
+        closers = sorted(io.closers.items(), key=lambda item: (item[1][0], item[0]))
+        io.closers.clear()
+    for _, (_, closer) in closers:
+        try:
+            await asyncio.wait_for(closer(), CLOSE_TIMEOUT)
+        except Exception:
+            _log.exception("toolkit: closer %r failed at shutdown", closer)
+    me = asyncio.current_task()
+    leftovers = [t for t in asyncio.all_tasks() if t is not me and not t.done()]
+    for task in leftovers:
+        task.cancel()
+    if leftovers:
+        await asyncio.wait(leftovers, timeout=CLOSE_TIMEOUT)
+    await io.loop.shutdown_asyncgens()
+    await io.loop.shutdown_default_executor()
+
+
+def shutdown() -> None:
+    """Close every registered session/server on the I/O loop, then stop and join the loop.
+
+    Runs automatically at exit. Calling it earlier is allowed (tests do): the next use of
+    toolkit starts a fresh loop. Must not be called on the I/O thread.
+
+    Example::
+
+        toolkit._runner.shutdown()
+    """
+    global _io
+    with _lock:
+        io = _io
+        if io is None or io.pid != os.getpid():
+            return
+        _io = None
+    if threading.get_ident() == io.thread.ident:  # pragma: no cover - misuse
+        raise RuntimeError("toolkit._runner.shutdown() cannot run on the I/O thread")
+    if io.thread.is_alive():
+        fut = asyncio.run_coroutine_threadsafe(_close_all(io), io.loop)
+        try:
+            fut.result(timeout=3 * CLOSE_TIMEOUT)
+        except (concurrent.futures.TimeoutError, Exception):
+            _log.exception("toolkit: shutdown of the I/O loop did not finish cleanly")
+        io.loop.call_soon_threadsafe(io.loop.stop)
+        io.thread.join(timeout=CLOSE_TIMEOUT)
+    if not io.thread.is_alive():
+        io.loop.close()

@@ -1,0 +1,561 @@
+"""The kernel-scoped :class:`Session`: one exchange connection, its store and its order state.
+
+A session owns exactly one :class:`~toolkit._transport.Transport` (one aiohttp ``ClientSession``)
+for its whole life, created on toolkit's I/O loop (:mod:`toolkit._runner`), so it works the same
+from a notebook cell, papermill, ``asyncio.run`` or ``tk.run`` in many threads. Its lifecycle is
+unopened -> open -> closed; a closed session raises :class:`~toolkit.SessionClosedError`.
+
+Every state change of an order -- a batch response, a cancel, a refresh, a reconcile -- goes
+through one step, :meth:`Session._finalize`: persist (``store.apply`` in a worker thread) ->
+update the in-memory open orders -> publish to subscribers. Nothing else writes the store after
+the write-ahead of a batch, or notifies subscribers.
+
+Example::
+
+    import toolkit as tk
+    session = await tk.connect()                    # the embedded paper exchange, spot
+    frame = await session.batch([{"symbol": "BTCUSDT", "side": "buy", "qty": 0.001}])
+    await session.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pandas as pd
+
+from . import _runner
+from ._config import SessionConfig
+from ._events import Callback, Publisher, Subscription
+from ._exceptions import SessionClosedError
+from ._models import OPEN_STATUSES, Market, Order
+from ._reconcile import fill_bookkeeping, is_behind, merge_found
+from ._rules import SymbolRules, parse_rules
+from ._store import Store
+from ._transport import Transport, TransportConfig
+from .adapters import BinanceAdapter
+
+if TYPE_CHECKING:
+    from ._stream import OrderFeed
+
+__all__ = ["Session"]
+
+_log = logging.getLogger("toolkit")
+_T = TypeVar("_T")
+_UNOPENED, _OPEN, _CLOSED = "unopened", "open", "closed"
+#: How many recently finalized orders a session remembers (to order concurrent updates).
+_REMEMBER = 50_000
+
+
+class Session:
+    """One connection to one exchange market, with its store; see the module docstring.
+
+    Get one with ``await tk.connect(...)``; the module-level functions (``tk.batch`` ...) use the
+    default session. All async methods may be awaited from any event loop or run with ``tk.run``.
+
+    Example::
+
+        spot = await tk.connect("paper", market="spot")
+        usdm = await tk.connect("paper", market="usdm")
+        await usdm.batch(df)
+    """
+
+    def __init__(
+        self,
+        config: SessionConfig,
+        *,
+        api_key: str | None = None,
+        api_secret: str | None = None,
+    ) -> None:
+        self.config = config
+        self._api_key = api_key
+        self._api_secret = api_secret
+        self._state = _UNOPENED
+        self._generation = _runner.generation()
+        self._open_lock: asyncio.Lock | None = None
+        self._opening: asyncio.Task[None] | None = None
+        self._transport: Transport | None = None
+        self._adapter: BinanceAdapter | None = None
+        self._store: Store | None = None
+        self._publisher = Publisher()
+        self._open_orders: dict[str, Order] = {}
+        # The last finalized state of recent orders, to keep updates from going backwards.
+        self._last: dict[str, Order] = {}
+        self._finalize_lock: asyncio.Lock | None = None
+        #: The live order feed (user-data stream, or polling), started on open.
+        self.feed: OrderFeed | None = None
+        self._rules: dict[str, SymbolRules] | None = None
+        self._closer: int | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._background: set[asyncio.Task[Any]] = set()
+        self._store_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        c = self.config
+        return f"<Session {c.exchange} {c.market.value} {self._state} store={c.store!r}>"
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """True after :meth:`close` (or process exit)."""
+        return self._state == _CLOSED
+
+    @property
+    def stale(self) -> bool:
+        """True if the I/O loop this session lived on is gone (after a fork or a shutdown)."""
+        return self._generation != _runner.generation()
+
+    @property
+    def transport(self) -> Transport:
+        """The session's one transport (opened on first use)."""
+        if self._transport is None:
+            raise RuntimeError("the session is not open yet; await session.open()")
+        return self._transport
+
+    @property
+    def adapter(self) -> BinanceAdapter:
+        """The exchange adapter (opened on first use)."""
+        if self._adapter is None:
+            raise RuntimeError("the session is not open yet; await session.open()")
+        return self._adapter
+
+    @property
+    def store(self) -> Store:
+        """The DuckDB store (created on first use; no file is held between operations)."""
+        if self._store is None:
+            with self._store_lock:
+                if self._store is None:
+                    self._store = Store(self.config.store)
+        return self._store
+
+    def _check(self) -> None:
+        if self._state == _CLOSED:
+            raise SessionClosedError(f"{self!r} is closed; call tk.connect() for a new session")
+
+    async def _call(self, work: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
+        """Open the session on the I/O loop, then run ``work()`` there.
+
+        ``work`` is a factory, so no coroutine exists (and none can leak un-awaited) until the
+        session is open on the I/O loop.
+        """
+        self._check()
+        return await _runner.call(self._opened(work))
+
+    async def _opened(self, work: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
+        await self._ensure_open()
+        return await work()
+
+    async def _ensure_open(self) -> None:
+        """Open once, in a task of its own: a cancelled caller never leaves it half-open
+        (a half-started paper exchange, a transport without its closer)."""
+        self._check()
+        if self._state == _OPEN:
+            return
+        task = self._opening
+        if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
+            task = self._opening = _runner.spawn(self._open())
+            task.add_done_callback(_retrieve)
+        await asyncio.shield(task)
+
+    async def open(self) -> Session:
+        """Open the session (idempotent): transport, adapter, store, reconcile PENDING rows.
+
+        Example::
+
+            session = await Session(SessionConfig()).open()
+        """
+        self._check()
+        await _runner.call(self._ensure_open())
+        return self
+
+    async def _open(self) -> None:
+        self._check()
+        if self._state == _OPEN:
+            return
+        if self._open_lock is None:
+            self._open_lock = asyncio.Lock()
+        async with self._open_lock:
+            self._check()
+            if self._state == _OPEN:
+                return
+            from ._connect import embedded_paper
+
+            base_url = self.config.base_url
+            key, secret = self._api_key, self._api_secret
+            if base_url is None:  # the embedded paper exchange
+                paper = await embedded_paper()
+                base_url, (key, secret) = paper.url, paper.credentials
+            self._transport = Transport(
+                TransportConfig(
+                    base_url=base_url,
+                    timeout=self.config.timeout,
+                    recv_window=int(self.config.recv_window * 1000),
+                    connection_limit=self.config.connection_limit,
+                ),
+                api_key=key,
+                api_secret=secret,
+            )
+            self._adapter = BinanceAdapter(
+                self._transport,
+                self.config.market,
+                exchange=self.config.exchange,
+                concurrency=self.config.concurrency,
+            )
+            await self._db(lambda: self.store)
+            self._state = _OPEN
+            self._closer = _runner.register_closer(self._aclose, order=0)
+            if self.config.stream:
+                from ._stream import start_feed
+
+                self.feed = start_feed(self)
+        await self._reconcile_stored()
+
+    async def close(self) -> None:
+        """Close the session: finish in-flight work, close the HTTP session (idempotent).
+
+        Example::
+
+            await session.close()
+        """
+        if self._state == _CLOSED:
+            return
+        if self.stale:  # its loop is gone already, and so are its sockets
+            self._state = _CLOSED
+            return
+        await _runner.call(self._aclose())
+
+    async def _aclose(self) -> None:
+        if self._state == _CLOSED:
+            return
+        self._state = _CLOSED
+        if self._closer is not None:
+            _runner.unregister_closer(self._closer)
+        for task in list(self._background):
+            task.cancel()
+        tasks = [t for t in self._tasks if not t.done()]
+        if tasks:  # let write-ahead batches finish their bookkeeping
+            _, late = await asyncio.wait(tasks, timeout=self.config.timeout + 5)
+            for task in late:
+                task.cancel()
+        if self.feed is not None:
+            await self.feed.stop()
+        if self._transport is not None:
+            await self._transport.close()
+        self._publisher.close()
+        if self._store is not None:
+            store, self._store = self._store, None
+            await self._db(store.close)
+        from . import _connect
+
+        _connect.forget(self)
+
+    # -- helpers used by the batch procedure ------------------------------------------------------
+
+    async def _db(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        """Run a (sync) store call in a worker thread: DuckDB never runs on the I/O loop."""
+        loop = asyncio.get_running_loop()
+        call = functools.partial(fn, *args, **kwargs)
+        try:
+            return await loop.run_in_executor(None, call)
+        except RuntimeError as exc:  # at interpreter exit worker threads are gone: block briefly
+            if "after shutdown" not in str(exc):
+                raise
+            return call()
+
+    def _spawn(self, coro: Coroutine[Any, Any, _T], *, critical: bool = True) -> asyncio.Task[_T]:
+        """A task on the I/O loop owned by the session.
+
+        ``close()`` waits for critical tasks (a batch that wrote ahead must record its outcome)
+        and cancels the others (background reconciliation).
+        """
+        task = _runner.spawn(coro)
+        tasks = self._tasks if critical else self._background
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+        return task
+
+    async def _symbol_rules(self) -> dict[str, SymbolRules]:
+        """Symbol rules from exchangeInfo, fetched once per session."""
+        if self._rules is None:
+            info = await self.adapter.exchange_info()
+            self._rules = parse_rules(info, self.config.market)
+        return self._rules
+
+    # -- the one finalize step ----------------------------------------------------------------
+
+    async def _finalize(self, orders: Sequence[Order], source: str) -> list[Order]:
+        """normalize -> persist -> update the order state -> publish. The only path.
+
+        Returns the orders as finalized (positional). Updates are serialized per session, and
+        an update that is *behind* what the session already knows (a batch answer saying NEW
+        after the stream said FILLED) does not regress it: the known state wins, with the
+        update's bookkeeping (batch, key, position) filled in.
+        """
+        if not orders:
+            return []
+        if self._finalize_lock is None:
+            self._finalize_lock = asyncio.Lock()
+        async with self._finalize_lock:
+            now = pd.Timestamp.now(tz="UTC")
+            done = [self._normalize(o, now) for o in orders]
+            await self._db(self.store.apply, done, source=source)
+            for order in done:
+                self._remember(order)
+            self._publisher.publish(done, _runner.get_loop())
+            return done
+
+    def _normalize(self, order: Order, now: pd.Timestamp) -> Order:
+        if order.updated_at is None:
+            order = dataclasses.replace(order, updated_at=now)
+        known = self._last.get(order.client_order_id)
+        if known is None:
+            return order
+        if is_behind(order, known):
+            return fill_bookkeeping(merge_found(order, known), known)
+        return fill_bookkeeping(order, known)
+
+    def _remember(self, order: Order) -> None:
+        cid = order.client_order_id
+        self._last.pop(cid, None)
+        self._last[cid] = order
+        if len(self._last) > _REMEMBER:
+            del self._last[next(iter(self._last))]
+        if order.status in OPEN_STATUSES:
+            self._open_orders[cid] = order
+        else:
+            self._open_orders.pop(cid, None)
+
+    async def _reconcile_stored(self) -> None:
+        from ._orderops import reconcile_stored
+
+        await reconcile_stored(self)
+
+    async def _known(self, ids: Sequence[str]) -> dict[str, Order]:
+        from ._orderops import known_orders
+
+        return await known_orders(self, ids)
+
+    # -- public API -------------------------------------------------------------------------------
+
+    async def batch(
+        self,
+        orders: pd.DataFrame | Sequence[Mapping[str, Any]],
+        *,
+        key: str | None = None,
+        market: Market | str | None = None,
+        all_or_nothing: bool = False,
+        progress: bool | None = None,
+        strict: bool = False,
+        run_params: Mapping[str, Any] | None = None,
+    ) -> pd.DataFrame:
+        """Place a batch of orders; returns the order frame (one row per input row, same index).
+
+        ``key`` makes the batch idempotent: a re-run with the same key places nothing twice.
+        ``market`` sends to the sibling session of that market. ``all_or_nothing`` sends nothing
+        if any row is invalid. ``progress`` forces the progress bar on/off (default: shown above
+        ``config.progress_threshold`` orders). ``strict`` raises ``StrictBatchError`` (after
+        persisting) if any row is INVALID or REJECTED. ``run_params`` (e.g. the notebook's
+        papermill parameters) are recorded with the batch; default: ``TOOLKIT_RUN_PARAMS`` (JSON).
+
+        Example::
+
+            frame = await session.batch(df, key="rebalance-2026-11-25")
+        """
+        self._check()
+        if market is not None and Market(market) is not self.config.market:
+            from ._connect import sibling
+
+            other = await sibling(self, Market(market))
+            return await other.batch(
+                orders,
+                key=key,
+                all_or_nothing=all_or_nothing,
+                progress=progress,
+                strict=strict,
+                run_params=run_params,
+            )
+        from ._batch import read_input, run_batch
+
+        rows = read_input(orders)
+        return await self._call(
+            functools.partial(
+                run_batch,
+                self,
+                rows,
+                key=key,
+                all_or_nothing=all_or_nothing,
+                progress=progress,
+                strict=strict,
+                run_params=run_params,
+            )
+        )
+
+    async def balances(self) -> dict[str, Decimal]:
+        """Free (spot) or available (USD-M) balance per asset, from the exchange.
+
+        Example::
+
+            usdt = (await session.balances())["USDT"]
+        """
+        return await self._call(lambda: self.adapter.balances())
+
+    async def prices(self, symbols: Sequence[str] | None = None) -> dict[str, Decimal]:
+        """Last price (spot) or mark price (USD-M) per symbol; all symbols if ``None``.
+
+        Example::
+
+            (await session.prices(["BTCUSDT"]))["BTCUSDT"]
+        """
+        wanted = None if symbols is None else list(symbols)
+        return await self._call(lambda: self.adapter.prices(wanted))
+
+    async def symbol_rules(self) -> dict[str, SymbolRules]:
+        """The symbols' filters from exchangeInfo (cached for the session's life).
+
+        Example::
+
+            (await session.symbol_rules())["BTCUSDT"]
+        """
+        return dict(await self._call(self._symbol_rules))
+
+    async def cancel(self, orders: pd.DataFrame | str | Sequence[str]) -> pd.DataFrame:
+        """Cancel orders given as an order frame, client order ids or order ids.
+
+        Returns the order frame of the cancelled orders (a row whose cancel failed shows the
+        order's real state and the exchange's error). Rows already done in a frame are skipped.
+
+        Example::
+
+            await session.cancel(frame[frame.status == "NEW"])
+        """
+        self._check()
+        from ._orderops import cancel_ids, ids_of
+
+        return await self._call(functools.partial(cancel_ids, self, ids_of(orders)))
+
+    async def cancel_all(self, symbol: str | None = None) -> pd.DataFrame:
+        """Cancel every open order (of ``symbol``); returns the order frame of what was cancelled.
+
+        Example::
+
+            await session.cancel_all("BTCUSDT")
+        """
+        self._check()
+        from ._orderops import cancel_all
+
+        return await self._call(functools.partial(cancel_all, self, symbol))
+
+    async def open_orders(self, symbol: str | None = None) -> pd.DataFrame:
+        """Refresh the open orders from the exchange (from the store when it is unreachable).
+
+        Example::
+
+            await session.open_orders("BTCUSDT")
+        """
+        self._check()
+        from ._orderops import open_orders_now
+
+        return await self._call(functools.partial(open_orders_now, self, symbol))
+
+    async def wait(
+        self,
+        orders: pd.DataFrame | str | Sequence[str],
+        *,
+        until: str = "done",
+        timeout: float = 60.0,
+    ) -> pd.DataFrame:
+        """Poll ``orders`` until each is done (``until="done"``) or at least accepted
+        (``until="accepted"``), or ``timeout`` seconds passed; returns their order frame.
+
+        Example::
+
+            final = await session.wait(frame, timeout=30)
+        """
+        self._check()
+        if until not in ("done", "accepted"):
+            raise ValueError("until must be 'done' or 'accepted'")
+        from ._orderops import ids_of, wait
+
+        return await self._call(
+            functools.partial(wait, self, ids_of(orders), until=until, timeout=timeout)
+        )
+
+    def orders(self, **filters: Any) -> pd.DataFrame:
+        """Order history from the store (sync): ``status``, ``symbol``, ``key``, ``since``,
+        ``batch_id``, ``open_only``, ``client_order_ids``.
+
+        Example::
+
+            session.orders(status="FILLED", since="2026-11-25")
+        """
+        self._check()
+        return self.store.orders(**filters)
+
+    def sql(self, query: str) -> pd.DataFrame:
+        """Run SQL on the store (tables ``orders``, ``order_events``, ``batches``); sync.
+
+        Example::
+
+            session.sql("select status, count(*) n from orders group by status")
+        """
+        self._check()
+        return self.store.sql(query)
+
+    def export(self, path: str) -> Any:
+        """Write the store's tables as Parquet partitioned by date; returns the directory.
+
+        Example::
+
+            session.export("history/")
+        """
+        self._check()
+        return self.store.export(path)
+
+    def subscribe(self, callback: Callback) -> Subscription:
+        """Call ``callback(list[Order])`` on every order update of this session.
+
+        It runs on the loop it was subscribed from (else on toolkit's I/O thread); a failing
+        callback is logged. Example::
+
+            sub = session.subscribe(lambda orders: print(len(orders), "updates"))
+        """
+        self._check()
+        return self._publisher.subscribe(callback)
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        """End a subscription (same as ``subscription.unsubscribe()``).
+
+        Example::
+
+            session.unsubscribe(sub)
+        """
+        self._publisher.unsubscribe(subscription)
+
+    def updates(self) -> AsyncIterator[list[Order]]:
+        """Async iterator of order updates (each a list of ``Order``) until the session closes.
+
+        Example::
+
+            async for orders in session.updates():
+                print(orders)
+        """
+        self._check()
+        return self._publisher.updates()
+
+    def open_order_state(self) -> list[Order]:
+        """The open orders as last seen by this session (no request)."""
+        return list(self._open_orders.values())
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    """Mark a background task's failure as seen (its awaiter may have been cancelled)."""
+    if not task.cancelled():
+        task.exception()

@@ -1,0 +1,518 @@
+"""The exchange's user-data stream: live order updates for one session, or polling without it.
+
+An :class:`OrderFeed` runs as one task on toolkit's I/O loop and keeps the session's order state
+current:
+
+1. create a ``listenKey`` (spot ``POST /api/v3/userDataStream``, USD-M ``POST /fapi/v1/listenKey``)
+   through the session's one :class:`~toolkit._transport.Transport`;
+2. open the WebSocket ``<stream host>/ws/<listenKey>`` with the transport's aiohttp session;
+3. **resynchronize** by a REST refresh of the open orders, then apply every ``executionReport`` /
+   ``ORDER_TRADE_UPDATE`` as it arrives, in order, through the session's single finalize step
+   (``source="stream"``), so the store's event log and every panel see the same thing;
+4. keep the listen key alive (``PUT``) every ``keepalive_interval``;
+5. when the socket drops: reconnect with exponential backoff (with jitter) and resynchronize again;
+   a ``listenKeyExpired`` event gets a fresh key at once.
+
+Where there is no stream (no API key, or the exchange has no user-data endpoint) the feed polls
+the open orders every ``poll_interval`` seconds instead; while the stream is down it also polls at
+that pace, so the state converges either way.
+
+Binance's event letters are mapped here to the REST names of the same fields (two small tables,
+:data:`SPOT_EVENT_KEYS` and :data:`USDM_EVENT_KEYS`); the REST vocabulary itself (statuses, types,
+numbers, times) stays in :mod:`toolkit.adapters._wire`, whose :func:`parse_order` builds the
+:class:`~toolkit._models.Order`. So there is still one place that knows Binance's order JSON.
+
+Example::
+
+    feed = OrderFeed(transport, market=Market.SPOT, exchange="paper",
+                     apply=lambda orders: session._finalize(orders, source="stream"),
+                     resync=session._refresh_open_orders)
+    feed.start()          # on the I/O loop
+    ...
+    await feed.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import json
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from yarl import URL
+
+from ._exceptions import ConfigError, ExchangeError, ToolkitError
+from ._models import Market, Order
+from ._transport import Transport
+from .adapters._wire import parse_order
+
+if TYPE_CHECKING:
+    from ._session import Session
+
+__all__ = [
+    "DEFAULT_STREAM_CONFIG",
+    "LISTEN_KEY_PATHS",
+    "SPOT_EVENT_KEYS",
+    "USDM_EVENT_KEYS",
+    "FeedState",
+    "OrderFeed",
+    "StreamConfig",
+    "parse_event",
+    "start_feed",
+    "stream_url",
+]
+
+log = logging.getLogger("toolkit.stream")
+
+#: Listen-key endpoint per market (POST creates, PUT keeps alive, DELETE closes).
+LISTEN_KEY_PATHS: dict[Market, str] = {
+    Market.SPOT: "/api/v3/userDataStream",
+    Market.USDM: "/fapi/v1/listenKey",
+}
+
+#: Binance REST hosts -> their user-data stream hosts. Any other base URL (the paper exchange, a
+#: proxy) serves the stream itself, at ``/ws/<listenKey>`` on the same host.
+_STREAM_HOSTS: dict[str, str] = {
+    "api.binance.com": "wss://stream.binance.com:9443",
+    "fapi.binance.com": "wss://fstream.binance.com",
+    "testnet.binance.vision": "wss://stream.testnet.binance.vision",
+    "testnet.binancefuture.com": "wss://stream.binancefuture.com",
+    "demo-fapi.binance.com": "wss://fstream.binancefuture.com",
+}
+
+#: Spot ``executionReport`` letter -> REST order key (``c``/``C`` are resolved separately: on a
+#: cancel ``c`` is the cancel request's id and ``C`` the order's own client id).
+SPOT_EVENT_KEYS: dict[str, str] = {
+    "s": "symbol",
+    "i": "orderId",
+    "S": "side",
+    "o": "type",
+    "f": "timeInForce",
+    "q": "origQty",
+    "p": "price",
+    "P": "stopPrice",
+    "z": "executedQty",
+    "Z": "cummulativeQuoteQty",
+    "X": "status",
+    "O": "time",
+    "T": "updateTime",
+}
+#: USD-M ``ORDER_TRADE_UPDATE`` (its ``o`` object) letter -> REST order key.
+USDM_EVENT_KEYS: dict[str, str] = {
+    "s": "symbol",
+    "c": "clientOrderId",
+    "i": "orderId",
+    "S": "side",
+    "o": "type",
+    "f": "timeInForce",
+    "q": "origQty",
+    "p": "price",
+    "sp": "stopPrice",
+    "z": "executedQty",
+    "ap": "avgPrice",
+    "X": "status",
+    "R": "reduceOnly",
+    "T": "updateTime",
+}
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """Settings of an :class:`OrderFeed` (a frozen value object)."""
+
+    #: Seconds between listen-key keep-alives (Binance: keys live 60 min; ping every 30 min).
+    keepalive_interval: float = 30 * 60.0
+    #: Reconnect backoff: first delay, growth factor and cap, in seconds; +-20 % jitter.
+    backoff_initial: float = 0.5
+    backoff_factor: float = 2.0
+    backoff_max: float = 30.0
+    #: WebSocket ping interval; a connection without pong for this long is considered dead.
+    heartbeat: float = 20.0
+    #: Seconds between open-order refreshes when there is no stream (or it is down).
+    poll_interval: float = 5.0
+    #: Use the user-data stream at all; False means polling only.
+    use_stream: bool = True
+
+
+DEFAULT_STREAM_CONFIG = StreamConfig()
+
+
+class FeedState(str, enum.Enum):
+    """What an :class:`OrderFeed` is doing now (the panel shows it)."""
+
+    STOPPED = "stopped"
+    CONNECTING = "connecting"
+    LIVE = "live"
+    RECONNECTING = "reconnecting"
+    POLLING = "polling"
+
+
+def stream_url(base_url: str, market: Market) -> str:
+    """The WebSocket base for ``base_url``'s user-data stream (``/ws/<listenKey>`` goes after it).
+
+    Example::
+
+        >>> stream_url("https://fapi.binance.com", Market.USDM)
+        'wss://fstream.binance.com'
+        >>> stream_url("http://127.0.0.1:8765", Market.SPOT)
+        'ws://127.0.0.1:8765'
+    """
+    url = URL(base_url)
+    known = _STREAM_HOSTS.get(url.host or "")
+    if known is not None:
+        return known
+    scheme = "wss" if url.scheme == "https" else "ws"
+    return str(url.with_scheme(scheme).with_path("").with_query(None)).rstrip("/")
+
+
+def parse_event(
+    payload: Mapping[str, Any], *, market: Market, exchange: str
+) -> Order | None:
+    """One user-data stream message -> the ``Order`` state it reports, or None if not an order.
+
+    Example::
+
+        >>> order = parse_event({"e": "executionReport", "s": "BTCUSDT", "c": "x", "C": "a1",
+        ...                      "i": 7, "X": "CANCELED", "x": "CANCELED", "S": "BUY",
+        ...                      "o": "LIMIT", "q": "1", "p": "100", "z": "0", "Z": "0",
+        ...                      "T": 1700000000000}, market=Market.SPOT, exchange="paper")
+        >>> (order.client_order_id, order.status.value)
+        ('a1', 'CANCELED')
+    """
+    event = payload.get("e")
+    if event == "executionReport":
+        rest = {key: payload[k] for k, key in SPOT_EVENT_KEYS.items() if k in payload}
+        rest["clientOrderId"] = payload.get("C") or payload.get("c")
+    elif event == "ORDER_TRADE_UPDATE":
+        body = payload.get("o")
+        if not isinstance(body, Mapping):
+            return None
+        rest = {key: body[letter] for letter, key in USDM_EVENT_KEYS.items() if letter in body}
+    else:
+        return None
+    try:
+        return parse_order(rest, market=market, exchange=exchange)
+    except ValueError:
+        log.debug("user-data event without symbol or client order id: %s", str(payload)[:200])
+        return None
+
+
+def _segments(orders: list[Order]) -> list[list[Order]]:
+    """Split into runs without a repeated client order id (the store keeps one state per run)."""
+    runs: list[list[Order]] = [[]]
+    seen: set[str] = set()
+    for order in orders:
+        if order.client_order_id in seen:
+            runs.append([])
+            seen.clear()
+        runs[-1].append(order)
+        seen.add(order.client_order_id)
+    return [run for run in runs if run]
+
+
+if TYPE_CHECKING:  # generic only in newer aiohttp releases
+    _WebSocket = aiohttp.ClientWebSocketResponse[bool]
+else:
+    _WebSocket = aiohttp.ClientWebSocketResponse
+
+
+class _StreamUnavailable(Exception):
+    """The exchange has no user-data stream for us: poll instead."""
+
+
+class OrderFeed:
+    """Keeps one session's orders current from the user-data stream, or by polling.
+
+    ``apply`` is the session's finalize step for stream events; ``resync`` refreshes the open
+    orders over REST (and finalizes them itself). Both are awaited on the I/O loop. Create,
+    :meth:`start` and :meth:`stop` it on the I/O loop.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        market: Market,
+        exchange: str,
+        apply: Callable[[list[Order]], Awaitable[object]],
+        resync: Callable[[], Awaitable[object]],
+        ws_base: str | None = None,
+        config: StreamConfig = DEFAULT_STREAM_CONFIG,
+    ) -> None:
+        self.transport = transport
+        self.market = market
+        self.exchange = exchange
+        self.config = config
+        self.ws_base = ws_base or stream_url(transport.config.base_url, market)
+        self._apply = apply
+        self._resync = resync
+        self._poll_interval = config.poll_interval
+        self._task: asyncio.Task[None] | None = None
+        self._ws: _WebSocket | None = None
+        self._listen_key: str | None = None
+        self._wake = asyncio.Event()
+        #: What the feed is doing now.
+        self.state = FeedState.STOPPED
+        #: The last problem (connection lost, refresh failed), readable text; None when healthy.
+        self.last_error: str | None = None
+        #: Successful WebSocket connections so far (the first one included).
+        self.connections = 0
+        #: Order events applied from the stream.
+        self.events = 0
+        #: Completed REST refreshes (after each connect, and each poll).
+        self.refreshes = 0
+        #: ``time.time()`` of the last event or refresh.
+        self.last_update: float | None = None
+
+    def __repr__(self) -> str:
+        return f"<OrderFeed {self.exchange}/{self.market.value} {self.state.value}>"
+
+    @property
+    def poll_interval(self) -> float:
+        """Seconds between refreshes while there is no live stream."""
+        return self._poll_interval
+
+    def set_poll_interval(self, seconds: float) -> None:
+        """Change the polling pace (takes effect at the next wait)."""
+        if seconds <= 0:
+            raise ConfigError("poll_interval must be positive")
+        self._poll_interval = float(seconds)
+        self._wake.set()
+
+    @property
+    def running(self) -> bool:
+        """True between :meth:`start` and :meth:`stop`."""
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        """Start the feed's task on the running (I/O) loop; idempotent."""
+        if self.running:
+            return
+        self.state = FeedState.CONNECTING
+        self._task = asyncio.get_running_loop().create_task(self._main())
+
+    async def stop(self) -> None:
+        """Stop the task, close the socket and the listen key (best effort); idempotent."""
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self._close_socket()
+        if self._listen_key is not None and not self.transport.closed:
+            with contextlib.suppress(ToolkitError, asyncio.TimeoutError):
+                await asyncio.wait_for(self._listen("DELETE", self._listen_key), 2.0)
+        self._listen_key = None
+        self.state = FeedState.STOPPED
+
+    async def drop(self) -> None:
+        """Close the current WebSocket as if the network dropped it (tests; reconnects)."""
+        await self._close_socket()
+
+    # -- the task -------------------------------------------------------------------------------
+
+    async def _main(self) -> None:
+        if not self.config.use_stream or not self.transport.has_credentials:
+            await self._poll_forever()
+            return
+        delay = self.config.backoff_initial
+        while True:
+            try:
+                await self._session_once()
+                delay = self.config.backoff_initial  # it was up: start over
+            except _StreamUnavailable as exc:
+                log.info("no user-data stream (%s); polling every %s s", exc, self._poll_interval)
+                self.last_error = None
+                await self._poll_forever()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.last_error = f"stream: {type(exc).__name__}: {exc}"
+                log.info("user-data stream failed: %s", self.last_error)
+            self.state = FeedState.RECONNECTING
+            await self._backoff_wait(delay)
+            delay = min(delay * self.config.backoff_factor, self.config.backoff_max)
+
+    async def _session_once(self) -> None:
+        """One connection: key, socket, resync, events until the socket ends."""
+        self.state = FeedState.CONNECTING if self.connections == 0 else FeedState.RECONNECTING
+        key = await self._create_key()
+        url = f"{self.ws_base}/ws/{key}"
+        # The transport's one aiohttp session (no second client): its ws_connect, on this loop.
+        client = self.transport._client()
+        self._ws = ws = await client.ws_connect(url, heartbeat=self.config.heartbeat)
+        self.connections += 1
+        keepalive = asyncio.get_running_loop().create_task(self._keepalive(key))
+        queue: asyncio.Queue[Order | None] = asyncio.Queue()
+        reader = asyncio.get_running_loop().create_task(self._read(ws, queue))
+        try:
+            await self._refresh()  # events that arrive meanwhile wait in the queue, in order
+            self.state = FeedState.LIVE
+            self.last_error = None
+            await self._apply_from(queue)
+        finally:
+            for task in (keepalive, reader):
+                task.cancel()
+            for task in (keepalive, reader):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await self._close_socket()
+        if ws.close_code not in (None, aiohttp.WSCloseCode.OK):
+            self.last_error = f"stream: connection closed ({ws.close_code})"
+        else:
+            self.last_error = "stream: connection closed"
+
+    async def _read(self, ws: _WebSocket, queue: asyncio.Queue[Order | None]) -> None:
+        try:
+            async for msg in ws:
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    continue
+                try:
+                    payload = json.loads(msg.data)
+                except ValueError:
+                    continue
+                if not isinstance(payload, Mapping):
+                    continue
+                if isinstance(payload.get("data"), Mapping):  # combined stream /stream?streams=
+                    payload = payload["data"]
+                if payload.get("e") == "listenKeyExpired":
+                    self._listen_key = None
+                    break
+                order = parse_event(payload, market=self.market, exchange=self.exchange)
+                if order is not None:
+                    queue.put_nowait(order)
+        finally:
+            queue.put_nowait(None)
+
+    async def _apply_from(self, queue: asyncio.Queue[Order | None]) -> None:
+        while True:
+            first = await queue.get()
+            if first is None:
+                return
+            orders = [first]
+            end = False
+            while not queue.empty():  # what arrived meanwhile goes in one finalize step
+                nxt = queue.get_nowait()
+                if nxt is None:
+                    end = True
+                    break
+                orders.append(nxt)
+            for run in _segments(orders):
+                await self._apply(run)
+            self.events += len(orders)
+            self.last_update = time.time()
+            if end:
+                return
+
+    async def _refresh(self) -> None:
+        await self._resync()
+        self.refreshes += 1
+        self.last_update = time.time()
+
+    async def _poll_forever(self) -> None:
+        self.state = FeedState.POLLING
+        while True:
+            try:
+                await self._refresh()
+                self.last_error = None
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.last_error = f"refresh: {type(exc).__name__}: {exc}"
+                log.info("open-order refresh failed: %s", self.last_error)
+            await self._sleep(self._poll_interval)
+
+    async def _backoff_wait(self, delay: float) -> None:
+        """Wait before reconnecting; refresh meanwhile if the outage outlasts the poll pace."""
+        delay *= random.uniform(0.8, 1.2)
+        deadline = time.monotonic() + delay
+        last = self.last_update or 0.0
+        if time.time() - last >= self._poll_interval:
+            with contextlib.suppress(ToolkitError):
+                await self._refresh()
+        await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+
+    async def _sleep(self, seconds: float) -> None:
+        self._wake.clear()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    async def _keepalive(self, key: str) -> None:
+        while True:
+            await asyncio.sleep(self.config.keepalive_interval)
+            try:
+                await self._listen("PUT", key)
+            except ToolkitError as exc:
+                self.last_error = f"keep-alive: {exc}"
+                log.info("listen key keep-alive failed: %s", exc)
+                await self._close_socket()  # reconnect with a new key
+                return
+
+    # -- listen keys ----------------------------------------------------------------------------
+
+    async def _create_key(self) -> str:
+        try:
+            resp = await self._listen("POST", None)
+        except ConfigError as exc:
+            raise _StreamUnavailable(str(exc)) from exc
+        except ExchangeError as exc:
+            if exc.status in (404, 405, 410, 501):
+                raise _StreamUnavailable(f"HTTP {exc.status} on {exc.path}") from exc
+            raise
+        key = resp.get("listenKey") if isinstance(resp, Mapping) else None
+        if not key:
+            raise _StreamUnavailable("the exchange returned no listenKey")
+        self._listen_key = str(key)
+        return self._listen_key
+
+    async def _listen(self, method: str, key: str | None) -> Any:
+        params = {"listenKey": key} if key is not None else None
+        resp = await self.transport.request(
+            method, LISTEN_KEY_PATHS[self.market], params, keyed=True, weight=1
+        )
+        return resp.data
+
+    async def _close_socket(self) -> None:
+        ws, self._ws = self._ws, None
+        if ws is not None and not ws.closed:
+            with contextlib.suppress(Exception):
+                await ws.close()
+
+
+def start_feed(session: Session, config: StreamConfig = DEFAULT_STREAM_CONFIG) -> OrderFeed:
+    """Start the order feed of an open ``session`` (call on the I/O loop, from ``open``).
+
+    Stream events go through ``session._finalize(orders, "stream")``; the resync is the
+    session's open-order refresh (which also asks what became of orders no longer listed).
+
+    Example::
+
+        self.feed = start_feed(self)        # in Session._open
+        await self.feed.stop()              # in Session._aclose, before the transport closes
+    """
+    from ._orderops import open_orders_now
+
+    async def apply(orders: list[Order]) -> None:
+        await session._finalize(orders, "stream")
+
+    async def resync() -> None:
+        await open_orders_now(session, None)
+
+    feed = OrderFeed(
+        session.transport,
+        market=session.config.market,
+        exchange=session.config.exchange,
+        apply=apply,
+        resync=resync,
+        config=config,
+    )
+    feed.start()
+    return feed
