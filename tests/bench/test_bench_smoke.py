@@ -1,0 +1,58 @@
+"""The benchmark harness in miniature (tiny sizes, one repetition), so that it cannot rot.
+
+Runs every section of ``python -m bench`` against a real paper exchange process and checks
+that the report is written and the figures are sane. No timing is asserted: performance goals
+are measured by ``make bench``, never asserted in tests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+# ``bench`` is not an installed package: make the checkout importable under plain ``pytest`` too.
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.__main__ import Config, run  # noqa: E402
+from bench._server import paper_available  # noqa: E402
+from bench.clients import toolkit_available  # noqa: E402
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not paper_available(), reason="the paper exchange CLI is not there yet"),
+]
+
+
+def test_quick_run_writes_the_report(tmp_path: Path) -> None:
+    cfg = dataclasses.replace(Config.quick_config(), tls=True)
+    results = run(cfg, tmp_path, strict=True, command="python -m bench --quick")
+
+    assert (tmp_path / "RESULTS.md").read_text().startswith("# Benchmark results")
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["config"]["quick"] is True
+
+    with_toolkit = toolkit_available()[0]
+    for market in ("spot", "usdm"):
+        figs = results["throughput"][market]
+        for client in ("floor", "ccxt", *(["toolkit"] if with_toolkit else [])):
+            fig = figs[client]
+            assert fig["skipped"] is None, (market, client, fig["skipped"])
+            assert fig["accepted"] == fig["orders"], (market, client, fig["errors"])
+            assert fig["median_orders_per_s"] > 0
+    origin = results["origin"]["http"]
+    assert origin["origin"]["accepted"] == origin["origin"]["orders"] > 0
+    assert origin["floor"]["accepted"] == origin["floor"]["orders"]
+    for cap in results["capacity"]["markets"]:
+        assert cap["orders_per_s"] > 0
+    if with_toolkit:
+        assert results["store"]["apply_orders_per_s"] > 0
+        assert 0 < results["store_share"]["share"] < 1
+        stab = results["stability"]
+        assert stab["client_sessions_created"] == 1
+        assert stab["accepted"] == stab["batches"] * stab["orders_per_batch"]
