@@ -11,6 +11,10 @@ A 429/418 answer pauses *every* request of the transport for ``Retry-After`` sec
 (:meth:`RateLimiter.pause`); a ban (418) or a pause longer than ``max_retry_after`` is not waited
 out: requests fail fast with :class:`~toolkit._exceptions.RateLimitError` and are not sent.
 
+An exchangeInfo that explicitly advertises no limits (``"rateLimits": []``, e.g. the paper exchange
+started with ``--no-rate-limits``) removes the budget windows: no budget waits, while 429/418
+pauses still apply. A missing ``rateLimits`` key (``configure`` is not called) keeps them.
+
 Example::
 
     >>> from toolkit._ratelimit import RateLimitConfig, RateLimiter
@@ -109,7 +113,11 @@ class RateLimiter:
         self._banned = False
 
     def configure(self, rate_limits: Sequence[Mapping[str, Any]]) -> None:
-        """Replace the windows with exchangeInfo ``rateLimits`` (unknown entries are skipped)."""
+        """Replace the windows with exchangeInfo ``rateLimits`` (unknown entries are skipped).
+
+        An empty list means "no limits": every window is removed. A non-empty list of which no
+        entry can be read keeps the current windows.
+        """
         windows: list[_Window] = []
         for item in rate_limits:
             kind = _KINDS.get(str(item.get("rateLimitType", "")))
@@ -121,7 +129,7 @@ class RateLimiter:
                 continue
             if kind and seconds > 0 and limit > 0:
                 windows.append(_Window(kind, seconds, limit))
-        if windows:
+        if windows or not rate_limits:
             self._windows = windows
 
     def limits(self) -> list[tuple[str, int, int]]:
@@ -137,13 +145,18 @@ class RateLimiter:
                 return window.used
         return 0
 
-    async def acquire(self, weight: int = 1, orders: int = 0) -> None:
+    async def acquire(
+        self, weight: int = 1, orders: int = 0, *, deadline: float | None = None
+    ) -> bool:
         """Wait until ``weight`` and ``orders`` fit every window (and any pause is over), take them.
 
         Raises :class:`RateLimitError` without waiting while banned (418) or when the pause is
-        longer than ``max_retry_after``: the request is then not sent at all.
+        longer than ``max_retry_after``: the request is then not sent at all. With ``deadline``
+        (``loop.time()`` seconds) returns ``False`` at once, taking nothing, when the wait would
+        end at or after it (the caller must then not send); otherwise returns ``True``.
         """
         amounts = {"weight": weight, "orders": orders, "raw": 1}
+        clock = asyncio.get_running_loop().time
         while True:
             delay = self._pause_left()
             if delay > 0 and (self._banned or delay > self.config.max_retry_after):
@@ -159,6 +172,8 @@ class RateLimiter:
                     (w.wait_for(amounts[w.kind], now, self.config.headroom) for w in self._windows),
                     default=0.0,
                 )
+            if deadline is not None and clock() + max(0.0, delay) >= deadline:
+                return False  # the wait would end too late: not sent, nothing taken
             if delay <= 0:
                 break
             self.stats.waits += 1
@@ -168,6 +183,7 @@ class RateLimiter:
         for window in self._windows:
             window.roll(now)
             window.used += amounts[window.kind]
+        return True
 
     def observe(self, headers: Mapping[str, str]) -> None:
         """Correct the counters from ``X-MBX-USED-WEIGHT-*`` / ``X-MBX-ORDER-COUNT-*`` headers."""

@@ -70,7 +70,14 @@ T = TypeVar("T")
 Dispatch = Callable[..., None]
 Closer = Callable[[], Awaitable[None]]
 
-#: How long shutdown waits for the registered closers, then for cancelled leftovers.
+#: The shutdown budget, in seconds. Closers run in groups of ascending ``order`` (sessions 0, then
+#: servers 10); the closers of one group run concurrently and **each** gets at most
+#: ``CLOSE_TIMEOUT`` seconds, after which it is cancelled (and awaited at most ``CLOSE_TIMEOUT``
+#: more with the other leftovers) while the next group still runs. One slow or stuck closer can
+#: therefore never keep the others from closing. A closer that must finish its own work (e.g. a
+#: session's ``_aclose`` waiting for in-flight batches, then closing its transport and store) has
+#: to fit in ``CLOSE_TIMEOUT`` including that cleanup: keep its own waits at most
+#: ``CLOSE_TIMEOUT - 3`` seconds.
 CLOSE_TIMEOUT = 10.0
 
 # Where UI work (progress bars, callbacks) of the current call must run. It is set around the
@@ -298,7 +305,8 @@ def spawn(coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
 def register_closer(closer: Closer, *, order: int = 0) -> int:
     """Register an async closer to run on the I/O loop at shutdown; returns a handle.
 
-    Closers run in ascending ``order`` (sessions use 0, servers they talk to use 10).
+    Closers run in ascending ``order`` (sessions use 0, servers they talk to use 10); those of one
+    ``order`` run concurrently, each bounded by :data:`CLOSE_TIMEOUT` (see there).
     """
     global _closer_seq
     io = _get()
@@ -316,15 +324,30 @@ def unregister_closer(handle: int) -> None:
             io.closers.pop(handle, None)
 
 
-async def _close_all(io: _IOThread) -> None:
-    with _lock:
-        closers = sorted(io.closers.items(), key=lambda item: (item[1][0], item[0]))
-        io.closers.clear()
-    for _, (_, closer) in closers:
-        try:
-            await asyncio.wait_for(closer(), CLOSE_TIMEOUT)
-        except Exception:
-            _log.exception("toolkit: closer %r failed at shutdown", closer)
+async def _run_closer(closer: Closer) -> None:
+    try:
+        await closer()
+    except Exception:
+        _log.exception("toolkit: closer %r failed at shutdown", closer)
+
+
+async def _close_group(closers: list[Closer]) -> None:
+    """Run ``closers`` concurrently, each in its own task bounded by :data:`CLOSE_TIMEOUT`."""
+    tasks = {asyncio.ensure_future(_run_closer(closer)): closer for closer in closers}
+    _, late = await asyncio.wait(tasks, timeout=CLOSE_TIMEOUT)
+    for task in late:  # awaited (bounded) with the other leftovers below
+        _log.error("toolkit: closer %r did not finish within %s s", tasks[task], CLOSE_TIMEOUT)
+        task.cancel()
+
+
+def _shutdown_budget(groups: int) -> float:
+    """Seconds :func:`shutdown` waits for :func:`_close_all`: one budget per group + leftovers."""
+    return (groups + 2) * CLOSE_TIMEOUT
+
+
+async def _close_all(io: _IOThread, closers: list[tuple[int, Closer]]) -> None:
+    for order in sorted({order for order, _ in closers}):
+        await _close_group([closer for o, closer in closers if o == order])
     me = asyncio.current_task()
     leftovers = [t for t in asyncio.all_tasks() if t is not me and not t.done()]
     for task in leftovers:
@@ -354,9 +377,13 @@ def shutdown() -> None:
     if threading.get_ident() == io.thread.ident:  # pragma: no cover - misuse
         raise RuntimeError("toolkit._runner.shutdown() cannot run on the I/O thread")
     if io.thread.is_alive():
-        fut = asyncio.run_coroutine_threadsafe(_close_all(io), io.loop)
+        with _lock:
+            closers = [entry for _, entry in sorted(io.closers.items())]  # by registration
+            io.closers.clear()
+        groups = len({order for order, _ in closers})
+        fut = asyncio.run_coroutine_threadsafe(_close_all(io, closers), io.loop)
         try:
-            fut.result(timeout=3 * CLOSE_TIMEOUT)
+            fut.result(timeout=_shutdown_budget(groups))
         except (concurrent.futures.TimeoutError, Exception):
             _log.exception("toolkit: shutdown of the I/O loop did not finish cleanly")
         io.loop.call_soon_threadsafe(io.loop.stop)

@@ -33,12 +33,17 @@ __all__ = ["Signer", "encode_params", "wire_value"]
 
 def _json_default(value: Any) -> str:
     if isinstance(value, Decimal):
-        return format(value, "f")
+        return wire_value(value)
     raise TypeError(f"cannot put {type(value).__name__} on the wire")
 
 
 def wire_value(value: Any) -> str:
-    """One parameter value as the exact string Binance expects (never a float)."""
+    """One parameter value as the exact string Binance expects (never a float).
+
+    The one place a value becomes wire text: :func:`encode_params`, the JSON of ``batchOrders``
+    and :func:`toolkit.adapters._wire.order_params` all use it. Decimals go through
+    ``format(d, "f")`` (no exponent); a non-finite decimal raises ``ValueError``.
+    """
     if isinstance(value, bool):  # before int: bool is an int
         return "true" if value else "false"
     if isinstance(value, str):

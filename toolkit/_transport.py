@@ -10,9 +10,12 @@ the send, and the translation of aiohttp and exchange errors into :mod:`toolkit.
 * any request refused with 429 (the exchange did not execute it), after the shared pause;
 * any signed request refused with -1021 (timestamp outside recvWindow), once, after a time resync.
 
-An order or cancel whose outcome is unknown (timeout, 5xx, dropped connection) is **never** resent:
-the error is raised and the caller resolves it by client order id. :class:`NotSentError` marks the
-one case where the request provably never left the machine (the connection could not be opened).
+An order or cancel whose outcome is unknown (timeout, 5xx, dropped connection, a 2xx answer that is
+not JSON) is **never** resent: the error is raised and the caller resolves it by client order id.
+:class:`NotSentError` marks the cases where the request provably never left the machine (the
+connection could not be opened, or the ``deadline`` passed before it could be sent:
+:class:`SendWindowClosed`). :func:`order_outcome` is the one rule saying what an exchange answer
+(HTTP status, Binance code) means for an order request: refused, unknown, already there, not sent.
 
 Example::
 
@@ -54,15 +57,21 @@ from ._signing import Signer, encode_params
 
 __all__ = [
     "AUTH_CODES",
+    "DUPLICATE_CODES",
+    "SEND_WINDOW_CLOSED",
     "UNKNOWN_OUTCOME_CODES",
     "Kind",
     "LoopMismatchError",
     "NotSentError",
+    "OrderOutcome",
     "Response",
+    "SendWindowClosed",
     "Transport",
     "TransportConfig",
     "TransportStats",
     "error_parts",
+    "is_duplicate",
+    "order_outcome",
 ]
 
 log = logging.getLogger("toolkit.transport")
@@ -74,7 +83,45 @@ Kind = Literal["read", "order", "cancel"]
 AUTH_CODES = frozenset({-1021, -1022, -2015, -2014})
 #: Exchange codes whose execution status is unknown (like a 5xx): -1006 unexpected, -1007 timeout.
 UNKNOWN_OUTCOME_CODES = frozenset({-1006, -1007})
+#: USD-M "ClientOrderId is duplicated": an order with this client order id already exists.
+DUPLICATE_CODES = frozenset({-4116})
+#: Spot says "duplicate" with the generic new-order-rejected code and this message.
+_SPOT_DUPLICATE = (-2010, "duplicate order sent")
 _TIMESTAMP_CODE = -1021
+#: Message of :class:`SendWindowClosed` (and, after "not placed: ", of the adapter's order).
+SEND_WINDOW_CLOSED = "the send window closed before it was sent"
+
+#: What an answer means for an order request (see :func:`order_outcome`).
+OrderOutcome = Literal["rejected", "unknown", "exists", "not_sent"]
+
+
+def is_duplicate(code: int | None, msg: str = "") -> bool:
+    """True if ``(code, msg)`` says an order with the request's client order id already exists."""
+    if code in DUPLICATE_CODES:
+        return True
+    return (code, msg.strip().rstrip(".").lower()) == _SPOT_DUPLICATE
+
+
+def order_outcome(status: int, code: int | None, msg: str = "") -> OrderOutcome:
+    """The one rule: what an error answer (HTTP ``status``, Binance ``code``/``msg``) means for an
+    order request, or for one element of a USD-M batch answer (``status`` of the whole answer).
+
+    * ``"not_sent"``: 429/418, the exchange refused it before execution (safe to send again);
+    * ``"unknown"``: 5xx, 408, -1006/-1007, or a 2xx answer without a readable code (not JSON, an
+      unexpected element): the order may or may not exist, resolve it by client order id;
+    * ``"exists"``: a duplicate client order id (spot -2010 "Duplicate order sent.", USD-M -4116):
+      an order with this id is already at the exchange; resolve it by client order id;
+    * ``"rejected"``: any other refusal; the order does not exist.
+    """
+    if status in (418, 429):
+        return "not_sent"
+    if status >= 500 or status == 408 or code in UNKNOWN_OUTCOME_CODES:
+        return "unknown"
+    if is_duplicate(code, msg):
+        return "exists"
+    if code is None and status < 400:
+        return "unknown"
+    return "rejected"
 
 
 class NotSentError(ExchangeUnavailable):
@@ -82,6 +129,10 @@ class NotSentError(ExchangeUnavailable):
 
     For an order this is the one transport failure that proves the order was not placed.
     """
+
+
+class SendWindowClosed(NotSentError):
+    """The request's ``deadline`` passed before it could be sent (rate-limit wait); never sent."""
 
 
 class LoopMismatchError(ToolkitError, RuntimeError):
@@ -271,10 +322,10 @@ class Transport:
 
     async def sync_time(self, path: str = "/api/v3/time") -> int:
         """Measure the server-time offset (ms) from ``GET`` ``path``; returns the offset."""
-        session = self._client()
+        self._client()
         await self.limiter.acquire(1)
         before = time.time() * 1000
-        resp = await self._send(session, "GET", path, {}, "read")
+        resp = await self._send(self._client(), "GET", path, {}, "read")
         after = time.time() * 1000
         server = resp.data.get("serverTime") if isinstance(resp.data, Mapping) else None
         if server is None:
@@ -321,6 +372,7 @@ class Transport:
         weight: int = 1,
         orders: int = 0,
         kind: Kind = "read",
+        deadline: float | None = None,
     ) -> Response:
         """Send one request and return its parsed answer, or raise a :class:`ToolkitError`.
 
@@ -328,9 +380,13 @@ class Transport:
         ``keyed`` only the API key header (listen keys). ``weight``/``orders`` are charged to the
         rate-limit budget. ``kind`` decides what may be retried (see the module docstring).
         Parameter values must be ``str``, ``int``, ``bool``, ``Decimal`` or JSON-able lists.
+
+        ``deadline`` (``loop.time()`` seconds, ``None``: no limit): if the rate-limit wait (or a
+        time sync) would end at or after it, the request is not sent and
+        :class:`SendWindowClosed` is raised. A request already sent is never cut short.
         """
         method = method.upper()
-        session = self._client()
+        self._client()  # fail fast when closed or on the wrong loop
         if (signed or keyed) and self._api_key is None:
             raise ConfigError("this request needs an API key")
         if signed and self._signer is None:
@@ -339,10 +395,17 @@ class Transport:
         resynced = False
         while True:
             try:
-                await self.limiter.acquire(weight, orders)
+                if not await self.limiter.acquire(weight, orders, deadline=deadline):
+                    raise self._window_closed(method, path)
                 if signed:
                     await self._ensure_time(method, path)
+                if deadline is not None and asyncio.get_running_loop().time() >= deadline:
+                    raise self._window_closed(method, path)
+                # taken after the waits: the transport may have been closed meanwhile
+                session = self._client()
                 return await self._send(session, method, path, params or {}, kind, signed, keyed)
+            except SendWindowClosed:
+                raise
             except RateLimitError as exc:
                 if exc.status in (418, 429) and exc.payload is not None:  # from the exchange
                     self.limiter.pause(exc.retry_after, ban=exc.status == 418)
@@ -365,6 +428,10 @@ class Transport:
                 await asyncio.sleep(self.config.backoff * 2**attempt)
                 attempt += 1
             self.stats.retries += 1
+
+    @staticmethod
+    def _window_closed(method: str, path: str) -> SendWindowClosed:
+        return SendWindowClosed(f"{SEND_WINDOW_CLOSED} ({method} {path})", method=method, path=path)
 
     async def _send(
         self,
@@ -418,6 +485,12 @@ class Transport:
                 method=method,
                 path=path,
             ) from exc
+        except RuntimeError as exc:  # aiohttp's "Session is closed": the request was not sent
+            if not session.closed:
+                raise
+            raise SessionClosedError(
+                f"{method} {path} not sent: this transport was closed; connect() again"
+            ) from exc
         log.debug(
             "%s %s -> %s (%.1f ms)", method, path, status, (time.perf_counter() - started) * 1e3
         )
@@ -429,9 +502,9 @@ class Transport:
             data = None
         if status >= 400:
             raise self._error(status, data, text, resp_headers, method, path, kind)
-        if data is None and text:
-            raise ExchangeError(
-                None, f"answer is not JSON: {text[:200]}", status=status, method=method, path=path
+        if data is None and text:  # a 2xx nobody can read: for an order, the outcome is unknown
+            raise self._error(
+                status, None, f"answer is not JSON: {text[:200]}", resp_headers, method, path, kind
             )
         return Response(status=status, headers=resp_headers, data=data)
 
@@ -454,8 +527,8 @@ class Transport:
             return RateLimitError(code, msg, retry_after=_retry_after(headers, default), **ctx)
         if code in AUTH_CODES or status == 401:
             return AuthenticationError(code, msg, **ctx)
-        if status >= 500 or status == 408 or code in UNKNOWN_OUTCOME_CODES:
+        if order_outcome(status, code, msg) == "unknown":
             return ServerError(code, msg, **ctx)
-        if kind in ("order", "cancel"):
+        if kind in ("order", "cancel"):  # refused, or "exists" (the adapter tells them apart)
             return OrderRejected(code, msg, **ctx)
         return ExchangeError(code, msg, **ctx)

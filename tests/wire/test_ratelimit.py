@@ -8,8 +8,10 @@ import pytest
 from aioresponses import aioresponses
 
 from toolkit._exceptions import RateLimitError
+from toolkit._models import Market
 from toolkit._ratelimit import RateLimitConfig, RateLimiter
 from toolkit._transport import Transport
+from toolkit.adapters import BinanceAdapter
 
 from .conftest import make_config, url
 
@@ -128,3 +130,40 @@ async def test_transport_feeds_headers_to_the_limiter(mock: aioresponses) -> Non
     finally:
         await transport.close()
     assert transport.limiter.used("weight", 60) in (1234, 0)  # 0 only across a minute boundary
+
+
+async def test_exchange_info_without_limits_removes_the_windows_but_pauses_apply() -> None:
+    limiter = RateLimiter(RateLimitConfig(weight_per_minute=10, orders_per_10s=2))
+    limiter.configure([])  # exchangeInfo said "rateLimits": [] (paper --no-rate-limits)
+    assert limiter.limits() == []
+    for _ in range(50):
+        await limiter.acquire(weight=5, orders=1)
+    assert limiter.stats.waits == 0
+    limiter.pause(0.1)  # a 429's Retry-After still holds every request
+    await limiter.acquire()
+    assert limiter.stats.waits == 1
+    assert limiter.stats.waited_seconds > 0.05
+
+
+def test_unreadable_rate_limits_keep_the_windows() -> None:
+    limiter = RateLimiter(RateLimitConfig())
+    before = limiter.limits()
+    limiter.configure([{"rateLimitType": "SOMETHING", "interval": "MINUTE", "limit": 1}])
+    assert limiter.limits() == before == [("weight", 60, 1200), ("orders", 10, 50)]
+
+
+async def test_adapter_applies_empty_rate_limits_and_ignores_a_missing_key(
+    mock: aioresponses,
+) -> None:
+    transport = Transport(make_config(rate_limits=RateLimitConfig()))
+    adapter = BinanceAdapter(transport, Market.SPOT)
+    before = transport.limiter.limits()
+    mock.get(url("/api/v3/exchangeInfo"), payload={"symbols": []})
+    mock.get(url("/api/v3/exchangeInfo"), payload={"symbols": [], "rateLimits": []})
+    try:
+        await adapter.exchange_info()
+        assert transport.limiter.limits() == before  # no key: nothing said, keep the windows
+        await adapter.exchange_info()
+        assert transport.limiter.limits() == []  # explicitly no limits
+    finally:
+        await transport.close()

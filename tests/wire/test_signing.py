@@ -6,7 +6,11 @@ from decimal import Decimal
 
 import pytest
 
+from toolkit._models import Market
 from toolkit._signing import Signer, encode_params, wire_value
+from toolkit.adapters._wire import order_params
+
+from .conftest import req
 
 SPOT_SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
 FUT_SECRET = "2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9"
@@ -109,3 +113,17 @@ def test_signer_hides_the_secret() -> None:
     assert SPOT_SECRET not in str(signer)
     with pytest.raises(ValueError, match="secret"):
         Signer("")
+
+
+def test_one_decimal_formatter_for_params_and_batch_json() -> None:
+    # batchOrders elements go through the JSON encoder: same exact text, same refusal of NaN
+    batch = [{"price": Decimal("1E+2"), "quantity": Decimal("0.0010")}]
+    assert wire_value(batch) == '[{"price":"100","quantity":"0.0010"}]'
+    with pytest.raises(ValueError, match="non-finite"):
+        wire_value([{"price": Decimal("Infinity")}])
+    with pytest.raises(ValueError, match="non-finite"):
+        encode_params({"batchOrders": [{"price": Decimal("NaN")}]})
+    params = order_params(req(1, Market.USDM, price=Decimal("5E+4"), qty=Decimal("1E-3")))
+    assert (params["price"], params["quantity"]) == ("50000", "0.001")
+    with pytest.raises(ValueError, match="non-finite"):
+        order_params(req(1, Market.USDM, price=Decimal("NaN")))

@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 
 from .._models import Market, Order, OrderRequest, OrderStatus
+from .._signing import wire_value
 from .._transport import error_parts
 
 __all__ = [
@@ -240,8 +241,9 @@ def order_from_request(
 def order_params(request: OrderRequest, *, resp_type: str = "RESULT") -> dict[str, Any]:
     """The Binance parameters of one order (also one ``batchOrders`` element).
 
-    Side and type go upper case, decimals as exact strings, ``reduceOnly`` only on USD-M and only
-    when true, ``newOrderRespType`` last.
+    Side and type go upper case, decimals as exact strings (:func:`toolkit._signing.wire_value`,
+    the one decimal formatter), ``reduceOnly`` only on USD-M and only when true,
+    ``newOrderRespType`` last.
     """
     params: dict[str, Any] = {}
     for name, key in REQUEST_KEYS.items():
@@ -253,7 +255,7 @@ def order_params(request: OrderRequest, *, resp_type: str = "RESULT") -> dict[st
         elif name == "time_in_force":
             value = value.value
         elif isinstance(value, Decimal):
-            value = format(value, "f")
+            value = wire_value(value)
         elif name == "reduce_only":
             if not value or request.market is not Market.USDM:
                 continue

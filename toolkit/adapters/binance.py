@@ -8,10 +8,17 @@ raises for a per-order failure: each request comes back as one :class:`~toolkit.
 
 * accepted: the exchange's status and fields;
 * refused by the exchange: ``REJECTED`` with the exchange's ``error_code``/``error_msg``;
-* provably never at the exchange (connection refused, rate-limited, transport closed):
-  ``REJECTED``, ``placed=False``, ``error_msg`` starting with ``"not placed:"``;
-* outcome unknown (timeout, 5xx, dropped connection; for USD-M the whole chunk): ``PENDING`` with
-  ``error_msg`` starting with ``"execution status unknown:"``. Resolve it with :meth:`query`.
+* provably never at the exchange (connection refused, rate-limited, transport closed, the
+  ``deadline`` passed before it was sent): ``REJECTED``, ``placed=False``, ``error_msg`` starting
+  with ``"not placed:"``;
+* outcome unknown (timeout, 5xx, -1006/-1007, dropped connection, a 2xx answer that is not JSON;
+  for USD-M the whole chunk, or one element carrying such a code): ``PENDING`` with ``error_msg``
+  starting with ``"execution status unknown:"``. Resolve it with :meth:`query`;
+* duplicate client order id (spot -2010 "Duplicate order sent.", USD-M -4116): an order with this
+  id already exists at the exchange, so it is ``PENDING`` (same prefix), never ``REJECTED``.
+
+Which of these an exchange answer means is decided by one rule,
+:func:`toolkit._transport.order_outcome`, for whole answers and batch elements alike.
 
 Example::
 
@@ -23,8 +30,9 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -32,13 +40,18 @@ from typing import Any, TypeVar
 from .._exceptions import (
     ConfigError,
     ExchangeError,
-    RateLimitError,
-    ServerError,
     SessionClosedError,
     ToolkitError,
 )
 from .._models import Market, Order, OrderRequest, OrderStatus
-from .._transport import NotSentError, Transport
+from .._transport import (
+    SEND_WINDOW_CLOSED,
+    NotSentError,
+    OrderOutcome,
+    SendWindowClosed,
+    Transport,
+    order_outcome,
+)
 from ._wire import element_error, order_from_request, order_params, parse_order
 
 __all__ = ["BATCH_SIZE", "NOT_PLACED", "UNKNOWN_OUTCOME", "BinanceAdapter"]
@@ -173,49 +186,98 @@ class BinanceAdapter:
 
     # -- orders -----------------------------------------------------------------------------------
 
-    async def place(self, requests: Sequence[OrderRequest]) -> list[Order]:
-        """Place ``requests``; result ``i`` is for request ``i`` (see the module docstring)."""
+    async def place(
+        self, requests: Sequence[OrderRequest], *, deadline: float | None = None
+    ) -> list[Order]:
+        """Place ``requests``; result ``i`` is for request ``i`` (see the module docstring).
+
+        ``deadline`` is an instant in ``asyncio.get_running_loop().time()`` seconds (the I/O
+        loop's clock), e.g. ``loop.time() + window``; ``None`` (the default) means no limit. A
+        request (spot) or chunk of 5 (USD-M) whose concurrency slot or rate-limit wait would only
+        end at or after ``deadline`` is **not sent**: it comes back ``REJECTED``, ``placed=False``,
+        ``error_msg`` starting with ``"not placed: the send window closed before it was sent"``.
+        Requests already on the wire are never cut short: they finish normally (accepted,
+        rejected, or PENDING on a timeout). ``place`` therefore returns at the latest about one
+        transport timeout after the deadline, with every result known to be sent or not sent;
+        pass the deadline instead of wrapping ``place`` in ``asyncio.wait_for``, which would
+        leave the fate of the queued requests unknown.
+        """
         if not requests:
             return []
         if not self.transport.has_credentials:
             raise ConfigError("placing orders needs an API key and secret")
         if self.market is Market.SPOT:
-            return await asyncio.gather(*(self._bounded(self._place_one(r)) for r in requests))
+            return await asyncio.gather(*(self._place_one(r, deadline) for r in requests))
         chunks = [requests[i : i + BATCH_SIZE] for i in range(0, len(requests), BATCH_SIZE)]
-        results = await asyncio.gather(*(self._bounded(self._place_chunk(c)) for c in chunks))
+        results = await asyncio.gather(*(self._place_chunk(c, deadline) for c in chunks))
         return [order for chunk in results for order in chunk]
 
-    async def _bounded(self, aw: Awaitable[_T]) -> _T:
-        async with self._slots:
-            return await aw
+    async def _bounded(
+        self, fn: Callable[..., Awaitable[_T]], *args: Any, deadline: float | None = None
+    ) -> _T:
+        """``await fn(*args)`` holding one of the ``concurrency`` slots.
 
-    async def _place_one(self, request: OrderRequest) -> Order:
+        The coroutine is created only once the slot is held, so a caller cancelled while queued
+        leaves no never-awaited coroutine behind. With ``deadline`` (``loop.time()`` seconds),
+        raises :class:`SendWindowClosed` without calling ``fn`` if no slot is free before it.
+        """
+        if deadline is None:
+            async with self._slots:
+                return await fn(*args)
+        await self._take_slot(deadline)
         try:
-            resp = await self.transport.request(
-                "POST",
-                self._paths.order,
-                order_params(request),
-                signed=True,
-                weight=1,
-                orders=1,
-                kind="order",
-            )
+            return await fn(*args)
+        finally:
+            self._slots.release()
+
+    async def _take_slot(self, deadline: float) -> None:
+        loop = asyncio.get_running_loop()
+        left = deadline - loop.time()
+        if left > 0:
+            try:
+                await asyncio.wait_for(self._slots.acquire(), left)
+            except asyncio.TimeoutError:
+                pass
+            else:
+                if loop.time() < deadline:
+                    return
+                self._slots.release()  # got it too late
+        raise SendWindowClosed(f"{SEND_WINDOW_CLOSED} (no free request slot)")
+
+    async def _place_one(self, request: OrderRequest, deadline: float | None = None) -> Order:
+        send = functools.partial(
+            self.transport.request,
+            "POST",
+            self._paths.order,
+            order_params(request),
+            signed=True,
+            weight=1,
+            orders=1,
+            kind="order",
+            deadline=deadline,
+        )
+        try:
+            resp = await self._bounded(send, deadline=deadline)
         except Exception as exc:
             return self._failed(request, exc)
         return self._accepted(resp.data, request)
 
-    async def _place_chunk(self, chunk: Sequence[OrderRequest]) -> list[Order]:
-        params = {"batchOrders": [order_params(r) for r in chunk]}
+    async def _place_chunk(
+        self, chunk: Sequence[OrderRequest], deadline: float | None = None
+    ) -> list[Order]:
+        send = functools.partial(
+            self.transport.request,
+            "POST",
+            "/fapi/v1/batchOrders",
+            {"batchOrders": [order_params(r) for r in chunk]},
+            signed=True,
+            weight=5,
+            orders=len(chunk),
+            kind="order",
+            deadline=deadline,
+        )
         try:
-            resp = await self.transport.request(
-                "POST",
-                "/fapi/v1/batchOrders",
-                params,
-                signed=True,
-                weight=5,
-                orders=len(chunk),
-                kind="order",
-            )
+            resp = await self._bounded(send, deadline=deadline)
         except Exception as exc:
             return [self._failed(r, exc) for r in chunk]
         data = resp.data
@@ -231,7 +293,7 @@ class BinanceAdapter:
                 out.append(self._accepted(data[i], request))
             else:
                 code, msg = error
-                out.append(self._rejected(request, code, msg))
+                out.append(self._settle(request, order_outcome(resp.status, code, msg), code, msg))
         return out
 
     def _accepted(self, payload: Any, request: OrderRequest) -> Order:
@@ -255,23 +317,41 @@ class BinanceAdapter:
         )
 
     def _failed(self, request: OrderRequest, exc: Exception) -> Order:
-        """The one rule mapping a failed order request to its Order (see the module docstring)."""
-        if isinstance(exc, (NotSentError, SessionClosedError, RateLimitError)):
-            code = exc.code if isinstance(exc, RateLimitError) else None
+        """The Order of a request whose send raised ``exc`` (see the module docstring)."""
+        if isinstance(exc, (NotSentError, SessionClosedError)):
+            return self._settle(request, "not_sent", None, str(exc))
+        if isinstance(exc, ExchangeError):  # the exchange answered: the one rule decides
+            outcome = order_outcome(exc.status, exc.code, exc.msg)
+            if outcome == "unknown":
+                return self._settle(request, outcome, exc.code, f"{type(exc).__name__}: {exc}")
+            why = str(exc) if outcome == "not_sent" else exc.msg
+            return self._settle(request, outcome, exc.code, why)
+        if not isinstance(exc, ToolkitError):
+            log.exception("unexpected error placing %s", request.client_order_id)
+        return self._unknown(request, f"{type(exc).__name__}: {exc}")
+
+    def _settle(
+        self, request: OrderRequest, outcome: OrderOutcome, code: int | None, msg: str
+    ) -> Order:
+        """The Order for an ``outcome`` of :func:`~toolkit._transport.order_outcome`."""
+        if outcome == "not_sent":
             return order_from_request(
                 request,
                 exchange=self.exchange,
                 status=OrderStatus.REJECTED,
                 error_code=code,
-                error_msg=NOT_PLACED + str(exc),
+                error_msg=NOT_PLACED + msg,
                 placed=False,
             )
-        if isinstance(exc, ExchangeError) and not isinstance(exc, ServerError):
-            return self._rejected(request, exc.code, exc.msg)  # the exchange said no
-        if not isinstance(exc, ToolkitError):
-            log.exception("unexpected error placing %s", request.client_order_id)
-        code = exc.code if isinstance(exc, ExchangeError) else None
-        return self._unknown(request, f"{type(exc).__name__}: {exc}", code)
+        if outcome == "rejected":
+            return self._rejected(request, code, msg)
+        if outcome == "exists":
+            why = (
+                f"an order with client order id {request.client_order_id!r} already exists at "
+                f"the exchange ([{code}] {msg}); resolve it by querying that id"
+            )
+            return self._unknown(request, why, code)
+        return self._unknown(request, msg, code)
 
     async def query(
         self,
@@ -327,7 +407,7 @@ class BinanceAdapter:
             open_ids[i : i + CANCEL_BATCH_SIZE] for i in range(0, len(open_ids), CANCEL_BATCH_SIZE)
         ]
         answers = await asyncio.gather(
-            *(self._bounded(self._cancel_chunk(symbol, chunk)) for chunk in chunks)
+            *(self._bounded(self._cancel_chunk, symbol, chunk) for chunk in chunks)
         )
         return [order for answer in answers for order in answer]
 

@@ -55,7 +55,7 @@ def exchange_info(state: ServerState, params: dict[str, str], api_key: str) -> A
         ]
     return {
         "timezone": "UTC", "serverTime": state.engine.now(), "futuresType": "U_MARGINED",
-        "rateLimits": state.rate_limits.exchange_info(FUTURES), "exchangeFilters": [],
+        "rateLimits": state.limiter.exchange_info(FUTURES), "exchangeFilters": [],
         "assets": [{"asset": "USDT", "marginAvailable": True, "autoAssetExchange": "-10000"}],
         "symbols": symbols,
     }

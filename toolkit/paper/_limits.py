@@ -90,6 +90,11 @@ class RateLimiter:
         self._strikes: dict[tuple[str, str], int] = {}
         self._banned_until: dict[tuple[str, str], float] = {}
 
+    def exchange_info(self, market: str) -> list[dict[str, object]]:
+        """The ``rateLimits`` exchangeInfo advertises: none when limits are off (``enabled=False``,
+        ``--no-rate-limits``), so clients do not throttle against a server that never refuses."""
+        return self.limits.exchange_info(market) if self.enabled else []
+
     def _weight_window(self, market: str, ip: str) -> _Window:
         key = (market, ip)
         window = self._weight.get(key)

@@ -69,7 +69,7 @@ def exchange_info(state: ServerState, params: dict[str, str], api_key: str) -> A
     names = _symbols_param(state, params)
     return {
         "timezone": "UTC", "serverTime": state.engine.now(),
-        "rateLimits": state.rate_limits.exchange_info(SPOT), "exchangeFilters": [],
+        "rateLimits": state.limiter.exchange_info(SPOT), "exchangeFilters": [],
         "symbols": [cache[s] for s in (names or cache)],
     }
 
