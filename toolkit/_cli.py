@@ -2,7 +2,7 @@
 
 Commands:
     paper   run the paper exchange standalone (see ``toolkit.paper._cli``)
-    demo    the main job: place a small batch on the embedded paper exchange and print it
+    demo    the main job: notebooks/rebalance.ipynb under papermill on the embedded paper exchange
 """
 
 from __future__ import annotations
@@ -16,20 +16,18 @@ __all__ = ["main"]
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command."""
+    from . import _job
     from .paper import _cli as paper_cli
 
     parser = argparse.ArgumentParser(prog="toolkit", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     paper_cli.add_parser(sub)
-    demo = sub.add_parser("demo", help="place a small batch on the embedded paper exchange")
-    demo.set_defaults(func=_demo)
+    demo = sub.add_parser(
+        "demo", help="run notebooks/rebalance.ipynb with papermill on the embedded paper exchange"
+    )
+    _job.add_arguments(demo)
+    demo.set_defaults(func=_job.run)
     return parser
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from . import _demo as demo
-
-    return demo.main(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
