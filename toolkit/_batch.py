@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import inspect
 import json
 import logging
+import math
 import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -33,9 +35,9 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from . import _runner
-from ._exceptions import KeyReuseError, StoreError, StrictBatchError
+from ._exceptions import ConfigError, KeyReuseError, StoreError, StrictBatchError
 from ._frame import orders_to_frame
-from ._ids import new_batch_id
+from ._ids import client_order_id, new_batch_id
 from ._input import InputRows, read_orders
 from ._models import Market, Order, OrderRequest, OrderStatus, OrderType
 from ._reconcile import merge_found, not_placed, resolve_pending
@@ -147,14 +149,19 @@ async def run_batch(
             return await _rerun_key(session, rows, existing, progress, strict)
     if len(rows) == 0:
         return orders_to_frame([], index=rows.index)
+    _check_credentials(session)
 
     now = pd.Timestamp.now(tz="UTC")
     batch_id = new_batch_id()
     prepared = await _prepare(
         session, rows, batch_id=batch_id, key=key, all_or_nothing=all_or_nothing, now=now
     )
+    prepared = await _refuse_stored_ids(
+        session, rows, prepared, id_seed=key or batch_id, all_or_nothing=all_or_nothing
+    )
     # The send window starts at the write-ahead, after the (slow) rules/prices/balances reads.
-    not_after = pd.Timestamp.now(tz="UTC") + pd.Timedelta(seconds=session.config.send_window)
+    n_requests = sum(1 for p in prepared if p.request is not None)
+    not_after = pd.Timestamp.now(tz="UTC") + pd.Timedelta(seconds=send_window(session, n_requests))
     orders = [
         dataclasses.replace(p.order, not_after=not_after) if p.request is not None else p.order
         for p in prepared
@@ -169,7 +176,11 @@ async def run_batch(
         market=session.config.market.value,
         params={"all_or_nothing": all_or_nothing, "strict": strict, "progress": progress},
         papermill=dict(run_params) if run_params is not None else _run_params(),
+        venue=session.venue,
     )
+    if n_requests == 0:  # nothing to send: the write-ahead is the whole batch (one store open)
+        counts = dict(Counter(o.status.value for o in orders))
+        record = dataclasses.replace(record, counts=counts, finished_at=pd.Timestamp.now(tz="UTC"))
     try:
         await session._db(session.store.record_batch, record, orders)  # write-ahead
     except StoreError:
@@ -179,9 +190,114 @@ async def run_batch(
             raise
         return await _rerun_key(session, rows, existing, progress, strict)
     requests = [(p.position, p.request) for p in prepared if p.request is not None]
+    if not requests:
+        return _result(orders, rows, strict)
     task = session._spawn(_send_and_finish(session, batch_id, orders, requests, progress))
-    final = await asyncio.shield(task)
+    try:
+        final = await asyncio.shield(task)
+    except BatchNotSavedError as exc:
+        exc.frame = _frame(exc.orders, rows)
+        raise
     return _result(final, rows, strict)
+
+
+async def _refuse_stored_ids(
+    session: Session,
+    rows: InputRows,
+    prepared: list[Prepared],
+    *,
+    id_seed: str,
+    all_or_nothing: bool,
+) -> list[Prepared]:
+    """Rows whose *user-given* client order id the store already holds become INVALID.
+
+    The exchange must never see one id twice, and the store keeps one row per id: such a row
+    gets its generated id and a reason naming the given one. Costs a store read only when
+    some row gives its own id.
+    """
+    by_position = {row.position: row for row in rows}
+    # INVALID rows count too: they are written ahead under the given id as well.
+    given = sorted(
+        {
+            p.order.client_order_id
+            for p in prepared
+            if by_position[p.position].client_order_id is not None
+        }
+    )
+    if not given:
+        return prepared
+    stored = await session._db(session.store.records, client_order_ids=given)
+    taken = {o.client_order_id: o for o in stored}
+    if not taken:
+        return prepared
+    out: list[Prepared] = []
+    for p in prepared:
+        cid = p.order.client_order_id
+        row = by_position[p.position]
+        if row.client_order_id is None or cid not in taken:
+            out.append(p)
+            continue
+        why = (
+            f"client_order_id {cid!r} is already in the store (batch {taken[cid].batch_id});"
+            " client order ids must be unique: give a new one, or leave it out"
+        )
+        if p.request is None and p.order.error_msg:  # already INVALID: keep its reasons
+            why = f"{p.order.error_msg}; {why}"
+        order = dataclasses.replace(
+            p.order,
+            client_order_id=client_order_id(id_seed, row.position, row.fingerprint),
+            status=OrderStatus.INVALID,
+            error_msg=why,
+        )
+        out.append(dataclasses.replace(p, request=None, order=order))
+    if all_or_nothing:
+        bad = [str(rows.index[p.position]) for p in out if p.request is None]
+        reason = f"not sent: all_or_nothing and rows {', '.join(bad)} invalid"
+        out = [
+            p
+            if p.request is None
+            else dataclasses.replace(
+                p,
+                request=None,
+                order=dataclasses.replace(p.order, status=OrderStatus.INVALID, error_msg=reason),
+            )
+            for p in out
+        ]
+    return out
+
+
+def _check_credentials(session: Session) -> None:
+    """No key: refuse before the write-ahead (no PENDING row that could never be reconciled)."""
+    if not session.transport.has_credentials:
+        raise ConfigError(
+            f"{session.config.exchange} at {session.venue} needs an API key and secret to place"
+            " orders: pass api_key= and api_secret=, or set TOOLKIT_API_KEY and"
+            " TOOLKIT_API_SECRET"
+        )
+
+
+def send_window(session: Session, n_requests: int) -> float:
+    """Seconds after the write-ahead during which the batch's requests may be sent.
+
+    ``config.send_window``, or longer when the exchange's order budget alone needs more time
+    for ``n_requests`` (a 1,000-order spot batch at Binance's 100 orders / 10 s takes ~2 min):
+    the estimate is the number of ``orders`` windows of the transport's limiter the batch must
+    wait for (counting what the current window already used), added to the configured window.
+    """
+    base = float(session.config.send_window)
+    limiter = session.transport.limiter
+    if n_requests <= 0 or not limiter.config.enabled:
+        return base
+    headroom = limiter.config.headroom
+    estimate = 0.0
+    for kind, seconds, limit in limiter.limits():
+        if kind != "orders":
+            continue
+        budget = max(1, math.floor(limit * headroom))
+        # windows to wait for, beyond the current one, before the last request may go
+        waits = math.ceil((n_requests + limiter.used(kind, seconds)) / budget) - 1
+        estimate = max(estimate, waits * seconds)
+    return base + estimate
 
 
 async def _rerun_key(
@@ -192,9 +308,26 @@ async def _rerun_key(
     strict: bool,
 ) -> pd.DataFrame:
     key = existing.key or ""
+    differs = [
+        f"{what} {theirs!r} (this session: {ours!r})"
+        for what, theirs, ours in (
+            ("exchange", existing.exchange, session.config.exchange),
+            ("market", existing.market, session.config.market.value),
+            ("venue", existing.venue, session.venue),
+        )
+        if theirs is not None and theirs != ours  # None: recorded before schema version 2
+    ]
+    if differs:
+        raise KeyReuseError(
+            key, f"batch {existing.batch_id} was recorded for another " + ", ".join(differs)
+        )
     if existing.fingerprint != rows.fingerprint:
         raise KeyReuseError(key, f"batch {existing.batch_id} of {existing.n_orders} orders differs")
-    orders = await _rerun(session, rows, existing, progress)
+    try:
+        orders = await _rerun(session, rows, existing, progress)
+    except BatchNotSavedError as exc:
+        exc.frame = _frame(exc.orders, rows)
+        raise
     return _result(orders, rows, strict)
 
 
@@ -239,20 +372,33 @@ async def _send_and_finish(
     requests: Sequence[tuple[int, OrderRequest]],
     progress: bool | None,
 ) -> list[Order]:
-    """Steps 5-7; runs as its own task so the caller's cancellation cannot cut it short."""
-    final = await _send(session, orders, requests, progress)
-    counts = Counter(o.status.value for o in final)
-    await session._db(session.store.finish_batch, batch_id, dict(counts))
+    """Steps 5-7; runs as its own task so the caller's cancellation cannot cut it short.
+
+    The batch is finished (counts, finish time) in the same store transaction as its last
+    finalize. Rows still PENDING afterwards (the exchange was unreachable) are retried in the
+    background by the session.
+    """
+    final = await _send(session, batch_id, orders, requests, progress)
+    if any(o.status is OrderStatus.PENDING for o in final):
+        from ._orderops import reconcile_later
+
+        reconcile_later(session)
     return final
 
 
 async def _send(
     session: Session,
+    batch_id: str,
     orders: Sequence[Order],
     requests: Sequence[tuple[int, OrderRequest]],
     progress: bool | None,
 ) -> list[Order]:
-    """Place, finalize the responses, reconcile unknown outcomes, finalize those. -> all orders."""
+    """Place, finalize the responses, reconcile unknown outcomes, finalize those. -> all orders.
+
+    A store failure while finalizing skips nothing: the answers are still reconciled and
+    published, the write is retried once more at the end, and if it still fails
+    :class:`BatchNotSavedError` (a ``StoreError``) carries every order's state.
+    """
     results = list(orders)
     bar = _make_progress(session, len(requests), progress)
     slots = asyncio.Semaphore(_GROUPS_IN_FLIGHT)
@@ -279,11 +425,14 @@ async def _send(
         if bar is not None:
             bar.close()
     sent_before = pd.Timestamp.now(tz="UTC")
-    # One store write for all answers: the store costs per call, not per row.
-    answered = await session._finalize([results[pos] for pos, _ in requests], "response")
-    for (pos, _), order in zip(requests, answered, strict=True):
-        results[pos] = order
-    pending = [pos for pos, _ in requests if results[pos].status is OrderStatus.PENDING]
+    positions = [pos for pos, _ in requests]
+    unknown = [pos for pos in positions if results[pos].status is OrderStatus.PENDING]
+    # One store write for all answers (the store costs per call, not per row); it also
+    # finishes the batch when nothing is left to reconcile.
+    failed = await _finalize_batch(
+        session, results, positions, "response", finish=None if unknown else batch_id
+    )
+    pending = [pos for pos in positions if results[pos].status is OrderStatus.PENDING]
     if pending:
         resolved = await resolve_pending(
             session.adapter,
@@ -291,10 +440,62 @@ async def _send(
             recv_window=session.config.recv_window,
             sent_before=sent_before,
         )
-        resolved = await session._finalize(resolved, "reconcile")
+        changed = [pos for pos, o in zip(pending, resolved, strict=True) if o is not results[pos]]
         for pos, order in zip(pending, resolved, strict=True):
             results[pos] = order
+        failed = (
+            await _finalize_batch(session, results, changed, "reconcile", finish=batch_id) or failed
+        )
+    if failed is not None:  # retry once more, everything at once
+        await asyncio.sleep(_STORE_RETRY_PAUSE)
+        again = await _finalize_batch(session, results, positions, "response", finish=batch_id)
+        if again is not None:
+            raise BatchNotSavedError(
+                f"the batch was sent but its outcome could not be saved in the store: {again}."
+                " The frame of this error holds every order's state; the store keeps them"
+                " PENDING until the next connect reconciles them",
+                orders=results,
+            ) from again
     return results
+
+
+#: Seconds before the final retry of a batch's store write that failed.
+_STORE_RETRY_PAUSE = 1.0
+
+
+class BatchNotSavedError(StoreError):
+    """The batch was sent, but the store could not record its outcome (after retries).
+
+    ``frame`` is the order frame of the batch as the exchange answered (nothing is lost for
+    the caller); the store keeps the rows written ahead (``PENDING``) for the next reconcile.
+    """
+
+    def __init__(self, message: str, *, orders: Sequence[Order]) -> None:
+        super().__init__(message)
+        self.orders = list(orders)
+        self.frame = orders_to_frame(self.orders)
+
+
+async def _finalize_batch(
+    session: Session,
+    results: list[Order],
+    positions: Sequence[int],
+    source: str,
+    *,
+    finish: str | None,
+) -> StoreError | None:
+    """Finalize ``results[pos]`` for ``positions`` in place; a ``StoreError`` is returned (the
+    orders are still published, see ``Session._finalize``), not raised."""
+    try:
+        done = await session._finalize(
+            [results[pos] for pos in positions], source, finish=finish, publish_on_error=True
+        )
+    except StoreError as exc:
+        _log.error("toolkit: could not save the batch's %s in the store: %s", source, exc)
+        return exc
+    for pos, order in zip(positions, done, strict=True):
+        results[pos] = order
+    return None
 
 
 async def _place_within_window(
@@ -311,12 +512,27 @@ async def _place_within_window(
     if not ends:
         return await session.adapter.place(requests)
     window = max(0.0, (min(ends) - now).total_seconds())
+    if _takes_deadline(session.adapter.place):
+        # The adapter stops starting requests at the deadline (they come back not placed)
+        # and lets the ones on the wire finish: no outcome is made unknown by a cut-off.
+        deadline = asyncio.get_running_loop().time() + window
+        place: Any = session.adapter.place
+        got: list[Order] = await place(requests, deadline=deadline)
+        return got
     try:
         return await asyncio.wait_for(session.adapter.place(requests), timeout=window)
     except asyncio.TimeoutError:
         _log.warning("toolkit: send window closed with %d order(s) in flight", len(requests))
         why = f"{UNKNOWN_OUTCOME}the send window closed while sending"
         return [dataclasses.replace(o, status=OrderStatus.PENDING, error_msg=why) for o in orders]
+
+
+def _takes_deadline(place: Any) -> bool:
+    """True once the adapter's ``place`` accepts ``deadline=`` (loop time, seconds)."""
+    try:
+        return "deadline" in inspect.signature(place).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _past(order: Order, now: pd.Timestamp) -> bool:
@@ -342,17 +558,17 @@ async def _rerun(
     progress: bool | None,
 ) -> list[Order]:
     """Same key, same orders: resolve what is unknown, re-send only what was never placed."""
+    from ._orderops import reconcile_and_finalize
+
     stored = await session._db(session.store.batch_orders, existing.batch_id)
     pending = [o for o in stored if o.status is OrderStatus.PENDING and o.placed]
     if pending:
-        resolved = await resolve_pending(
-            session.adapter, pending, recv_window=session.config.recv_window
-        )
-        resolved = await session._finalize(resolved, "reconcile")
+        resolved = await reconcile_and_finalize(session, pending, wait=True)
         by_id = {o.client_order_id: o for o in resolved}
         stored = [by_id.get(o.client_order_id, o) for o in stored]
     unplaced = {o.client_order_id for o in stored if not o.placed}
     if unplaced:
+        _check_credentials(session)
         now = pd.Timestamp.now(tz="UTC")
         prepared = await _prepare(
             session,
@@ -363,7 +579,7 @@ async def _rerun(
             now=now,
         )
         now = pd.Timestamp.now(tz="UTC")  # the second write-ahead starts the window again
-        not_after = now + pd.Timedelta(seconds=session.config.send_window)
+        not_after = now + pd.Timedelta(seconds=send_window(session, len(unplaced)))
         position = {o.client_order_id: i for i, o in enumerate(stored)}
         again = [
             p
@@ -385,20 +601,39 @@ async def _rerun(
             for p in again
             if p.request is not None
         ]
-        await session._db(session.store.apply, retry, source="submit")  # write-ahead again
-        for order in retry:
+        # Write-ahead again, as a compare-and-set: a concurrent re-run of this key (in this
+        # process or another) claims each row at most once, and only the claimer sends it.
+        claimed = await session._finalize(retry, "submit", claim=(existing.batch_id, not_after))
+        for order in claimed:
             stored[position[order.client_order_id]] = order
-        requests = [(position[p.request.client_order_id], p.request) for p in again if p.request]
-        task = session._spawn(
-            _send_and_finish(session, existing.batch_id, stored, requests, progress)
-        )
-        stored = await asyncio.shield(task)
+        mine = {o.client_order_id for o in claimed}
+        if len(mine) < len(retry):  # another run sends the rest: show their current state
+            current = await session._db(session.store.batch_orders, existing.batch_id)
+            now_by_id = {o.client_order_id: o for o in current}
+            stored = [
+                o if o.client_order_id in mine else now_by_id.get(o.client_order_id, o)
+                for o in stored
+            ]
+        requests = [
+            (position[p.request.client_order_id], p.request)
+            for p in again
+            if p.request is not None and p.request.client_order_id in mine
+        ]
+        if requests:
+            task = session._spawn(
+                _send_and_finish(session, existing.batch_id, stored, requests, progress)
+            )
+            stored = await asyncio.shield(task)
     return stored
 
 
-def _result(orders: Sequence[Order], rows: InputRows, strict: bool) -> pd.DataFrame:
+def _frame(orders: Sequence[Order], rows: InputRows) -> pd.DataFrame:
     index = rows.index if len(rows.index) == len(orders) else None
-    frame = orders_to_frame(list(orders), index=index)
+    return orders_to_frame(list(orders), index=index)
+
+
+def _result(orders: Sequence[Order], rows: InputRows, strict: bool) -> pd.DataFrame:
+    frame = _frame(orders, rows)
     if strict:
         bad = [
             (label, o)

@@ -68,6 +68,10 @@ class SessionConfig:
     poll_interval: float = 0.5
     #: Keep order states live from the exchange's user-data stream (polling where there is none).
     stream: bool = True
+    #: Honour the exchange's rate limits on the client side (weight/order budgets). ``False``
+    #: is for benchmarks against a server without limits; a 429/418 ``Retry-After`` is still
+    #: obeyed.
+    rate_limits: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "market", Market(self.market))

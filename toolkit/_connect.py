@@ -20,6 +20,7 @@ import asyncio
 import hashlib
 import os
 import threading
+import uuid
 from typing import Any
 
 from . import _runner
@@ -78,7 +79,8 @@ async def connect(
     ``TOOLKIT_API_KEY``/``TOOLKIT_API_SECRET``). ``base_url`` points at another server speaking
     Binance REST (a standalone paper exchange). ``store`` defaults to ``TOOLKIT_STORE`` or
     ``./toolkit.duckdb``. Extra keyword ``settings`` are :class:`SessionConfig` fields
-    (``concurrency``, ``timeout``, ``recv_window``, ``send_window``, ``progress_threshold``).
+    (``concurrency``, ``timeout``, ``recv_window``, ``send_window``, ``progress_threshold``,
+    ``rate_limits=False`` to turn the client-side rate limiter off).
     The session becomes the default of ``tk.batch`` & co. PENDING orders of the store are
     reconciled with the exchange on connect.
 
@@ -160,12 +162,18 @@ async def close_default() -> None:
 
 
 class PaperEndpoint:
-    """The running embedded paper exchange: its URL and the key/secret sessions use."""
+    """The running embedded paper exchange: its URL, the key/secret sessions use, and its venue.
+
+    ``venue`` names this exchange instance in the store: its orders die with the process, so
+    it is unique per start (a later process's embedded exchange is another venue, even on the
+    same port).
+    """
 
     def __init__(self, exchange: Any, url: str, credentials: tuple[str, str]) -> None:
         self.exchange = exchange
         self.url = url
         self.credentials = credentials
+        self.venue = f"embedded-paper:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
 #: Keyword arguments of the embedded ``PaperExchange`` (tests relax its rate limits here).

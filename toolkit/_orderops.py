@@ -14,7 +14,7 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -22,7 +22,6 @@ from ._exceptions import InputError, OrderRejected, ToolkitError, TransportError
 from ._frame import orders_to_frame
 from ._models import DONE_STATUSES, Order, OrderStatus
 from ._reconcile import merge_found, resolve_pending
-from ._store_schema import ORDER_FIELDS, orders_from_frame
 
 if TYPE_CHECKING:
     from ._session import Session
@@ -40,65 +39,114 @@ __all__ = [
 _log = logging.getLogger("toolkit")
 
 
-async def reconcile_stored(session: Session) -> None:
-    """On connect: resolve the PENDING rows of this exchange/market that can be decided now."""
-    pending = await session._db(
-        session.store.pending, exchange=session.config.exchange, market=session.config.market.value
+#: Seconds between retries of rows still PENDING in the background (doubling up to the cap).
+_LATER_FIRST, _LATER_CAP, _LATER_TRIES = 5.0, 300.0, 12
+
+
+async def reconcile_and_finalize(
+    session: Session,
+    orders: Sequence[Order],
+    *,
+    wait: bool,
+    sent_before: pd.Timestamp | None = None,
+) -> list[Order]:
+    """Resolve the PENDING ``orders`` (:func:`resolve_pending`) and finalize what changed.
+
+    The one "reconcile" step of connect, the background retry, a batch and its re-run.
+    Positional: result ``i`` is the (finalized, if changed) state of ``orders[i]``.
+    """
+    resolved = await resolve_pending(
+        session.adapter,
+        orders,
+        recv_window=session.config.recv_window,
+        wait=wait,
+        sent_before=sent_before,
     )
+    changed = [i for i, (a, b) in enumerate(zip(orders, resolved, strict=True)) if a is not b]
+    done = await session._finalize([resolved[i] for i in changed], "reconcile")
+    for i, order in zip(changed, done, strict=True):
+        resolved[i] = order
+    return resolved
+
+
+async def _pending_here(session: Session) -> list[Order]:
+    """The PENDING rows sent to this session's venue (not another server of the same name)."""
+    return await session._db(
+        session.store.pending,
+        exchange=session.config.exchange,
+        market=session.config.market.value,
+        venue=session.venue,
+    )
+
+
+async def reconcile_stored(session: Session) -> None:
+    """On connect: resolve the PENDING rows of this venue/market that can be decided now."""
+    pending = await _pending_here(session)
     if not pending:
         return
-    resolved = await resolve_pending(
-        session.adapter, pending, recv_window=session.config.recv_window, wait=False
-    )
-    await session._finalize(
-        [o for o in resolved if o.status is not OrderStatus.PENDING], "reconcile"
-    )
+    try:  # exchangeInfo sets the limiter's real budgets before the queries
+        await session._symbol_rules()
+    except ToolkitError as exc:
+        _log.warning("toolkit: no exchangeInfo before reconciling: %s", exc)
+    resolved = await reconcile_and_finalize(session, pending, wait=False)
     if any(o.status is OrderStatus.PENDING for o in resolved):
-        session._spawn(_reconcile_later(session), critical=False)
+        reconcile_later(session)
+
+
+def reconcile_later(session: Session) -> None:
+    """Retry this venue's PENDING rows in the background (one such task per session)."""
+    task = session._later
+    if session.closed or (task is not None and not task.done()):
+        return
+    session._later = session._spawn(_reconcile_later(session), critical=False)
 
 
 async def _reconcile_later(session: Session) -> None:
-    """Decide the rows that could still arrive once their deadline has passed."""
+    """Decide the rows that could still arrive once their deadline has passed; when the
+    exchange is unreachable, try again (backing off) while the session lives."""
     await asyncio.sleep(session.config.send_window + session.config.recv_window + 3)
-    if session.closed:
-        return
-    pending = await session._db(
-        session.store.pending, exchange=session.config.exchange, market=session.config.market.value
-    )
-    resolved = await resolve_pending(
-        session.adapter, pending, recv_window=session.config.recv_window, wait=True
-    )
-    await session._finalize(
-        [o for o in resolved if o.status is not OrderStatus.PENDING], "reconcile"
-    )
+    pause = _LATER_FIRST
+    for _ in range(_LATER_TRIES):
+        if session.closed:
+            return
+        try:
+            pending = await _pending_here(session)
+            if not pending:
+                return
+            resolved = await reconcile_and_finalize(session, pending, wait=True)
+            if not any(o.status is OrderStatus.PENDING for o in resolved):
+                return
+        except ToolkitError as exc:  # the store or the exchange failed: try again later
+            _log.warning("toolkit: background reconcile failed, will retry: %s", exc)
+        await asyncio.sleep(pause)
+        pause = min(_LATER_CAP, pause * 2)
 
 
 async def known_orders(session: Session, ids: Sequence[str]) -> dict[str, Order]:
     """Stored orders by client order id *and* by order id, for the given ids."""
     if not ids:
         return {}
-    query = (
-        f"SELECT {', '.join(ORDER_FIELDS)} FROM orders WHERE"
-        " client_order_id IN (SELECT unnest(?::VARCHAR[]))"
-        " OR order_id IN (SELECT unnest(?::VARCHAR[]))"
-    )
-    frame = await session._db(session.store.sql, query, [list(ids), list(ids)])
     found: dict[str, Order] = {}
-    for order in orders_from_frame(frame):
+    for order in await session._db(session.store.records, order_ids=list(ids)):
         found[order.client_order_id] = order
         if order.order_id:
             found.setdefault(order.order_id, order)
-    for order in session._open_orders.values():
+    for order in session.open_order_state():
         found[order.client_order_id] = order
         if order.order_id:
             found[order.order_id] = order
     return found
 
 
-async def _stored(session: Session, where: str, params: list[Any]) -> list[Order]:
-    query = f"SELECT {', '.join(ORDER_FIELDS)} FROM orders WHERE {where}"
-    frame = await session._db(session.store.sql, query, params)
-    return orders_from_frame(frame)
+async def _stored_open(session: Session, symbol: str | None) -> list[Order]:
+    """The orders the store believes open on this exchange/market (of ``symbol``)."""
+    return await session._db(
+        session.store.records,
+        open_only=True,
+        exchange=session.config.exchange,
+        market=session.config.market.value,
+        symbol=symbol,
+    )
 
 
 async def _resolve_ids(session: Session, ids: Sequence[str]) -> list[Order]:
@@ -116,71 +164,118 @@ async def _resolve_ids(session: Session, ids: Sequence[str]) -> list[Order]:
     return list(seen.values())
 
 
-async def _cancel_one(session: Session, order: Order) -> tuple[Order, BaseException | None]:
+async def _cancel_one(session: Session, order: Order) -> tuple[Order, ToolkitError | None, bool]:
+    """Cancel one order -> (its state, the cancel's error or None, whether the state is news).
+
+    A refused cancel (already done, unknown) and a cancel whose outcome is unknown (timeout,
+    5xx) both ask the exchange for the order's real state; if that fails too, the known state
+    comes back unchanged with the error.
+    """
     try:
         got = await session.adapter.cancel(order.symbol, client_order_id=order.client_order_id)
-    except OrderRejected as exc:  # already done, or unknown at the exchange
-        try:
-            current = await session.adapter.query(
-                order.symbol, client_order_id=order.client_order_id
-            )
-        except ToolkitError:
-            current = None
-        return (order if current is None else merge_found(order, current)), exc
-    return merge_found(order, got), None
+    except ToolkitError as exc:
+        current = await _query(session, order)
+        return (order if current is None else current), exc, current is not None
+    return merge_found(order, got), None, True
+
+
+def _failed(order: Order, exc: ToolkitError, what: str) -> Order:
+    """``order`` shown with the error of its cancel."""
+    if isinstance(exc, OrderRejected):
+        return dataclasses.replace(
+            order, error_code=exc.code, error_msg=f"{what} failed: {exc.msg}"
+        )
+    code = getattr(exc, "code", None)
+    return dataclasses.replace(
+        order,
+        error_code=code if isinstance(code, int) else None,
+        error_msg=f"{what} failed ({type(exc).__name__}): {getattr(exc, 'msg', exc)}",
+    )
 
 
 async def cancel_ids(session: Session, ids: Sequence[str]) -> pd.DataFrame:
+    """Cancel each order on its own: one failure (a timeout, a 5xx) loses no other result.
+
+    Every cancel that succeeded is finalized (``cancel``), every real state learned by a query
+    after a failed cancel too (``query``); then the failed rows come back with ``error_msg``
+    "cancel failed ...".
+    """
     targets = await _resolve_ids(session, ids)
     results = await asyncio.gather(*(_cancel_one(session, o) for o in targets))
-    await session._finalize([o for o, exc in results if exc is None], "cancel")
-    await session._finalize([o for o, exc in results if exc is not None], "query")
-    shown = [
-        o
-        if exc is None
-        else dataclasses.replace(
-            o,
-            error_code=getattr(exc, "code", None),
-            error_msg=f"cancel failed: {getattr(exc, 'msg', exc)}",
-        )
-        for o, exc in results
-    ]
+    cancelled = await session._finalize([o for o, exc, _ in results if exc is None], "cancel")
+    learned = await session._finalize(
+        [o for o, exc, news in results if exc is not None and news], "query"
+    )
+    done = iter(cancelled)
+    seen = iter(learned)
+    shown: list[Order] = []
+    for order, exc, news in results:
+        if exc is None:
+            shown.append(next(done))
+        else:
+            shown.append(_failed(next(seen) if news else order, exc, "cancel"))
     return orders_to_frame(shown)
 
 
 async def cancel_all(session: Session, symbol: str | None) -> pd.DataFrame:
+    """Cancel every open order per symbol; a symbol whose cancel fails loses no other's result.
+
+    For a failed symbol the orders believed open there are queried: their real state is
+    finalized, and they come back with ``error_msg`` "cancel_all failed ...".
+    """
     if symbol is not None:
         symbols = [symbol]
     else:
         live = await session.adapter.open_orders()
         symbols = sorted({o.symbol for o in live})
-    answers = await asyncio.gather(*(session.adapter.cancel_all(sym) for sym in symbols))
-    cancelled = [o for answer in answers for o in answer]
+    answers = await asyncio.gather(
+        *(session.adapter.cancel_all(sym) for sym in symbols), return_exceptions=True
+    )
+    cancelled: list[Order] = []
+    failures: dict[str, ToolkitError] = {}
+    for sym, answer in zip(symbols, answers, strict=True):
+        if isinstance(answer, ToolkitError):
+            failures[sym] = answer
+        elif isinstance(answer, BaseException):
+            raise answer
+        else:
+            cancelled.extend(answer)
     known = await session._known([o.client_order_id for o in cancelled])
     merged = [_merge(known.get(o.client_order_id), o) for o in cancelled]
-    await session._finalize(merged, "cancel")
-    return orders_to_frame(merged)
+    merged = await session._finalize(merged, "cancel")
+    if not failures:
+        return orders_to_frame(merged)
+    believed: list[Order] = []
+    for sym, exc in failures.items():
+        _log.warning("toolkit: cancel_all(%s) failed: %s", sym, exc)
+        believed.extend(await _stored_open(session, sym))
+    states = await asyncio.gather(*(_query(session, o) for o in believed))
+    learned = await session._finalize(
+        [s for o, s in zip(believed, states, strict=True) if s is not None and _changed(o, s)],
+        "query",
+    )
+    latest = {o.client_order_id: o for o in learned}
+    shown = [
+        _failed(latest.get(o.client_order_id, s or o), failures[o.symbol], "cancel_all")
+        for o, s in zip(believed, states, strict=True)
+    ]
+    return orders_to_frame(merged + shown)
 
 
 async def open_orders_now(session: Session, symbol: str | None) -> pd.DataFrame:
-    where = "status IN ('NEW', 'PARTIALLY_FILLED') AND exchange = ? AND market = ?"
-    params: list[Any] = [session.config.exchange, session.config.market.value]
-    if symbol is not None:
-        where += " AND symbol = ?"
-        params.append(symbol)
     try:
         live = await session.adapter.open_orders(symbol)
     except TransportError as exc:  # offline: the store's view
         _log.warning("toolkit: exchange unreachable (%s); open orders from the store", exc)
-        return orders_to_frame(await _stored(session, where, params))
+        return orders_to_frame(await _stored_open(session, symbol))
     known = await session._known([o.client_order_id for o in live])
     merged = [_merge(known.get(o.client_order_id), o) for o in live]
     live_ids = {o.client_order_id for o in merged}
     # Orders we believe open but the exchange does not list: ask what became of them.
-    believed = {o.client_order_id: o for o in await _stored(session, where, params)}
+    believed = {o.client_order_id: o for o in await _stored_open(session, symbol)}
     believed.update(
         (o.client_order_id, o)
-        for o in session._open_orders.values()
+        for o in session.open_order_state()
         if symbol is None or o.symbol == symbol
     )
     gone = [o for cid, o in believed.items() if cid not in live_ids]

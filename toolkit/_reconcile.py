@@ -8,9 +8,15 @@ order id:
 * **not found** -> it may still arrive, until no request for it can be accepted any more.
   The session never sends an order after its ``not_after`` and Binance refuses a request whose
   ``timestamp`` is older than ``recvWindow``, so after ``min(not_after, sent_before) + recv_window
-  + slack`` an absent order can never appear: only then it becomes ``REJECTED`` with
-  ``placed=False`` and ``error_msg`` "not placed: ...", and a re-run with the same key may send it
-  again (same client order id, so the exchange would still refuse a duplicate);
+  + slack`` (slack >= 3 s) an absent order can never appear: only after **two** "absent" answers
+  at least :data:`CONFIRM_INTERVAL` apart, both after that deadline, it becomes ``REJECTED``
+  with ``placed=False`` and ``error_msg`` "not placed: ...", and a re-run with the same key may
+  send it again (same client order id, so the exchange would still refuse a duplicate);
+* **archived** (spot ``-2026``: canceled or expired without fills long ago) -> found: it was
+  placed; its state is the last one we know (CANCELED if we only knew PENDING);
+* **forgotten?** USD-M drops canceled/expired orders without fills after 3 days, so an absent
+  answer for a USD-M order created more than :data:`USDM_MEMORY` ago proves nothing: it stays
+  ``PENDING`` with an ``error_msg`` saying so (check the account's trades by hand);
 * **exchange unreachable** (or any other error) -> it stays ``PENDING``; the next reconcile (on
   connect, or the next run of the key) tries again.
 
@@ -33,12 +39,16 @@ from typing import Protocol
 
 import pandas as pd
 
-from ._exceptions import ToolkitError
+from ._exceptions import ExchangeError, ToolkitError
 from ._models import Order, OrderStatus
+from .adapters.binance import NOT_PLACED
 
 __all__ = [
+    "CONFIRM_INTERVAL",
     "DEFAULT_SLACK",
+    "USDM_MEMORY",
     "Querier",
+    "archived",
     "deadline",
     "fill_bookkeeping",
     "is_behind",
@@ -49,9 +59,17 @@ __all__ = [
 
 _log = logging.getLogger("toolkit")
 
-#: Seconds added to ``recv_window`` for clock error between us and the exchange.
-DEFAULT_SLACK = 2.0
-#: Seconds between two queries of an order that may still arrive.
+#: Seconds added to ``recv_window`` for clock error between us and the exchange (at least 3).
+DEFAULT_SLACK = 3.0
+#: Seconds between the two "absent" answers (both after the deadline) that prove "not placed".
+CONFIRM_INTERVAL = 1.0
+#: USD-M forgets canceled/expired orders without fills after this long: older absent orders
+#: are never marked not placed.
+USDM_MEMORY = pd.Timedelta(days=3)
+#: Spot's "order archived" error: the order existed (canceled/expired without fills).
+ORDER_ARCHIVED = -2026
+#: Kept for compatibility; an absent order is no longer polled before its deadline (see
+#: ``_resolve_one``).
 POLL_INTERVAL = 0.5
 
 
@@ -114,9 +132,30 @@ def not_placed(order: Order, reason: str | None = None) -> Order:
         order,
         status=OrderStatus.REJECTED,
         placed=False,
-        error_msg=f"not placed: {why} (absent at the exchange after its send window)",
+        error_msg=f"{NOT_PLACED}{why} (absent at the exchange after its send window)",
         updated_at=_now(),
     )
+
+
+def archived(order: Order) -> Order:
+    """``order`` answered with spot's -2026: placed, then canceled/expired without fills."""
+    status = OrderStatus.CANCELED if order.status is OrderStatus.PENDING else order.status
+    return dataclasses.replace(
+        order,
+        status=status,
+        placed=True,
+        filled_qty=order.filled_qty or 0.0,
+        error_code=ORDER_ARCHIVED,
+        error_msg="archived by the exchange: canceled or expired without fills",
+        updated_at=_now(),
+    )
+
+
+def _maybe_forgotten(order: Order) -> bool:
+    """True if the exchange may have forgotten ``order`` (USD-M, created over 3 days ago)."""
+    if str(order.market) != "usdm" or order.created_at is None:
+        return False
+    return bool(_now() - order.created_at >= USDM_MEMORY)
 
 
 async def _resolve_one(
@@ -128,22 +167,46 @@ async def _resolve_one(
     wait: bool,
     sent_before: pd.Timestamp | None,
 ) -> Order:
-    limit = deadline(order, recv_window=recv_window, slack=slack, sent_before=sent_before)
+    limit = deadline(
+        order, recv_window=recv_window, slack=max(slack, DEFAULT_SLACK), sent_before=sent_before
+    )
+    first_absent: pd.Timestamp | None = None  # the first "absent" answer after the deadline
     while True:
-        past = _now() > limit  # decided *before* asking, so "absent" means absent after it
+        asked = _now()
+        past = asked > limit  # decided *before* asking, so "absent" means absent after it
         try:
             found = await adapter.query(order.symbol, client_order_id=order.client_order_id)
+        except ExchangeError as exc:
+            if exc.code == ORDER_ARCHIVED:
+                return archived(order)
+            _log.warning("toolkit: cannot reconcile %s yet: %s", order.client_order_id, exc)
+            return order
         except ToolkitError as exc:
             _log.warning("toolkit: cannot reconcile %s yet: %s", order.client_order_id, exc)
             return order
         if found is not None:
             return merge_found(order, found)
         if past:
-            return not_placed(order)
+            if _maybe_forgotten(order):
+                return dataclasses.replace(
+                    order,
+                    error_msg="outcome unknown: absent at the exchange, but USD-M forgets"
+                    " canceled/expired orders without fills after 3 days; check the account",
+                )
+            if first_absent is None:
+                first_absent = asked
+            elif (asked - first_absent).total_seconds() >= CONFIRM_INTERVAL:
+                return not_placed(order)
+            wait_s = CONFIRM_INTERVAL - (_now() - first_absent).total_seconds()
+            await asyncio.sleep(max(0.0, wait_s) + 0.01)
+            continue
         if not wait:
             return order
+        # Absent but it may still arrive: ask again only once that is impossible. Polling in
+        # between would spend rate-limit weight (hundreds of queries for a re-run of a large
+        # batch) to learn early what the first query after the deadline tells anyway.
         remaining = (limit - _now()).total_seconds()
-        await asyncio.sleep(min(POLL_INTERVAL, max(0.0, remaining) + 0.01))
+        await asyncio.sleep(max(0.0, remaining) + 0.01)
 
 
 async def resolve_pending(

@@ -34,8 +34,9 @@ import pandas as pd
 from . import _runner
 from ._config import SessionConfig
 from ._events import Callback, Publisher, Subscription
-from ._exceptions import SessionClosedError
+from ._exceptions import SessionClosedError, StoreError
 from ._models import OPEN_STATUSES, Market, Order
+from ._ratelimit import RateLimitConfig
 from ._reconcile import fill_bookkeeping, is_behind, merge_found
 from ._rules import SymbolRules, parse_rules
 from ._store import Store
@@ -52,6 +53,11 @@ _T = TypeVar("_T")
 _UNOPENED, _OPEN, _CLOSED = "unopened", "open", "closed"
 #: How many recently finalized orders a session remembers (to order concurrent updates).
 _REMEMBER = 50_000
+#: Seconds ``close()`` may take in total: under the runner's per-closer budget at exit
+#: (``_runner.CLOSE_TIMEOUT``), with room for the transport and the store.
+_CLOSE_BUDGET = min(8.0, _runner.CLOSE_TIMEOUT - 2.0)
+#: Seconds of the budget kept for stopping the feed and closing the transport and the store.
+_CLOSE_RESERVE = 3.0
 
 
 class Session:
@@ -96,6 +102,11 @@ class Session:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._background: set[asyncio.Task[Any]] = set()
         self._store_lock = threading.Lock()
+        # Guards _open_orders against readers on other threads (open_order_state()).
+        self._state_lock = threading.Lock()
+        self._venue: str | None = None
+        #: The background task that retries PENDING rows later (one at a time).
+        self._later: asyncio.Task[Any] | None = None
 
     def __repr__(self) -> str:
         c = self.config
@@ -128,13 +139,33 @@ class Session:
         return self._adapter
 
     @property
+    def venue(self) -> str:
+        """The server this session talks to, as recorded with its orders and batches.
+
+        The base URL for Binance and a standalone paper exchange (testnet and mainnet are
+        both ``"binance"``, but not the same venue); for the embedded paper exchange an id of
+        that exchange instance (its orders die with the process).
+        """
+        if self._venue is None:
+            if self.config.base_url is None:
+                raise RuntimeError("the session is not open yet; await session.open()")
+            return self.config.base_url
+        return self._venue
+
+    @property
     def store(self) -> Store:
         """The DuckDB store (created on first use; no file is held between operations)."""
-        if self._store is None:
+        store = self._store
+        if store is None:
             with self._store_lock:
                 if self._store is None:
+                    if self._state == _CLOSED:
+                        raise SessionClosedError(
+                            f"{self!r} is closed; call tk.connect() for a new session"
+                        )
                     self._store = Store(self.config.store)
-        return self._store
+                store = self._store
+        return store
 
     def _check(self) -> None:
         if self._state == _CLOSED:
@@ -190,15 +221,19 @@ class Session:
 
             base_url = self.config.base_url
             key, secret = self._api_key, self._api_secret
+            venue = base_url
             if base_url is None:  # the embedded paper exchange
                 paper = await embedded_paper()
                 base_url, (key, secret) = paper.url, paper.credentials
+                venue = paper.venue
+            self._venue = venue
             self._transport = Transport(
                 TransportConfig(
                     base_url=base_url,
                     timeout=self.config.timeout,
                     recv_window=int(self.config.recv_window * 1000),
                     connection_limit=self.config.connection_limit,
+                    rate_limits=RateLimitConfig(enabled=self.config.rate_limits),
                 ),
                 api_key=key,
                 api_secret=secret,
@@ -233,29 +268,50 @@ class Session:
         await _runner.call(self._aclose())
 
     async def _aclose(self) -> None:
+        """Close within :data:`_CLOSE_BUDGET` seconds in total (the runner gives each closer
+        ``_runner.CLOSE_TIMEOUT`` at exit); the transport and the store are closed whatever
+        happens, so no aiohttp session is left unclosed even with a batch in flight. A batch cut
+        short keeps its written-ahead rows ``PENDING``: the next connect reconciles them."""
         if self._state == _CLOSED:
             return
         self._state = _CLOSED
-        if self._closer is not None:
-            _runner.unregister_closer(self._closer)
-        for task in list(self._background):
-            task.cancel()
-        tasks = [t for t in self._tasks if not t.done()]
-        if tasks:  # let write-ahead batches finish their bookkeeping
-            _, late = await asyncio.wait(tasks, timeout=self.config.timeout + 5)
-            for task in late:
-                task.cancel()
-        if self.feed is not None:
-            await self.feed.stop()
-        if self._transport is not None:
-            await self._transport.close()
-        self._publisher.close()
-        if self._store is not None:
-            store, self._store = self._store, None
-            await self._db(store.close)
-        from . import _connect
+        loop = asyncio.get_running_loop()
+        end = loop.time() + _CLOSE_BUDGET
 
-        _connect.forget(self)
+        def left(reserve: float) -> float:
+            return max(0.05, end - reserve - loop.time())
+
+        try:
+            if self._closer is not None:
+                _runner.unregister_closer(self._closer)
+            for task in list(self._background):
+                task.cancel()
+            tasks = [t for t in self._tasks if not t.done()]
+            if tasks:  # let write-ahead batches finish their bookkeeping
+                wait = min(self.config.timeout + 5, left(_CLOSE_RESERVE))
+                _, late = await asyncio.wait(tasks, timeout=wait)
+                for task in late:
+                    _log.warning("toolkit: closing with a batch in flight; it stays PENDING")
+                    task.cancel()
+                if late:  # let them unwind (their rows stay PENDING, reconciled on connect)
+                    await asyncio.wait(late, timeout=min(1.0, left(_CLOSE_RESERVE / 2)))
+            if self.feed is not None:
+                try:
+                    await asyncio.wait_for(self.feed.stop(), timeout=left(1.0))
+                except Exception as exc:  # closing must go on
+                    _log.warning("toolkit: the order feed did not stop cleanly: %r", exc)
+        finally:
+            try:
+                if self._transport is not None:
+                    await self._transport.close()
+            finally:
+                self._publisher.close()
+                if self._store is not None:
+                    store, self._store = self._store, None
+                    await self._db(store.close)
+                from . import _connect
+
+                _connect.forget(self)
 
     # -- helpers used by the batch procedure ------------------------------------------------------
 
@@ -291,26 +347,57 @@ class Session:
 
     # -- the one finalize step ----------------------------------------------------------------
 
-    async def _finalize(self, orders: Sequence[Order], source: str) -> list[Order]:
+    async def _finalize(
+        self,
+        orders: Sequence[Order],
+        source: str,
+        *,
+        finish: str | None = None,
+        claim: tuple[str, pd.Timestamp] | None = None,
+        publish_on_error: bool = False,
+    ) -> list[Order]:
         """normalize -> persist -> update the order state -> publish. The only path.
 
         Returns the orders as finalized (positional). Updates are serialized per session, and
         an update that is *behind* what the session already knows (a batch answer saying NEW
         after the stream said FILLED) does not regress it: the known state wins, with the
         update's bookkeeping (batch, key, position) filled in.
+
+        ``finish`` (a batch id) finishes that batch in the same store transaction. ``claim``
+        ``(batch_id, not_after)`` re-arms orders proven not placed with a compare-and-set
+        (``Store.claim_unplaced``) instead of an upsert: only the orders claimed are returned
+        (and published) -- the others were claimed by a concurrent re-run. With
+        ``publish_on_error`` a ``StoreError`` still updates the order state and publishes
+        (the exchange's answer is the truth) before it is raised.
         """
-        if not orders:
+        if not orders and finish is None:
             return []
         if self._finalize_lock is None:
             self._finalize_lock = asyncio.Lock()
         async with self._finalize_lock:
             now = pd.Timestamp.now(tz="UTC")
             done = [self._normalize(o, now) for o in orders]
-            await self._db(self.store.apply, done, source=source)
-            for order in done:
-                self._remember(order)
-            self._publisher.publish(done, _runner.get_loop())
+            try:
+                if claim is not None:
+                    batch_id, not_after = claim
+                    ids = [o.client_order_id for o in done]
+                    won = set(await self._db(self.store.claim_unplaced, batch_id, ids, not_after))
+                    done = [o for o in done if o.client_order_id in won]
+                else:
+                    apply = functools.partial(self.store.apply, venue=self.venue, finish=finish)
+                    await self._db(apply, done, source=source)
+            except StoreError:
+                if publish_on_error:
+                    self._publish(done)
+                raise
+            self._publish(done)
             return done
+
+    def _publish(self, done: list[Order]) -> None:
+        for order in done:
+            self._remember(order)
+        if done:
+            self._publisher.publish(done, _runner.get_loop())
 
     def _normalize(self, order: Order, now: pd.Timestamp) -> Order:
         if order.updated_at is None:
@@ -328,10 +415,11 @@ class Session:
         self._last[cid] = order
         if len(self._last) > _REMEMBER:
             del self._last[next(iter(self._last))]
-        if order.status in OPEN_STATUSES:
-            self._open_orders[cid] = order
-        else:
-            self._open_orders.pop(cid, None)
+        with self._state_lock:
+            if order.status in OPEN_STATUSES:
+                self._open_orders[cid] = order
+            else:
+                self._open_orders.pop(cid, None)
 
     async def _reconcile_stored(self) -> None:
         from ._orderops import reconcile_stored
@@ -551,8 +639,9 @@ class Session:
         return self._publisher.updates()
 
     def open_order_state(self) -> list[Order]:
-        """The open orders as last seen by this session (no request)."""
-        return list(self._open_orders.values())
+        """The open orders as last seen by this session (no request); safe from any thread."""
+        with self._state_lock:
+            return list(self._open_orders.values())
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:

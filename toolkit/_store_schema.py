@@ -48,8 +48,9 @@ __all__ = [
     "to_utc",
 ]
 
-#: Bumped whenever the DDL changes incompatibly; stored in ``toolkit_meta``.
-SCHEMA_VERSION = 1
+#: Bumped whenever the DDL changes; stored in ``toolkit_meta``. Version 2 added ``venue`` to
+#: ``orders`` and ``batches`` (older files are migrated in place on first open).
+SCHEMA_VERSION = 2
 
 #: Where an update came from (the ``source`` column of ``order_events``).
 SOURCES: frozenset[str] = frozenset(
@@ -116,6 +117,9 @@ DDL: tuple[str, ...] = (
     counts JSON,
     finished_at TIMESTAMPTZ
 )""",
+    # version 2: the server an order was sent to (not a column of the order frame)
+    "ALTER TABLE orders ADD COLUMN IF NOT EXISTS venue VARCHAR",
+    "ALTER TABLE batches ADD COLUMN IF NOT EXISTS venue VARCHAR",
 )
 
 #: Typed projection of the registered staging frame ``_tk_df`` (an all-NULL object column would
@@ -273,6 +277,9 @@ class BatchRecord:
     papermill: Mapping[str, Any] | None = None
     counts: Mapping[str, int] | None = None
     finished_at: pd.Timestamp | None = None
+    #: The server the batch is sent to (see ``Session.venue``); ``None`` in stores older than
+    #: schema version 2.
+    venue: str | None = None
 
 
 def to_utc(value: Any) -> pd.Timestamp:
@@ -317,4 +324,5 @@ def batch_from_row(row: Mapping[str, Any]) -> BatchRecord:
         papermill=load(row["papermill"]),
         counts=load(row["counts"]),
         finished_at=None if finished is None else to_utc(finished),
+        venue=clean(row.get("venue")),
     )

@@ -5,6 +5,8 @@ python _worker.py write PATH PREFIX N_ORDERS BATCH_SIZE START_AT
     wall-clock time START_AT; prints "done N" at the end
 python _worker.py hold PATH SECONDS
     hold the store file open (and so DuckDB's lock) for SECONDS; prints "holding" once held
+python _worker.py claim PATH BATCH_ID IDS START_AT
+    claim_unplaced(BATCH_ID, IDS (comma-separated)) at START_AT; prints the ids it won
 """
 
 from __future__ import annotations
@@ -49,9 +51,18 @@ def hold(path: str, seconds: float) -> None:
         time.sleep(seconds)
 
 
+def claim(path: str, batch_id: str, ids: str, start_at: float) -> None:
+    with Store(path) as store:
+        time.sleep(max(0.0, start_at - time.time()))
+        won = store.claim_unplaced(batch_id, ids.split(","), pd.Timestamp.now(tz="UTC"))
+    print(",".join(won), flush=True)
+
+
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
-    if command == "write":
+    if command == "claim":
+        claim(args[0], args[1], args[2], float(args[3]))
+    elif command == "write":
         write(args[0], args[1], int(args[2]), int(args[3]), float(args[4]))
     else:
         hold(args[0], float(args[1]))

@@ -135,3 +135,24 @@ def test_threads_and_two_stores_of_one_process_share_a_file(tmp_path: Path) -> N
     assert stores[1].sql("select count(*) as n from order_events")["n"].iloc[0] == 240
     for store in stores:
         store.close()
+
+
+def test_two_processes_claim_each_unplaced_row_once(tmp_path: Path) -> None:
+    """Two re-runs of one key in two processes: every row proven not placed is re-armed (and
+    so sent) by exactly one of them."""
+    path = tmp_path / "claim.duckdb"
+    ids = [f"c-{i}" for i in range(20)]
+    orders = [Order(client_order_id=cid, exchange="paper", market="spot", symbol="BTCUSDT",
+                    batch_id="b", position=i) for i, cid in enumerate(ids)]  # fmt: skip
+    with Store(path) as store:
+        store.record_batch(BatchRecord(batch_id="b", key="k", created_at=pd.Timestamp.now(tz="UTC"),
+                                       n_orders=len(orders)), orders)  # fmt: skip
+        store.apply(
+            [dataclasses.replace(o, status=OrderStatus.REJECTED, placed=False) for o in orders],
+            source="reconcile",
+        )
+    start = time.time() + 2.0
+    procs = [_spawn("claim", path, "b", ",".join(ids), start) for _ in range(2)]
+    won = [_finish(p).strip() for p in procs]
+    claimed = [cid for line in won for cid in line.split(",") if cid]
+    assert sorted(claimed) == sorted(ids)

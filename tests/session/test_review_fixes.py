@@ -1,0 +1,421 @@
+"""Regression tests of the session/batch/store review: each fails without its fix."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+import pytest
+
+import toolkit as tk
+from toolkit import _store_db
+from toolkit._exceptions import (
+    ConfigError,
+    KeyReuseError,
+    SessionClosedError,
+    StoreError,
+    TransportError,
+)
+from toolkit._models import Order, OrderRequest, OrderStatus
+from toolkit.adapters._wire import order_from_request
+
+pytestmark = pytest.mark.loop
+
+
+def _not_placed_once(session: tk.Session) -> Any:
+    """Make the adapter's next place() answer "not placed" (nothing sent), then restore it."""
+    original = session.adapter.place
+
+    async def refuse(requests: Sequence[OrderRequest], **_: Any) -> list[Order]:
+        session.adapter.place = original  # type: ignore[method-assign]
+        return [
+            order_from_request(
+                r,
+                exchange=session.adapter.exchange,
+                status=OrderStatus.REJECTED,
+                error_msg="not placed: simulated",
+                placed=False,
+            )
+            for r in requests
+        ]
+
+    session.adapter.place = refuse  # type: ignore[method-assign]
+
+
+# -- 1. concurrent re-runs and first runs of one key ------------------------------------------
+
+
+async def test_concurrent_reruns_send_a_not_placed_row_once(tkh: Any) -> None:
+    session = await tk.connect()
+    rows = [tkh.market()]
+    _not_placed_once(session)
+    first = await session.batch(rows, key="K")
+    assert first["status"].tolist() == ["REJECTED"]
+    cid = first["client_order_id"].iloc[0]
+    a, b = await asyncio.gather(session.batch(rows, key="K"), session.batch(rows, key="K"))
+    assert tkh.placed() == {cid: 1}
+    statuses = {a["status"].iloc[0], b["status"].iloc[0]}
+    assert "FILLED" in statuses
+    assert statuses <= {"FILLED", "PENDING"}  # the loser shows the claimed row, not a duplicate
+    stored = session.orders()
+    assert stored["status"].tolist() == ["FILLED"]
+    events = session.sql(
+        f"select event from order_events where client_order_id = '{cid}' order by event_id"
+    )["event"].tolist()
+    assert events.count("submitted") == 2  # the write-ahead and exactly one re-arm
+
+
+async def test_concurrent_first_runs_of_one_key_place_once(tkh: Any) -> None:
+    session = await tk.connect()
+    rows = [tkh.limit(price="88000"), tkh.limit(price="87000")]
+    a, b = await asyncio.gather(session.batch(rows, key="F"), session.batch(rows, key="F"))
+    assert a["client_order_id"].tolist() == b["client_order_id"].tolist()
+    assert sorted(tkh.placed().values()) == [1, 1]
+    assert session.sql("select count(*) as n from batches")["n"].iloc[0] == 1
+
+
+# -- 2. venues ----------------------------------------------------------------------------------
+
+
+async def test_connect_reconciles_only_its_own_venue(tkh: Any) -> None:
+    from toolkit.paper import PaperExchange
+
+    from .conftest import _GENEROUS
+
+    one = PaperExchange(host="127.0.0.1", port=0, price_mode="fixed", rate_limits=_GENEROUS)
+    two = PaperExchange(host="127.0.0.1", port=0, price_mode="fixed", rate_limits=_GENEROUS)
+    await tk._runner.call(one.start())
+    await tk._runner.call(two.start())
+    try:
+        k1, s1 = one.create_key()
+        k2, s2 = two.create_key()
+        a = await tk.connect("paper", base_url=one.url, api_key=k1, api_secret=s1, stream=False)
+        frame = await a.batch([tkh.market()], key="K")
+        cid = frame["client_order_id"].iloc[0]
+        past = pd.Timestamp.now(tz="UTC") - pd.Timedelta(minutes=5)
+        a.store.sql(
+            "UPDATE orders SET status='PENDING', order_id=NULL, not_after=?"
+            " WHERE client_order_id=?",
+            [past, cid],
+        )
+        assert a.store.get_batch(frame["batch_id"].iloc[0]).venue == one.url  # type: ignore[union-attr]
+        await a.close()
+        b = await tk.connect("paper", base_url=two.url, api_key=k2, api_secret=s2, stream=False)
+        assert b.orders()["status"].tolist() == ["PENDING"]  # venue two knows nothing of it
+        with pytest.raises(KeyReuseError, match="venue"):
+            await b.batch([tkh.market()], key="K")
+        await b.close()
+        a = await tk.connect("paper", base_url=one.url, api_key=k1, api_secret=s1, stream=False)
+        assert a.orders()["status"].tolist() == ["FILLED"]
+        again = await a.batch([tkh.market()], key="K")
+        assert again["status"].tolist() == ["FILLED"]
+        assert one.counters()["orders_by_client_id"] == {cid: 1}
+        await a.close()
+    finally:
+        await tk._runner.call(one.stop())
+        await tk._runner.call(two.stop())
+
+
+# -- 3. a key of another market -----------------------------------------------------------------
+
+
+async def test_key_of_another_market_raises(tkh: Any) -> None:
+    spot = await tk.connect(market="spot")
+    usdm = await tk.connect(market="usdm")
+    await spot.batch([tkh.limit()], key="rebalance-1")
+    with pytest.raises(KeyReuseError, match="market 'spot'") as info:
+        await usdm.batch([tkh.limit()], key="rebalance-1")
+    assert "rebalance-1" in str(info.value)
+    assert len(usdm.orders(market="usdm")) == 0
+
+
+# -- 4. store round trips -----------------------------------------------------------------------
+
+
+async def test_a_batch_costs_two_store_opens(tkh: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    session = await tk.connect(stream=False)
+    await session.batch([tkh.limit()])  # warm up: rules, time sync
+    opens = 0
+    connect = _store_db.Database._connect
+
+    def counting(self: _store_db.Database) -> Any:
+        nonlocal opens
+        opens += 1
+        return connect(self)
+
+    monkeypatch.setattr(_store_db.Database, "_connect", counting)
+    frame = await session.batch([tkh.limit(price=str(88000 - i)) for i in range(10)])
+    assert frame["status"].tolist() == ["NEW"] * 10
+    assert opens == 2  # write-ahead + one finalize that also finishes the batch
+    batch = session.store.get_batch(frame["batch_id"].iloc[0])
+    assert batch is not None
+    assert batch.counts == {"NEW": 10}
+    assert batch.finished_at is not None
+
+
+# -- 5. the send window grows with the order budget ---------------------------------------------
+
+
+async def test_send_window_covers_the_order_budget(tkh: Any) -> None:
+    from toolkit._batch import send_window
+
+    session = await tk.connect(send_window=30.0)
+    session.transport.limiter.configure(
+        [{"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100}]
+    )
+    assert send_window(session, 1) == 30.0
+    assert send_window(session, 1000) >= 100.0  # 1,000 orders at 90 / 10 s need ~110 s
+    off = await tk.connect(send_window=30.0, rate_limits=False)
+    assert send_window(off, 1000) == 30.0
+
+
+# -- 6. rate_limits setting ---------------------------------------------------------------------
+
+
+async def test_rate_limits_setting_turns_the_limiter_off() -> None:
+    session = await tk.connect(rate_limits=False)
+    assert session.config.rate_limits is False
+    assert session.transport.limiter.config.enabled is False
+    assert (await tk.connect()).transport.limiter.config.enabled is True
+
+
+# -- 7. store failures after sending ------------------------------------------------------------
+
+
+async def test_store_failure_after_sending_keeps_the_answers(
+    tkh: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = await tk.connect(stream=False)
+    await session.batch([tkh.limit()])
+    seen: list[Order] = []
+    session.subscribe(seen.extend)
+    monkeypatch.setattr("toolkit._batch._STORE_RETRY_PAUSE", 0.01)
+
+    def broken(*_: Any, **__: Any) -> None:
+        raise StoreError("disk full")
+
+    monkeypatch.setattr(session.store, "apply", broken)
+    with pytest.raises(StoreError) as info:
+        await session.batch([tkh.limit(price="87000")], key="lost?")
+    frame = info.value.frame  # type: ignore[attr-defined]
+    assert frame["status"].tolist() == ["NEW"]
+    cid = frame["client_order_id"].iloc[0]
+    assert tkh.placed()[cid] == 1
+    for _ in range(100):
+        if any(o.client_order_id == cid for o in seen):
+            break
+        await asyncio.sleep(0.01)
+    assert any(o.client_order_id == cid and o.status is OrderStatus.NEW for o in seen)
+    assert session.orders(key="lost?")["status"].tolist() == ["PENDING"]  # written ahead
+
+
+async def test_a_transient_store_failure_is_retried(
+    tkh: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = await tk.connect(stream=False)
+    monkeypatch.setattr("toolkit._batch._STORE_RETRY_PAUSE", 0.01)
+    apply = session.store.apply
+    calls = 0
+
+    def flaky(*args: Any, **kwargs: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise StoreError("locked")
+        apply(*args, **kwargs)
+
+    monkeypatch.setattr(session.store, "apply", flaky)
+    frame = await session.batch([tkh.limit()], key="flaky")
+    assert frame["status"].tolist() == ["NEW"]
+    assert session.orders(key="flaky")["status"].tolist() == ["NEW"]
+    batch = session.store.find_batch("flaky")
+    assert batch is not None
+    assert batch.counts == {"NEW": 1}
+
+
+# -- 8. cancels ---------------------------------------------------------------------------------
+
+
+async def test_one_failed_cancel_loses_no_other_result(tkh: Any) -> None:
+    session = await tk.connect(stream=False)
+    frame = await session.batch([tkh.limit(price="88000"), tkh.limit(price="87000")])
+    bad = frame["client_order_id"].iloc[0]
+    cancel = session.adapter.cancel
+
+    async def flaky(symbol: str, **kw: Any) -> Order:
+        if kw.get("client_order_id") == bad:
+            raise TransportError("timed out", method="DELETE", path="/api/v3/order")
+        return await cancel(symbol, **kw)
+
+    session.adapter.cancel = flaky  # type: ignore[method-assign]
+    out = (await session.cancel(frame)).set_index("client_order_id")
+    good = frame["client_order_id"].iloc[1]
+    assert out.loc[good, "status"] == "CANCELED"
+    assert out.loc[bad, "status"] == "NEW"
+    assert str(out.loc[bad, "error_msg"]).startswith("cancel failed")
+    stored = session.orders().set_index("client_order_id")["status"]
+    assert stored[good] == "CANCELED"
+    assert stored[bad] == "NEW"
+
+
+async def test_one_failed_cancel_all_symbol_loses_no_other(tkh: Any) -> None:
+    session = await tk.connect(stream=False)
+    await session.batch([tkh.limit(), tkh.limit(symbol="ETHUSDT", price="2000", qty="0.01")])
+    cancel_all = session.adapter.cancel_all
+
+    async def flaky(symbol: str) -> list[Order]:
+        if symbol == "ETHUSDT":
+            raise TransportError("timed out", method="DELETE", path="/api/v3/openOrders")
+        return await cancel_all(symbol)
+
+    session.adapter.cancel_all = flaky  # type: ignore[method-assign]
+    out = (await session.cancel_all()).set_index("symbol")
+    assert out.loc["BTCUSDT", "status"] == "CANCELED"
+    assert str(out.loc["ETHUSDT", "error_msg"]).startswith("cancel_all failed")
+    stored = session.orders().set_index("symbol")["status"]
+    assert stored["BTCUSDT"] == "CANCELED"
+
+
+# -- 9. PENDING rows after a batch are retried in the background ------------------------------
+
+
+async def test_pending_after_a_batch_is_retried_later(tkh: Any) -> None:
+    session = await tk.connect(stream=False, send_window=0.2, recv_window=0.2)
+    await session.batch([tkh.limit()])
+    place, query = session.adapter.place, session.adapter.query
+
+    async def unknown(requests: Sequence[OrderRequest], **_: Any) -> list[Order]:
+        return [
+            order_from_request(r, exchange=session.adapter.exchange, error_msg="lost")
+            for r in requests
+        ]
+
+    async def offline(*_: Any, **__: Any) -> Order | None:
+        raise TransportError("offline", method="GET", path="/api/v3/order")
+
+    session.adapter.place = unknown  # type: ignore[method-assign]
+    session.adapter.query = offline  # type: ignore[method-assign]
+    frame = await session.batch([tkh.limit(price="87000")])
+    assert frame["status"].tolist() == ["PENDING"]
+    assert session._later is not None
+    assert not session._later.done()
+    session.adapter.place, session.adapter.query = place, query  # type: ignore[method-assign]
+
+
+# -- 10. the not-placed rule --------------------------------------------------------------------
+
+
+class _Absent:
+    def __init__(self, error: Exception | None = None) -> None:
+        self.times: list[float] = []
+        self.error = error
+
+    async def query(self, symbol: str, **_: Any) -> Order | None:
+        self.times.append(time.monotonic())
+        if self.error is not None:
+            raise self.error
+        return None
+
+
+def _pending(market: str = "spot", age: pd.Timedelta | None = None) -> Order:
+    now = pd.Timestamp.now(tz="UTC")
+    age = pd.Timedelta(minutes=1) if age is None else age
+    return Order(
+        client_order_id="c1",
+        exchange="binance",
+        market=market,
+        symbol="BTCUSDT",
+        status=OrderStatus.PENDING,
+        created_at=now - age,
+        not_after=now - age,
+    )
+
+
+async def test_not_placed_needs_two_absent_answers_a_second_apart() -> None:
+    from toolkit._reconcile import DEFAULT_SLACK, resolve_pending
+    from toolkit.adapters.binance import NOT_PLACED
+
+    assert DEFAULT_SLACK >= 3.0
+    querier = _Absent()
+    [out] = await resolve_pending(querier, [_pending()], recv_window=5.0, wait=False)
+    assert out.status is OrderStatus.REJECTED
+    assert not out.placed
+    assert out.error_msg is not None
+    assert out.error_msg.startswith(NOT_PLACED)
+    assert len(querier.times) == 2
+    assert querier.times[1] - querier.times[0] >= 1.0
+
+
+async def test_archived_order_is_found() -> None:
+    from toolkit._exceptions import ExchangeError
+    from toolkit._reconcile import resolve_pending
+
+    querier = _Absent(ExchangeError(-2026, "Order was canceled or expired and archived"))
+    [out] = await resolve_pending(querier, [_pending()], recv_window=5.0, wait=False)
+    assert out.placed
+    assert out.status is OrderStatus.CANCELED
+
+
+async def test_old_usdm_order_is_never_marked_not_placed() -> None:
+    from toolkit._reconcile import resolve_pending
+
+    old = _pending("usdm", pd.Timedelta(days=4))
+    [out] = await resolve_pending(_Absent(), [old], recv_window=5.0, wait=False)
+    assert out.status is OrderStatus.PENDING
+    assert out.placed
+    assert out.error_msg is not None
+    assert "3 days" in out.error_msg
+    young = dataclasses.replace(old, created_at=pd.Timestamp.now(tz="UTC"))
+    [out] = await resolve_pending(_Absent(), [young], recv_window=5.0, wait=False)
+    assert out.status is OrderStatus.REJECTED
+    assert not out.placed
+
+
+# -- 11. shutdown within its budget -------------------------------------------------------------
+
+
+async def test_close_with_a_batch_in_flight_stays_within_budget(tkh: Any) -> None:
+    from toolkit.paper import FaultConfig
+
+    session = await tk.connect(stream=False, timeout=30.0)
+    await session.symbol_rules()
+    tkh.paper().configure_faults(FaultConfig(latency=20.0))
+    task = asyncio.ensure_future(session.batch([tkh.limit()]))
+    await asyncio.sleep(0.5)
+    started = time.monotonic()
+    await session.close()
+    assert time.monotonic() - started < 9.0
+    assert session.transport.closed
+    with pytest.raises((asyncio.CancelledError, tk.ToolkitError)):
+        await task
+    tkh.paper().configure_faults(FaultConfig())
+
+
+# -- 12. closed store, credentials ----------------------------------------------------------------
+
+
+async def test_store_of_a_closed_session_raises() -> None:
+    session = await tk.connect()
+    await session.close()
+    with pytest.raises(SessionClosedError):
+        _ = session.store
+
+
+async def test_missing_credentials_write_nothing(tkh: Any, tmp_path: Any) -> None:
+    from toolkit._config import make_config
+    from toolkit._session import Session
+
+    await tk.connect()
+    url = tkh.paper().url
+    store = str(tmp_path / "nokey.duckdb")
+    session = Session(make_config("paper", base_url=url, store=store, stream=False))
+    try:
+        with pytest.raises(ConfigError, match="API key"):
+            await session.batch([tkh.limit()])
+        assert len(session.orders()) == 0
+    finally:
+        await session.close()
