@@ -219,42 +219,26 @@ def _warm_orders(market: str) -> list[BenchOrder]:
     return _WARM[market]
 
 
-async def connect(server: ServerInfo, market: str, store: str | Path, concurrency: int) -> Any:
-    """A toolkit session on the paper exchange, with the benchmark's concurrency if supported."""
-    import inspect
+async def connect(
+    server: ServerInfo, market: str, store: str | Path, concurrency: int, *, stream: bool = True
+) -> Any:
+    """A toolkit session on the paper exchange with the benchmark's concurrency.
 
+    ``rate_limits=False`` is the toolkit's equivalent of ccxt's ``enableRateLimit: False``; the
+    paper exchange runs with ``--no-rate-limits`` and advertises none anyway.
+    """
     import toolkit as tk
 
-    kwargs: dict[str, Any] = {
-        "exchange": "binance",
-        "base_url": server.url,
-        "api_key": server.api_key,
-        "api_secret": server.api_secret,
-        "market": market,
-        "store": str(store),
-    }
-    params = inspect.signature(tk.connect).parameters
-    takes_settings = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    if "concurrency" in params or takes_settings:
-        kwargs["concurrency"] = concurrency
-    session = await tk.connect(**kwargs)
+    session = await tk.connect(
+        exchange="binance",
+        base_url=server.url,
+        api_key=server.api_key,
+        api_secret=server.api_secret,
+        market=market,
+        store=str(store),
+        concurrency=concurrency,
+        rate_limits=False,
+        stream=stream,
+    )
     await session.open()
-    unthrottle(session)
     return session
-
-
-def unthrottle(session: Any) -> bool:
-    """Turn the session's client-side rate limiter off, as ``enableRateLimit: False`` does for ccxt.
-
-    The paper exchange runs with ``--no-rate-limits`` but still advertises Binance's limits in
-    exchangeInfo (spot: 100 orders / 10 s), which the toolkit honours; no public setting turns
-    that off yet, so the bench swaps the transport's limiter for a disabled one. Returns whether
-    it could.
-    """
-    from toolkit._ratelimit import RateLimitConfig, RateLimiter
-
-    transport = getattr(session, "transport", None)
-    if transport is None or not hasattr(transport, "limiter"):
-        return False
-    transport.limiter = RateLimiter(RateLimitConfig(enabled=False))
-    return True

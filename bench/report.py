@@ -147,7 +147,8 @@ def _store_lines(results: dict[str, Any]) -> list[str]:
     elif share:
         calls = ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in share["by_method_s"].items())
         lines += [
-            f"Store share of a {share['orders']}-order `tk.batch` (median of {share['reps']}): "
+            f"Store share of a {share['orders']}-order `tk.batch` (its own store calls, "
+            f"user-data stream off; median of {share['reps']}): "
             f"**{share['share'] * 100:.0f}%** of {share['batch_ms']:.1f} ms "
             f"(time inside Store methods: {calls}).",
             "",
