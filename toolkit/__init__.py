@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -50,6 +51,10 @@ from ._rebalance import rebalance_orders
 from ._session import Session
 
 __version__ = "0.1.0"
+
+# Library logging: silent unless the application configures it, so warnings logged on the I/O
+# thread are never printed into whichever notebook cell happens to be running.
+logging.getLogger("toolkit").addHandler(logging.NullHandler())
 
 __all__ = [
     "COLUMNS",
@@ -233,12 +238,17 @@ def updates() -> AsyncIterator[list[Order]]:
     return default_session().updates()
 
 
-def panel(**options: Any) -> Any:
-    """The live open-order panel (ipywidgets) of the default session.
+def panel(session: Session | None = None, **options: Any) -> Any:
+    """The live open-order panel (ipywidgets) of ``session`` (default: the default session).
+
+    Options: ``poll_interval`` (seconds between refreshes where there is no user-data stream),
+    ``linger`` (seconds a finished order stays listed), ``max_rate`` (refreshes per second).
+    ``panel.snapshot()`` is a static HTML table for papermill's final cells.
 
     Example::
 
         tk.panel()
+        tk.panel(futures, poll_interval=2)
     """
     try:
         module = importlib.import_module("toolkit._panel")
@@ -246,7 +256,7 @@ def panel(**options: Any) -> Any:
         raise ToolkitError(
             "the open-order panel needs ipywidgets: pip install 'toolkit[notebook]'"
         ) from exc
-    return module.panel(default_session(), **options)
+    return module.panel(session or default_session(), **options)
 
 
 async def close() -> None:

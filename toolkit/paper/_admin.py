@@ -14,6 +14,7 @@ GET      /paper/counters            -> counters()
 POST     /paper/reset               clears counters and rate-limit usage
 POST     /paper/keys                {} -> a new pair; {"api_key", "api_secret"} -> registers it
 GET      /paper/orders              ?api_key=&market= -> every order the exchange holds
+POST     /paper/userstream/drop     {} -> {"dropped": n}: closes every user-data WebSocket
 =======  =========================  =====================================================
 """
 
@@ -125,6 +126,8 @@ async def _route(ex: PaperExchange, request: web.BaseRequest) -> Any:
         config = FaultConfig.from_dict(data)
         ex.configure_faults(config)
         return config.to_dict()
+    if request.path == "/paper/userstream/drop":  # tests: close every user-data WebSocket
+        return {"dropped": await ex.user_streams.drop_connections()}
     if request.path == "/paper/reset":
         ex.reset_counters()
         return {"ok": True}
@@ -140,4 +143,4 @@ async def _route(ex: PaperExchange, request: web.BaseRequest) -> Any:
 def _known(path: str) -> bool:
     return path in {"/paper/price", "/paper/balance", "/paper/liquidity", "/paper/faults",
                     "/paper/reset", "/paper/keys", "/paper/health", "/paper/prices",
-                    "/paper/counters", "/paper/orders"}
+                    "/paper/counters", "/paper/orders", "/paper/userstream/drop"}

@@ -27,6 +27,7 @@ from ._futures import futures_routes
 from ._limits import DEFAULT_RATE_LIMITS, RateLimiter, RateLimits
 from ._market import BASE_BALANCES, MARKETS, SPOT, PriceFeed, default_specs
 from ._spot import spot_routes
+from ._userstream import UserStreams
 
 __all__ = ["PaperExchange"]
 
@@ -100,9 +101,13 @@ class PaperExchange:
         self.limiter = RateLimiter(limits, enabled=rate_limits is not False)
         self.faults = FaultInjector(faults)
         self.engine.skew_ms = faults.clock_skew_ms
+        #: The user-data stream: listen keys and ``/ws/<listenKey>`` (see ``_userstream``).
+        self.user_streams = UserStreams()
+        self.engine.subscribe(self.user_streams.on_order)
         self._state = ServerState(
             engine=self.engine, keys=self.keys, limiter=self.limiter, rate_limits=limits,
-            faults=self.faults, routes={**spot_routes(), **futures_routes()},
+            faults=self.faults,
+            routes={**spot_routes(), **futures_routes(), **self.user_streams.routes()},
             admin=self._admin,
         )
         self._runner: web.ServerRunner | None = None
@@ -116,6 +121,8 @@ class PaperExchange:
         return await handle_admin(self, request)
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        if request.path.startswith("/ws/"):
+            return await self.user_streams.websocket(request)
         return await dispatch(self._state, request)
 
     async def start(self) -> None:
@@ -150,6 +157,7 @@ class PaperExchange:
             ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
+        await self.user_streams.shutdown()  # open WebSockets would hold the cleanup up
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()

@@ -1,0 +1,460 @@
+"""Binance's user-data stream on the paper exchange: listen keys and the ``/ws/<listenKey>`` socket.
+
+* spot   ``POST|PUT|DELETE /api/v3/userDataStream`` and USD-M ``POST|PUT|DELETE
+  /fapi/v1/listenKey`` (security type USER_STREAM: API key only), from :meth:`UserStreams.routes`;
+* ``GET /ws/<listenKey>`` (:meth:`UserStreams.websocket`): a WebSocket that pushes spot
+  ``executionReport`` and USD-M ``ORDER_TRADE_UPDATE`` events, in Binance's field names, as
+  orders are created, filled, canceled and expire;
+* :meth:`UserStreams.drop_connections` closes every user-data WebSocket while the keys stay
+  valid (tests use it to simulate a dropped connection; clients reconnect).
+
+The matching engine reports every order state change to :meth:`UserStreams.on_order` with the
+order in Binance's REST shape (``GET /api/v3/order`` / ``GET /fapi/v1/order``). The event fields
+that REST does not carry (last fill quantity and price) are derived here from the difference to
+the previous state of the same order; an order that trades on arrival is reported as NEW, then
+TRADE, as Binance does.
+
+As on Binance, one account has one listen key per market: ``POST`` returns the active key (and
+extends it) if there is one; a key is valid for 60 minutes after its last keep-alive; on a spot
+cancel the event's ``c`` is the cancel request's id and ``C`` the canceled order's client id.
+
+Example::
+
+    streams = UserStreams()
+    state.routes.update(streams.routes())
+    engine.subscribe(streams.on_order)
+    # and GET /ws/<listenKey> -> await streams.websocket(request)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from aiohttp import WSCloseCode, web
+
+from ._app import Route
+from ._errors import PaperError, mandatory
+
+__all__ = ["UserStreams", "execution_report", "order_trade_update"]
+
+#: How long a listen key lives after its creation or last keep-alive (Binance: 60 minutes).
+LISTEN_KEY_VALIDITY = 3600.0
+_SPOT = "spot"
+_USDM = "usdm"
+_PATHS = {_SPOT: "/api/v3/userDataStream", _USDM: "/fapi/v1/listenKey"}
+_NO_KEY = PaperError(-1125, "This listenKey does not exist.")
+_KEY_FORMAT = PaperError(-2014, "API-key format invalid.", 401)
+_ZERO = Decimal(0)
+
+
+def _dec(value: Any) -> Decimal:
+    try:
+        return Decimal(str(value)) if value not in (None, "") else _ZERO
+    except InvalidOperation:
+        return _ZERO
+
+
+def _num(value: Decimal) -> str:
+    """A decimal as Binance prints it in events (plain notation, no exponent)."""
+    return format(value.normalize(), "f") if value else "0"
+
+
+def _ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class _Fill:
+    """What the stream last told about one order (to derive ``l``/``L``/``Y``)."""
+
+    executed: Decimal = _ZERO
+    quote: Decimal = _ZERO
+    status: str = ""
+
+
+@dataclass
+class _Key:
+    listen_key: str
+    api_key: str
+    market: str
+    expires: float
+    sockets: set[web.WebSocketResponse] = field(default_factory=set)
+    queues: set[asyncio.Queue[str | None]] = field(default_factory=set)
+
+
+def _execution_type(status: str, previous: _Fill | None, executed: Decimal) -> str:
+    """Binance's ``x`` (what happened now) from the new status and the previous state."""
+    if previous is not None and executed > previous.executed:
+        return "TRADE"
+    if status in ("CANCELED", "EXPIRED", "REJECTED"):
+        return status
+    if status in ("PARTIALLY_FILLED", "FILLED"):
+        return "TRADE"
+    return "NEW"
+
+
+def _last_fill(order: Mapping[str, Any], previous: _Fill | None, quote_key: str) -> tuple[
+    Decimal, Decimal, Decimal, Decimal, Decimal
+]:
+    """(executed, cumulative quote, last qty, last price, last quote) for ``order``."""
+    executed = _dec(order.get("executedQty"))
+    quote = _dec(order.get(quote_key))
+    if not quote and executed and order.get("avgPrice"):
+        quote = executed * _dec(order.get("avgPrice"))
+    before = previous or _Fill()
+    last_qty = max(executed - before.executed, _ZERO)
+    last_quote = max(quote - before.quote, _ZERO)
+    last_price = (last_quote / last_qty) if last_qty else _ZERO
+    return executed, quote, last_qty, last_price, last_quote
+
+
+def execution_report(
+    order: Mapping[str, Any], previous: _Fill | None = None, *, trade_id: int = -1
+) -> dict[str, Any]:
+    """The spot ``executionReport`` event for ``order`` (Binance REST order shape)."""
+    status = str(order.get("status", "NEW"))
+    executed, quote, last_qty, last_price, last_quote = _last_fill(
+        order, previous, "cummulativeQuoteQty"
+    )
+    x = _execution_type(status, previous, executed)
+    now = _ms()
+    client_id = str(order.get("clientOrderId", ""))
+    cancel = x == "CANCELED"
+    created = int(order.get("time") or order.get("workingTime") or now)
+    return {
+        "e": "executionReport",
+        "E": now,
+        "s": order.get("symbol"),
+        # On a cancel Binance reports the cancel request's id in ``c`` and the order's in ``C``.
+        "c": ("web_" + secrets.token_hex(11)) if cancel else client_id,
+        "S": order.get("side"),
+        "o": order.get("type"),
+        "f": order.get("timeInForce", "GTC"),
+        "q": _num(_dec(order.get("origQty"))),
+        "p": _num(_dec(order.get("price"))),
+        "P": _num(_dec(order.get("stopPrice"))),
+        "F": _num(_dec(order.get("icebergQty"))),
+        "g": int(order.get("orderListId", -1)),
+        "C": client_id if cancel else "",
+        "x": x,
+        "X": status,
+        "r": "NONE",
+        "i": int(order.get("orderId", 0)),
+        "l": _num(last_qty),
+        "z": _num(executed),
+        "L": _num(last_price),
+        "n": "0",
+        "N": None,
+        "T": int(order.get("updateTime") or now),
+        "t": trade_id if x == "TRADE" else -1,
+        "I": 0,
+        "w": status in ("NEW", "PARTIALLY_FILLED"),
+        "m": False,
+        "M": False,
+        "O": created,
+        "Z": _num(quote),
+        "Y": _num(last_quote),
+        "Q": _num(_dec(order.get("origQuoteOrderQty"))),
+        "W": int(order.get("workingTime") or created),
+        "V": order.get("selfTradePreventionMode", "EXPIRE_MAKER"),
+    }
+
+
+def order_trade_update(
+    order: Mapping[str, Any], previous: _Fill | None = None, *, trade_id: int = 0
+) -> dict[str, Any]:
+    """The USD-M ``ORDER_TRADE_UPDATE`` event for ``order`` (Binance REST order shape)."""
+    status = str(order.get("status", "NEW"))
+    executed, quote, last_qty, last_price, _ = _last_fill(order, previous, "cumQuote")
+    x = _execution_type(status, previous, executed)
+    now = _ms()
+    avg = (quote / executed) if executed else _ZERO
+    updated = int(order.get("updateTime") or now)
+    return {
+        "e": "ORDER_TRADE_UPDATE",
+        "E": now,
+        "T": updated,
+        "o": {
+            "s": order.get("symbol"),
+            "c": order.get("clientOrderId"),
+            "S": order.get("side"),
+            "o": order.get("type"),
+            "f": order.get("timeInForce", "GTC"),
+            "q": _num(_dec(order.get("origQty"))),
+            "p": _num(_dec(order.get("price"))),
+            "ap": _num(_dec(order.get("avgPrice")) or avg),
+            "sp": _num(_dec(order.get("stopPrice"))),
+            "x": x,
+            "X": status,
+            "i": int(order.get("orderId", 0)),
+            "l": _num(last_qty),
+            "z": _num(executed),
+            "L": _num(last_price),
+            "N": "USDT",
+            "n": "0",
+            "T": updated,
+            "t": trade_id if x == "TRADE" else 0,
+            "b": "0",
+            "a": "0",
+            "m": False,
+            "R": bool(order.get("reduceOnly", False)),
+            "wt": order.get("workingType", "CONTRACT_PRICE"),
+            "ot": order.get("origType", order.get("type")),
+            "ps": order.get("positionSide", "BOTH"),
+            "cp": bool(order.get("closePosition", False)),
+            "rp": "0",
+            "pP": bool(order.get("priceProtect", False)),
+            "si": 0,
+            "ss": 0,
+            "V": order.get("selfTradePreventionMode", "EXPIRE_MAKER"),
+            "pm": order.get("priceMatch", "NONE"),
+            "gtd": int(order.get("goodTillDate", 0) or 0),
+        },
+    }
+
+
+class UserStreams:
+    """Listen keys and user-data WebSockets of one paper exchange.
+
+    The server's dispatcher authenticates the API key (security ``KEY``) before the listen-key
+    handlers run. ``validity`` is a key's lifetime in seconds after its last keep-alive.
+    """
+
+    def __init__(
+        self,
+        *,
+        validity: float = LISTEN_KEY_VALIDITY,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._validity = validity
+        self._clock = clock
+        self._keys: dict[str, _Key] = {}
+        self._by_account: dict[tuple[str, str], str] = {}
+        self._fills: dict[tuple[str, str, str], _Fill] = {}
+        self._trade_ids = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        #: Events pushed so far (all sockets), for tests and diagnostics.
+        self.events_sent = 0
+
+    # -- listen keys ----------------------------------------------------------------------------
+
+    def create(self, api_key: str, market: str) -> str:
+        """The account's active listen key for ``market`` (extended), or a new one."""
+        current = self._by_account.get((api_key, market))
+        if current is not None and self._live(current):
+            self._keys[current].expires = self._clock() + self._validity
+            return current
+        listen_key = secrets.token_hex(32)
+        self._keys[listen_key] = _Key(listen_key, api_key, market, self._clock() + self._validity)
+        self._by_account[(api_key, market)] = listen_key
+        return listen_key
+
+    def keepalive(self, api_key: str, market: str, listen_key: str | None = None) -> None:
+        """Extend the key's validity by 60 minutes (``-1125`` if there is no such live key)."""
+        key = self._owned(api_key, market, listen_key)
+        key.expires = self._clock() + self._validity
+
+    def close(self, api_key: str, market: str, listen_key: str | None = None) -> None:
+        """Invalidate the key and close its sockets."""
+        key = self._owned(api_key, market, listen_key)
+        self._forget(key)
+
+    def listen_keys(self) -> list[str]:
+        """The live listen keys (for tests)."""
+        return [k for k in self._keys if self._live(k)]
+
+    def connections(self) -> int:
+        """How many user-data WebSockets are open."""
+        return sum(len(k.sockets) for k in self._keys.values())
+
+    def _live(self, listen_key: str) -> bool:
+        key = self._keys.get(listen_key)
+        if key is None:
+            return False
+        if key.expires < self._clock():
+            self._expire(key)
+            return False
+        return True
+
+    def _owned(self, api_key: str, market: str, listen_key: str | None) -> _Key:
+        if listen_key is None:  # USD-M's PUT/DELETE take no listenKey: the account's key
+            listen_key = self._by_account.get((api_key, market))
+        if listen_key is None or not self._live(listen_key):
+            raise _NO_KEY
+        key = self._keys[listen_key]
+        if key.api_key != api_key or key.market != market:
+            raise _NO_KEY
+        return key
+
+    def _forget(self, key: _Key) -> None:
+        self._keys.pop(key.listen_key, None)
+        if self._by_account.get((key.api_key, key.market)) == key.listen_key:
+            del self._by_account[(key.api_key, key.market)]
+        for queue in key.queues:
+            queue.put_nowait(None)  # the socket's writer closes it
+
+    def _expire(self, key: _Key) -> None:
+        payload = {"e": "listenKeyExpired", "E": _ms(), "listenKey": key.listen_key}
+        self._push(key, json.dumps(payload))
+        self._forget(key)
+
+    # -- events ---------------------------------------------------------------------------------
+
+    def on_order(self, api_key: str, market: str, order: Mapping[str, Any]) -> None:
+        """The engine's hook: push the event for this order state to the account's sockets.
+
+        Safe to call from any thread; the push itself happens on the server's loop.
+        """
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is not loop:
+                loop.call_soon_threadsafe(self._on_order, api_key, market, dict(order))
+                return
+        self._on_order(api_key, market, order)
+
+    def _on_order(self, api_key: str, market: str, order: Mapping[str, Any]) -> None:
+        ident = (market, str(order.get("symbol")), str(order.get("orderId")))
+        previous = self._fills.get(ident)
+        if previous is not None and previous.status == order.get("status") and _dec(
+            order.get("executedQty")
+        ) == previous.executed:
+            return  # nothing new for the stream (e.g. an amend of a field we do not show)
+        if previous is None and _dec(order.get("executedQty")):
+            # Binance reports an order that trades on arrival as NEW, then TRADE.
+            self._on_order(
+                api_key, market, {**order, "status": "NEW", "executedQty": "0",
+                                  "cummulativeQuoteQty": "0", "cumQuote": "0", "avgPrice": "0"}
+            )
+            previous = self._fills.get(ident)
+        self._trade_ids += 1
+        if market == _USDM:
+            event = order_trade_update(order, previous, trade_id=self._trade_ids)
+            quote = _dec(order.get("cumQuote")) or _dec(event["o"]["z"]) * _dec(event["o"]["ap"])
+        else:
+            event = execution_report(order, previous, trade_id=self._trade_ids)
+            quote = _dec(event["Z"])
+        status = str(order.get("status", ""))
+        if status in ("NEW", "PARTIALLY_FILLED"):
+            self._fills[ident] = _Fill(_dec(order.get("executedQty")), quote, status)
+        else:
+            self._fills.pop(ident, None)
+        listen_key = self._by_account.get((api_key, market))
+        if listen_key is None or not self._live(listen_key):
+            return
+        self._push(self._keys[listen_key], json.dumps(event))
+
+    def _push(self, key: _Key, text: str) -> None:
+        for queue in key.queues:
+            queue.put_nowait(text)
+            self.events_sent += 1
+
+    async def drop_connections(self) -> int:
+        """Close every user-data WebSocket (the keys stay valid); returns how many were open."""
+        sockets = [ws for key in self._keys.values() for ws in key.sockets]
+        for ws in sockets:
+            with contextlib.suppress(Exception):
+                await ws.close(code=WSCloseCode.GOING_AWAY, message=b"dropped by admin")
+        return len(sockets)
+
+    async def shutdown(self) -> None:
+        """Close every socket and forget every key (the server is stopping)."""
+        await self.drop_connections()
+        for key in list(self._keys.values()):
+            self._forget(key)
+
+    # -- HTTP ----------------------------------------------------------------------------------
+
+    def routes(self) -> dict[str, dict[str, Route]]:
+        """``{path: {method: Route}}`` of the listen-key endpoints (security: API key only)."""
+
+        def handler(market: str, method: str) -> Callable[[Any, dict[str, str], str], Any]:
+            def handle(state: Any, params: dict[str, str], api_key: str) -> Any:
+                return self._listen_key_call(market, method, params, api_key)
+
+            return handle
+
+        return {
+            path: {
+                method: Route(market, handler(market, method), 1, security="KEY")
+                for method in ("POST", "PUT", "DELETE")
+            }
+            for market, path in _PATHS.items()
+        }
+
+    def _listen_key_call(
+        self, market: str, method: str, params: dict[str, str], api_key: str
+    ) -> dict[str, Any]:
+        with contextlib.suppress(RuntimeError):
+            self._loop = asyncio.get_running_loop()
+        if not api_key:
+            raise _KEY_FORMAT
+        if method == "POST":
+            return {"listenKey": self.create(api_key, market)}
+        listen_key = params.get("listenKey") or None
+        if market == _SPOT and not listen_key:
+            raise mandatory("listenKey")
+        if method == "PUT":
+            self.keepalive(api_key, market, listen_key)
+            if market == _USDM:
+                return {"listenKey": self._by_account[(api_key, market)]}
+        else:
+            self.close(api_key, market, listen_key)
+        return {}
+
+    async def websocket(self, request: web.BaseRequest) -> web.StreamResponse:
+        """Serve ``GET /ws/<listenKey>``: push this account's order events until it closes."""
+        self._loop = asyncio.get_running_loop()
+        listen_key = request.path[len("/ws/"):].strip("/")
+        if not self._live(listen_key):
+            body = json.dumps(_NO_KEY.body()).encode()
+            return web.Response(body=body, status=400, content_type="application/json")
+        key = self._keys[listen_key]
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        queue: asyncio.Queue[str | None] = asyncio.Queue()
+        key.sockets.add(ws)
+        key.queues.add(queue)
+        reader = asyncio.ensure_future(self._drain(ws))
+        try:
+            while not ws.closed:
+                getter = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait(
+                    {getter, reader}, return_when=asyncio.FIRST_COMPLETED
+                )
+                if getter not in done:
+                    getter.cancel()
+                    break
+                text = getter.result()
+                if text is None:
+                    break
+                await ws.send_str(text)
+        except (ConnectionError, RuntimeError):
+            pass
+        finally:
+            key.sockets.discard(ws)
+            key.queues.discard(queue)
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+            if not ws.closed:
+                with contextlib.suppress(Exception):
+                    await ws.close()
+        return ws
+
+    @staticmethod
+    async def _drain(ws: web.WebSocketResponse) -> None:
+        """Read and ignore what the client sends until it closes (aiohttp answers pings)."""
+        async for _ in ws:
+            pass
