@@ -53,6 +53,18 @@ _T = TypeVar("_T")
 _UNOPENED, _OPEN, _CLOSED = "unopened", "open", "closed"
 #: How many recently finalized orders a session remembers (to order concurrent updates).
 _REMEMBER = 50_000
+#: The fields that make an update a change of state (the rest is bookkeeping).
+_STATE_FIELDS = (
+    "status",
+    "order_id",
+    "filled_qty",
+    "avg_price",
+    "price",
+    "qty",
+    "error_code",
+    "error_msg",
+    "placed",
+)
 #: Seconds ``close()`` may take in total: under the runner's per-closer budget at exit
 #: (``_runner.CLOSE_TIMEOUT``), with room for the transport and the store.
 _CLOSE_BUDGET = min(8.0, _runner.CLOSE_TIMEOUT - 2.0)
@@ -377,25 +389,40 @@ class Session:
         async with self._finalize_lock:
             now = pd.Timestamp.now(tz="UTC")
             done = [self._normalize(o, now) for o in orders]
+            # An update equal to the state already persisted (the stream echoing a batch
+            # answer, a refresh of an unchanged order) costs no store write and no publish;
+            # the caller still gets every order back, in place.
+            changed = done if claim is not None else [o for o in done if self._changes_known(o)]
+            if not changed and finish is None:
+                return done
             try:
                 if claim is not None:
                     batch_id, not_after = claim
                     ids = [o.client_order_id for o in done]
                     won = set(await self._db(self.store.claim_unplaced, batch_id, ids, not_after))
-                    done = [o for o in done if o.client_order_id in won]
+                    done = changed = [o for o in done if o.client_order_id in won]
                 else:
                     apply = functools.partial(self.store.apply, venue=self.venue, finish=finish)
-                    await self._db(apply, done, source=source)
+                    await self._db(apply, changed, source=source)
             except StoreError:
                 if publish_on_error:
-                    self._publish(done)
+                    # not persisted: publish, but don't remember it as the stored state
+                    self._publish(changed, remember=False)
                 raise
-            self._publish(done)
+            self._publish(changed)
             return done
 
-    def _publish(self, done: list[Order]) -> None:
-        for order in done:
-            self._remember(order)
+    def _changes_known(self, order: Order) -> bool:
+        """False when ``order`` says nothing new about the last state persisted for it."""
+        known = self._last.get(order.client_order_id)
+        if known is None:
+            return True
+        return any(getattr(order, f) != getattr(known, f) for f in _STATE_FIELDS)
+
+    def _publish(self, done: list[Order], *, remember: bool = True) -> None:
+        if remember:
+            for order in done:
+                self._remember(order)
         if done:
             self._publisher.publish(done, _runner.get_loop())
 

@@ -157,6 +157,29 @@ async def test_a_batch_costs_two_store_opens(tkh: Any, monkeypatch: pytest.Monke
     assert batch.finished_at is not None
 
 
+async def test_stream_echoes_of_a_known_state_cost_no_store_write(
+    tkh: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = await tk.connect()  # with the user-data stream
+    await session.batch([tkh.limit()])  # warm up: rules, time sync, stream connected
+    await asyncio.sleep(0.5)
+    opens = 0
+    connect = _store_db.Database._connect
+
+    def counting(self: _store_db.Database) -> Any:
+        nonlocal opens
+        opens += 1
+        return connect(self)
+
+    monkeypatch.setattr(_store_db.Database, "_connect", counting)
+    frame = await session.batch([tkh.market() for _ in range(5)])
+    assert frame["status"].tolist() == ["FILLED"] * 5
+    await asyncio.sleep(1.0)  # the stream's NEW/TRADE events for these orders arrive meanwhile
+    # write-ahead + the answers; the echoes say nothing the store does not already hold
+    # (if the stream wins the race, its FILLED is written and the answer is the echo)
+    assert opens <= 3  # it was 8 when every echo opened the store
+
+
 # -- 5. the send window grows with the order budget ---------------------------------------------
 
 
