@@ -36,8 +36,11 @@ browser-deps: $(VENV)/.installed
 	  || { echo "could not install chromium (apt-get); the browser test needs /usr/bin/chromium"; exit 1; }; \
 	fi
 
+# Three workers on two cores: most tests wait on sockets, kernels and subprocesses, not the CPU.
+PYTEST_WORKERS ?= 3
+
 pytest: $(VENV)/.installed browser-deps
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(PYTEST_WORKERS)
 
 loop-matrix: $(VENV)/.installed
 	@for py in "$(PY_OLDEST)" "$(PY_NEWEST)"; do \
@@ -48,7 +51,7 @@ loop-matrix: $(VENV)/.installed
 	    $(UV) venv -q -p $$py $$env && $(UV) pip install -q -p $$env/bin/python -e '.[test]' && touch $$env/.installed || exit 1; \
 	  fi; \
 	  echo "== loop tests on Python $$v"; \
-	  $$env/bin/python -m pytest -m loop -q -p no:cacheprovider || exit 1; \
+	  $$env/bin/python -m pytest -m loop -q -p no:cacheprovider -n 2 || exit 1; \
 	done
 
 test: lint pytest loop-matrix
