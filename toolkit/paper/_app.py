@@ -1,10 +1,10 @@
 """The HTTP layer: one low-level aiohttp handler that routes, meters, authenticates and answers.
 
-A request goes through, in order: route lookup (404/405 JSON), injected latency and 429 bursts,
-parameter parsing, request weight (429/418), API key and signature (``-2015``/``-1022``),
-timestamp (``-1021``), order count (``-1015``), "5xx before accept" faults, the endpoint handler,
-then "5xx / dropped connection after accept" faults. Every refusal is a Binance ``{code,msg}``
-body; nothing a client sends can stop the server.
+A request goes through, in order: route lookup (404/405 JSON), reading it in full, injected
+latency and 429 bursts, parameter parsing, request weight (429/418), API key and signature
+(``-2015``/``-1022``), timestamp (``-1021``), order count (``-1015``), "5xx before accept"
+faults, the endpoint handler, then "5xx / dropped connection after accept" faults. Every refusal
+is a Binance ``{code,msg}`` body; nothing a client sends can stop the server.
 """
 
 from __future__ import annotations
@@ -112,14 +112,22 @@ async def dispatch(state: ServerState, request: web.BaseRequest) -> web.StreamRe
     headers: dict[str, str] | None = None
     faults = state.faults
     try:
+        # The request is read in full before any injected latency: a slow backend has received
+        # the order, so it may execute it after the client gave up (a real "unknown outcome"),
+        # and a client that disconnects meanwhile is not an error of ours.
+        raw_query = request.raw_path.partition("?")[2]
+        try:
+            body = (await request.read()).decode("latin-1") if request.body_exists else ""
+        except web.HTTPRequestEntityTooLarge as exc:  # a client error, not ours
+            raise PaperError(-1000, f"Request body too large: {exc.text}", 413) from None
+        except ConnectionError:  # the client left before sending all of it: nobody to answer
+            return web.Response(status=400)
         if faults.config.active:
             delay = faults.delay()
             if delay:
                 await asyncio.sleep(delay)
             if faults.burst_429():
                 raise _BURST
-        raw_query = request.raw_path.partition("?")[2]
-        body = (await request.read()).decode("latin-1") if request.body_exists else ""
         parse_error: PaperError | None = None
         try:
             params = parse_params(raw_query, body)
