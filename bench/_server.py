@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -20,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 __all__ = [
+    "JsonLineProcess",
     "PaperServer",
     "ServerInfo",
     "paper_available",
@@ -76,6 +78,70 @@ class ServerInfo:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+class JsonLineProcess:
+    """A child process that announces itself with one JSON line on stdout, then serves.
+
+    Its stdout and stderr go to temporary files (never a pipe that could fill up and block it).
+    ``start()`` waits for the first JSON line and returns it; ``stop()`` wakes a paused
+    (SIGSTOPped) child, terminates it, then kills it if it does not exit.
+    Shared by the benchmark's and the reliability campaign's paper exchange processes.
+    """
+
+    def __init__(self, args: list[str], *, env: dict[str, str] | None = None) -> None:
+        self.args = args
+        self.env = env if env is not None else {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
+
+    def start(self, what: str) -> dict[str, Any]:
+        """Start the child; its first JSON line, or RuntimeError naming ``what`` and stderr."""
+        self._dir = tempfile.TemporaryDirectory(prefix="tk-child-")
+        out_path = Path(self._dir.name) / "stdout"
+        with out_path.open("wb") as out, Path(self._dir.name, "stderr").open("wb") as err:
+            self.proc = subprocess.Popen(
+                self.args, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=ROOT,
+                env=self.env,
+            )  # fmt: skip
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            for line in out_path.read_text(errors="replace").splitlines():
+                line = line.strip()
+                if line.startswith("{") and line.endswith("}"):
+                    data: dict[str, Any] = json.loads(line)
+                    return data
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        stderr = self.stderr[-2000:]
+        self.stop()
+        raise RuntimeError(f"{what} did not start: {stderr}")
+
+    @property
+    def stderr(self) -> str:
+        """What the child wrote to stderr so far."""
+        if self._dir is None:
+            return ""
+        return Path(self._dir.name, "stderr").read_text(errors="replace")
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            os.kill(proc.pid, signal.SIGCONT)  # a paused process cannot handle SIGTERM
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        if self._dir is not None:
+            self._dir.cleanup()
+            self._dir = None
+
+
 class PaperServer:
     """A paper exchange process bound to 127.0.0.1 on an ephemeral port.
 
@@ -96,53 +162,26 @@ class PaperServer:
             *(["--tls"] if tls else []),
             *extra_args,
         ]  # fmt: skip
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._dir: tempfile.TemporaryDirectory[str] | None = None
+        self._child: JsonLineProcess | None = None
         self.info: ServerInfo | None = None
 
     def start(self) -> ServerInfo:
-        self._dir = tempfile.TemporaryDirectory(prefix="tk-bench-server-")
-        out_path = Path(self._dir.name) / "stdout"
-        err_path = Path(self._dir.name) / "stderr"
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        with out_path.open("wb") as out, err_path.open("wb") as err:
-            self._proc = subprocess.Popen(
-                self.args, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=ROOT, env=env
-            )
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            for line in out_path.read_text(errors="replace").splitlines():
-                line = line.strip()
-                if line.startswith("{"):
-                    data = json.loads(line)
-                    self.info = ServerInfo(
-                        url=str(data["url"]).rstrip("/"),
-                        api_key=str(data["api_key"]),
-                        api_secret=str(data["api_secret"]),
-                        pid=int(data.get("pid", self._proc.pid)),
-                        tls=self.tls,
-                        extra={k: v for k, v in data.items() if k != "api_secret"},
-                    )
-                    return self.info
-            if self._proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        stderr = err_path.read_text(errors="replace")[-2000:]
-        self.stop()
-        raise RuntimeError(f"paper exchange did not start ({' '.join(self.args[2:])}): {stderr}")
+        self._child = JsonLineProcess(self.args)
+        data = self._child.start(f"paper exchange ({' '.join(self.args[2:])})")
+        self.info = ServerInfo(
+            url=str(data["url"]).rstrip("/"),
+            api_key=str(data["api_key"]),
+            api_secret=str(data["api_secret"]),
+            pid=int(data["pid"]),
+            tls=self.tls,
+            extra={k: v for k, v in data.items() if k != "api_secret"},
+        )
+        return self.info
 
     def stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-        if self._dir is not None:
-            self._dir.cleanup()
-            self._dir = None
+        if self._child is not None:
+            self._child.stop()
+            self._child = None
 
     def __enter__(self) -> ServerInfo:
         return self.start()

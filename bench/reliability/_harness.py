@@ -16,10 +16,7 @@ import json
 import os
 import random
 import signal
-import subprocess
 import sys
-import tempfile
-import time
 import urllib.request
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -27,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from bench._server import JsonLineProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -75,8 +74,7 @@ class PaperProc:
     api_key: str = ""
     api_secret: str = ""
     pid: int = 0
-    _proc: subprocess.Popen[bytes] | None = None
-    _dir: tempfile.TemporaryDirectory[str] | None = None
+    _child: JsonLineProcess | None = None
 
     def start(self) -> PaperProc:
         config = {
@@ -85,42 +83,19 @@ class PaperProc:
             "generous": self.generous,
             "max_lifetime": self.max_lifetime,
         }
-        self._dir = tempfile.TemporaryDirectory(prefix="tk-reliability-paper-")
-        out_path = Path(self._dir.name, "stdout")
-        err_path = Path(self._dir.name, "stderr")
-        with out_path.open("wb") as out, err_path.open("wb") as err:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-m", "bench.reliability._serve", json.dumps(config)],
-                stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=ROOT, env=child_env(),
-            )  # fmt: skip
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            text = out_path.read_text(errors="replace").strip()
-            if text.startswith("{") and text.endswith("}"):
-                info = json.loads(text.splitlines()[0])
-                self.url, self.pid = info["url"], int(info["pid"])
-                self.api_key, self.api_secret = info["api_key"], info["api_secret"]
-                return self
-            if self._proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        stderr = err_path.read_text(errors="replace")[-2000:]
-        self.stop()
-        raise RuntimeError(f"paper exchange process did not start: {stderr}")
+        self._child = JsonLineProcess(
+            [sys.executable, "-m", "bench.reliability._serve", json.dumps(config)],
+            env=child_env(),
+        )
+        info = self._child.start("paper exchange process")
+        self.url, self.pid = info["url"], int(info["pid"])
+        self.api_key, self.api_secret = info["api_key"], info["api_secret"]
+        return self
 
     def stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            os.kill(proc.pid, signal.SIGCONT)  # a paused process cannot handle SIGTERM
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-        if self._dir is not None:
-            self._dir.cleanup()
-            self._dir = None
+        if self._child is not None:
+            self._child.stop()
+            self._child = None
 
     def __enter__(self) -> PaperProc:
         return self.start()
@@ -135,14 +110,12 @@ class PaperProc:
 
     @property
     def alive(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        return self._child is not None and self._child.alive
 
     @property
     def stderr(self) -> str:
         """What the server wrote to stderr so far (its unexpected-error log)."""
-        if self._dir is None:
-            return ""
-        return Path(self._dir.name, "stderr").read_text(errors="replace")
+        return self._child.stderr if self._child is not None else ""
 
     def pause(self) -> None:
         """SIGSTOP: the socket still accepts connections (kernel backlog) but nothing answers."""
