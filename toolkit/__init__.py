@@ -30,6 +30,7 @@ from ._connect import connect, default_session
 from ._events import Callback, Subscription
 from ._exceptions import (
     AuthenticationError,
+    BatchNotSavedError,
     ConfigError,
     ExchangeError,
     ExchangeUnavailable,
@@ -61,6 +62,7 @@ __all__ = [
     "DONE_STATUSES",
     "OPEN_STATUSES",
     "AuthenticationError",
+    "BatchNotSavedError",
     "ConfigError",
     "ExchangeError",
     "ExchangeUnavailable",

@@ -35,7 +35,13 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from . import _runner
-from ._exceptions import ConfigError, KeyReuseError, StoreError, StrictBatchError
+from ._exceptions import (
+    BatchNotSavedError,
+    ConfigError,
+    KeyReuseError,
+    StoreError,
+    StrictBatchError,
+)
 from ._frame import orders_to_frame
 from ._ids import client_order_id, new_batch_id
 from ._input import InputRows, read_orders
@@ -143,6 +149,31 @@ async def run_batch(
     run_params: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """The batch procedure (module docstring); runs on the I/O loop."""
+    try:
+        return await _run_batch(
+            session,
+            rows,
+            key=key,
+            all_or_nothing=all_or_nothing,
+            progress=progress,
+            strict=strict,
+            run_params=run_params,
+        )
+    except BatchNotSavedError as exc:
+        exc.frame = _frame(exc.orders, rows)  # with the caller's index
+        raise
+
+
+async def _run_batch(
+    session: Session,
+    rows: InputRows,
+    *,
+    key: str | None,
+    all_or_nothing: bool,
+    progress: bool | None,
+    strict: bool,
+    run_params: Mapping[str, Any] | None,
+) -> pd.DataFrame:
     if key is not None:
         existing = await session._db(session.store.find_batch, key)
         if existing is not None:
@@ -193,11 +224,7 @@ async def run_batch(
     if not requests:
         return _result(orders, rows, strict)
     task = session._spawn(_send_and_finish(session, batch_id, orders, requests, progress))
-    try:
-        final = await asyncio.shield(task)
-    except BatchNotSavedError as exc:
-        exc.frame = _frame(exc.orders, rows)
-        raise
+    final = await asyncio.shield(task)
     return _result(final, rows, strict)
 
 
@@ -323,11 +350,7 @@ async def _rerun_key(
         )
     if existing.fingerprint != rows.fingerprint:
         raise KeyReuseError(key, f"batch {existing.batch_id} of {existing.n_orders} orders differs")
-    try:
-        orders = await _rerun(session, rows, existing, progress)
-    except BatchNotSavedError as exc:
-        exc.frame = _frame(exc.orders, rows)
-        raise
+    orders = await _rerun(session, rows, existing, progress)
     return _result(orders, rows, strict)
 
 
@@ -461,19 +484,6 @@ async def _send(
 
 #: Seconds before the final retry of a batch's store write that failed.
 _STORE_RETRY_PAUSE = 1.0
-
-
-class BatchNotSavedError(StoreError):
-    """The batch was sent, but the store could not record its outcome (after retries).
-
-    ``frame`` is the order frame of the batch as the exchange answered (nothing is lost for
-    the caller); the store keeps the rows written ahead (``PENDING``) for the next reconcile.
-    """
-
-    def __init__(self, message: str, *, orders: Sequence[Order]) -> None:
-        super().__init__(message)
-        self.orders = list(orders)
-        self.frame = orders_to_frame(self.orders)
 
 
 async def _finalize_batch(

@@ -10,8 +10,11 @@ store for DuckDB), with ``raise ... from exc`` so the original stays reachable::
     ├── StrictBatchError                    strict=True and some rows were INVALID or REJECTED
     ├── ConfigError                         bad connect() settings (unknown exchange, no keys)
     ├── SessionClosedError                  the session was closed; connect() again
+    ├── LoopMismatchError (also RuntimeError) a transport used from another event loop
     ├── TransportError                      no usable HTTP answer
     │   ├── ExchangeUnavailable             cannot connect / connection dropped
+    │   │   └── NotSentError                provably never written to the wire
+    │   │       └── SendWindowClosed        its deadline passed before it could be sent
     │   └── RequestTimeout                  no answer within the timeout
     ├── ExchangeError                       the exchange answered with an error (keeps code, msg)
     │   ├── AuthenticationError             -1022 bad signature, -2015 bad key, -1021 timestamp
@@ -19,6 +22,8 @@ store for DuckDB), with ``raise ... from exc`` so the original stays reachable::
     │   ├── OrderRejected                   the exchange refused an order request
     │   └── ServerError                     5xx: the execution status is unknown
     └── StoreError                          the DuckDB store failed (after retries)
+        └── BatchNotSavedError              a batch was sent but its outcome not stored;
+                                            ``frame`` holds every order as answered
 
 Example::
 
@@ -33,18 +38,26 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import pandas as pd
+
+    from ._models import Order
 
 __all__ = [
     "AuthenticationError",
+    "BatchNotSavedError",
     "ConfigError",
     "ExchangeError",
     "ExchangeUnavailable",
     "InputError",
     "KeyReuseError",
+    "LoopMismatchError",
+    "NotSentError",
     "OrderRejected",
     "RateLimitError",
     "RequestTimeout",
+    "SendWindowClosed",
     "ServerError",
     "SessionClosedError",
     "StoreError",
@@ -103,6 +116,21 @@ class ExchangeUnavailable(TransportError):
     """The exchange could not be reached or dropped the connection."""
 
 
+class NotSentError(ExchangeUnavailable):
+    """The request was never written to the wire (the connection could not be opened).
+
+    For an order this is the one transport failure that proves the order was not placed.
+    """
+
+
+class SendWindowClosed(NotSentError):
+    """The request's ``deadline`` passed before it could be sent (rate-limit wait); never sent."""
+
+
+class LoopMismatchError(ToolkitError, RuntimeError):
+    """The transport was used from an event loop other than the one its session lives on."""
+
+
 class RequestTimeout(TransportError):
     """No answer within the timeout."""
 
@@ -151,3 +179,19 @@ class ServerError(ExchangeError):
 
 class StoreError(ToolkitError):
     """The DuckDB store failed after its retries."""
+
+
+class BatchNotSavedError(StoreError):
+    """The batch was sent, but the store could not record its outcome (after retries).
+
+    ``frame`` is the order frame of the batch as the exchange answered (nothing is lost for
+    the caller); the store keeps the rows written ahead (``PENDING``) for the next reconcile.
+    ``orders`` holds the same states as records.
+    """
+
+    def __init__(self, message: str, *, orders: Sequence[Order]) -> None:
+        from ._frame import orders_to_frame
+
+        super().__init__(message)
+        self.orders = list(orders)
+        self.frame = orders_to_frame(self.orders)

@@ -346,9 +346,8 @@ class OrderFeed:
         self.state = FeedState.CONNECTING if self.connections == 0 else FeedState.RECONNECTING
         key = await self._create_key()
         url = f"{self.ws_base}/ws/{key}"
-        # The transport's one aiohttp session (no second client): its ws_connect, on this loop.
-        client = self.transport._client()
-        self._ws = ws = await client.ws_connect(url, heartbeat=self.config.heartbeat)
+        # On the transport's one aiohttp session (no second client), on this loop.
+        self._ws = ws = await self.transport.ws_connect(url, heartbeat=self.config.heartbeat)
         self.connections += 1
         keepalive = asyncio.get_running_loop().create_task(self._keepalive(key))
         queue: asyncio.Queue[Order | None] = asyncio.Queue()

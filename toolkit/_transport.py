@@ -44,12 +44,14 @@ from ._exceptions import (
     ConfigError,
     ExchangeError,
     ExchangeUnavailable,
+    LoopMismatchError,
+    NotSentError,
     OrderRejected,
     RateLimitError,
     RequestTimeout,
+    SendWindowClosed,
     ServerError,
     SessionClosedError,
-    ToolkitError,
     TransportError,
 )
 from ._ratelimit import DEFAULT_RATE_LIMITS, RateLimitConfig, RateLimiter
@@ -61,11 +63,8 @@ __all__ = [
     "SEND_WINDOW_CLOSED",
     "UNKNOWN_OUTCOME_CODES",
     "Kind",
-    "LoopMismatchError",
-    "NotSentError",
     "OrderOutcome",
     "Response",
-    "SendWindowClosed",
     "Transport",
     "TransportConfig",
     "TransportStats",
@@ -122,21 +121,6 @@ def order_outcome(status: int, code: int | None, msg: str = "") -> OrderOutcome:
     if code is None and status < 400:
         return "unknown"
     return "rejected"
-
-
-class NotSentError(ExchangeUnavailable):
-    """The request was never written to the wire (the connection could not be opened).
-
-    For an order this is the one transport failure that proves the order was not placed.
-    """
-
-
-class SendWindowClosed(NotSentError):
-    """The request's ``deadline`` passed before it could be sent (rate-limit wait); never sent."""
-
-
-class LoopMismatchError(ToolkitError, RuntimeError):
-    """The transport was used from an event loop other than the one its session lives on."""
 
 
 @dataclass(frozen=True)
@@ -259,6 +243,21 @@ class Transport:
         await self.close()
 
     # -- lifecycle ---------------------------------------------------------------------------
+
+    async def ws_connect(
+        self, url: str, *, heartbeat: float | None = None
+    ) -> aiohttp.ClientWebSocketResponse[bool]:
+        """Open a WebSocket (the user-data stream) on this transport's one HTTP session.
+
+        Connection failures are translated here, at the same seam as every request's.
+        """
+        client = self._client()
+        try:
+            return await client.ws_connect(url, heartbeat=heartbeat)
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+            raise ExchangeUnavailable(
+                f"WebSocket connection failed: {type(exc).__name__}", method="GET", path="/ws"
+            ) from exc
 
     def _client(self) -> aiohttp.ClientSession:
         if self._closed:

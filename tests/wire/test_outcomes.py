@@ -14,11 +14,10 @@ from urllib.parse import parse_qsl
 import pytest
 from aioresponses import CallbackResult, aioresponses
 
-from toolkit._exceptions import ServerError, SessionClosedError
+from toolkit._exceptions import SendWindowClosed, ServerError, SessionClosedError
 from toolkit._models import Market, OrderStatus
 from toolkit._transport import (
     SEND_WINDOW_CLOSED,
-    SendWindowClosed,
     Transport,
     order_outcome,
 )

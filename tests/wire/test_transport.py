@@ -19,6 +19,8 @@ from toolkit._exceptions import (
     AuthenticationError,
     ExchangeError,
     ExchangeUnavailable,
+    LoopMismatchError,
+    NotSentError,
     OrderRejected,
     RateLimitError,
     RequestTimeout,
@@ -27,12 +29,7 @@ from toolkit._exceptions import (
     ToolkitError,
 )
 from toolkit._ratelimit import RateLimitConfig
-from toolkit._transport import (
-    LoopMismatchError,
-    NotSentError,
-    Transport,
-    TransportConfig,
-)
+from toolkit._transport import Transport, TransportConfig
 
 from .conftest import (
     API_KEY,
@@ -489,3 +486,13 @@ def test_many_threads_one_loop_share_one_session() -> None:
         loop.call_soon_threadsafe(loop.stop)
         thread.join()
         loop.close()
+
+
+async def test_ws_connect_failure_is_translated_at_the_seam() -> None:
+    t = Transport(make_config(base_url=f"http://127.0.0.1:{free_port()}"), api_key=API_KEY)
+    try:
+        with pytest.raises(ExchangeUnavailable, match="WebSocket connection failed"):
+            await t.ws_connect(f"ws://127.0.0.1:{free_port()}/ws/key")
+        assert t.stats.sessions_created == 1  # on the transport's one HTTP session
+    finally:
+        await t.close()

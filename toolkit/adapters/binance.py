@@ -40,15 +40,15 @@ from typing import Any, TypeVar
 from .._exceptions import (
     ConfigError,
     ExchangeError,
+    NotSentError,
+    SendWindowClosed,
     SessionClosedError,
     ToolkitError,
 )
 from .._models import Market, Order, OrderRequest, OrderStatus
 from .._transport import (
     SEND_WINDOW_CLOSED,
-    NotSentError,
     OrderOutcome,
-    SendWindowClosed,
     Transport,
     order_outcome,
 )
