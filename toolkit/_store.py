@@ -1,6 +1,17 @@
-"""The DuckDB store: the system of record for orders, their events and batches.
+"""The store: the journal (durable write-ahead, on the critical path) and DuckDB (the record
+users query, written from the journal in the background).
 
-Schema (created idempotently on first open; ``toolkit_meta`` holds ``schema_version``)::
+Two files per store: ``toolkit.duckdb`` and ``toolkit.duckdb.journal`` (SQLite in WAL mode, see
+:mod:`toolkit._journal`). Every write -- a batch's write-ahead, an exchange answer, a stream
+update, a claim of rows not placed -- is one fsync'd journal transaction (well under a
+millisecond; several in flight share one commit). The session's own reads (a key's batch,
+pending orders, ``tk.orders()``) read the journal, so they see every write at once. ``sql``
+and ``export`` read DuckDB after writing into it what the journal holds (read-your-writes);
+the background projection (:mod:`toolkit._projection`) keeps DuckDB about a second behind at
+most for other programs.
+
+DuckDB schema (created or migrated on first open; ``toolkit_meta`` holds ``schema_version``
+and ``journal_id``)::
 
     orders         current state, one row per order
       client_order_id VARCHAR PRIMARY KEY, order_id, exchange, market, symbol, side, type,
@@ -14,7 +25,7 @@ Schema (created idempotently on first open; ``toolkit_meta`` holds ``schema_vers
       venue VARCHAR                               -- the server it was sent to (schema v2)
 
     order_events   append-only, one row per real state change
-      event_id BIGINT PRIMARY KEY (sequence), client_order_id VARCHAR, ts TIMESTAMPTZ,
+      event_id BIGINT PRIMARY KEY (the journal's), client_order_id VARCHAR, ts TIMESTAMPTZ,
       event VARCHAR,     -- submitted, invalid, accepted, partially_filled, filled, canceled,
                          -- rejected, expired, unknown (still PENDING), reconciled, not_placed
       status VARCHAR, filled_qty DOUBLE,
@@ -27,12 +38,9 @@ Schema (created idempotently on first open; ``toolkit_meta`` holds ``schema_vers
       params JSON (the caller's parameters), papermill JSON (the notebook's papermill parameters),
       counts JSON (outcome counts by status), finished_at TIMESTAMPTZ, venue VARCHAR
 
-Two processes, one file: DuckDB lets one process hold a database file at a time, so the store
-never keeps the file open between operations. Each method opens a connection, does its work in
-one transaction and closes it; a lock conflict is retried with jittered exponential backoff
-(:data:`DEFAULT_RETRY`) before :class:`~toolkit.StoreError` names the file. Connecting costs about
-20 ms, so every method works on a whole batch of orders at once. ``":memory:"`` keeps one
-connection for the life of the store (a memory database vanishes with its connection).
+Several processes, one store: the journal arbitrates keys and claims across processes (SQLite
+``BEGIN IMMEDIATE``), and the DuckDB file is held only for one projection flush or one query at
+a time. ``":memory:"`` keeps both in memory for the life of the store.
 
 Example::
 
@@ -45,53 +53,27 @@ Example::
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 import duckdb
 import pandas as pd
 
-from ._exceptions import StoreError
-from ._frame import COLUMNS
+from ._journal import Journal, journal_path
+from ._journal_rows import frame_from_rows, to_micros
 from ._models import OPEN_STATUSES, Order, OrderStatus
+from ._projection import DEFAULT_DELAY, Projection, load_journal_rows
 from ._store_db import DEFAULT_RETRY, Database, RetryPolicy
-from ._store_schema import (
-    DDL,
-    EVENT_SQL,
-    ORDER_FIELDS,
-    SCHEMA_VERSION,
-    SOURCES,
-    STAGE_SELECT,
-    BatchRecord,
-    batch_from_row,
-    orders_from_frame,
-    stage_frame,
-    to_json,
-    to_order_frame,
-    to_utc,
-)
+from ._store_schema import SOURCES, BatchRecord, to_utc
 
 __all__ = ["DEFAULT_RETRY", "BatchRecord", "RetryPolicy", "Store"]
 
-_T = TypeVar("_T")
-_BATCH_FIELDS = (
-    "batch_id, key, created_at, n_orders, fingerprint, exchange, market, params, papermill, "
-    "counts, finished_at, venue"
-)
-# Columns compared to decide whether an update is a real change (and gets an event).
-_CHANGE_FIELDS = (
-    "status", "order_id", "filled_qty", "avg_price", "price", "stop_price", "qty",
-    "error_code", "error_msg", "placed", "not_after",
-)  # fmt: skip
-# Columns an update may leave unknown (NULL): the stored value is kept. The others are replaced.
-_KEEP_IF_NULL = frozenset(ORDER_FIELDS) - {
-    "client_order_id", "status", "error_code", "error_msg", "placed", "created_at", "updated_at",
-}  # fmt: skip
 _ORDER_BY = "created_at, batch_id, position, client_order_id"
 
 
@@ -120,8 +102,8 @@ def _filters(
     params: list[Any] = []
 
     def any_of(column: str, values: list[Any]) -> None:
-        where.append(f"{column} IN (SELECT unnest(?::VARCHAR[]))")
-        params.append(values)
+        where.append(f"{column} IN (SELECT value FROM json_each(?))")
+        params.append(json.dumps(values))
 
     if status is not None:
         any_of("status", _as_list(status))
@@ -132,10 +114,10 @@ def _filters(
     if client_order_ids is not None:
         any_of("client_order_id", list(client_order_ids))
     if order_ids is not None:
-        ids = list(order_ids)
+        ids = json.dumps(list(order_ids))
         where.append(
-            "(client_order_id IN (SELECT unnest(?::VARCHAR[]))"
-            " OR order_id IN (SELECT unnest(?::VARCHAR[])))"
+            "(client_order_id IN (SELECT value FROM json_each(?))"
+            " OR order_id IN (SELECT value FROM json_each(?)))"
         )
         params.extend([ids, ids])
     for column, value in (
@@ -150,15 +132,12 @@ def _filters(
             params.append(value)
     if since is not None:
         where.append("created_at >= ?")
-        params.append(to_utc(since))
+        params.append(to_micros(to_utc(since)))
     return where, params
 
 
 class Store:
-    """The DuckDB store (schema in the module docstring). Sync: call it from a worker thread.
-
-    Every method is one transaction on a short-lived connection, so two processes (a notebook
-    and a papermill job) can share one file.
+    """The store (module docstring). Sync: call it from a worker thread.
 
     Example::
 
@@ -168,11 +147,34 @@ class Store:
         >>> store.close()
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, retry: RetryPolicy = DEFAULT_RETRY) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        flush_delay: float = DEFAULT_DELAY,
+    ) -> None:
         self._db = Database(path, retry=retry)
-        #: The store file, or ``None`` for ``":memory:"``.
+        #: The DuckDB file, or ``None`` for ``":memory:"``.
         self.path = self._db.path
-        self._run(self._create_schema, "create the schema")
+        #: The journal file beside it, or ``None`` for ``":memory:"``.
+        self.journal_path = None if self.path is None else journal_path(self.path)
+        try:
+            self._journal = Journal(self.journal_path)
+        except BaseException:
+            self._db.close()
+            raise
+        try:
+            journal_id = self._journal.initialize(lambda jid: load_journal_rows(self._db, jid))
+            self._projection = Projection(
+                self._journal, self._db, journal_id=journal_id, delay=flush_delay
+            )
+        except BaseException:
+            self._journal.close()
+            self._db.close()
+            raise
+        self._journal.on_commit = self._projection.notify
+        self._projection.start()
 
     def __repr__(self) -> str:
         state = " closed" if self._db.closed else ""
@@ -190,37 +192,20 @@ class Store:
         self.close()
 
     def close(self) -> None:
-        """Close the store (idempotent); later calls raise ``StoreError``."""
-        self._db.close()
+        """Write what DuckDB lacks (if its file is free), then close (idempotent); later calls
+        raise ``StoreError``. What could not be written stays in the journal for next time."""
+        if self._journal.closed:
+            return
+        try:
+            self._projection.stop(flush=True)
+        finally:
+            self._journal.close()
+            self._db.close()
 
-    def _run(
-        self,
-        work: Callable[[duckdb.DuckDBPyConnection], _T],
-        what: str,
-        stage: pd.DataFrame | None = None,
-    ) -> _T:
-        return self._db.run(work, what, stage)
-
-    @staticmethod
-    def _create_schema(con: duckdb.DuckDBPyConnection) -> None:
-        for statement in DDL:
-            con.execute(statement)
-        con.execute(
-            "INSERT INTO toolkit_meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
-            [str(SCHEMA_VERSION)],
-        )
-        row = con.execute("SELECT value FROM toolkit_meta WHERE name = 'schema_version'").fetchone()
-        found = int(row[0]) if row else SCHEMA_VERSION
-        if found > SCHEMA_VERSION:
-            raise StoreError(
-                f"the store has schema version {found}; this toolkit knows up to {SCHEMA_VERSION}"
-                " (upgrade toolkit)"
-            )
-        if found < SCHEMA_VERSION:  # the DDL above migrated it (ADD COLUMN IF NOT EXISTS)
-            con.execute(
-                "UPDATE toolkit_meta SET value = ? WHERE name = 'schema_version'",
-                [str(SCHEMA_VERSION)],
-            )
+    @property
+    def projection(self) -> Projection:
+        """The background projection into DuckDB (``flush()`` forces one)."""
+        return self._projection
 
     # -- writes -----------------------------------------------------------------------------------
 
@@ -229,73 +214,15 @@ class Store:
 
         Orders are written as given (normally ``PENDING``, or ``INVALID`` for rows that failed
         validation), with the batch's id and key where theirs are missing. A key or client order
-        id that is already stored raises ``StoreError`` and writes nothing.
+        id that is already stored raises ``StoreError`` and writes nothing. Durable (fsync'd)
+        when it returns.
 
         Example::
 
             store.record_batch(BatchRecord(batch_id=bid, key="rebalance", n_orders=len(orders),
                                            created_at=now), orders)
         """
-        stage = stage_frame(orders)
-
-        def work(con: duckdb.DuckDBPyConnection) -> None:
-            if batch.key is not None:
-                found = con.execute(
-                    "SELECT batch_id FROM batches WHERE key = ?", [batch.key]
-                ).fetchone()
-                if found:
-                    raise StoreError(
-                        f"batch key {batch.key!r} is already recorded (batch {found[0]})"
-                    )
-            con.execute(
-                f"INSERT INTO batches ({_BATCH_FIELDS}) VALUES ({', '.join(['?'] * 12)})",
-                [
-                    batch.batch_id,
-                    batch.key,
-                    to_utc(batch.created_at),
-                    batch.n_orders,
-                    batch.fingerprint,
-                    batch.exchange,
-                    batch.market,
-                    to_json(dict(batch.params)),
-                    to_json(batch.papermill),
-                    to_json(batch.counts),
-                    None if batch.finished_at is None else to_utc(batch.finished_at),
-                    batch.venue,
-                ],
-            )
-            fill = {
-                "batch_id": "coalesce(batch_id, $batch_id) AS batch_id",
-                "key": "coalesce(key, $key) AS key",
-                "created_at": "coalesce(created_at, $created_at) AS created_at",
-                "updated_at": "coalesce(updated_at, created_at, $created_at) AS updated_at",
-            }
-            cols = ", ".join(fill.get(c, c) for c in ORDER_FIELDS)
-            params = {
-                "batch_id": batch.batch_id,
-                "key": batch.key,
-                "created_at": to_utc(batch.created_at),
-            }
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE _tk_new AS SELECT {cols}, _raw_event, _seq"
-                f" FROM ({STAGE_SELECT})",
-                params,
-            )
-            names = ", ".join(ORDER_FIELDS)
-            con.execute(
-                f"INSERT INTO orders ({names}, venue) SELECT {names}, $venue FROM _tk_new",
-                {"venue": batch.venue},
-            )
-            event = EVENT_SQL.replace("old_placed", "NULL").replace("old_status", "NULL")
-            con.execute(
-                "INSERT INTO order_events (client_order_id, ts, event, status, filled_qty,"
-                f" source, raw) SELECT client_order_id, updated_at, {event}, status,"
-                " filled_qty, $source, _raw_event FROM _tk_new ORDER BY _seq",
-                {"source": "submit"},
-            )
-            con.execute("DROP TABLE _tk_new")  # a failure rolls it back with the rest
-
-        self._run(work, "record the batch", stage)
+        self._journal.record_batch(batch, orders)
 
     def apply(
         self,
@@ -313,7 +240,7 @@ class Store:
         appears several times, its last state wins. ``venue`` is recorded for orders new to the
         store (a stored order keeps its venue). ``finish`` (a batch id) also finishes that
         batch in the same transaction: its outcome counts by status and its finish time, as
-        :meth:`finish_batch` does -- one store round trip instead of two.
+        :meth:`finish_batch` does.
 
         Example::
 
@@ -321,49 +248,8 @@ class Store:
         """
         if source not in SOURCES:
             raise ValueError(f"unknown source {source!r}; expected one of {sorted(SOURCES)}")
-        if not orders:
-            if finish is not None:
-                self._run(lambda con: self._finish(con, finish, None), "finish the batch")
-            return
-        stage = stage_frame(orders).drop_duplicates("client_order_id", keep="last")
-
-        merged = ", ".join(
-            f"coalesce(i.{c}, o.{c}) AS {c}" if c in _KEEP_IF_NULL else f"i.{c} AS {c}"
-            for c in ORDER_FIELDS
-            if c not in ("created_at", "updated_at")
-        )
-        changed = " OR ".join(f"m.{c} IS DISTINCT FROM m.old_{c}" for c in _CHANGE_FIELDS)
-        old = ", ".join(f"o.{c} AS old_{c}" for c in _CHANGE_FIELDS)
-        names = ", ".join(ORDER_FIELDS)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in ORDER_FIELDS if c != "client_order_id")
-
-        def work(con: duckdb.DuckDBPyConnection) -> None:
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE _tk_changed AS SELECT m.* FROM ("
-                f" SELECT {merged},"
-                " coalesce(o.created_at, i.created_at, i.updated_at, now()) AS created_at,"
-                " coalesce(i.updated_at, now()) AS updated_at,"
-                f" {old}, o.client_order_id IS NULL AS is_new, i._raw_event, i._seq"
-                f" FROM ({STAGE_SELECT}) AS i LEFT JOIN orders AS o"
-                " ON o.client_order_id = i.client_order_id"
-                f") AS m WHERE m.is_new OR {changed}"
-            )
-            con.execute(
-                "INSERT INTO order_events (client_order_id, ts, event, status, filled_qty,"
-                f" source, raw) SELECT client_order_id, updated_at, {EVENT_SQL}, status,"
-                " filled_qty, $source, _raw_event FROM _tk_changed ORDER BY _seq",
-                {"source": source},
-            )
-            con.execute(
-                f"INSERT INTO orders ({names}, venue) SELECT {names}, $venue FROM _tk_changed"
-                f" ON CONFLICT (client_order_id) DO UPDATE SET {updates}",
-                {"venue": venue},
-            )
-            con.execute("DROP TABLE _tk_changed")
-            if finish is not None:
-                self._finish(con, finish, None)
-
-        self._run(work, "apply order updates", stage)
+        if orders or finish is not None:
+            self._journal.apply(orders, source=source, venue=venue, finish=finish)
 
     def claim_unplaced(
         self, batch_id: str, client_order_ids: Sequence[str], not_after: pd.Timestamp
@@ -379,50 +265,7 @@ class Store:
 
             for cid in store.claim_unplaced(bid, ids, not_after): ...  # send these only
         """
-        if not client_order_ids:
-            return []
-        ids = list(dict.fromkeys(client_order_ids))
-
-        def work(con: duckdb.DuckDBPyConnection) -> list[str]:
-            rows = con.execute(
-                "UPDATE orders SET placed = TRUE, status = 'PENDING', error_code = NULL,"
-                " error_msg = NULL, not_after = ?, updated_at = now()"
-                " WHERE batch_id = ? AND NOT placed"
-                " AND client_order_id IN (SELECT unnest(?::VARCHAR[]))"
-                " RETURNING client_order_id",
-                [to_utc(not_after), batch_id, ids],
-            ).fetchall()
-            claimed = [str(r[0]) for r in rows]
-            if claimed:
-                con.execute(
-                    "INSERT INTO order_events (client_order_id, ts, event, status, filled_qty,"
-                    " source, raw) SELECT client_order_id, updated_at, 'submitted', status,"
-                    " filled_qty, 'submit', NULL FROM orders"
-                    " WHERE client_order_id IN (SELECT unnest(?::VARCHAR[]))",
-                    [claimed],
-                )
-            order = {cid: i for i, cid in enumerate(ids)}
-            return sorted(claimed, key=order.__getitem__)
-
-        return self._run(work, "claim orders not placed")
-
-    def _finish(
-        self, con: duckdb.DuckDBPyConnection, batch_id: str, counts: Mapping[str, int] | None
-    ) -> None:
-        """Record a batch's outcome counts (by default: of its stored rows) and finish time."""
-        if counts is None:
-            rows = con.execute(
-                "SELECT status, count(*) FROM orders WHERE batch_id = ? GROUP BY status"
-                " ORDER BY status",
-                [batch_id],
-            ).fetchall()
-            counts = {str(status): int(n) for status, n in rows}
-        row = con.execute(
-            "UPDATE batches SET counts = ?, finished_at = now() WHERE batch_id = ?",
-            [to_json(dict(counts)), batch_id],
-        ).fetchone()
-        if not row or not row[0]:
-            raise StoreError(f"no batch {batch_id!r} in the store {self._db.name}")
+        return self._journal.claim_unplaced(batch_id, client_order_ids, not_after)
 
     def finish_batch(self, batch_id: str, counts: Mapping[str, int]) -> None:
         """Store the batch's outcome counts (e.g. ``{"NEW": 98, "REJECTED": 2}``) and finish time.
@@ -431,10 +274,9 @@ class Store:
 
             store.finish_batch(bid, {"NEW": 98, "REJECTED": 2})
         """
+        self._journal.finish_batch(batch_id, counts)
 
-        self._run(lambda con: self._finish(con, batch_id, counts), "finish the batch")
-
-    # -- reads ------------------------------------------------------------------------------------
+    # -- reads of the journal (current at once) ---------------------------------------------------
 
     def find_batch(self, key: str) -> BatchRecord | None:
         """The batch recorded with ``key``, or ``None``.
@@ -444,7 +286,7 @@ class Store:
             if (prev := store.find_batch("rebalance-2026-11-25")) is not None:
                 stored = store.batch_orders(prev.batch_id)
         """
-        return self._batch("key", key)
+        return self._journal.find_batch(key)
 
     def get_batch(self, batch_id: str) -> BatchRecord | None:
         """The batch with ``batch_id``, or ``None``.
@@ -453,18 +295,7 @@ class Store:
 
             store.get_batch(bid).counts
         """
-        return self._batch("batch_id", batch_id)
-
-    def _batch(self, column: str, value: str) -> BatchRecord | None:
-        def work(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-            return con.execute(
-                f"SELECT {_BATCH_FIELDS} FROM batches WHERE {column} = ?", [value]
-            ).df()
-
-        frame = self._run(work, "read a batch")
-        if frame.empty:
-            return None
-        return batch_from_row({str(k): v for k, v in frame.iloc[0].to_dict().items()})
+        return self._journal.batch("batch_id", batch_id)
 
     def batch_orders(self, batch_id: str) -> list[Order]:
         """The stored orders of a batch, in input order (by position).
@@ -473,7 +304,7 @@ class Store:
 
             [o.status for o in store.batch_orders(bid)]
         """
-        return self._orders("batch_id = ?", [batch_id], "position, client_order_id")
+        return self._journal.orders("batch_id = ?", [batch_id], "position, client_order_id")
 
     def pending(
         self,
@@ -506,12 +337,7 @@ class Store:
             store.records(open_only=True, exchange="paper", market="spot")
         """
         where, params = _filters(**filters)
-        return self._orders(" AND ".join(where) or "TRUE", params, _ORDER_BY)
-
-    def _orders(self, where: str, params: list[Any], order_by: str) -> list[Order]:
-        query = f"SELECT {', '.join(ORDER_FIELDS)} FROM orders WHERE {where} ORDER BY {order_by}"
-        frame = self._run(lambda con: con.execute(query, params).df(), "read orders")
-        return orders_from_frame(frame)
+        return self._journal.orders(" AND ".join(where) or "1", params, _ORDER_BY)
 
     def orders(
         self,
@@ -529,6 +355,7 @@ class Store:
 
         ``since`` keeps orders created at or after it (naive times are UTC); ``open_only`` keeps
         NEW and PARTIALLY_FILLED orders. Also: ``exchange``, ``market``, ``venue``, ``order_ids``.
+        Read from the journal: current at once, and never waiting for the DuckDB file.
 
         Example::
 
@@ -544,22 +371,24 @@ class Store:
             client_order_ids=client_order_ids,
             **more,
         )
-        query = f"SELECT {', '.join(COLUMNS)} FROM orders"
-        if where:
-            query += " WHERE " + " AND ".join(where)
-        query += f" ORDER BY {_ORDER_BY}"
-        frame = self._run(lambda con: con.execute(query, params).df(), "read orders")
-        return to_order_frame(frame)
+        rows = self._journal.order_rows(" AND ".join(where) or "1", params, _ORDER_BY)
+        return frame_from_rows(rows)
+
+    # -- reads of DuckDB (after writing the journal into it) --------------------------------------
 
     def sql(
         self, query: str, params: Sequence[Any] | Mapping[str, Any] | None = None
     ) -> pd.DataFrame:
-        """Run any SQL on the store and return the result as a DataFrame (empty if none).
+        """Run SQL on the store's DuckDB file and return the result as a DataFrame (empty if none).
+
+        The journal is written into DuckDB first, so the result includes every write so far.
+        Waits (saying so in the log) while another program holds the file.
 
         Example::
 
             store.sql("select status, count(*) as n from orders group by status")
         """
+        self._projection.flush()
 
         def work(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
             cursor = con.execute(query, params)
@@ -570,7 +399,7 @@ class Store:
             result: pd.DataFrame = cursor.df()
             return result
 
-        frame: pd.DataFrame = self._run(work, "run the query").reset_index(drop=True)
+        frame: pd.DataFrame = self._db.run(work, "run the query").reset_index(drop=True)
         return frame
 
     def export(self, path: str | os.PathLike[str]) -> Path:
@@ -584,6 +413,7 @@ class Store:
 
             duckdb.sql("select * from read_parquet('out/orders/*/*.parquet', hive_partitioning=1)")
         """
+        self._projection.flush()
         root = Path(path).expanduser().absolute()
         root.mkdir(parents=True, exist_ok=True)
         scratch = root / f".export-{uuid.uuid4().hex}"
@@ -599,7 +429,7 @@ class Store:
 
         try:
             scratch.mkdir()
-            self._run(work, "export to Parquet")
+            self._db.run(work, "export to Parquet", read_only=True)
             for table in tables:
                 final = root / table
                 if final.exists():

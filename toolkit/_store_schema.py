@@ -1,9 +1,8 @@
 """The DuckDB schema of the store and the pure conversions between ``Order`` records and its rows.
 
 No connection is opened here: :mod:`toolkit._store` owns the I/O. This module holds the DDL (see
-the schema in :mod:`toolkit._store`'s docstring), the staging frame that carries a sequence of
-orders into DuckDB as one vectorized scan, the way back from query results to ``Order`` records,
-and the defensive removal of secrets from JSON payloads.
+the schema in :mod:`toolkit._store`'s docstring), the batch record, the order frame's dtypes for
+query results, and the defensive removal of secrets from JSON payloads.
 
 Example::
 
@@ -18,39 +17,37 @@ import enum
 import functools
 import json
 import math
-import operator
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 import pandas as pd
 
+from ._exceptions import StoreError
 from ._frame import COLUMNS, DTYPES
-from ._models import Order, OrderStatus
 
 __all__ = [
     "DDL",
-    "EVENT_SQL",
     "ORDER_FIELDS",
     "SCHEMA_VERSION",
     "SOURCES",
-    "STAGE_SELECT",
+    "SQL_TYPES",
     "BatchRecord",
-    "batch_from_row",
-    "na_to_none",
-    "orders_from_frame",
-    "stage_frame",
+    "check_version",
     "strip_secrets",
     "to_json",
     "to_order_frame",
     "to_utc",
 ]
 
-#: Bumped whenever the DDL changes; stored in ``toolkit_meta``. Version 2 added ``venue`` to
-#: ``orders`` and ``batches`` (older files are migrated in place on first open).
-SCHEMA_VERSION = 2
+#: Bumped whenever the DDL or the way the file is written changes; stored in ``toolkit_meta``.
+#: Version 2 added ``venue`` to ``orders`` and ``batches``; version 3 moved the write-ahead into
+#: the journal beside the file (``toolkit._journal``): DuckDB is written only from it, and a
+#: release that knows up to version 2 (and would write around the journal) refuses the file.
+#: Older files are migrated in place on first open.
+SCHEMA_VERSION = 3
 
 #: Where an update came from (the ``source`` column of ``order_events``).
 SOURCES: frozenset[str] = frozenset(
@@ -60,7 +57,7 @@ SOURCES: frozenset[str] = frozenset(
 #: Columns of the ``orders`` table: the order frame's, then the store-only fields of ``Order``.
 ORDER_FIELDS: tuple[str, ...] = (*COLUMNS, "position", "placed", "not_after", "raw")
 
-_SQL_TYPES: dict[str, str] = {
+SQL_TYPES: dict[str, str] = {
     **dict.fromkeys(COLUMNS, "VARCHAR"),
     **dict.fromkeys(("price", "stop_price", "qty", "filled_qty", "avg_price"), "DOUBLE"),
     "reduce_only": "BOOLEAN",
@@ -72,9 +69,6 @@ _SQL_TYPES: dict[str, str] = {
     "not_after": "TIMESTAMPTZ",
     "raw": "JSON",
 }
-_TEXT_FIELDS = tuple(c for c in ORDER_FIELDS if _SQL_TYPES[c] == "VARCHAR")
-_FLOAT_FIELDS = tuple(c for c in ORDER_FIELDS if _SQL_TYPES[c] == "DOUBLE")
-_TIME_FIELDS = tuple(c for c in ORDER_FIELDS if _SQL_TYPES[c] == "TIMESTAMPTZ")
 
 
 def _order_columns_ddl() -> str:
@@ -85,8 +79,18 @@ def _order_columns_ddl() -> str:
             extra = " PRIMARY KEY"
         elif col in ("exchange", "market", "symbol", "status", "placed"):
             extra = " NOT NULL"
-        lines.append(f"    {col} {_SQL_TYPES[col]}{extra}")
+        lines.append(f"    {col} {SQL_TYPES[col]}{extra}")
     return ",\n".join(lines)
+
+
+def check_version(found: int) -> int:
+    """``found`` if this release can write a store of that schema version, else ``StoreError``."""
+    if found > SCHEMA_VERSION:
+        raise StoreError(
+            f"the store has schema version {found}; this toolkit knows up to {SCHEMA_VERSION}"
+            " (upgrade toolkit)"
+        )
+    return found
 
 
 #: Idempotent DDL, run on every first open of a store file.
@@ -121,25 +125,6 @@ DDL: tuple[str, ...] = (
     "ALTER TABLE orders ADD COLUMN IF NOT EXISTS venue VARCHAR",
     "ALTER TABLE batches ADD COLUMN IF NOT EXISTS venue VARCHAR",
 )
-
-#: Typed projection of the registered staging frame ``_tk_df`` (an all-NULL object column would
-#: otherwise come in with a guessed type).
-STAGE_SELECT = (
-    "SELECT "
-    + ", ".join(f"CAST({c} AS {_SQL_TYPES[c]}) AS {c}" for c in ORDER_FIELDS)
-    + ", CAST(_raw_event AS JSON) AS _raw_event, CAST(_seq AS BIGINT) AS _seq FROM _tk_df"
-)
-
-#: The event name of a state change; columns ``status``, ``placed``, ``old_status``,
-#: ``old_placed`` (NULL for a new row) and the parameter ``$source``.
-EVENT_SQL = """CASE
-    WHEN NOT placed AND coalesce(old_placed, TRUE) THEN 'not_placed'
-    WHEN $source = 'reconcile' THEN 'reconciled'
-    WHEN status = 'PENDING' AND coalesce(old_status, '') <> 'PENDING' THEN 'submitted'
-    WHEN status = 'PENDING' THEN 'unknown'
-    WHEN status = 'NEW' THEN 'accepted'
-    ELSE lower(status)
-END"""
 
 # A key is secret if its name, lower-cased with separators removed, contains one of these.
 _SECRET_PARTS = ("apikey", "secret", "signature", "password", "passphrase", "privatekey")
@@ -181,72 +166,6 @@ def to_json(value: Any) -> str | None:
     if value is None:
         return None
     return json.dumps(strip_secrets(value), default=_json_default, separators=(",", ":"))
-
-
-_GET_FIELDS = operator.attrgetter(*ORDER_FIELDS)
-
-
-def stage_frame(orders: Sequence[Order]) -> pd.DataFrame:
-    """The orders as one DataFrame for a DuckDB scan (``raw`` as JSON text, ``_seq`` = input order).
-
-    ``_raw_event`` is the raw payload of this update only (the ``raw`` column may later be
-    coalesced with the stored one).
-    """
-    rows = [_GET_FIELDS(o) for o in orders]
-    data: dict[str, Any] = {}
-    for i, col in enumerate(ORDER_FIELDS):
-        values = [row[i] for row in rows]
-        if col == "raw":
-            data[col] = pd.Series([to_json(v) for v in values], dtype=object)
-        elif col in _TEXT_FIELDS:
-            data[col] = pd.Series(
-                [v.value if isinstance(v, enum.Enum) else v for v in values], dtype=object
-            )
-        elif col in _FLOAT_FIELDS:
-            data[col] = pd.Series(values, dtype=object).astype("float64")
-        elif col in _TIME_FIELDS:
-            data[col] = pd.to_datetime(pd.Series(values, dtype=object), utc=True)
-        elif col in ("error_code", "position"):
-            data[col] = pd.Series(values, dtype=object).astype("Int64")
-        else:  # reduce_only, placed
-            data[col] = pd.Series(values, dtype=object).astype("boolean")
-    data["_raw_event"] = data["raw"]
-    data["_seq"] = pd.RangeIndex(len(rows))
-    frame: pd.DataFrame = pd.DataFrame(data, index=pd.RangeIndex(len(rows)))
-    return frame
-
-
-def na_to_none(value: Any) -> Any:
-    """``None`` for any missing value (None, NaN, NaT, pd.NA); other values unchanged."""
-    if value is None or value is pd.NaT:
-        return None
-    try:
-        return None if bool(pd.isna(value)) else value
-    except (TypeError, ValueError):
-        return value
-
-
-def orders_from_frame(frame: pd.DataFrame) -> list[Order]:
-    """``Order`` records (store-only fields included) from a query over all ``ORDER_FIELDS``."""
-    orders: list[Order] = []
-    for rec in frame.to_dict("records"):
-        kw: dict[str, Any] = {str(k): na_to_none(v) for k, v in rec.items()}
-        kw["status"] = OrderStatus(kw["status"])
-        for col in _FLOAT_FIELDS:
-            if kw[col] is not None:
-                kw[col] = float(kw[col])
-        for col in ("error_code", "position"):
-            if kw[col] is not None:
-                kw[col] = int(kw[col])
-        for col in ("reduce_only", "placed"):
-            if kw[col] is not None:
-                kw[col] = bool(kw[col])
-        for col in _TIME_FIELDS:
-            kw[col] = None if kw[col] is None else to_utc(kw[col])
-        kw["raw"] = None if kw["raw"] is None else json.loads(kw["raw"])
-        kw["placed"] = True if kw["placed"] is None else kw["placed"]
-        orders.append(Order(**kw))
-    return orders
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -301,28 +220,3 @@ def to_order_frame(frame: pd.DataFrame) -> pd.DataFrame:
             out[col] = out[col].astype(dtype)
     result: pd.DataFrame = out[list(COLUMNS)]
     return result
-
-
-def batch_from_row(row: Mapping[str, Any]) -> BatchRecord:
-    """A ``BatchRecord`` from one row of ``SELECT`` over the ``batches`` columns."""
-    clean = na_to_none
-
-    def load(value: Any) -> Any:
-        value = clean(value)
-        return None if value is None else json.loads(value)
-
-    finished = clean(row["finished_at"])
-    return BatchRecord(
-        batch_id=str(row["batch_id"]),
-        key=clean(row["key"]),
-        created_at=to_utc(row["created_at"]),
-        n_orders=int(row["n_orders"]),
-        fingerprint=clean(row["fingerprint"]),
-        exchange=clean(row["exchange"]),
-        market=clean(row["market"]),
-        params=load(row["params"]) or {},
-        papermill=load(row["papermill"]),
-        counts=load(row["counts"]),
-        finished_at=None if finished is None else to_utc(finished),
-        venue=clean(row.get("venue")),
-    )

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import dataclasses
 import time
 from collections.abc import Sequence
 from typing import Any
 
+import duckdb
 import pandas as pd
 import pytest
 
 import toolkit as tk
-from toolkit import _store_db
+from toolkit import _journal
+from toolkit._journal_rows import to_micros
 from toolkit._exceptions import (
     ConfigError,
     KeyReuseError,
@@ -97,11 +101,13 @@ async def test_connect_reconciles_only_its_own_venue(tkh: Any) -> None:
         frame = await a.batch([tkh.market()], key="K")
         cid = frame["client_order_id"].iloc[0]
         past = pd.Timestamp.now(tz="UTC") - pd.Timedelta(minutes=5)
-        a.store.sql(
-            "UPDATE orders SET status='PENDING', order_id=NULL, not_after=?"
-            " WHERE client_order_id=?",
-            [past, cid],
-        )
+        # as a process killed after its send would have left it (the journal is the record)
+        with contextlib.closing(sqlite3.connect(str(a.store.journal_path))) as con, con:
+            con.execute(
+                "UPDATE orders SET status='PENDING', order_id=NULL, not_after=?, ver=ver+1"
+                " WHERE client_order_id=?",
+                [to_micros(past), cid],
+            )
         assert a.store.get_batch(frame["batch_id"].iloc[0]).venue == one.url  # type: ignore[union-attr]
         await a.close()
         b = await tk.connect("paper", base_url=two.url, api_key=k2, api_secret=s2, stream=False)
@@ -136,25 +142,38 @@ async def test_key_of_another_market_raises(tkh: Any) -> None:
 # -- 4. store round trips -----------------------------------------------------------------------
 
 
-async def test_a_batch_costs_two_store_opens(tkh: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_batch_never_waits_for_duckdb(tkh: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The batch's critical path is two journal commits (write-ahead, answers + finish); DuckDB
+    is written in the background: a batch completes while another connection of this process
+    holds the DuckDB file, and DuckDB catches up once it is free."""
     session = await tk.connect(stream=False)
     await session.batch([tkh.limit()])  # warm up: rules, time sync
-    opens = 0
-    connect = _store_db.Database._connect
+    writes: list[str] = []
+    submit = _journal.Journal._submit
 
-    def counting(self: _store_db.Database) -> Any:
-        nonlocal opens
-        opens += 1
-        return connect(self)
+    def counting(self: _journal.Journal, work: Any, what: str, **kw: Any) -> Any:
+        if not kw.get("quiet"):
+            writes.append(what)
+        return submit(self, work, what, **kw)
 
-    monkeypatch.setattr(_store_db.Database, "_connect", counting)
-    frame = await session.batch([tkh.limit(price=str(88000 - i)) for i in range(10)])
-    assert frame["status"].tolist() == ["NEW"] * 10
-    assert opens == 2  # write-ahead + one finalize that also finishes the batch
+    monkeypatch.setattr(_journal.Journal, "_submit", counting)
+    path = session.store.path
+    assert path is not None
+    session.store.projection.flush()  # DuckDB holds the warm-up batch
+    holder = duckdb.connect(str(path))  # the user's own connection holds the file
+    try:
+        frame = await session.batch([tkh.limit(price=str(88000 - i)) for i in range(10)])
+        assert frame["status"].tolist() == ["NEW"] * 10
+        assert writes == ["record the batch", "apply order updates"]
+        assert session.orders(batch_id=frame["batch_id"].iloc[0])["status"].tolist() == ["NEW"] * 10
+        assert holder.execute("select count(*) from orders").fetchone() == (1,)  # behind
+    finally:
+        holder.close()
     batch = session.store.get_batch(frame["batch_id"].iloc[0])
     assert batch is not None
     assert batch.counts == {"NEW": 10}
     assert batch.finished_at is not None
+    assert session.sql("select count(*) as n from orders")["n"].tolist() == [11]  # caught up
 
 
 async def test_stream_echoes_of_a_known_state_cost_no_store_write(
@@ -162,22 +181,29 @@ async def test_stream_echoes_of_a_known_state_cost_no_store_write(
 ) -> None:
     session = await tk.connect()  # with the user-data stream
     await session.batch([tkh.limit()])  # warm up: rules, time sync, stream connected
-    await asyncio.sleep(0.5)
-    opens = 0
-    connect = _store_db.Database._connect
+    writes = 0
+    submit = _journal.Journal._submit
 
-    def counting(self: _store_db.Database) -> Any:
-        nonlocal opens
-        opens += 1
-        return connect(self)
+    def counting(self: _journal.Journal, work: Any, what: str, **kw: Any) -> Any:
+        nonlocal writes
+        if not kw.get("quiet"):
+            writes += 1
+        return submit(self, work, what, **kw)
 
-    monkeypatch.setattr(_store_db.Database, "_connect", counting)
+    monkeypatch.setattr(_journal.Journal, "_submit", counting)
+    feed = session.feed
+    assert feed is not None
+    before = feed.events
     frame = await session.batch([tkh.market() for _ in range(5)])
     assert frame["status"].tolist() == ["FILLED"] * 5
-    await asyncio.sleep(1.0)  # the stream's NEW/TRADE events for these orders arrive meanwhile
+    # each order's NEW and TRADE events reach the feed (a generous bound, not a time window)
+    deadline = time.monotonic() + 60
+    while feed.events < before + 10 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert feed.events >= before + 10
     # write-ahead + the answers; the echoes say nothing the store does not already hold
     # (if the stream wins the race, its FILLED is written and the answer is the echo)
-    assert opens <= 3  # it was 8 when every echo opened the store
+    assert writes <= 3  # it was 8 when every echo opened the store
 
 
 # -- 5. the send window grows with the order budget ---------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -467,6 +468,7 @@ def test_file_store_is_reopened_and_not_held(tmp_path: Path, make_orders: MakeOr
     path = tmp_path / "sub" / "dir" / "store.duckdb"
     store = Store(path)
     store.record_batch(BatchRecord(batch_id="b1", created_at=NOW, n_orders=2), make_orders(2))
+    store.projection.flush()  # what the background thread does within a second
     # the file is not held between operations: a plain duckdb connection can open it
     with duckdb.connect(str(path)) as con:
         assert con.execute("select count(*) from orders").fetchone() == (2,)
@@ -486,10 +488,31 @@ def test_corrupt_file_raises_store_error(tmp_path: Path) -> None:
 
 
 def test_newer_schema_version_is_refused(tmp_path: Path) -> None:
+    """A DuckDB file (without a journal) of a newer release, and a journal of a newer release."""
     path = tmp_path / "new.duckdb"
-    Store(path).sql("update toolkit_meta set value = '999' where name = 'schema_version'")
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE toolkit_meta (name VARCHAR PRIMARY KEY, value VARCHAR)")
+        con.execute("INSERT INTO toolkit_meta VALUES ('schema_version', '999')")
     with pytest.raises(StoreError, match="schema version 999"):
         Store(path)
+    other = tmp_path / "other.duckdb"
+    Store(other).close()
+    with sqlite3.connect(f"{other}.journal") as con:
+        con.execute("UPDATE meta SET value = '999' WHERE name = 'schema_version'")
+    con.close()
+    with pytest.raises(StoreError, match="journal .* schema version 999"):
+        Store(other)
+
+
+def test_an_older_release_is_refused_by_the_migrated_file(tmp_path: Path) -> None:
+    """An older release would write DuckDB around the journal: the file says version 3, which
+    that release refuses (it knows up to 2)."""
+    path = tmp_path / "v3.duckdb"
+    Store(path).close()
+    with duckdb.connect(str(path)) as con:
+        row = con.execute("SELECT value FROM toolkit_meta WHERE name = 'schema_version'")
+        assert row.fetchone() == (str(SCHEMA_VERSION),)
+    assert SCHEMA_VERSION == 3
 
 
 # -- secrets ---------------------------------------------------------------------------------------

@@ -123,7 +123,7 @@ def test_a_version_1_store_is_migrated(tmp_path: Path) -> None:
     con.close()
     with Store(path) as st:
         version = st.sql("select value from toolkit_meta where name = 'schema_version'")
-        assert version["value"].iloc[0] == str(SCHEMA_VERSION) == "2"
+        assert version["value"].iloc[0] == str(SCHEMA_VERSION) == "3"
         cols: Any = st.sql(
             "select column_name from information_schema.columns where table_name = 'orders'"
         )

@@ -1,4 +1,5 @@
-"""Two processes, one store file: DuckDB's file lock is waited for, never surfaced, no row lost."""
+"""Two processes, one store: the journal arbitrates, DuckDB's file lock never stops a batch, no row
+lost."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ def _spawn(*args: object) -> subprocess.Popen[str]:
     }
     return subprocess.Popen(
         [sys.executable, str(WORKER), *map(str, args)],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -35,19 +37,23 @@ def _spawn(*args: object) -> subprocess.Popen[str]:
     )
 
 
-def _finish(proc: subprocess.Popen[str], timeout: float = 60) -> str:
-    out, err = proc.communicate(timeout=timeout)
+def _finish(proc: subprocess.Popen[str], timeout: float = 60, stdin: str | None = None) -> str:
+    out, err = proc.communicate(input=stdin, timeout=timeout)
     assert proc.returncode == 0, err
     assert err == ""
     return out
 
 
-def _hold(path: Path, seconds: float) -> subprocess.Popen[str]:
-    """Start a process that holds the store file; return once it holds it."""
-    proc = _spawn("hold", path, seconds)
+def _hold(path: Path) -> subprocess.Popen[str]:
+    """Start a process that holds the DuckDB file; return once it holds it (until _release)."""
+    proc = _spawn("hold", path)
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "holding"
     return proc
+
+
+def _release(proc: subprocess.Popen[str]) -> None:
+    _finish(proc, stdin="go\n")
 
 
 def _one_order(batch_id: str) -> list[Order]:
@@ -78,32 +84,43 @@ def test_two_processes_write_600_orders_into_one_file(tmp_path: Path) -> None:
         assert batches.to_dict("records") == [{"n": 20, "done": 20}]
 
 
-def test_a_held_file_is_waited_for(tmp_path: Path) -> None:
+def test_batches_go_on_while_another_program_holds_the_duckdb_file(tmp_path: Path) -> None:
+    """A user's own duckdb.connect holds the file: writes and tk.orders() go on (journal);
+    sql() waits for the file and then sees every write."""
     path = tmp_path / "held.duckdb"
     store = Store(path)
-    holder = _hold(path, 1.0)
-    t0 = time.monotonic()
-    now = pd.Timestamp.now(tz="UTC")
-    store.record_batch(BatchRecord(batch_id="b1", created_at=now, n_orders=1), _one_order("b1"))
-    waited = time.monotonic() - t0
-    _finish(holder)
-    assert waited > 0.5  # it really waited for the other process
-    assert list(store.orders()["client_order_id"]) == ["b1-0"]
+    holder = _hold(path)
+    try:
+        now = pd.Timestamp.now(tz="UTC")
+        store.record_batch(BatchRecord(batch_id="b1", created_at=now, n_orders=1), _one_order("b1"))
+        store.apply([dataclasses.replace(_one_order("b1")[0], status=OrderStatus.NEW)],
+                    source="response", finish="b1")  # fmt: skip
+        assert list(store.orders()["status"]) == ["NEW"]
+        with pytest.raises(StoreError, match=r"held\.duckdb stayed locked by another program"):
+            store.projection.flush(retry=RetryPolicy(timeout=0.2))
+        with ThreadPoolExecutor(1) as pool:
+            query = pool.submit(store.sql, "select status from orders")
+            _release(holder)  # sql() waits for the file, then catches up
+            assert query.result(timeout=60)["status"].tolist() == ["NEW"]
+    finally:
+        if holder.returncode is None:
+            _release(holder)
     store.close()
 
 
-def test_a_file_held_too_long_raises_store_error_naming_it(tmp_path: Path) -> None:
+def test_a_file_held_too_long_makes_sql_raise_a_store_error_naming_it(tmp_path: Path) -> None:
     path = tmp_path / "stuck.duckdb"
     store = Store(path, retry=RetryPolicy(timeout=0.3))
-    holder = _hold(path, 1.5)
+    now = pd.Timestamp.now(tz="UTC")
+    holder = _hold(path)
     try:
-        now = pd.Timestamp.now(tz="UTC")
-        with pytest.raises(StoreError, match=r"stuck\.duckdb stayed locked"):
-            store.record_batch(BatchRecord(batch_id="b1", created_at=now, n_orders=1),
-                               _one_order("b1"))  # fmt: skip
+        store.record_batch(BatchRecord(batch_id="b1", created_at=now, n_orders=1),
+                           _one_order("b1"))  # fmt: skip
+        with pytest.raises(StoreError, match=r"stuck\.duckdb stayed locked.*tk\.orders\(\)"):
+            store.sql("select count(*) from orders")
     finally:
-        _finish(holder)
-    assert store.orders().empty  # nothing half-written; the store works again
+        _release(holder)
+    assert store.sql("select count(*) as n from orders")["n"].tolist() == [1]  # caught up
     store.close()
 
 

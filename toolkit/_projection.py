@@ -1,0 +1,310 @@
+"""The projection: the journal written into DuckDB, in the background, in group commits.
+
+DuckDB is the record users query (``tk.sql``, ``tk.export``, their own ``duckdb.connect``), but
+it is never on a batch's critical path: a daemon thread per store wakes after journal commits,
+waits :data:`DEFAULT_DELAY` so that several commits go in one DuckDB transaction, and writes
+what changed -- the current rows of changed orders and batches (upserts: replaying one twice is
+harmless) and the new events (by event id: inserted once). Only then does the journal mark those
+versions projected and delete those events, so a process killed mid-flush loses nothing and
+duplicates nothing. The DuckDB file is held for one flush at a time (a few milliseconds); when
+another program holds it, the flush is retried with backoff while batches go on in the journal.
+
+Reads that need DuckDB call :meth:`Projection.flush` first (read-your-writes); the thread also
+polls the journal every :data:`POLL` seconds, so what another process committed and could not
+project (it was killed) reaches DuckDB within a second or so.
+
+Example::
+
+    projection = Projection(journal, database, journal_id=jid)
+    projection.start(); ...; projection.flush(); ...; projection.stop()
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from ._exceptions import StoreError
+from ._journal import Journal, Pending
+from ._journal_rows import BATCH_FIELDS, ROW_FIELDS
+from ._store_db import STAGE, Database, RetryPolicy
+from ._store_schema import DDL, SCHEMA_VERSION, SQL_TYPES, check_version
+
+__all__ = ["DEFAULT_DELAY", "POLL", "Projection", "load_journal_rows"]
+
+_log = logging.getLogger("toolkit")
+#: Seconds the thread waits after a journal commit before flushing (group commit into DuckDB).
+DEFAULT_DELAY = 0.2
+#: Seconds between looks at the journal for work committed by other processes.
+POLL = 1.0
+#: Rows (of each kind) per DuckDB transaction.
+CHUNK = 50_000
+#: One flush attempt of the background thread waits this long for the DuckDB file.
+_BACKGROUND_RETRY = RetryPolicy(timeout=0.5)
+_TIMES = frozenset({"created_at", "updated_at", "not_after", "finished_at", "ts"})
+_BATCH_TYPES = {
+    "created_at": "TIMESTAMPTZ", "n_orders": "INTEGER", "params": "JSON", "papermill": "JSON",
+    "counts": "JSON", "finished_at": "TIMESTAMPTZ",
+}  # fmt: skip
+_EVENT_FIELDS = ("event_id", "client_order_id", "ts", "event", "status", "filled_qty", "source",
+                 "raw")  # fmt: skip
+_EVENT_TYPES = {"event_id": "BIGINT", "ts": "TIMESTAMPTZ", "filled_qty": "DOUBLE", "raw": "JSON"}
+
+
+def _type(table: str, name: str) -> str:
+    if table == "orders":
+        return "VARCHAR" if name == "venue" else SQL_TYPES[name]
+    if table == "batches":
+        return _BATCH_TYPES.get(name, "VARCHAR")
+    return _EVENT_TYPES.get(name, "VARCHAR")
+
+
+def _select(table: str, fields: Sequence[str]) -> str:
+    """A typed projection of the staged journal rows (times are integer microseconds)."""
+    cols = []
+    for name in fields:
+        kind = _type(table, name)
+        if name in _TIMES:
+            cols.append(f"make_timestamp(CAST({name} AS BIGINT))::TIMESTAMPTZ AS {name}")
+        else:
+            cols.append(f"CAST({name} AS {kind}) AS {name}")
+    return f"SELECT {', '.join(cols)} FROM {STAGE}"
+
+
+def _stage(table: str, fields: Sequence[str], rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
+    """Journal rows as a typed DataFrame for one DuckDB scan (NaN reads as NULL)."""
+    data: dict[str, pd.Series] = {}
+    for i, name in enumerate(fields):
+        values = [r[i] for r in rows]
+        kind = _type(table, name)
+        if name in _TIMES or kind in ("INTEGER", "BIGINT"):
+            data[name] = pd.Series(values, dtype="Int64")
+        elif kind == "DOUBLE":
+            data[name] = pd.Series(values, dtype=object).astype("float64")
+        elif kind == "BOOLEAN":
+            data[name] = pd.Series(values, dtype=object).astype("boolean")
+        else:
+            data[name] = pd.Series(values, dtype=object)
+    frame: pd.DataFrame = pd.DataFrame(data, index=pd.RangeIndex(len(rows)))
+    return frame
+
+
+def _upsert(table: str, fields: Sequence[str], key: str) -> str:
+    names = ", ".join(fields)
+    sets = ", ".join(f"{c} = excluded.{c}" for c in fields if c != key)
+    return (
+        f"INSERT INTO {table} ({names}) {_select(table, fields)}"
+        f" ON CONFLICT ({key}) DO UPDATE SET {sets}"
+    )
+
+
+_ORDERS_SQL = _upsert("orders", ROW_FIELDS, "client_order_id")
+_BATCHES_SQL = _upsert("batches", BATCH_FIELDS, "batch_id")
+_EVENTS_SQL = (
+    f"INSERT INTO order_events ({', '.join(_EVENT_FIELDS)}) {_select('events', _EVENT_FIELDS)}"
+    " ON CONFLICT (event_id) DO NOTHING"
+)
+
+
+def create_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create or migrate the DuckDB schema in place and record :data:`SCHEMA_VERSION`."""
+    for statement in DDL:
+        con.execute(statement)
+    con.execute(
+        "INSERT INTO toolkit_meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
+        [str(SCHEMA_VERSION)],
+    )
+    row = con.execute("SELECT value FROM toolkit_meta WHERE name = 'schema_version'").fetchone()
+    found = check_version(int(row[0]) if row else SCHEMA_VERSION)
+    if found < SCHEMA_VERSION:  # the DDL above migrated it
+        con.execute(
+            "UPDATE toolkit_meta SET value = ? WHERE name = 'schema_version'",
+            [str(SCHEMA_VERSION)],
+        )
+
+
+def load_journal_rows(
+    db: Database, journal_id: str
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], int]:
+    """Create or migrate the DuckDB schema, and read what a new journal starts from: every order
+    row and batch row DuckDB holds (journal form: times as microseconds, JSON as text) and its
+    last event id. Records ``journal_id`` in DuckDB: the projection writes only into the DuckDB
+    file its journal came from (or was projected into)."""
+
+    def col(name: str, table: str) -> str:
+        if name in _TIMES:
+            return f"epoch_us({name})"
+        if _type(table, name) == "JSON":
+            return f"CAST({name} AS VARCHAR)"
+        return name
+
+    orders_sql = f"SELECT {', '.join(col(c, 'orders') for c in ROW_FIELDS)} FROM orders"
+    batches_sql = f"SELECT {', '.join(col(c, 'batches') for c in BATCH_FIELDS)} FROM batches"
+
+    def work(
+        con: duckdb.DuckDBPyConnection,
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], int]:
+        create_schema(con)
+        orders = con.execute(orders_sql).fetchall()
+        batches = con.execute(batches_sql).fetchall()
+        row = con.execute("SELECT coalesce(max(event_id), 0) FROM order_events").fetchone()
+        _set_journal_id(con, journal_id)
+        return orders, batches, int(row[0]) if row else 0
+
+    return db.run(work, "read the store into a new journal")
+
+
+def _set_journal_id(con: duckdb.DuckDBPyConnection, journal_id: str) -> None:
+    con.execute(
+        "INSERT INTO toolkit_meta VALUES ('journal_id', ?)"
+        " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        [journal_id],
+    )
+
+
+class Projection:
+    """Writes one journal into one DuckDB database (module docstring). Thread-safe."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        db: Database,
+        *,
+        journal_id: str,
+        delay: float = DEFAULT_DELAY,
+        poll: float = POLL,
+    ) -> None:
+        self._journal = journal
+        self._db = db
+        self._journal_id = journal_id
+        self._delay = delay
+        self._poll = poll
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._flush_lock = threading.Lock()
+        self._identity_checked = False
+        self._thread: threading.Thread | None = None
+        #: Number of flushes that wrote something (for the benchmark and tests).
+        self.flushes = 0
+        #: The last error of a background flush, or ``None`` after a successful one.
+        self.last_error: StoreError | None = None
+
+    def start(self) -> None:
+        """Start the background thread (once)."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name="toolkit-projection", daemon=True
+            )
+            self._thread.start()
+
+    def notify(self) -> None:
+        """Something was committed to the journal: flush soon."""
+        self._wake.set()
+
+    def stop(self, *, flush: bool = True, retry: RetryPolicy | None = None) -> None:
+        """Stop the thread; with ``flush`` try a last flush (what fails stays in the journal)."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if flush:
+            try:
+                self.flush(retry=retry or _BACKGROUND_RETRY)
+            except StoreError as exc:
+                _log.info("toolkit: the store stays behind its journal until next time: %s", exc)
+
+    def flush(self, *, retry: RetryPolicy | None = None) -> int:
+        """Write everything the journal holds that DuckDB does not; returns rows written.
+
+        Waits for the DuckDB file as ``retry`` (default: the database's policy) says, then
+        raises ``StoreError`` (the journal keeps everything).
+        """
+        written = 0
+        with self._flush_lock:
+            if not self._identity_checked:
+                self._check_identity(retry)
+            while True:
+                pending = self._journal.pending(CHUNK)
+                if not pending:
+                    return written
+                self._write(pending, retry)
+                self._journal.projected(pending)
+                written += len(pending)
+                self.flushes += 1
+
+    def _check_identity(self, retry: RetryPolicy | None) -> None:
+        """If DuckDB was not written from this journal (replaced, or restored from a backup),
+        everything the journal holds is projected into it again."""
+
+        def work(con: duckdb.DuckDBPyConnection) -> bool:
+            create_schema(con)
+            row = con.execute("SELECT value FROM toolkit_meta WHERE name = 'journal_id'").fetchone()
+            if row is not None and row[0] == self._journal_id:
+                return True
+            _set_journal_id(con, self._journal_id)
+            return False
+
+        if not self._db.run(work, "check the store's journal id", retry=retry):
+            _log.warning(
+                "toolkit: the store file %s was not written from its journal; writing the"
+                " journal's orders into it again", self._db.name,
+            )
+            self._journal.unproject_all()
+        self._identity_checked = True
+
+    def _write(self, pending: Pending, retry: RetryPolicy | None) -> None:
+        n_orders = len(ROW_FIELDS)
+
+        def work(con: duckdb.DuckDBPyConnection) -> None:
+            for rows, fields, table, sql in (
+                ([r[:n_orders] for r in pending.orders], ROW_FIELDS, "orders", _ORDERS_SQL),
+                ([r[:-1] for r in pending.batches], BATCH_FIELDS, "batches", _BATCHES_SQL),
+                (pending.events, _EVENT_FIELDS, "events", _EVENTS_SQL),
+            ):
+                if not rows:
+                    continue
+                con.register(STAGE, _stage(table, fields, rows))
+                try:
+                    con.execute(sql)
+                finally:
+                    con.unregister(STAGE)
+
+        self._db.run(work, "write the journal into DuckDB", retry=retry)
+
+    def _run(self) -> None:
+        backoff = 0.0
+        while not self._stopping.is_set():
+            woke = self._wake.wait(timeout=backoff or self._poll)
+            if self._stopping.is_set():
+                return
+            if woke:
+                self._wake.clear()
+                if self._stopping.wait(self._delay):  # let more commits gather
+                    return
+            try:
+                if not woke and not backoff and not self._journal.has_pending():
+                    continue
+                self.flush(retry=_BACKGROUND_RETRY)
+            except StoreError as exc:
+                if self.last_error is None:
+                    _log.info(
+                        "toolkit: DuckDB is behind the journal (retrying in the background;"
+                        " batches go on): %s", exc,
+                    )
+                self.last_error = exc
+                backoff = min(5.0, max(0.25, backoff * 2))
+                continue
+            except Exception:  # never let the thread die: log and retry later
+                _log.exception("toolkit: the store projection failed; retrying")
+                backoff = min(5.0, max(0.25, backoff * 2))
+                continue
+            self.last_error = None
+            backoff = 0.0
+
+
