@@ -1,10 +1,13 @@
 """The journal: the store's durable write-ahead record, a SQLite file in WAL mode.
 
-Every write of the store lands here first, on the batch's critical path, in well under a
-millisecond: one SQLite transaction committed with ``synchronous=FULL`` (the WAL is fsync'd
-before the commit returns, so no order request leaves before its row is on disk, and a killed
-process loses nothing). DuckDB, the record users query, is written from the journal in the
-background (:mod:`toolkit._projection`).
+Every write of the store lands here first, on the batch's critical path: one SQLite
+transaction. A write-ahead (and a claim of rows to re-send) commits with ``synchronous=FULL``:
+the WAL is fsync'd before the commit returns, so no order request leaves before its row is on
+disk. Other writes (exchange answers, stream updates) commit without their own fsync: a killed
+process loses none of them (the WAL is in the OS's cache), they reach the disk with the next
+durable commit, and what a power cut could take is an answer that reconciliation gets again
+from the exchange (the row is still ``PENDING``). DuckDB, the record users query, is written
+from the journal in the background (:mod:`toolkit._projection`).
 
 Tables (``<store>.journal``, beside the DuckDB file, shared by every process using the store)::
 
@@ -208,6 +211,9 @@ class Journal:
         except sqlite3.Error as exc:
             self._close_connections()
             raise StoreError(f"cannot open the store journal {self.name}: {exc}") from exc
+        self._durable = True  # the connection's synchronous setting (FULL)
+        #: Transactions committed so far (several writes share one under load: group commit).
+        self.commits = 0
         self._writer = _Writer(self)
         self._writer.start()
         #: Called (no arguments) after every commit that changed something: wakes the projection.
@@ -236,6 +242,11 @@ class Journal:
         """True once :meth:`close` was called."""
         return self._closed
 
+    @property
+    def queued(self) -> int:
+        """Writes waiting for the writer (they will share the next commit)."""
+        return self._writer.queue.qsize()
+
     def close(self) -> None:
         """Finish the queued writes and close (idempotent)."""
         if self._closed:
@@ -253,15 +264,27 @@ class Journal:
     # -- the writer ---------------------------------------------------------------------------
 
     def _submit(
-        self, work: Callable[[sqlite3.Connection], _T], what: str, *, quiet: bool = False
+        self,
+        work: Callable[[sqlite3.Connection], _T],
+        what: str,
+        *,
+        quiet: bool = False,
+        durable: bool = False,
     ) -> _T:
-        """Run ``work`` in the next group commit and wait until it is durable; ``quiet`` writes
-        do not wake the projection (its own bookkeeping)."""
+        """Run ``work`` in the next group commit and wait until it is committed.
+
+        ``durable`` writes (a write-ahead, a claim: what must be on disk before a request
+        leaves) are fsync'd before this returns; the others are safe from a killed process at
+        once and reach the disk with the next durable commit -- what a power cut could take
+        from them is an exchange answer that reconciliation recovers from the exchange.
+        ``quiet`` writes do not wake the projection (its own bookkeeping).
+        """
         if self._closed:
             raise StoreError(f"the store journal {self.name} is closed; open a new Store")
         future: concurrent.futures.Future[_T] = concurrent.futures.Future()
         future.what = what  # type: ignore[attr-defined]
         future.quiet = quiet  # type: ignore[attr-defined]
+        future.durable = durable  # type: ignore[attr-defined]
         self._writer.queue.put((work, future))
         return future.result()
 
@@ -271,8 +294,13 @@ class Journal:
     ) -> None:
         con = self._write
         results: list[tuple[concurrent.futures.Future[Any], Any, BaseException | None]] = []
+        durable = any(getattr(future, "durable", False) for _, future in items)
         try:
             with self._write_lock:
+                if durable != self._durable:
+                    # FULL fsyncs the WAL at commit; NORMAL leaves it to the next FULL commit
+                    con.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+                    self._durable = durable
                 con.execute("BEGIN IMMEDIATE")
                 try:
                     for work, future in items:
@@ -287,6 +315,7 @@ class Journal:
                             con.execute("RELEASE tk_op")
                             results.append((future, value, None))
                     con.execute("COMMIT")
+                    self.commits += 1
                 except BaseException:
                     if con.in_transaction:
                         con.execute("ROLLBACK")
@@ -367,7 +396,7 @@ class Journal:
             )
             return journal_id
 
-        return self._submit(work, "initialize the journal")
+        return self._submit(work, "initialize the journal", durable=True)
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -421,7 +450,7 @@ class Journal:
             con.executemany(_INSERT_ORDER, rows)
             con.executemany(_INSERT_EVENT, events)
 
-        self._submit(work, "record the batch")
+        self._submit(work, "record the batch", durable=True)
 
     def apply(
         self,
@@ -502,7 +531,7 @@ class Journal:
 
         if not ids:
             return []
-        return self._submit(work, "claim orders not placed")
+        return self._submit(work, "claim orders not placed", durable=True)
 
     def finish_batch(self, batch_id: str, counts: Mapping[str, int] | None) -> None:
         """Record a batch's outcome counts (``None``: of its stored rows) and finish time."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 import dataclasses
+import sqlite3
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -16,7 +16,6 @@ import pytest
 
 import toolkit as tk
 from toolkit import _journal
-from toolkit._journal_rows import to_micros
 from toolkit._exceptions import (
     ConfigError,
     KeyReuseError,
@@ -24,6 +23,7 @@ from toolkit._exceptions import (
     StoreError,
     TransportError,
 )
+from toolkit._journal_rows import to_micros
 from toolkit._models import Order, OrderRequest, OrderStatus
 from toolkit.adapters._wire import order_from_request
 
@@ -198,7 +198,7 @@ async def test_stream_echoes_of_a_known_state_cost_no_store_write(
     assert frame["status"].tolist() == ["FILLED"] * 5
     # each order's NEW and TRADE events reach the feed (a generous bound, not a time window)
     deadline = time.monotonic() + 60
-    while feed.events < before + 10 and time.monotonic() < deadline:
+    while feed.events < before + 10 and time.monotonic() < deadline:  # noqa: ASYNC110 - a counter, generous bound
         await asyncio.sleep(0.05)
     assert feed.events >= before + 10
     # write-ahead + the answers; the echoes say nothing the store does not already hold

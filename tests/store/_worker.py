@@ -8,11 +8,17 @@ python _worker.py hold PATH
     prints "holding" once held
 python _worker.py claim PATH BATCH_ID IDS START_AT
     claim_unplaced(BATCH_ID, IDS (comma-separated)) at START_AT; prints the ids it won
+python _worker.py crash-flush PATH N_ORDERS WHEN
+    write a batch of N_ORDERS (write-ahead, then accepted), then SIGKILL itself during the
+    first projection flush: WHEN is "in-transaction" (inside DuckDB's transaction) or
+    "after-commit" (DuckDB committed, the journal not yet told)
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import signal
 import sys
 import time
 
@@ -59,9 +65,37 @@ def claim(path: str, batch_id: str, ids: str, start_at: float) -> None:
     print(",".join(won), flush=True)
 
 
+def crash_flush(path: str, n_orders: int, when: str) -> None:
+    from toolkit import _journal, _projection
+
+    def die(*args: object, **kwargs: object) -> None:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    if when == "in-transaction":
+        _projection._stage = die  # type: ignore[assignment]  # called inside the transaction
+    else:
+        _journal.Journal.projected = die  # type: ignore[method-assign]
+    store = Store(path)
+    now = pd.Timestamp.now(tz="UTC")
+    orders = [
+        Order(client_order_id=f"c-{i}", exchange="paper", market="spot", symbol="BTCUSDT",
+              batch_id="b1", position=i, created_at=now)
+        for i in range(n_orders)
+    ]  # fmt: skip
+    store.record_batch(BatchRecord(batch_id="b1", key="k", created_at=now, n_orders=n_orders),
+                       orders)  # fmt: skip
+    store.apply([dataclasses.replace(o, status=OrderStatus.NEW, order_id=f"x{i}")
+                 for i, o in enumerate(orders)], source="response", finish="b1")  # fmt: skip
+    print("written", flush=True)
+    store.projection.flush()  # (or the background thread first): either dies
+    print("not killed", flush=True)
+
+
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
-    if command == "claim":
+    if command == "crash-flush":
+        crash_flush(args[0], int(args[1]), args[2])
+    elif command == "claim":
         claim(args[0], args[1], args[2], float(args[3]))
     elif command == "write":
         write(args[0], args[1], int(args[2]), int(args[3]), float(args[4]))

@@ -500,7 +500,7 @@ def test_newer_schema_version_is_refused(tmp_path: Path) -> None:
     with sqlite3.connect(f"{other}.journal") as con:
         con.execute("UPDATE meta SET value = '999' WHERE name = 'schema_version'")
     con.close()
-    with pytest.raises(StoreError, match="journal .* schema version 999"):
+    with pytest.raises(StoreError, match=r"journal .* schema version 999"):
         Store(other)
 
 

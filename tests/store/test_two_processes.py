@@ -3,8 +3,12 @@ lost."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 import os
+import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -173,3 +177,33 @@ def test_two_processes_claim_each_unplaced_row_once(tmp_path: Path) -> None:
     won = [_finish(p).strip() for p in procs]
     claimed = [cid for line in won for cid in line.split(",") if cid]
     assert sorted(claimed) == sorted(ids)
+
+
+@pytest.mark.parametrize("when", ["in-transaction", "after-commit"])
+def test_a_process_killed_during_a_projection_flush_loses_and_repeats_nothing(
+    tmp_path: Path, when: str
+) -> None:
+    """SIGKILL inside DuckDB's transaction, or after its commit but before the journal marks
+    the rows projected: the next open writes each order once and each event once."""
+    path = tmp_path / "crash.duckdb"
+    proc = _spawn("crash-flush", path, 50, when)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == -signal.SIGKILL, err
+    assert out.splitlines() == ["written"]
+    with Store(path) as store:
+        assert store.orders()["status"].tolist() == ["NEW"] * 50  # the journal has it all
+        orders = store.sql("select count(*) as n, count(distinct client_order_id) as ids,"
+                           " count(*) filter (status = 'NEW') as new from orders")  # fmt: skip
+        assert orders.to_dict("records") == [{"n": 50, "ids": 50, "new": 50}]
+        events = store.sql("select event, count(*) as n from order_events group by event"
+                           " order by event")  # fmt: skip
+        assert events.to_dict("records") == [
+            {"event": "accepted", "n": 50},
+            {"event": "submitted", "n": 50},
+        ]
+        batch = store.sql("select key, counts from batches")
+        assert batch["key"].tolist() == ["k"]
+        assert json.loads(batch["counts"].iloc[0]) == {"NEW": 50}
+    with contextlib.closing(sqlite3.connect(f"{path}.journal")) as con:  # compacted
+        assert con.execute("select count(*) from events").fetchone() == (0,)
+        assert con.execute("select count(*) from orders where ver > projected").fetchone() == (0,)

@@ -1,0 +1,128 @@
+"""The journal and the projection: group commit, compaction, DuckDB behind and catching up."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import sqlite3
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from toolkit._journal import Journal
+from toolkit._models import Order, OrderStatus
+from toolkit._store import BatchRecord, Store
+
+NOW = pd.Timestamp("2026-11-30 12:00", tz="UTC")
+
+
+def _orders(batch_id: str, n: int) -> list[Order]:
+    return [
+        Order(client_order_id=f"{batch_id}-{i}", exchange="paper", market="spot",
+              symbol="BTCUSDT", batch_id=batch_id, position=i, created_at=NOW)
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def test_writes_queued_meanwhile_share_one_commit() -> None:
+    """Group commit: while the writer is busy, eight batches queue up; they go in one commit,
+    and one refused write (a reused key) does not undo the others."""
+    journal = Journal(None)
+    busy, release = threading.Event(), threading.Event()
+
+    def slow(con: sqlite3.Connection) -> None:
+        busy.set()
+        release.wait(60)
+
+    commits_before = journal.commits
+    with ThreadPoolExecutor(10) as pool:
+        first = pool.submit(journal._submit, slow, "hold the writer")
+        assert busy.wait(60)
+        futures = [
+            pool.submit(journal.record_batch,
+                        BatchRecord(batch_id=f"b{i}", key="same" if i in (3, 4) else None,
+                                    created_at=NOW, n_orders=2), _orders(f"b{i}", 2))
+            for i in range(8)
+        ]  # fmt: skip
+        while journal.queued < 8:  # all eight are queued behind the busy writer
+            time.sleep(0.001)
+        release.set()
+        first.result(60)
+        errors = [f.exception(60) for f in futures]
+    assert sum(e is not None for e in errors) == 1  # the second "same" key
+    assert journal.commits - commits_before == 2  # the slow one, then the eight together
+    rows = journal.orders("1", [], "batch_id, position")
+    assert len(rows) == 14
+    journal.close()
+
+
+def test_events_are_compacted_once_projected(tmp_path: Path) -> None:
+    path = tmp_path / "c.duckdb"
+    with Store(path) as store:
+        for b in range(3):
+            orders = _orders(f"b{b}", 5)
+            store.record_batch(BatchRecord(batch_id=f"b{b}", created_at=NOW, n_orders=5), orders)
+            store.apply([dataclasses.replace(o, status=OrderStatus.FILLED) for o in orders],
+                        source="response", finish=f"b{b}")  # fmt: skip
+        store.projection.flush()
+        with contextlib.closing(sqlite3.connect(f"{path}.journal")) as con:
+            assert con.execute("select count(*) from events").fetchone() == (0,)
+        assert store.sql("select count(*) as n from order_events")["n"].tolist() == [30]
+
+
+def test_another_program_sees_a_write_without_any_read_of_ours(tmp_path: Path) -> None:
+    """The background projection writes DuckDB by itself (within about a second); polled here
+    with a generous bound, not a time window."""
+    path = tmp_path / "bg.duckdb"
+    store = Store(path)
+    store.record_batch(BatchRecord(batch_id="b1", created_at=NOW, n_orders=3), _orders("b1", 3))
+    seen = 0
+    deadline = time.monotonic() + 60
+    while seen < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        with contextlib.suppress(duckdb.Error):  # ours may hold it for a flush right now
+            with duckdb.connect(str(path), read_only=True) as con:
+                row = con.execute("select count(*) from orders").fetchone()
+                seen = int(row[0]) if row else 0
+    assert seen == 3
+    store.close()
+
+
+def test_a_replaced_duckdb_file_gets_the_journal_again(tmp_path: Path) -> None:
+    """DuckDB restored from an old copy (or deleted): the journal writes everything into it."""
+    path = tmp_path / "r.duckdb"
+    with Store(path) as store:
+        store.record_batch(BatchRecord(batch_id="b1", key="k", created_at=NOW, n_orders=4),
+                           _orders("b1", 4))  # fmt: skip
+    path.unlink()
+    with Store(path) as store:
+        assert store.find_batch("k") is not None  # the journal is the record
+        assert store.sql("select count(*) as n from orders")["n"].tolist() == [4]
+        assert store.sql("select key from batches")["key"].tolist() == ["k"]
+
+
+def test_an_existing_duckdb_store_is_imported_into_a_new_journal(tmp_path: Path) -> None:
+    """A store written before the journal existed (schema 2): keys, orders and event ids go on."""
+    path = tmp_path / "old.duckdb"
+    with Store(path) as store:
+        store.record_batch(BatchRecord(batch_id="b1", key="k", created_at=NOW, n_orders=2),
+                           _orders("b1", 2))  # fmt: skip
+    for suffix in (".journal", ".journal-wal", ".journal-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    with duckdb.connect(str(path)) as con:
+        con.execute("UPDATE toolkit_meta SET value = '2' WHERE name = 'schema_version'")
+        con.execute("DELETE FROM toolkit_meta WHERE name = 'journal_id'")
+    with Store(path) as store:
+        assert store.find_batch("k") is not None
+        assert [o.client_order_id for o in store.batch_orders("b1")] == ["b1-0", "b1-1"]
+        store.apply([dataclasses.replace(o, status=OrderStatus.NEW) for o in _orders("b1", 2)],
+                    source="response")  # fmt: skip
+        events = store.sql("select event_id, event from order_events order by event_id")
+        assert events["event"].tolist() == ["submitted", "submitted", "accepted", "accepted"]
+        assert events["event_id"].is_unique
+        version = store.sql("select value from toolkit_meta where name = 'schema_version'")
+        assert version["value"].tolist() == ["3"]
