@@ -370,7 +370,7 @@ async def _prepare(
     prices: Mapping[str, Decimal] = {}
     balances: Mapping[str, Decimal] = {}
     if priced:
-        prices = await session.adapter.prices(sorted(priced))
+        prices = await session._prices(sorted(priced))
     if need_balances:
         balances = await session.adapter.balances()
     return prepare(
@@ -449,6 +449,8 @@ async def _send(
             bar.close()
     sent_before = pd.Timestamp.now(tz="UTC")
     positions = [pos for pos, _ in requests]
+    if any(_filter_failure(results[pos]) for pos in positions):
+        session._forget_market_data()  # our rules or prices are behind the exchange's
     unknown = [pos for pos in positions if results[pos].status is OrderStatus.PENDING]
     # One store write for all answers (the store costs per call, not per row); it also
     # finishes the batch when nothing is left to reconcile.
@@ -482,6 +484,15 @@ async def _send(
     return results
 
 
+def _filter_failure(order: Order) -> bool:
+    """True if the exchange refused ``order`` for one of its filters (-1013 "Filter failure")."""
+    return order.status is OrderStatus.REJECTED and (
+        order.error_code == FILTER_FAILURE or "Filter failure" in (order.error_msg or "")
+    )
+
+
+#: Binance's error code of an order refused by a symbol filter.
+FILTER_FAILURE = -1013
 #: Seconds before the final retry of a batch's store write that failed.
 _STORE_RETRY_PAUSE = 1.0
 

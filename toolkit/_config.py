@@ -72,6 +72,14 @@ class SessionConfig:
     #: is for benchmarks against a server without limits; a 429/418 ``Retry-After`` is still
     #: obeyed.
     rate_limits: bool = True
+    #: Seconds a fetched price stays good for sizing and checking market orders (a batch of
+    #: market orders then costs no prices request when the last one is this recent). Prices
+    #: move, but sizing by ``quote_qty`` / ``qty_pct`` and the notional checks tolerate a few
+    #: seconds; ``0`` fetches for every batch.
+    price_ttl: float = 2.0
+    #: Seconds the exchange's symbol rules (exchangeInfo filters) stay cached; they are fetched
+    #: again at once when the exchange refuses an order for a filter.
+    rules_ttl: float = 300.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "market", Market(self.market))

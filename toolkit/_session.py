@@ -24,6 +24,7 @@ import asyncio
 import dataclasses
 import functools
 import logging
+import math
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from decimal import Decimal
@@ -110,6 +111,9 @@ class Session:
         #: The live order feed (user-data stream, or polling), started on open.
         self.feed: OrderFeed | None = None
         self._rules: dict[str, SymbolRules] | None = None
+        self._rules_at = 0.0
+        self._price_cache: dict[str, Decimal] = {}
+        self._prices_at: dict[str, float] = {}
         self._closer: int | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._background: set[asyncio.Task[Any]] = set()
@@ -351,11 +355,31 @@ class Session:
         return task
 
     async def _symbol_rules(self) -> dict[str, SymbolRules]:
-        """Symbol rules from exchangeInfo, fetched once per session."""
-        if self._rules is None:
+        """Symbol rules from exchangeInfo, cached for ``config.rules_ttl`` seconds."""
+        now = asyncio.get_running_loop().time()
+        if self._rules is None or now - self._rules_at > self.config.rules_ttl:
             info = await self.adapter.exchange_info()
             self._rules = parse_rules(info, self.config.market)
+            self._rules_at = now
         return self._rules
+
+    async def _prices(self, symbols: Sequence[str]) -> dict[str, Decimal]:
+        """Prices of ``symbols``, fetched when the last fetch of any of them is older than
+        ``config.price_ttl`` seconds (one request for all of them then)."""
+        now = asyncio.get_running_loop().time()
+        ttl = self.config.price_ttl
+        stale = [s for s in symbols if now - self._prices_at.get(s, -math.inf) > ttl]
+        if stale:
+            fresh = await self.adapter.prices(sorted(stale))
+            for symbol, price in fresh.items():
+                self._price_cache[symbol] = price
+                self._prices_at[symbol] = now
+        return {s: self._price_cache[s] for s in symbols if s in self._price_cache}
+
+    def _forget_market_data(self) -> None:
+        """The exchange refused an order for a filter: rules and prices are fetched again."""
+        self._rules = None
+        self._prices_at.clear()
 
     # -- the one finalize step ----------------------------------------------------------------
 
