@@ -47,7 +47,9 @@ class Config:
     origin_batches: int = 200
     store_orders: int = 10_000
     store_reps: int = 3
-    per_row_orders: int = 2_000  # linear in rows; 10,000 would take ~40 s
+    small_store_batches: int = 50
+    two_proc_orders: int = 300
+    two_proc_batch: int = 10
     share_orders: int = 100
     share_reps: int = 5
     stability_batches: int = 100
@@ -65,7 +67,8 @@ class Config:
     def quick_config(cls) -> Config:
         return cls(
             orders=20, reps=1, origin_batches=3, store_orders=200, store_reps=1,
-            per_row_orders=200, share_orders=10, share_reps=1, stability_batches=3,
+            small_store_batches=5, two_proc_orders=20, two_proc_batch=5, share_orders=10,
+            share_reps=1, stability_batches=3,
             stability_orders=5, capacity_orders=50, capacity_reps=1, profile=False, quick=True,
             paper_capacity=False,
         )  # fmt: skip
@@ -119,24 +122,30 @@ def _throughput(server: ServerInfo, cfg: Config, orders: dict[str, list[BenchOrd
 
 
 def _origin(server: ServerInfo, cfg: Config, spot: list[BenchOrder]) -> dict[str, Any]:
-    from .origin import floor_batches, origin_batches, toolkit_batches
+    from .origin import TOOLKIT_PATTERNS, measure_patterns
 
     batches = _chunks(spot[: cfg.origin_batches * 5], 5)
-    fl = floor_batches(server, batches)
-    _log(f"  {server.url.split(':')[0]} floor   {fl.median_ms:7.2f} ms/batch")
-    og = origin_batches(server, batches)
-    _log(f"  {server.url.split(':')[0]} origin  {og.median_ms:7.2f} ms/batch")
     ok, why = toolkit_available()
-    tk_fig: dict[str, Any] = {"skipped": why}
-    if ok:
-        with tempfile.TemporaryDirectory(prefix="tk-bench-origin-") as tmp:
-            tkf = toolkit_batches(server, batches, str(Path(tmp) / "s.duckdb"), cfg.concurrency)
-        _log(f"  {server.url.split(':')[0]} toolkit {tkf.median_ms:7.2f} ms/batch")
-        tk_fig = tkf.as_dict()
-    out: dict[str, Any] = {"floor": fl.as_dict(), "origin": og.as_dict(), "toolkit": tk_fig}
-    out["origin_overhead_ms"] = round(og.median_ms - fl.median_ms, 3)
-    if ok:
-        out["toolkit_overhead_ms"] = round(tk_fig["median_ms"] - fl.median_ms, 3)
+    scheme = server.url.split(":")[0]
+    with tempfile.TemporaryDirectory(prefix="tk-bench-origin-") as tmp:
+        figs = measure_patterns(server, batches, tmp if ok else None, cfg.concurrency)
+    for name, fig in figs.items():
+        _log(f"  {scheme} {name:24} {fig.median_ms:7.2f} ms/batch")
+    out: dict[str, Any] = {name: fig.as_dict() for name, fig in figs.items()}
+    floor_ms = figs["floor"].median_ms
+    out["origin_overhead_ms"] = round(figs["origin"].median_ms - floor_ms, 3)
+    out["ratios"] = {
+        name: {
+            "floor": round(figs[name].median_ms / floor_ms, 3) if floor_ms else None,
+            "origin": round(figs[name].median_ms / figs["origin"].median_ms, 3)
+            if figs["origin"].median_ms
+            else None,
+        }
+        for name, _, _ in TOOLKIT_PATTERNS
+        if name in figs
+    }
+    if not ok:
+        out["toolkit_skipped"] = why
     return out
 
 
@@ -285,10 +294,12 @@ def run(
         results["origin"] = origin
         _section(origin, "http", "4. origin's pattern vs ours (http)",
                  lambda: _origin(server, cfg, orders["spot"]), strict)  # fmt: skip
-        _section(results, "store", "5a. store: bulk vs per-row",
+        _section(results, "store", "5a. store: journal and projection",
                  lambda: _store_bulk(cfg), strict)  # fmt: skip
         _section(results, "store_share", "5b. store share of a batch",
                  lambda: _store_share(server, cfg, orders["spot"]), strict)  # fmt: skip
+        _section(results, "two_processes", "8. two processes on one store",
+                 lambda: _two_processes(server, cfg), strict)  # fmt: skip
         _section(results, "stability", "6. stability",
                  lambda: _stability(server, cfg, orders["spot"]), strict)  # fmt: skip
         _section(results, "capacity", "7. paper exchange capacity",
@@ -315,10 +326,19 @@ def run(
     return results
 
 
+def _two_processes(server: ServerInfo, cfg: Config) -> dict[str, Any]:
+    from .two_procs import measure_two_processes
+
+    ok, why = toolkit_available()
+    if not ok:
+        return {"skipped": why}
+    return measure_two_processes(server, cfg.two_proc_orders, cfg.two_proc_batch, log=_log)
+
+
 def _store_bulk(cfg: Config) -> dict[str, Any]:
     from .store import measure_store
 
-    return measure_store(cfg.store_orders, cfg.store_reps, cfg.per_row_orders, log=_log)
+    return measure_store(cfg.store_orders, cfg.store_reps, cfg.small_store_batches, log=_log)
 
 
 def _worst_market(results: dict[str, Any]) -> str | None:

@@ -30,6 +30,8 @@ class RunResult:
     seconds: float
     accepted: int
     errors: list[str] = field(default_factory=list)
+    #: CPU seconds of this (client) process for the run, signing and bookkeeping included.
+    cpu: float | None = None
 
     @property
     def orders_per_s(self) -> float:

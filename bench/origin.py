@@ -1,11 +1,15 @@
-"""Section 4: the origin's pattern vs ours, from sync code: 200 batches of 5 spot orders.
+"""Section 4: the origin's pattern vs ours: 200 batches of 5 spot orders.
 
 (a) the origin: each batch creates an event loop and an aiohttp ClientSession (pool of 100),
     signs and sends its 5 requests concurrently, closes the session and the loop;
-(b) ours: ``tk.run(session.batch(df, progress=False))`` on the one session of the process;
-floor: the same 5 pre-signed requests per batch on one warm session, one loop.
+(b) ours, four ways: ``tk.run(session.batch(df))`` from sync code and ``await session.batch(df)``
+    from a running event loop (as a notebook cell runs it), each with the user-data stream on
+    and off; one session per stream setting for the whole run;
+floor: the same 5 requests per batch, signed before the clock starts, on one warm session.
 
-Reported per batch: median wall time and the overhead over the floor.
+The patterns take turns in rounds (a few batches each, then the next pattern) so that the
+machine's drift spreads over all of them. Reported per batch: the median wall time and the ratio
+to the floor of the same run.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from ._server import ServerInfo
 from ._wire import new_run_id, spot_requests
 from .floor import FORM, count_accepted
 
-__all__ = ["PatternFigures", "floor_batches", "origin_batches", "toolkit_batches"]
+__all__ = ["TOOLKIT_PATTERNS", "PatternFigures", "measure_patterns"]
 
 
 @dataclass
@@ -73,11 +77,10 @@ async def _post_all(
     return sum(await asyncio.gather(*(one(p, b) for p, b in bodies)))
 
 
-def origin_batches(server: ServerInfo, batches: list[list[BenchOrder]]) -> PatternFigures:
-    """(a) new event loop + new ClientSession (limit 100) per batch, as the origin did."""
-    fig = PatternFigures("origin: new loop + session per batch")
+def _origin_batch(server: ServerInfo, orders: list[BenchOrder]) -> tuple[float, int]:
+    """(a) new event loop + new ClientSession (limit 100) for one batch, as the origin did."""
 
-    async def one_batch(orders: list[BenchOrder]) -> int:
+    async def one_batch() -> int:
         # signing happens inside the batch, as in the origin
         reqs = spot_requests(orders, server.api_secret, new_run_id())
         connector = aiohttp.TCPConnector(limit=100)
@@ -86,22 +89,17 @@ def origin_batches(server: ServerInfo, batches: list[list[BenchOrder]]) -> Patte
                 http, server.url, server.api_key, [(r.path, r.body) for r in reqs]
             )
 
-    for orders in batches:
-        start = time.perf_counter()
-        loop = asyncio.new_event_loop()
-        try:
-            ok = loop.run_until_complete(one_batch(orders))
-        finally:
-            loop.close()
-        fig.times.append(time.perf_counter() - start)
-        fig.accepted += ok
-        fig.orders += len(orders)
-    return fig
+    start = time.perf_counter()
+    loop = asyncio.new_event_loop()
+    try:
+        ok = loop.run_until_complete(one_batch())
+    finally:
+        loop.close()
+    return time.perf_counter() - start, ok
 
 
-def floor_batches(server: ServerInfo, batches: list[list[BenchOrder]]) -> PatternFigures:
+def _floor_round(server: ServerInfo, batches: list[list[BenchOrder]], fig: PatternFigures) -> None:
     """The floor: the same 5 requests, pre-signed, on one warm session and one loop."""
-    fig = PatternFigures("floor: warm session, pre-signed")
 
     async def main() -> None:
         async with floor.new_session(100) as http:
@@ -118,39 +116,88 @@ def floor_batches(server: ServerInfo, batches: list[list[BenchOrder]]) -> Patter
                 fig.orders += len(orders)
 
     asyncio.run(main())
-    return fig
 
 
-def toolkit_batches(
-    server: ServerInfo,
-    batches: list[list[BenchOrder]],
-    store: str,
-    concurrency: int,
-    budget_s: float = 30.0,
-) -> PatternFigures:
-    """(b) ``tk.run(session.batch(df))`` from sync code, one session for all batches."""
+def _accepted(out: Any) -> int:
+    from .clients import ACCEPTED
+
+    return int(out["status"].astype(str).isin(ACCEPTED).sum())
+
+
+def _toolkit_round(
+    session: Any, batches: list[list[BenchOrder]], fig: PatternFigures, *, from_loop: bool
+) -> None:
     import toolkit as tk
 
-    from .clients import ACCEPTED, connect
+    frames = [orders_frame(b) for b in batches]
+    if from_loop:
 
-    fig = PatternFigures("toolkit: tk.run(tk.batch(df))")
-    session = tk.run(connect(server, "spot", store, concurrency))
+        async def main() -> None:
+            for orders, df in zip(batches, frames, strict=True):
+                start = time.perf_counter()
+                out = await session.batch(df, progress=False)
+                fig.times.append(time.perf_counter() - start)
+                fig.accepted += _accepted(out)
+                fig.orders += len(orders)
+
+        asyncio.run(main())
+        return
+    for orders, df in zip(batches, frames, strict=True):
+        start = time.perf_counter()
+        out = tk.run(session.batch(df, progress=False))
+        fig.times.append(time.perf_counter() - start)
+        fig.accepted += _accepted(out)
+        fig.orders += len(orders)
+
+
+#: The toolkit's patterns: (figure name, user-data stream on, called from a running loop).
+TOOLKIT_PATTERNS = (
+    ("toolkit_sync_stream_off", False, False),
+    ("toolkit_sync_stream_on", True, False),
+    ("toolkit_loop_stream_off", False, True),
+    ("toolkit_loop_stream_on", True, True),
+)
+
+
+def measure_patterns(
+    server: ServerInfo,
+    batches: list[list[BenchOrder]],
+    store_dir: str | None,
+    concurrency: int,
+    *,
+    round_size: int = 10,
+) -> dict[str, PatternFigures]:
+    """Every pattern on the same batches, taking turns in rounds of ``round_size`` batches.
+
+    ``store_dir`` ``None`` leaves the toolkit out (it is not importable).
+    """
+    import toolkit as tk
+
+    from .clients import connect
+
+    figs = {"floor": PatternFigures("floor: warm session, pre-signed"),
+            "origin": PatternFigures("origin: new loop + session per batch")}  # fmt: skip
+    sessions: dict[bool, Any] = {}
+    if store_dir is not None:
+        for name, _, _ in TOOLKIT_PATTERNS:
+            figs[name] = PatternFigures(name)
+        for stream in (False, True):
+            path = f"{store_dir}/stream-{stream}.duckdb"
+            session = tk.run(connect(server, "spot", path, concurrency, stream=stream))
+            tk.run(session.batch(orders_frame(batches[0]), progress=False))  # warm
+            sessions[stream] = session
     try:
-        tk.run(
-            session.batch(orders_frame(batches[0]), progress=False)
-        )  # warm: exchangeInfo, connections
-        deadline = time.perf_counter() + budget_s
-        for orders in batches:
-            if time.perf_counter() > deadline:
-                fig.skipped = None
-                fig.name += f" (stopped after {len(fig.times)} batches: {budget_s:g} s budget)"
-                break
-            df = orders_frame(orders)
-            start = time.perf_counter()
-            out = tk.run(session.batch(df, progress=False))
-            fig.times.append(time.perf_counter() - start)
-            fig.accepted += int(out["status"].astype(str).isin(ACCEPTED).sum())
-            fig.orders += len(orders)
+        for i in range(0, len(batches), round_size):
+            part = batches[i : i + round_size]
+            _floor_round(server, part, figs["floor"])
+            for orders in part:
+                seconds, ok = _origin_batch(server, orders)
+                figs["origin"].times.append(seconds)
+                figs["origin"].accepted += ok
+                figs["origin"].orders += len(orders)
+            for name, stream, from_loop in TOOLKIT_PATTERNS if sessions else ():
+                _toolkit_round(sessions[stream], part, figs[name], from_loop=from_loop)
     finally:
-        tk.run(session.close())
-    return fig
+        for session in sessions.values():
+            tk.run(session.close())
+    return figs

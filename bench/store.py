@@ -1,9 +1,9 @@
-"""Section 5: the DuckDB store.
+"""Section 5: the store (the journal on the critical path, DuckDB written from it).
 
-- write-ahead of N orders (``Store.record_batch``: batch row, N PENDING rows, N events),
-- the exchange's answers for the same N (``Store.apply``: upsert + N events), both bulk
-  (one vectorized scan per call, as the toolkit does),
-- the same write-ahead rows through per-row inserts (``executemany``) for contrast,
+- write-ahead of N orders (``Store.record_batch``: batch row, N PENDING rows, N events; one
+  fsync'd journal commit), the exchange's answers for the same N (``Store.apply``), then the
+  projection of all of it into DuckDB (what the background thread does);
+- the write-ahead and the answers of a 5-order batch (median of many);
 - the store's share of a 100-order ``tk.batch`` (time inside Store methods / batch wall time),
   measured by wrapping the Store methods of the running session.
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import enum
 import statistics
 import tempfile
 import threading
@@ -67,66 +66,48 @@ def _orders(n: int) -> tuple[Any, list[Any], list[Any]]:
     return batch, pending, answered
 
 
-def _per_row(path: Path, pending: list[Any]) -> float:
-    """The write-ahead rows (orders + events) inserted one row at a time with executemany."""
-    import duckdb
+def _small_batches(path: Path, size: int, count: int) -> tuple[float, float]:
+    """Median seconds of ``count`` write-aheads and answers of ``size`` orders each (a small
+    batch's whole store cost on its critical path)."""
+    from toolkit._store import Store
 
-    from toolkit._store_schema import DDL, ORDER_FIELDS, to_json
-
-    con = duckdb.connect(str(path))
+    record_s, apply_s = [], []
+    store = Store(path)
     try:
-        for stmt in DDL:
-            con.execute(stmt)
-        rows = []
-        for o in pending:
-            row = []
-            for f in ORDER_FIELDS:
-                v = getattr(o, f)
-                if f == "raw":
-                    v = to_json(v)
-                elif isinstance(v, pd.Timestamp):
-                    v = v.to_pydatetime()
-                elif isinstance(v, enum.Enum):
-                    v = v.value
-                row.append(v)
-            rows.append(row)
-        events = [
-            (o.client_order_id, o.updated_at.to_pydatetime(), "submitted", o.status.value,
-             o.filled_qty, "submit", None)
-            for o in pending
-        ]  # fmt: skip
-        marks = ", ".join("?" for _ in ORDER_FIELDS)
-        start = time.perf_counter()
-        con.execute("BEGIN TRANSACTION")
-        con.executemany(f"INSERT INTO orders ({', '.join(ORDER_FIELDS)}) VALUES ({marks})", rows)
-        con.executemany(
-            "INSERT INTO order_events (client_order_id, ts, event, status, filled_qty, source,"
-            " raw) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            events,
-        )
-        con.execute("COMMIT")
-        return time.perf_counter() - start
+        for _ in range(count):
+            batch, pending, answered = _orders(size)
+            t0 = time.perf_counter()
+            store.record_batch(batch, pending)
+            t1 = time.perf_counter()
+            store.apply(answered, source="response", finish=batch.batch_id)
+            t2 = time.perf_counter()
+            record_s.append(t1 - t0)
+            apply_s.append(t2 - t1)
     finally:
-        con.close()
+        store.close()
+    return statistics.median(record_s), statistics.median(apply_s)
 
 
 def measure_store(
-    n: int, reps: int, per_row_n: int, log: Callable[[str], None] = print
+    n: int, reps: int, small_batches: int, log: Callable[[str], None] = print
 ) -> dict[str, Any]:
-    """Bulk write-ahead and apply of ``n`` orders (``reps`` times), per-row inserts once."""
+    """Write-ahead and answers of ``n`` orders into the journal, then the projection of them
+    into DuckDB (``reps`` times); and ``small_batches`` write-ahead + answers of 5 orders."""
     from toolkit._store import Store
 
-    record_s, apply_s, per_row_s = [], [], []
+    record_s, apply_s, flush_s = [], [], []
     for rep in range(reps):
         batch, pending, answered = _orders(n)
         with tempfile.TemporaryDirectory(prefix="tk-bench-store-") as tmp:
-            store = Store(Path(tmp) / "store.duckdb")
+            store = Store(Path(tmp) / "store.duckdb", flush_delay=3600.0)
             try:
                 t0 = time.perf_counter()
                 store.record_batch(batch, pending)
                 t1 = time.perf_counter()
                 store.apply(answered, source="response")
                 t2 = time.perf_counter()
+                store.projection.flush()
+                t3 = time.perf_counter()
                 stored = int(store.sql("select count(*) as n from orders")["n"].iloc[0])
                 events = int(store.sql("select count(*) as n from order_events")["n"].iloc[0])
             finally:
@@ -135,22 +116,25 @@ def measure_store(
             raise RuntimeError(f"store wrote {stored} orders / {events} events for {n}")
         record_s.append(t1 - t0)
         apply_s.append(t2 - t1)
-        log(f"  store rep {rep + 1}: record_batch {t1 - t0:.3f} s, apply {t2 - t1:.3f} s ({n})")
-    _, pending, _ = _orders(per_row_n)
+        flush_s.append(t3 - t2)
+        log(f"  store rep {rep + 1}: record_batch {t1 - t0:.3f} s, apply {t2 - t1:.3f} s,"
+            f" projection into DuckDB {t3 - t2:.3f} s ({n})")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="tk-bench-store-") as tmp:
-        per_row_s.append(_per_row(Path(tmp) / "rows.duckdb", pending))
-    log(f"  store per-row executemany: {per_row_s[0]:.3f} s ({per_row_n})")
-    rec, app, row = (statistics.median(x) for x in (record_s, apply_s, per_row_s))
+        small_rec, small_app = _small_batches(Path(tmp) / "small.duckdb", 5, small_batches)
+    log(f"  store 5-order batch: write-ahead {small_rec * 1000:.2f} ms, answers"
+        f" {small_app * 1000:.2f} ms")  # fmt: skip
+    rec, app, fl = (statistics.median(x) for x in (record_s, apply_s, flush_s))
     return {
         "orders": n,
         "record_batch_s": round(rec, 4),
         "apply_s": round(app, 4),
+        "flush_s": round(fl, 4),
         "record_batch_orders_per_s": round(n / rec, 1),
         "apply_orders_per_s": round(n / app, 1),
-        "per_row_orders": per_row_n,
-        "per_row_s": round(row, 4),
-        "per_row_orders_per_s": round(per_row_n / row, 1),
-        "bulk_vs_per_row": round((n / rec) / (per_row_n / row), 1),
+        "flush_orders_per_s": round(n / fl, 1),
+        "small_batches": small_batches,
+        "small_record_ms": round(small_rec * 1000, 3),
+        "small_apply_ms": round(small_app * 1000, 3),
     }
 
 

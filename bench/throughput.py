@@ -51,6 +51,9 @@ class ClientFigures:
             "accepted": [r.accepted for r in self.runs],
             "errors": sorted({e for r in self.runs for e in r.errors})[:5],
             "server_cpu_ms_per_order": [round(x * 1000, 4) for x in self.server_cpu],
+            "client_cpu_ms_per_order": [
+                round(r.cpu / r.orders * 1000, 4) for r in self.runs if r.cpu is not None
+            ],
         }
 
 
@@ -70,10 +73,12 @@ async def measure_market(
     figures = {"floor": ClientFigures("floor", market)}
     ok, why = toolkit_available()
     figures["toolkit"] = ClientFigures("toolkit", market)
+    figures["toolkit_nostream"] = ClientFigures("toolkit_nostream", market)
     if with_toolkit and ok:
         clients.append(ToolkitClient(server, market, concurrency))
+        clients.append(ToolkitClient(server, market, concurrency, stream=False))
     else:
-        figures["toolkit"].skipped = why or "disabled"
+        figures["toolkit"].skipped = figures["toolkit_nostream"].skipped = why or "disabled"
     figures["ccxt"] = ClientFigures("ccxt", market)
     if with_ccxt:
         clients.append(CcxtClient(server, market, concurrency))

@@ -40,19 +40,30 @@ def test_quick_run_writes_the_report(tmp_path: Path) -> None:
     with_toolkit = toolkit_available()[0]
     for market in ("spot", "usdm"):
         figs = results["throughput"][market]
-        for client in ("floor", "ccxt", *(["toolkit"] if with_toolkit else [])):
+        tk_clients = ["toolkit", "toolkit_nostream"] if with_toolkit else []
+        for client in ("floor", "ccxt", *tk_clients):
             fig = figs[client]
             assert fig["skipped"] is None, (market, client, fig["skipped"])
             assert fig["accepted"] == fig["orders"], (market, client, fig["errors"])
             assert fig["median_orders_per_s"] > 0
+            assert all(cpu > 0 for cpu in fig["client_cpu_ms_per_order"])
     origin = results["origin"]["http"]
     assert origin["origin"]["accepted"] == origin["origin"]["orders"] > 0
     assert origin["floor"]["accepted"] == origin["floor"]["orders"]
+    if with_toolkit:
+        for name in ("toolkit_sync_stream_off", "toolkit_sync_stream_on",
+                     "toolkit_loop_stream_off", "toolkit_loop_stream_on"):  # fmt: skip
+            assert origin[name]["accepted"] == origin[name]["orders"] > 0, name
+            assert origin["ratios"][name]["floor"] > 0
     for cap in results["capacity"]["markets"]:
         assert cap["orders_per_s"] > 0
     if with_toolkit:
         assert results["store"]["apply_orders_per_s"] > 0
         assert 0 < results["store_share"]["share"] < 1
+        assert results["store"]["flush_orders_per_s"] > 0
+        two = results["two_processes"]
+        assert two["accepted"] == [two["orders"]] * 4
+        assert 0 < two["store_share_max"] < 1
         stab = results["stability"]
         assert stab["client_sessions_created"] == 1
         assert stab["accepted"] == stab["batches"] * stab["orders_per_batch"]
