@@ -213,7 +213,8 @@ async def _run_batch(
         counts = dict(Counter(o.status.value for o in orders))
         record = dataclasses.replace(record, counts=counts, finished_at=pd.Timestamp.now(tz="UTC"))
     try:
-        await session._db(session.store.record_batch, record, orders)  # write-ahead
+        # write-ahead: on disk before anything is sent
+        await asyncio.wrap_future(session.store.submit_record_batch(record, orders))
     except StoreError:
         # Another process recorded the same key between our look-up and our write: theirs wins.
         existing = None if key is None else await session._db(session.store.find_batch, key)

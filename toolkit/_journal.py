@@ -263,21 +263,22 @@ class Journal:
 
     # -- the writer ---------------------------------------------------------------------------
 
-    def _submit(
+    def _enqueue(
         self,
         work: Callable[[sqlite3.Connection], _T],
         what: str,
         *,
         quiet: bool = False,
         durable: bool = False,
-    ) -> _T:
-        """Run ``work`` in the next group commit and wait until it is committed.
+    ) -> concurrent.futures.Future[_T]:
+        """Queue ``work`` for the next group commit; the future resolves once it is committed.
 
         ``durable`` writes (a write-ahead, a claim: what must be on disk before a request
-        leaves) are fsync'd before this returns; the others are safe from a killed process at
-        once and reach the disk with the next durable commit -- what a power cut could take
-        from them is an exchange answer that reconciliation recovers from the exchange.
-        ``quiet`` writes do not wake the projection (its own bookkeeping).
+        leaves) are fsync'd before the future resolves; the others are safe from a killed
+        process at once and reach the disk with the next durable commit -- what a power cut
+        could take from them is an exchange answer that reconciliation recovers from the
+        exchange. ``quiet`` writes do not wake the projection (its own bookkeeping). Writes
+        commit in the order they were queued.
         """
         if self._closed:
             raise StoreError(f"the store journal {self.name} is closed; open a new Store")
@@ -286,7 +287,18 @@ class Journal:
         future.quiet = quiet  # type: ignore[attr-defined]
         future.durable = durable  # type: ignore[attr-defined]
         self._writer.queue.put((work, future))
-        return future.result()
+        return future
+
+    def _submit(
+        self,
+        work: Callable[[sqlite3.Connection], _T],
+        what: str,
+        *,
+        quiet: bool = False,
+        durable: bool = False,
+    ) -> _T:
+        """:meth:`_enqueue` and wait for the commit."""
+        return self._enqueue(work, what, quiet=quiet, durable=durable).result()
 
     def _commit_group(
         self,
@@ -400,10 +412,13 @@ class Journal:
 
     # -- writes -------------------------------------------------------------------------------
 
-    def record_batch(self, batch: BatchRecord, orders: Sequence[Order]) -> None:
+    def record_batch(
+        self, batch: BatchRecord, orders: Sequence[Order]
+    ) -> concurrent.futures.Future[None]:
         """Write-ahead of a batch: its row, every order row and one event each, atomically.
 
-        A key or client order id already recorded raises ``StoreError`` and writes nothing.
+        A key or client order id already recorded fails the future with ``StoreError`` and
+        writes nothing. The future resolves once the rows are on disk (fsync'd).
         """
         created = to_micros(batch.created_at)
         rows = []
@@ -450,7 +465,7 @@ class Journal:
             con.executemany(_INSERT_ORDER, rows)
             con.executemany(_INSERT_EVENT, events)
 
-        self._submit(work, "record the batch", durable=True)
+        return self._enqueue(work, "record the batch", durable=True)
 
     def apply(
         self,
@@ -459,7 +474,7 @@ class Journal:
         source: str,
         venue: str | None = None,
         finish: str | None = None,
-    ) -> None:
+    ) -> concurrent.futures.Future[None]:
         """Upsert the state of ``orders`` and append one event per real change (see
         ``Store.apply``); ``finish`` also finishes that batch in the same transaction."""
         latest: dict[str, list[Any]] = {}
@@ -505,12 +520,13 @@ class Journal:
             if finish is not None:
                 self._finish(con, finish, None)
 
-        self._submit(work, "apply order updates")
+        return self._enqueue(work, "apply order updates")
 
     def claim_unplaced(
         self, batch_id: str, client_order_ids: Sequence[str], not_after: pd.Timestamp
-    ) -> list[str]:
-        """Re-arm the orders of ``batch_id`` proven not placed (compare-and-set); the ids won."""
+    ) -> concurrent.futures.Future[list[str]]:
+        """Re-arm the orders of ``batch_id`` proven not placed (compare-and-set); the ids won
+        (on disk when the future resolves)."""
         ids = list(dict.fromkeys(client_order_ids))
 
         def work(con: sqlite3.Connection) -> list[str]:
@@ -530,8 +546,10 @@ class Journal:
             return sorted((str(r[0]) for r in rows), key=order.__getitem__)
 
         if not ids:
-            return []
-        return self._submit(work, "claim orders not placed", durable=True)
+            done: concurrent.futures.Future[list[str]] = concurrent.futures.Future()
+            done.set_result([])
+            return done
+        return self._enqueue(work, "claim orders not placed", durable=True)
 
     def finish_batch(self, batch_id: str, counts: Mapping[str, int] | None) -> None:
         """Record a batch's outcome counts (``None``: of its stored rows) and finish time."""

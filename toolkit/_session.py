@@ -419,22 +419,45 @@ class Session:
             changed = done if claim is not None else [o for o in done if self._changes_known(o)]
             if not changed and finish is None:
                 return done
-            try:
-                if claim is not None:
-                    batch_id, not_after = claim
-                    ids = [o.client_order_id for o in done]
-                    won = set(await self._db(self.store.claim_unplaced, batch_id, ids, not_after))
-                    done = changed = [o for o in done if o.client_order_id in won]
-                else:
-                    apply = functools.partial(self.store.apply, venue=self.venue, finish=finish)
-                    await self._db(apply, changed, source=source)
-            except StoreError:
-                if publish_on_error:
-                    # not persisted: publish, but don't remember it as the stored state
-                    self._publish(changed, remember=False)
-                raise
-            self._publish(changed)
-            return done
+            if claim is not None:  # compare-and-set: rare (a re-run), done under the lock
+                batch_id, not_after = claim
+                ids = [o.client_order_id for o in done]
+                claimed: list[str] = await asyncio.wrap_future(
+                    self.store.submit_claim_unplaced(batch_id, ids, not_after)
+                )
+                won = set(claimed)
+                done = changed = [o for o in done if o.client_order_id in won]
+                self._publish(changed)
+                return done
+            # Queued under the lock (writes commit in queue order), awaited outside it: a batch's
+            # answers never wait behind a stream update's commit -- they share the next one.
+            written = self.store.submit_apply(
+                changed, source=source, venue=self.venue, finish=finish
+            )
+            before = self._remember_all(changed)
+        try:
+            await asyncio.wrap_future(written)
+        except StoreError:
+            self._unremember(before)  # not persisted: not the stored state
+            if publish_on_error:  # the exchange's answer is the truth: publish it anyway
+                self._publish(changed, remember=False)
+            raise
+        self._publish(changed, remember=False)
+        return done
+
+    def _remember_all(self, orders: Sequence[Order]) -> dict[str, Order | None]:
+        """Remember ``orders`` as the persisted state; returns what was remembered before."""
+        before = {o.client_order_id: self._last.get(o.client_order_id) for o in orders}
+        for order in orders:
+            self._remember(order)
+        return before
+
+    def _unremember(self, before: Mapping[str, Order | None]) -> None:
+        for cid, order in before.items():
+            if order is None:
+                self._last.pop(cid, None)
+            else:
+                self._last[cid] = order
 
     def _changes_known(self, order: Order) -> bool:
         """False when ``order`` says nothing new about the last state persisted for it."""

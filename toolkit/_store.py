@@ -53,6 +53,7 @@ Example::
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import shutil
@@ -222,7 +223,14 @@ class Store:
             store.record_batch(BatchRecord(batch_id=bid, key="rebalance", n_orders=len(orders),
                                            created_at=now), orders)
         """
-        self._journal.record_batch(batch, orders)
+        self._journal.record_batch(batch, orders).result()
+
+    def submit_record_batch(
+        self, batch: BatchRecord, orders: Sequence[Order]
+    ) -> concurrent.futures.Future[None]:
+        """:meth:`record_batch` without waiting: the future resolves once the rows are on disk
+        (``asyncio.wrap_future`` awaits it without a worker thread)."""
+        return self._journal.record_batch(batch, orders)
 
     def apply(
         self,
@@ -246,10 +254,25 @@ class Store:
 
             store.apply(accepted_orders, source="response", finish=batch_id)
         """
+        self.submit_apply(orders, source=source, venue=venue, finish=finish).result()
+
+    def submit_apply(
+        self,
+        orders: Sequence[Order],
+        *,
+        source: str,
+        venue: str | None = None,
+        finish: str | None = None,
+    ) -> concurrent.futures.Future[None]:
+        """:meth:`apply` without waiting: the future resolves once it is committed. Writes
+        commit in the order they are submitted."""
         if source not in SOURCES:
             raise ValueError(f"unknown source {source!r}; expected one of {sorted(SOURCES)}")
-        if orders or finish is not None:
-            self._journal.apply(orders, source=source, venue=venue, finish=finish)
+        if not orders and finish is None:
+            done: concurrent.futures.Future[None] = concurrent.futures.Future()
+            done.set_result(None)
+            return done
+        return self._journal.apply(orders, source=source, venue=venue, finish=finish)
 
     def claim_unplaced(
         self, batch_id: str, client_order_ids: Sequence[str], not_after: pd.Timestamp
@@ -265,6 +288,12 @@ class Store:
 
             for cid in store.claim_unplaced(bid, ids, not_after): ...  # send these only
         """
+        return self._journal.claim_unplaced(batch_id, client_order_ids, not_after).result()
+
+    def submit_claim_unplaced(
+        self, batch_id: str, client_order_ids: Sequence[str], not_after: pd.Timestamp
+    ) -> concurrent.futures.Future[list[str]]:
+        """:meth:`claim_unplaced` without waiting (resolves once the claim is on disk)."""
         return self._journal.claim_unplaced(batch_id, client_order_ids, not_after)
 
     def finish_batch(self, batch_id: str, counts: Mapping[str, int]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import dataclasses
 import sqlite3
@@ -149,14 +150,14 @@ async def test_a_batch_never_waits_for_duckdb(tkh: Any, monkeypatch: pytest.Monk
     session = await tk.connect(stream=False)
     await session.batch([tkh.limit()])  # warm up: rules, time sync
     writes: list[str] = []
-    submit = _journal.Journal._submit
+    enqueue = _journal.Journal._enqueue
 
     def counting(self: _journal.Journal, work: Any, what: str, **kw: Any) -> Any:
         if not kw.get("quiet"):
             writes.append(what)
-        return submit(self, work, what, **kw)
+        return enqueue(self, work, what, **kw)
 
-    monkeypatch.setattr(_journal.Journal, "_submit", counting)
+    monkeypatch.setattr(_journal.Journal, "_enqueue", counting)
     path = session.store.path
     assert path is not None
     session.store.projection.flush()  # DuckDB holds the warm-up batch
@@ -182,15 +183,15 @@ async def test_stream_echoes_of_a_known_state_cost_no_store_write(
     session = await tk.connect()  # with the user-data stream
     await session.batch([tkh.limit()])  # warm up: rules, time sync, stream connected
     writes = 0
-    submit = _journal.Journal._submit
+    enqueue = _journal.Journal._enqueue
 
     def counting(self: _journal.Journal, work: Any, what: str, **kw: Any) -> Any:
         nonlocal writes
         if not kw.get("quiet"):
             writes += 1
-        return submit(self, work, what, **kw)
+        return enqueue(self, work, what, **kw)
 
-    monkeypatch.setattr(_journal.Journal, "_submit", counting)
+    monkeypatch.setattr(_journal.Journal, "_enqueue", counting)
     feed = session.feed
     assert feed is not None
     before = feed.events
@@ -244,10 +245,12 @@ async def test_store_failure_after_sending_keeps_the_answers(
     session.subscribe(seen.extend)
     monkeypatch.setattr("toolkit._batch._STORE_RETRY_PAUSE", 0.01)
 
-    def broken(*_: Any, **__: Any) -> None:
-        raise StoreError("disk full")
+    def broken(*_: Any, **__: Any) -> concurrent.futures.Future[None]:
+        failed: concurrent.futures.Future[None] = concurrent.futures.Future()
+        failed.set_exception(StoreError("disk full"))
+        return failed
 
-    monkeypatch.setattr(session.store, "apply", broken)
+    monkeypatch.setattr(session.store, "submit_apply", broken)
     with pytest.raises(StoreError) as info:
         await session.batch([tkh.limit(price="87000")], key="lost?")
     frame = info.value.frame  # type: ignore[attr-defined]
@@ -267,17 +270,19 @@ async def test_a_transient_store_failure_is_retried(
 ) -> None:
     session = await tk.connect(stream=False)
     monkeypatch.setattr("toolkit._batch._STORE_RETRY_PAUSE", 0.01)
-    apply = session.store.apply
+    submit = session.store.submit_apply
     calls = 0
 
-    def flaky(*args: Any, **kwargs: Any) -> None:
+    def flaky(*args: Any, **kwargs: Any) -> concurrent.futures.Future[None]:
         nonlocal calls
         calls += 1
         if calls == 1:
-            raise StoreError("locked")
-        apply(*args, **kwargs)
+            failed: concurrent.futures.Future[None] = concurrent.futures.Future()
+            failed.set_exception(StoreError("locked"))
+            return failed
+        return submit(*args, **kwargs)
 
-    monkeypatch.setattr(session.store, "apply", flaky)
+    monkeypatch.setattr(session.store, "submit_apply", flaky)
     frame = await session.batch([tkh.limit()], key="flaky")
     assert frame["status"].tolist() == ["NEW"]
     assert session.orders(key="flaky")["status"].tolist() == ["NEW"]

@@ -43,9 +43,8 @@ def test_writes_queued_meanwhile_share_one_commit() -> None:
         first = pool.submit(journal._submit, slow, "hold the writer")
         assert busy.wait(60)
         futures = [
-            pool.submit(journal.record_batch,
-                        BatchRecord(batch_id=f"b{i}", key="same" if i in (3, 4) else None,
-                                    created_at=NOW, n_orders=2), _orders(f"b{i}", 2))
+            journal.record_batch(BatchRecord(batch_id=f"b{i}", key="same" if i in (3, 4) else None,
+                                             created_at=NOW, n_orders=2), _orders(f"b{i}", 2))
             for i in range(8)
         ]  # fmt: skip
         while journal.queued < 8:  # all eight are queued behind the busy writer
