@@ -114,6 +114,10 @@ _INSERT_EVENT = (
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _IDS = "(SELECT value FROM json_each(?))"
+_CID, _UPDATED, _STATUS, _PLACED, _FILLED, _RAW = (
+    ROW_FIELDS.index(name)
+    for name in ("client_order_id", "updated_at", "status", "placed", "filled_qty", "raw")
+)
 
 
 def journal_path(store: Path) -> Path:
@@ -437,17 +441,10 @@ class Journal:
                 row[updated] = field(row, "created_at")
             rows.append(row)
         events = [
-            (
-                field(r, "client_order_id"),
-                field(r, "updated_at"),
-                event_name(field(r, "status"), bool(field(r, "placed")), None, "submit"),
-                field(r, "status"),
-                field(r, "filled_qty"),
-                "submit",
-                field(r, "raw"),
-            )
+            (r[_CID], r[_UPDATED], event_name(r[_STATUS], bool(r[_PLACED]), None, "submit"),
+             r[_STATUS], r[_FILLED], "submit", r[_RAW])
             for r in rows
-        ]
+        ]  # fmt: skip
 
         def work(con: sqlite3.Connection) -> None:
             if batch.key is not None:
@@ -501,20 +498,12 @@ class Journal:
                     if not changed(merged, before):
                         continue
                     upserts.append(merged)
+                    status = merged[_STATUS]
                     events.append(
-                        (
-                            cid,
-                            field(merged, "updated_at"),
-                            event_name(
-                                field(merged, "status"), bool(field(merged, "placed")), before,
-                                source,
-                            ),
-                            field(merged, "status"),
-                            field(merged, "filled_qty"),
-                            source,
-                            field(new, "raw"),
-                        )
-                    )
+                        (cid, merged[_UPDATED],
+                         event_name(status, bool(merged[_PLACED]), before, source), status,
+                         merged[_FILLED], source, new[_RAW])
+                    )  # fmt: skip
                 con.executemany(_UPSERT_ORDER, upserts)
                 con.executemany(_INSERT_EVENT, events)
             if finish is not None:

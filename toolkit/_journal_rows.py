@@ -15,8 +15,8 @@ Example::
 
 from __future__ import annotations
 
-import enum
 import json
+import operator
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -72,9 +72,8 @@ def to_micros(value: Any) -> int | None:
     if value is None:
         return None
     ts = value if isinstance(value, pd.Timestamp) else pd.Timestamp(value)
-    if ts.tzinfo is None:
-        ts = ts.tz_localize("UTC")
-    return int(ts.value // 1000)
+    # .value is nanoseconds since the epoch in UTC (for a naive time: its wall time as UTC)
+    return int(ts.value) // 1000
 
 
 def from_micros(value: int | None) -> pd.Timestamp | None:
@@ -85,24 +84,26 @@ def from_micros(value: int | None) -> pd.Timestamp | None:
     return ts
 
 
+_GET_ORDER_FIELDS = operator.attrgetter(*ORDER_FIELDS)
+_TIME_POSITIONS = tuple(_INDEX[name] for name in ("created_at", "updated_at", "not_after"))
+_RAW_POSITION = _INDEX["raw"]
+_KEEP_POSITIONS = tuple(sorted(_INDEX[name] for name in KEEP_IF_NULL))
+_CHANGE_POSITIONS = tuple(_INDEX[name] for name in CHANGE_FIELDS)
+_VENUE, _CREATED, _UPDATED = _INDEX["venue"], _INDEX["created_at"], _INDEX["updated_at"]
+
+
 def order_row(order: Order, venue: str | None) -> list[Any]:
-    """The journal row of ``order`` (``ROW_FIELDS`` order): plain SQLite values."""
-    out: list[Any] = []
-    for name in ORDER_FIELDS:
-        value = getattr(order, name)
-        if value is None:
-            out.append(None)
-        elif name in _TIMES:
-            out.append(to_micros(value))
-        elif name == "raw":
-            out.append(to_json(value))
-        elif isinstance(value, enum.Enum):
-            out.append(value.value)
-        elif isinstance(value, bool):
-            out.append(int(value))
-        else:
-            out.append(value)
-    out.append(venue)
+    """The journal row of ``order`` (``ROW_FIELDS`` order): plain SQLite values.
+
+    Text enums bind as their text and booleans as 0/1 as they are; only times and the raw
+    payload need converting.
+    """
+    out = [*_GET_ORDER_FIELDS(order), venue]
+    for i in _TIME_POSITIONS:
+        if out[i] is not None:
+            out[i] = to_micros(out[i])
+    if out[_RAW_POSITION] is not None:
+        out[_RAW_POSITION] = to_json(out[_RAW_POSITION])
     return out
 
 
@@ -128,13 +129,11 @@ def merge_row(new: list[Any], old: Sequence[Any] | None, now: int) -> list[Any]:
     update leaves them ``None``, ``created_at`` stays the first one, ``venue`` stays as stored."""
     merged = list(new)
     if old is not None:
-        for name in KEEP_IF_NULL:
-            i = _INDEX[name]
+        for i in _KEEP_POSITIONS:
             if merged[i] is None:
                 merged[i] = old[i]
-        merged[_INDEX["venue"]] = old[_INDEX["venue"]]
-    created = _INDEX["created_at"]
-    updated = _INDEX["updated_at"]
+        merged[_VENUE] = old[_VENUE]
+    created, updated = _CREATED, _UPDATED
     if old is not None and old[created] is not None:
         merged[created] = old[created]
     elif merged[created] is None:
@@ -148,7 +147,7 @@ def changed(merged: Sequence[Any], old: Sequence[Any] | None) -> bool:
     """True if ``merged`` differs from ``old`` in a ``CHANGE_FIELDS`` column (or is new)."""
     if old is None:
         return True
-    return any(merged[_INDEX[c]] != old[_INDEX[c]] for c in CHANGE_FIELDS)
+    return any(merged[i] != old[i] for i in _CHANGE_POSITIONS)
 
 
 def event_name(status: str, placed: bool, old: Sequence[Any] | None, source: str) -> str:

@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import functools
 import json
@@ -161,10 +162,41 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+@functools.lru_cache(maxsize=1024)  # a payload's keys repeat from answer to answer
+def _any_secret_key(keys: tuple[Any, ...]) -> bool:
+    return any(not isinstance(k, str) or _is_secret(k) for k in keys)
+
+
+def _needs_stripping(value: Any) -> bool:
+    """True if :func:`strip_secrets` would change ``value`` (a secret key, NaN, a non-dict
+    mapping, a tuple): a check that builds nothing, for the common clean payload."""
+    if type(value) is dict:
+        return _any_secret_key(tuple(value)) or any(
+            _needs_stripping(v) for v in value.values() if not isinstance(v, (str, int))
+        )
+    if type(value) is list:
+        return any(_needs_stripping(v) for v in value if not isinstance(v, (str, int)))
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    return isinstance(value, (Mapping, tuple))
+
+
+def _plain_default(value: Any) -> Any:
+    if isinstance(value, Mapping):  # not a dict: the slow path turns it into one
+        raise TypeError("mapping")
+    return _json_default(value)
+
+
+_PLAIN = json.JSONEncoder(default=_plain_default, separators=(",", ":"), allow_nan=False)
+
+
 def to_json(value: Any) -> str | None:
     """JSON text of ``value`` with secrets stripped; ``None`` stays ``None`` (SQL NULL)."""
     if value is None:
         return None
+    if not _needs_stripping(value):
+        with contextlib.suppress(TypeError, ValueError):  # anything unusual: the slow path
+            return _PLAIN.encode(value)
     return json.dumps(strip_secrets(value), default=_json_default, separators=(",", ":"))
 
 
