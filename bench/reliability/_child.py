@@ -4,7 +4,8 @@ Connects to a paper exchange process the way a user's script does
 (``tk.connect("binance", base_url=..., store=...)``, keys from ``TOOLKIT_API_KEY`` /
 ``TOOLKIT_API_SECRET``), builds its orders with :func:`make_orders` and runs
 ``tk.batch(rows, key=...)`` for each of ``batches`` batches, then prints one JSON line with the
-status counts. ``crash`` makes the process SIGKILL itself at an exact point of the batch:
+status counts (``start_at``: a wall-clock time to start at, after connecting). ``crash`` makes
+the process SIGKILL itself at an exact point of the batch:
 
 * ``"before-send"``: after the write-ahead, when the first order request is about to be sent;
 * ``"after-send"``: when every answer is back, before any of them is persisted.
@@ -19,6 +20,7 @@ import json
 import os
 import signal
 import sys
+import time
 from collections import Counter
 from typing import Any
 
@@ -64,6 +66,9 @@ async def _run(spec: dict[str, Any]) -> dict[str, Any]:
         store=spec["store"],
         **spec.get("settings", {}),
     )
+    await session.open()
+    if "start_at" in spec:  # several processes run their batch at the same moment
+        await asyncio.sleep(max(0.0, float(spec["start_at"]) - time.time()))
     counts: Counter[str] = Counter()
     for i in range(int(spec.get("batches", 1))):
         key = f"{spec['key']}-{i}" if spec.get("batches", 1) > 1 else spec["key"]

@@ -12,8 +12,10 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -207,3 +209,38 @@ def test_a_process_killed_during_a_projection_flush_loses_and_repeats_nothing(
     with contextlib.closing(sqlite3.connect(f"{path}.journal")) as con:  # compacted
         assert con.execute("select count(*) from events").fetchone() == (0,)
         assert con.execute("select count(*) from orders where ver > projected").fetchone() == (0,)
+
+
+def test_two_processes_running_one_key_at_once_place_each_order_once(
+    tmp_path: Path, paper_process: Any
+) -> None:
+    """Two processes (a notebook and a papermill job, say) start the same keyed batch at the
+    same moment on one store: the journal gives the key to one of them; every order reaches
+    the exchange once, and both return the same orders."""
+    store = tmp_path / "key.duckdb"
+    start_at = time.time() + 5.0  # both connected and warm by then
+    spec = {"url": paper_process.url, "store": str(store), "key": "rebalance-same-moment",
+            "n": 30, "seed": 7, "start_at": start_at, "settings": {"stream": False}}  # fmt: skip
+    path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path, "TOOLKIT_API_KEY": paper_process.api_key,
+           "TOOLKIT_API_SECRET": paper_process.api_secret}  # fmt: skip
+    command = [sys.executable, "-m", "bench.reliability._child", json.dumps(spec)]
+    procs = [
+        subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    for proc, (_, err) in zip(procs, outs, strict=True):
+        assert proc.returncode == 0, err
+    statuses = [json.loads(out.splitlines()[-1])["statuses"] for out, _ in outs]
+    assert statuses[0] == statuses[1]
+    assert sum(statuses[0].values()) == 30
+    with urllib.request.urlopen(f"{paper_process.url}/paper/counters") as resp:
+        placed = json.loads(resp.read())["orders_by_client_id"]
+    with Store(store) as st:
+        ids = st.orders(key="rebalance-same-moment")["client_order_id"].tolist()
+        assert st.sql("select count(*) as n from batches")["n"].tolist() == [1]
+    assert len(ids) == 30
+    assert {cid: placed.get(cid) for cid in ids} == dict.fromkeys(ids, 1)
