@@ -61,7 +61,8 @@ class Trade:
             "buyer": self.side == "BUY", "commission": fmt(self.commission, 8),
             "commissionAsset": self.commission_asset, "id": self.id, "maker": self.maker,
             "orderId": self.order_id, "price": fmt(self.price, pp), "qty": fmt(self.qty, qp),
-            "quoteQty": fmt(self.quote_qty, pp + qp), "realizedPnl": fmt(self.realized_pnl, 8),
+            "quoteQty": fmt(self.quote_qty, pp + qp), "marginAsset": self.spec.quote,
+            "realizedPnl": fmt(self.realized_pnl, 8) if self.realized_pnl else "0",
             "side": self.side, "positionSide": "BOTH", "symbol": self.symbol, "time": self.time,
         }
 
