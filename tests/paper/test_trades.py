@@ -125,11 +125,11 @@ async def test_spot_selection_filters_and_limits(
                                                   "startTime": every[-1]["time"] + 1})
     assert after.body == []
     assert (await client.get("/api/v3/myTrades", {"symbol": "ETHUSDT"})).body == []
-    # Weight: 20, or 5 with orderId (Binance "Account trade list").
-    assert int(one.headers["X-MBX-USED-WEIGHT-1M"]) - int(
-        page.headers["X-MBX-USED-WEIGHT-1M"]) == 5
-    assert int(page.headers["X-MBX-USED-WEIGHT-1M"]) - int(
-        latest.headers["X-MBX-USED-WEIGHT-1M"]) == 20
+    # Weight: 20, or 5 with orderId (Binance "Account trade list"); a new minute window may
+    # begin between two requests, then the later one shows only its own weight.
+    used = [int(r.headers["X-MBX-USED-WEIGHT-1M"]) for r in (latest, page, one)]
+    assert used[1] in (used[0] + 20, 20)
+    assert used[2] in (used[1] + 5, 5)
 
 
 @pytest.mark.parametrize(("params", "code"), [
@@ -174,8 +174,8 @@ async def test_usdm_trades_carry_realized_pnl_and_the_real_shape(
     refused = await fee_client.get("/fapi/v1/userTrades", {
         "symbol": "BTCUSDT", "startTime": 0, "endTime": 7 * 86_400_000 + 1})
     assert refused.code == -1127
-    assert int(only.headers["X-MBX-USED-WEIGHT-1M"]) - int(
-        reply.headers["X-MBX-USED-WEIGHT-1M"]) == 5
+    used = [int(r.headers["X-MBX-USED-WEIGHT-1M"]) for r in (reply, only)]
+    assert used[1] in (used[0] + 5, 5)
 
 
 ccxt = pytest.importorskip("ccxt.async_support")

@@ -178,7 +178,7 @@ class MarketHistory:
         self._day_sum: dict[tuple[str, int], float] = {}
         self._after: dict[tuple[str, int], float] = {}
         self._minutes: OrderedDict[tuple[str, int], Candles] = OrderedDict()
-        self._hours: dict[tuple[str, int], Candles] = {}
+        self._hours: dict[tuple[str, str, int], Candles] = {}
 
     # ----------------------------------------------------------------- recording
     def on_price(self, market: str, symbol: str, price: Decimal, time_ms: int) -> None:
@@ -262,13 +262,21 @@ class MarketHistory:
             self._minutes.popitem(last=False)
         return out
 
-    def _day_hours(self, symbol: str, day: int) -> Candles:
-        key = (symbol, day)
+    def _day_hours(self, market: str, symbol: str, day: int) -> Candles:
+        # Aggregated from the market's rounded minutes, so an hour is exactly its 60 minutes.
+        key = (market, symbol, day)
         cached = self._hours.get(key)
         if cached is None:
-            cached = self._hours[key] = self._day(symbol, day).aggregate(
+            minutes = self._to_market(market, symbol, self._day(symbol, day))
+            cached = self._hours[key] = minutes.aggregate(
                 np.arange(0, DAY_MINUTES, 60, dtype=np.int64))
         return cached
+
+    def _volume_places(self, market: str, symbol: str) -> tuple[int, int]:
+        """Decimals of base and quote volumes (quote: 8 on spot, price + qty places on USD-M)."""
+        spec = self.specs[market][symbol]
+        quote = 8 if market == SPOT else spec.price_places + spec.qty_places
+        return spec.qty_places, quote
 
     def _to_market(self, market: str, symbol: str, block: Candles) -> Candles:
         spec = self.specs[market][symbol]
@@ -279,9 +287,11 @@ class MarketHistory:
         def price(logs: Arr) -> Arr:
             return np.maximum(np.round(p0 * np.exp(logs) / tick), 1.0) * tick
 
+        qp, vp = self._volume_places(market, symbol)
         return Candles(
-            price(block.o), price(block.h), price(block.l), price(block.c), block.v * scale,
-            block.qv * scale * p0, block.n, block.tbv * scale, block.tbqv * scale * p0,
+            price(block.o), price(block.h), price(block.l), price(block.c),
+            np.round(block.v * scale, qp), np.round(block.qv * scale * p0, vp), block.n,
+            np.round(block.tbv * scale, qp), np.round(block.tbqv * scale * p0, vp),
         )
 
     # ----------------------------------------------------------------- blocks
@@ -301,6 +311,7 @@ class MarketHistory:
                 m - self.anchor, m1 - self.anchor, self.start[market][symbol])
             # Synthetic market volume on top of the paper fills, from the same daily streams.
             scale = _NOTIONAL / self.start[SPOT][symbol]
+            qp, vp = self._volume_places(market, symbol)
             live_start = m
             while m < m1:
                 day = m // DAY_MINUTES
@@ -312,12 +323,13 @@ class MarketHistory:
                 i0 = m - live_start
                 i1 = i0 + (stop - m)
                 mid = (block.o[i0:i1] + block.h[i0:i1] + block.l[i0:i1] + block.c[i0:i1]) / 4
-                v = vol * scale
+                v = np.round(vol * scale, qp)
+                tbv = np.round(v * taker, qp)
                 block.v[i0:i1] += v
-                block.qv[i0:i1] += v * mid
+                block.qv[i0:i1] += np.round(v * mid, vp)
                 block.n[i0:i1] += np.ceil(vol * 40)
-                block.tbv[i0:i1] += v * taker
-                block.tbqv[i0:i1] += v * mid * taker
+                block.tbv[i0:i1] += tbv
+                block.tbqv[i0:i1] += np.round(tbv * mid, vp)
                 m = stop
             parts.append(block)
         if not parts:
@@ -332,8 +344,7 @@ class MarketHistory:
         while h < min(h1, split):
             day = h // 24
             stop = min(h1, split, (day + 1) * 24)
-            parts.append(self._to_market(
-                market, symbol, self._day_hours(symbol, day).slice(h - day * 24, stop - day * 24)))
+            parts.append(self._day_hours(market, symbol, day).slice(h - day * 24, stop - day * 24))
             h = stop
         if h < h1:
             now_minute = self.clock_ms() // MINUTE
