@@ -203,3 +203,20 @@ async def test_ccxt_fetch_my_trades_spot_and_usdm(paper: PaperExchange) -> None:
     finally:
         await spot.close()
         await usdm.close()
+
+
+async def test_admin_lists_every_fill(paper: PaperExchange, client: Client,
+                                      session: aiohttp.ClientSession) -> None:
+    await client.post("/api/v3/order", {"symbol": "BNBUSDT", "side": "SELL", "type": "MARKET",
+                                        "quantity": "1", "newClientOrderId": "research-1"})
+    await client.post("/fapi/v1/order", {"symbol": "BNBUSDT", "side": "BUY", "type": "MARKET",
+                                         "quantity": "1"})
+    async with session.get(paper.url + "/paper/trades",
+                           params={"api_key": client.key}) as resp:
+        listed = await resp.json()
+    assert [(t["market"], t["symbol"]) for t in listed] == [("spot", "BNBUSDT"),
+                                                            ("usdm", "BNBUSDT")]
+    assert listed[0]["clientOrderId"] == "research-1"
+    assert all(t["apiKey"] == client.key for t in listed)
+    async with session.get(paper.url + "/paper/trades", params={"market": "usdm"}) as resp:
+        assert [t["market"] for t in await resp.json()] == ["usdm"]

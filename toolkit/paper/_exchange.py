@@ -285,6 +285,18 @@ class PaperExchange:
             out.append(view)
         return out
 
+    def trades(self, api_key: str | None = None, market: str | None = None
+               ) -> list[dict[str, Any]]:
+        """Every fill the exchange made (``myTrades``/``userTrades`` shape plus ``market``,
+        ``apiKey`` and ``clientOrderId``), by market and trade id."""
+        out = []
+        for trade in self.engine.trades.all(api_key, market):
+            view = trade.view()
+            view.update(market=trade.market, apiKey=trade.api_key,
+                        clientOrderId=trade.client_order_id)
+            out.append(view)
+        return out
+
     def subscribe(self, callback: OrderCallback) -> Callable[[], None]:
         """Shortcut for ``engine.subscribe``: ``callback(api_key, market, order_json)``."""
         return self.engine.subscribe(callback)
