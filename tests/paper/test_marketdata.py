@@ -223,7 +223,7 @@ async def test_fills_lie_inside_their_candles(api: Client, timed: PaperExchange,
     trades = (await api.get("/api/v3/myTrades", {"symbol": "BTCUSDT"})).body
     assert len(trades) == 12
     assert any(t["isMaker"] for t in trades)
-    for interval, back in (("1m", 10), ("3m", 30), ("1h", 120), ("1d", 3000)):
+    for interval, back in (("1s", 1), ("1m", 10), ("3m", 30), ("1h", 120), ("1d", 3000)):
         rows = await _klines(api, interval=interval,
                              startTime=trades[0]["time"] - back * MINUTE, limit=1000)
         for trade in trades:

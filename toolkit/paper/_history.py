@@ -83,14 +83,58 @@ class Candles:
         )
 
 
-class _Live:
-    """Recorded minute candles of one symbol on one market, from the anchor on."""
+#: Recorded one-second prices are kept this long (seconds); older ``1s`` candles are spread
+#: from their minute like the generated ones.
+SECONDS_KEPT = 3600
 
-    def __init__(self, price: float) -> None:
+
+class _Live:
+    """Recorded minute candles of one symbol on one market, from the anchor on (and the last
+    hour's one-second prices)."""
+
+    def __init__(self, price: float, first_second: int) -> None:
         self.last = price
         self.size = 0
         self.cols = {f: np.zeros(1024) for f in _FIELDS}
         self.seen = np.zeros(1024, dtype=bool)
+        self.sec: dict[int, list[float]] = {}  # second -> [open, high, low, close]
+        self.sec_from = first_second  # seconds from here on are recorded (no event: flat)
+        self.sec_before = price  # the price just before ``sec_from``
+
+    def _second(self, second: int, price: float) -> None:
+        """Extend the one-second candle of ``second`` with ``price`` (before ``self.last``
+        moves, so a new second opens at the previous price)."""
+        second = max(second, self.sec_from)
+        candle = self.sec.get(second)
+        if candle is None:
+            candle = self.sec[second] = [self.last] * 4
+            if len(self.sec) > SECONDS_KEPT + 600:
+                self._prune(second - SECONDS_KEPT)
+        candle[1] = max(candle[1], price)
+        candle[2] = min(candle[2], price)
+
+    def _prune(self, cutoff: int) -> None:
+        old = sorted(s for s in self.sec if s < cutoff)
+        if old:
+            self.sec_before = self.sec[old[-1]][3]
+        for s in old:
+            del self.sec[s]
+        self.sec_from = cutoff
+
+    def seconds(self, s0: int, s1: int) -> tuple[Arr, Arr, Arr, Arr]:
+        """Open, high, low, close of seconds ``s0:s1`` (``s0 >= sec_from``); seconds without
+        events repeat the last close."""
+        earlier = [s for s in self.sec if s < s0]
+        prev = self.sec[max(earlier)][3] if earlier else self.sec_before
+        out = np.empty((4, s1 - s0))
+        for i, second in enumerate(range(s0, s1)):
+            candle = self.sec.get(second)
+            if candle is None:
+                out[:, i] = prev
+            else:
+                out[:, i] = candle
+                prev = candle[3]
+        return out[0], out[1], out[2], out[3]
 
     def _slot(self, k: int) -> int:
         if k >= len(self.seen):
@@ -105,7 +149,9 @@ class _Live:
         self.size = max(self.size, k + 1)
         return k
 
-    def price(self, k: int, price: float) -> None:
+    def price(self, k: int, price: float, second: int) -> None:
+        self._second(second, price)
+        self.sec[max(second, self.sec_from)][3] = price
         k = self._slot(k)
         c = self.cols
         c["h"][k] = max(c["h"][k], price)
@@ -113,7 +159,8 @@ class _Live:
         c["c"][k] = price
         self.last = price
 
-    def trade(self, k: int, price: float, qty: float, buyer_taker: bool) -> None:
+    def trade(self, k: int, price: float, qty: float, buyer_taker: bool, second: int) -> None:
+        self._second(second, price)
         k = self._slot(k)
         c = self.cols
         c["h"][k] = max(c["h"][k], price)
@@ -173,7 +220,8 @@ class MarketHistory:
         self.symbol_index = {s: i for i, s in enumerate(sorted(specs[SPOT]))}
         self.start = {m: {s: float(spec.price) for s, spec in by.items()}
                       for m, by in specs.items()}
-        self._live = {(m, s): _Live(self.start[m][s]) for m in MARKETS for s in specs[m]}
+        self._live = {(m, s): _Live(self.start[m][s], self.anchor * 60)
+                      for m in MARKETS for s in specs[m]}
         self.update_ids = {(m, s): 1_000_000 for m in MARKETS for s in specs[m]}
         self._day_sum: dict[tuple[str, int], float] = {}
         self._after: dict[tuple[str, int], float] = {}
@@ -185,7 +233,7 @@ class MarketHistory:
         """The feed moved (engine price listener)."""
         live = self._live.get((market, symbol))
         if live is not None:
-            live.price(max(0, time_ms // MINUTE - self.anchor), float(price))
+            live.price(max(0, time_ms // MINUTE - self.anchor), float(price), time_ms // SECOND)
             self.update_ids[(market, symbol)] += 1
 
     def on_fill(self, market: str, symbol: str, price: Decimal, qty: Decimal, buyer_taker: bool,
@@ -194,7 +242,7 @@ class MarketHistory:
         live = self._live.get((market, symbol))
         if live is not None:
             live.trade(max(0, time_ms // MINUTE - self.anchor), float(price), float(qty),
-                       buyer_taker)
+                       buyer_taker, time_ms // SECOND)
             self.update_ids[(market, symbol)] += 1
 
     # ----------------------------------------------------------------- generation
@@ -352,6 +400,16 @@ class MarketHistory:
             block = self.minutes(market, symbol, h * 60, m1)
             parts.append(block.aggregate(np.arange(0, len(block), 60, dtype=np.int64)))
         return parts[0] if len(parts) == 1 else Candles.concat(parts)
+
+    def live_seconds(self, market: str, symbol: str, s0: int, s1: int
+                     ) -> tuple[int, tuple[Arr, Arr, Arr, Arr]] | None:
+        """Recorded one-second prices inside ``s0:s1``: ``(first recorded second, (o, h, l, c))``,
+        or ``None`` when the range ends before what is kept."""
+        live = self._live[(market, symbol)]
+        first = max(s0, live.sec_from)
+        if first >= s1:
+            return None
+        return first, live.seconds(first, s1)
 
     def last_price(self, market: str, symbol: str) -> float:
         """The latest recorded price (the feed's price)."""

@@ -137,6 +137,13 @@ def candles(history: MarketHistory, market: str, symbol: str, interval: str, ope
         m0 = first // MINUTE
         block = history.minutes(market, symbol, m0, (stop - 1) // MINUTE + 1)
         seconds = _spread_seconds(block)
+        s0 = m0 * 60
+        recorded = history.live_seconds(market, symbol, s0, s0 + len(seconds))
+        if recorded is not None:  # the last hour: the prices the feed really had
+            at, prices = recorded
+            for col, values in zip((seconds.o, seconds.h, seconds.l, seconds.c), prices,
+                                   strict=True):
+                col[at - s0:] = values
         skip = (first - m0 * MINUTE) // SECOND
         return seconds.slice(skip, skip + len(opens))
     starts_ms = np.asarray(opens, dtype=np.int64) - first
