@@ -8,6 +8,7 @@ and "Swap private trade"); selection rules and weights follow Binance's document
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -220,3 +221,54 @@ async def test_admin_lists_every_fill(paper: PaperExchange, client: Client,
     assert all(t["apiKey"] == client.key for t in listed)
     async with session.get(paper.url + "/paper/trades", params={"market": "usdm"}) as resp:
         assert [t["market"] for t in await resp.json()] == ["usdm"]
+
+
+async def _trade_events(ws: aiohttp.ClientWebSocketResponse, count: int, usdm: bool
+                        ) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    while len(events) < count:
+        # The timeout only guards a hang; the events are already queued when we read.
+        message = await asyncio.wait_for(ws.receive_json(), 10)
+        body = message["o"] if usdm else message
+        if body.get("x") == "TRADE":
+            events.append(body)
+    return events
+
+
+@pytest.mark.parametrize("market", ["spot", "usdm"])
+async def test_stream_trade_events_carry_the_rest_trades(
+    fee_paper: PaperExchange, fee_client: Client, session: aiohttp.ClientSession, market: str
+) -> None:
+    usdm = market == "usdm"
+    base = "/fapi/v1" if usdm else "/api/v3"
+    listen = await fee_client.post("/fapi/v1/listenKey" if usdm else "/api/v3/userDataStream",
+                                   signed=False)
+    ws_url = fee_paper.url.replace("http", "ws") + "/ws/" + listen.body["listenKey"]
+    async with session.ws_connect(ws_url) as ws:
+        for _ in range(2000):  # wait until the server has registered the socket
+            if fee_paper.user_streams.connections():
+                break
+            await asyncio.sleep(0.005)
+        fee_paper.set_liquidity("ETHUSDT", "0.5", market=market)
+        placed = await fee_client.post(base + "/order", {
+            "symbol": "ETHUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+            "quantity": "1.000", "price": "2990"})
+        fee_paper.set_price("ETHUSDT", 2980, market=market)  # rests, then fills 0.5 ...
+        fee_paper.set_price("ETHUSDT", 2980, market=market)  # ... and 0.5 (maker)
+        fee_paper.set_price("ETHUSDT", 2980, market=market)  # liquidity for the taker sell
+        await fee_client.post(base + "/order", {"symbol": "ETHUSDT", "side": "SELL",
+                                                "type": "MARKET", "quantity": "0.5"})
+        events = await _trade_events(ws, 3, usdm)
+    trades = (await fee_client.get(base + ("/userTrades" if usdm else "/myTrades"),
+                                   {"symbol": "ETHUSDT"})).body
+    assert [e["t"] for e in events] == [t["id"] for t in trades]
+    assert [e["i"] for e in events[:2]] == [placed.body["orderId"]] * 2
+    maker_key = "maker" if usdm else "isMaker"
+    assert [e["m"] for e in events] == [t[maker_key] for t in trades] == [True, True, False]
+    assert [Decimal(e["n"]) for e in events] == [Decimal(t["commission"]) for t in trades]
+    assert [e["N"] for e in events] == [t["commissionAsset"] for t in trades]
+    assert [Decimal(e["L"]) for e in events] == [Decimal(t["price"]) for t in trades]
+    assert [Decimal(e["l"]) for e in events] == [Decimal(t["qty"]) for t in trades]
+    if usdm:
+        assert [Decimal(e["rp"]) for e in events] == [Decimal(t["realizedPnl"]) for t in trades]
+        assert Decimal(events[2]["rp"]) == Decimal("-5")  # sold 0.5 at 2980, bought at 2990

@@ -117,6 +117,7 @@ class PaperExchange:
         self.engine.skew_ms = faults.clock_skew_ms
         #: The user-data stream: listen keys and ``/ws/<listenKey>`` (see ``_userstream``).
         self.user_streams = UserStreams()
+        self.user_streams.trades = self.engine.trades
         self.engine.subscribe(self.user_streams.on_order)
         self._state = ServerState(
             engine=self.engine, keys=self.keys, limiter=self.limiter, rate_limits=limits,

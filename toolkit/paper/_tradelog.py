@@ -72,17 +72,23 @@ class TradeLog:
 
     def __init__(self) -> None:
         self._by_account: dict[tuple[str, str, str], list[Trade]] = {}
+        self._by_order: dict[tuple[str, int], list[Trade]] = {}
         self.count = 0
 
     def add(self, trade: Trade) -> None:
         """Record one trade (ids are increasing, so each list stays sorted)."""
         key = (trade.market, trade.api_key, trade.symbol)
         self._by_account.setdefault(key, []).append(trade)
+        self._by_order.setdefault((trade.market, trade.order_id), []).append(trade)
         self.count += 1
 
     def of(self, market: str, api_key: str, symbol: str) -> list[Trade]:
         """The trades of one account on one symbol, oldest first (do not mutate)."""
         return self._by_account.get((market, api_key, symbol), [])
+
+    def of_order(self, market: str, order_id: int) -> list[Trade]:
+        """The trades of one order, oldest first (do not mutate)."""
+        return self._by_order.get((market, order_id), [])
 
     def all(self, api_key: str | None = None, market: str | None = None) -> list[Trade]:
         """Every trade (optionally of one key / market), ordered by id."""
