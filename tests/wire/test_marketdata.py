@@ -138,7 +138,7 @@ async def test_adapter_research_calls(transport: Transport, market: Market) -> N
     assert candles["open_time"].is_monotonic_increasing
     assert candles["open_time"].diff().dropna().eq(pd.Timedelta(minutes=1)).all()
     assert pages[-1] == 3000
-    assert len(pages) == (3 if market is Market.SPOT else 2)  # 1000 vs 1500 per page
+    assert pages == [1000, 2000, 3000]  # USD-M too: 1000-row pages weigh least per candle
     latest = await adapter.klines("BTCUSDT", "1h", limit=24)
     assert len(latest) == 24
     with pytest.raises(InputError, match="valid: "):

@@ -111,8 +111,12 @@ def check_interval(interval: str, market: str) -> int:
 
 
 def kline_page_size(market: str) -> int:
-    """Most klines one request returns: spot 1000, USD-M 1500."""
-    return 1000 if market == "spot" else 1500
+    """Klines per paged request: 1000 on both markets.
+
+    USD-M answers up to 1500, but a 1500-row page weighs 10 and a 1000-row page 5: under the
+    weight limit, 1000-row pages load half again as many candles a minute.
+    """
+    return 1000
 
 
 def kline_weight(market: str, limit: int) -> int:
