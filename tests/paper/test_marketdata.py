@@ -354,3 +354,14 @@ async def test_ccxt_market_data_spot_and_usdm(timed: PaperExchange, clock: Clock
     finally:
         await spot.close()
         await usdm.close()
+
+
+async def test_prices_sit_on_the_tick(api: Client) -> None:
+    """Every candle price is a multiple of the symbol's tick (USD-M BTC: 0.10, printed 2 dp)."""
+    for interval in ("1s", "1m", "1h", "1d"):
+        for path in ("/fapi/v1/klines", "/api/v3/klines"):
+            if interval == "1s" and path.startswith("/fapi"):
+                continue
+            tick = Decimal("0.10") if path.startswith("/fapi") else Decimal("0.01")
+            rows = await _klines(api, path, interval=interval, limit=200)
+            assert all(Decimal(p) % tick == 0 for r in rows for p in r[1:5]), (path, interval)

@@ -136,7 +136,7 @@ def candles(history: MarketHistory, market: str, symbol: str, interval: str, ope
     if interval == "1s":
         m0 = first // MINUTE
         block = history.minutes(market, symbol, m0, (stop - 1) // MINUTE + 1)
-        seconds = _spread_seconds(block)
+        seconds = _spread_seconds(block, float(history.specs[market][symbol].tick))
         s0 = m0 * 60
         recorded = history.live_seconds(market, symbol, s0, s0 + len(seconds))
         if recorded is not None:  # the last hour: the prices the feed really had
@@ -154,11 +154,12 @@ def candles(history: MarketHistory, market: str, symbol: str, interval: str, ope
     return block.aggregate(starts_ms // HOUR)
 
 
-def _spread_seconds(block: Candles) -> Candles:
-    """Sixty one-second candles per minute: a straight line from open to close, the minute's
-    high at second 20 and its low at second 40, volume split evenly (they add up to the minute)."""
+def _spread_seconds(block: Candles, tick: float) -> Candles:
+    """Sixty one-second candles per minute: a straight line from open to close (on the tick),
+    the minute's high at second 20 and its low at second 40, volume split evenly."""
     frac = np.arange(61) / 60.0
     path = block.o[:, None] + (block.c - block.o)[:, None] * frac[None, :]
+    path = np.round(path / tick) * tick
     o, c = path[:, :-1], path[:, 1:]
     h, lo = np.maximum(o, c), np.minimum(o, c)
     h[:, 20] = np.maximum(h[:, 20], block.h)
@@ -208,7 +209,7 @@ def _klines(state: ServerState, params: dict[str, str], market: str) -> Any:
     if limit is None:
         limit = 500
     if not 1 <= limit <= max_limit:
-        raise illegal_chars("limit", f"1-{max_limit}")  # Binance clamps silently; we say why
+        raise illegal_chars("limit", f"1-{max_limit}")
     start, end = _int(params, "startTime"), _int(params, "endTime")
     if start is not None and end is not None and start > end:
         raise PaperError(-1023, "Start time is greater than end time.")
