@@ -123,6 +123,11 @@ async def test_depth_ticker_and_avg_price_shapes(api: Client) -> None:
     avg = await api.get("/api/v3/avgPrice", {"symbol": "BTCUSDT"}, signed=False)
     assert list(avg.body) == ["mins", "price", "closeTime"]
     assert avg.body["mins"] == 5
+    mini = await api.get("/api/v3/ticker/24hr", {"symbol": "BTCUSDT", "type": "MINI"},
+                         signed=False)
+    assert list(mini.body) == [  # rest-api.md, 24hr ticker, type MINI
+        "symbol", "openPrice", "highPrice", "lowPrice", "lastPrice", "volume", "quoteVolume",
+        "openTime", "closeTime", "firstId", "lastId", "count"]
     every = await api.get("/api/v3/ticker/24hr", signed=False)
     assert [t["symbol"] for t in every.body] == [
         "BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT"]
@@ -234,6 +239,8 @@ async def test_fills_lie_inside_their_candles(api: Client, timed: PaperExchange,
     best_bid, best_ask = Decimal(depth.body["bids"][0][0]), Decimal(depth.body["asks"][0][0])
     assert (best_bid + best_ask) / 2 == Decimal(85000)
     ticker = (await api.get("/api/v3/ticker/24hr", {"symbol": "BTCUSDT"}, signed=False)).body
+    assert [ticker["bidPrice"], ticker["bidQty"]] == depth.body["bids"][0]
+    assert [ticker["askPrice"], ticker["askQty"]] == depth.body["asks"][0]
     assert Decimal(ticker["lastPrice"]) == 85000
     assert Decimal(ticker["lowPrice"]) <= Decimal(85000) <= Decimal(ticker["highPrice"])
     assert Decimal(ticker["highPrice"]) >= Decimal(90990)
@@ -252,6 +259,7 @@ async def test_depth_is_centred_sorted_and_weighted(api: Client, timed: PaperExc
     assert all(Decimal(q) > 0 for _p, q in reply.body["bids"] + reply.body["asks"])
     small = await api.get("/api/v3/depth", {"symbol": "ETHUSDT"}, signed=False)
     assert len(small.body["bids"]) == 100  # default limit
+    assert small.body["bids"] == reply.body["bids"][:100]  # the same book, fewer levels
     # Weight by limit: 500 -> 25, the default 100 -> 5 (a new minute window may start between).
     before, after = (int(r.headers["X-MBX-USED-WEIGHT-1M"]) for r in (reply, small))
     assert after in (before + 5, 5)

@@ -245,10 +245,12 @@ def _depth_levels(state: ServerState, spec: SymbolSpec, market: str, n: int
     update_id = history.update_ids[(market, spec.symbol)]
     price = state.engine.feed.get(market, spec.symbol)
     tick, step = float(spec.tick), float(spec.step)
-    rng = np.random.default_rng(
-        [history.seed, history.symbol_index[spec.symbol], MARKETS.index(market), update_id])
     size = 2_000.0 / float(price)  # about 2,000 USDT per level, lognormal
-    qty = np.maximum(np.round(np.exp(rng.normal(0.0, 0.8, (2, n))) * size / step), 1) * step
+    # One stream per side, so a level's quantity does not depend on how many levels are asked.
+    draws = [np.random.default_rng(
+        [history.seed, history.symbol_index[spec.symbol], MARKETS.index(market), update_id, side]
+    ).normal(0.0, 0.8, n) for side in (0, 1)]
+    qty = np.maximum(np.round(np.exp(np.array(draws)) * size / step), 1) * step
     levels = np.arange(1, n + 1)
     centre = round(float(price) / tick)
     bids = (centre - levels) * tick
@@ -264,11 +266,11 @@ def _depth_levels(state: ServerState, spec: SymbolSpec, market: str, n: int
 
 
 def spot_depth(state: ServerState, params: dict[str, str], api_key: str) -> Any:
-    """``GET /api/v3/depth``: ``limit`` 1..5000 (default 100)."""
+    """``GET /api/v3/depth``: ``limit`` default 100; above 5000 the answer stops at 5000."""
     spec = _spec(state, params, SPOT)
     limit = _int(params, "limit")
-    limit = 100 if limit is None else limit
-    if not 1 <= limit <= 5000:
+    limit = 100 if limit is None else min(limit, 5000)
+    if limit < 1:
         raise illegal_chars("limit", "1-5000")
     bids, asks, update_id = _depth_levels(state, spec, SPOT, limit)
     return {"lastUpdateId": update_id, "bids": bids, "asks": asks}
@@ -332,15 +334,15 @@ def _ticker(state: ServerState, spec: SymbolSpec, market: str, mini: bool = Fals
             out["prevClosePrice"] = price(float(prev_close))
         out["lastPrice"] = price(last)
         out["lastQty"] = qty(float(spec.step))
-        if market == SPOT:
-            tick = float(spec.tick)
-            out.update({"bidPrice": price(last - tick), "bidQty": qty(2_000.0 / last),
-                        "askPrice": price(last + tick), "askQty": qty(2_000.0 / last)})
-    else:
-        out["lastPrice"] = price(last)
+        if market == SPOT:  # the best levels of ``depth``
+            (bid, bid_qty), (ask, ask_qty) = (side[0] for side in _depth_levels(
+                state, spec, market, 1)[:2])
+            out.update({"bidPrice": bid, "bidQty": bid_qty, "askPrice": ask, "askQty": ask_qty})
     out["openPrice"] = price(open_)
     out["highPrice"] = price(high)
     out["lowPrice"] = price(low)
+    if mini:  # MINI: symbol, open, high, low, last, volumes, times, ids
+        out["lastPrice"] = price(last)
     out["volume"] = qty(volume)
     out["quoteVolume"] = f"{round(quote, quote_places):.{quote_places}f}"
     out.update({"openTime": now - DAY, "closeTime": now, "firstId": first_id,
