@@ -12,7 +12,7 @@ Example::
     ...          1706633999999, "891428.42", 3743, "10.91", "473782.95", "0"]]
     >>> frame = klines_frame(rows, exchange="binance", market="spot", symbol="BTCUSDT",
     ...                      interval="1h")
-    >>> frame.loc[0, "close"], str(frame.loc[0, "open_time"])
+    >>> float(frame.loc[0, "close"]), str(frame.loc[0, "open_time"])
     (43488.71, '2024-01-30 16:00:00+00:00')
 """
 
