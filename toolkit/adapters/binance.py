@@ -32,10 +32,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
+
+import pandas as pd
 
 from .._exceptions import (
     ConfigError,
@@ -51,6 +54,16 @@ from .._transport import (
     OrderOutcome,
     Transport,
     order_outcome,
+)
+from ._marketdata import (
+    check_interval,
+    depth_frame,
+    depth_weight,
+    kline_page_size,
+    kline_weight,
+    klines_frame,
+    tickers_frame,
+    trades_frame,
 )
 from ._wire import element_error, order_from_request, order_params, parse_order
 
@@ -472,3 +485,118 @@ class BinanceAdapter:
     def _listen_params(self, listen_key: str) -> dict[str, Any]:
         # spot names the key; USD-M has one stream per key and takes no parameter
         return {"listenKey": listen_key} if self.market is Market.SPOT else {}
+
+    # -- research data: fills, candles, depth, tickers (shapes in _marketdata) -------------------
+
+    async def my_trades(
+        self,
+        symbol: str,
+        *,
+        order_id: str | None = None,
+        from_id: str | int | None = None,
+        start: int | None = None,
+        end: int | None = None,
+        limit: int = 1000,
+    ) -> pd.DataFrame:
+        """This account's fills of ``symbol`` as the fills frame (``myTrades``/``userTrades``).
+
+        With ``from_id`` every trade from that id on is fetched, page by page; otherwise one page:
+        the trades of ``order_id``, of the ``start``/``end`` window (ms; at most 24 h on spot,
+        7 days on USD-M), or the latest ``limit``.
+        """
+        spot = self.market is Market.SPOT
+        path, weight = ("/api/v3/myTrades", 20) if spot else ("/fapi/v1/userTrades", 5)
+        params: dict[str, Any] = {"symbol": symbol, "limit": limit}
+        if order_id is not None:
+            params["orderId"] = str(order_id)
+            weight = 5  # both markets weigh 5 with orderId
+        if start is not None:
+            params["startTime"] = start
+        if end is not None:
+            params["endTime"] = end
+        rows: list[Any] = []
+        next_id = None if from_id is None else int(from_id)
+        while True:
+            if next_id is not None:
+                params["fromId"] = next_id
+            resp = await self.transport.request("GET", path, params, signed=True, weight=weight)
+            page = resp.data if isinstance(resp.data, list) else []
+            rows += page
+            if next_id is None or len(page) < limit:
+                break
+            next_id = int(page[-1]["id"]) + 1
+        return trades_frame(rows, exchange=self.exchange, market=self.market.value)
+
+    async def klines(
+        self,
+        symbol: str,
+        interval: str,
+        *,
+        start: int | None = None,
+        end: int | None = None,
+        limit: int | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> pd.DataFrame:
+        """Candles of ``symbol`` as the candle frame, paged at the exchange's page size.
+
+        With ``start`` (ms) every candle opening from ``start`` to ``end`` (default: now) is
+        fetched, ``limit`` caps the total; without it, the latest ``limit`` (one page) come back.
+        ``progress(rows_so_far)`` is called after each page. An unknown interval raises
+        :class:`~toolkit.InputError` listing the valid ones.
+        """
+        market = self.market.value
+        step = check_interval(interval, market)
+        page_size = kline_page_size(market)
+        path = "/api/v3/klines" if self.market is Market.SPOT else "/fapi/v1/klines"
+        want = limit if limit is not None else (None if start is not None else 500)
+        rows: list[Any] = []
+        cursor = start
+        while True:
+            size = page_size if want is None else min(page_size, want - len(rows))
+            params: dict[str, Any] = {"symbol": symbol, "interval": interval, "limit": size}
+            if cursor is not None:
+                params["startTime"] = cursor
+            if end is not None:
+                params["endTime"] = end
+            resp = await self.transport.request(
+                "GET", path, params, weight=kline_weight(market, size))
+            page = resp.data if isinstance(resp.data, list) else []
+            rows += page
+            if progress is not None:
+                progress(len(rows))
+            if cursor is None or len(page) < size or (want is not None and len(rows) >= want):
+                break
+            # A full page that reaches the end (or now: the candle in progress) is the last one;
+            # asking again would only cost a request that answers [].
+            if int(page[-1][6]) >= (end if end is not None else time.time() * 1000):
+                break
+            cursor = int(page[-1][0]) + (step if interval != "1M" else 1)
+        return klines_frame(rows, exchange=self.exchange, market=market, symbol=symbol,
+                            interval=interval)
+
+    async def depth(self, symbol: str, *, limit: int = 100) -> pd.DataFrame:
+        """The order book of ``symbol`` (``limit`` levels a side) as the depth frame."""
+        market = self.market.value
+        path = "/api/v3/depth" if self.market is Market.SPOT else "/fapi/v1/depth"
+        resp = await self.transport.request(
+            "GET", path, {"symbol": symbol, "limit": limit}, weight=depth_weight(market, limit))
+        return depth_frame(resp.data, exchange=self.exchange, market=market, symbol=symbol)
+
+    async def ticker_24h(self, symbols: Sequence[str] | None = None) -> pd.DataFrame:
+        """24-hour rolling statistics of ``symbols`` (all when ``None``) as the ticker frame."""
+        spot = self.market is Market.SPOT
+        path = "/api/v3/ticker/24hr" if spot else "/fapi/v1/ticker/24hr"
+        params: dict[str, Any] = {}
+        if symbols is not None and len(symbols) == 1:
+            params["symbol"] = symbols[0]
+            weight = 2 if spot else 1
+        elif symbols is not None and spot:
+            params["symbols"] = list(symbols)
+            weight = 2 if len(symbols) <= 20 else 40 if len(symbols) <= 100 else 80
+        else:
+            weight = 80 if spot else 40
+        resp = await self.transport.request("GET", path, params, weight=weight)
+        frame = tickers_frame(resp.data, exchange=self.exchange, market=self.market.value)
+        if symbols is not None and not spot and len(symbols) > 1:
+            frame = frame[frame["symbol"].isin(list(symbols))].reset_index(drop=True)
+        return frame

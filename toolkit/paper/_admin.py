@@ -14,6 +14,8 @@ GET      /paper/counters            -> counters()
 POST     /paper/reset               clears counters and rate-limit usage
 POST     /paper/keys                {} -> a new pair; {"api_key", "api_secret"} -> registers it
 GET      /paper/orders              ?api_key=&market= -> every order the exchange holds
+GET      /paper/trades              ?api_key=&market= -> every fill (trade views + market, apiKey,
+                                    clientOrderId)
 POST     /paper/userstream/drop     {} -> {"dropped": n}: closes every user-data WebSocket
 =======  =========================  =====================================================
 """
@@ -103,6 +105,8 @@ async def _route(ex: PaperExchange, request: web.BaseRequest) -> Any:
         return ex.counters()
     if action == ("GET", "/paper/orders"):
         return ex.orders(api_key=query.get("api_key"), market=_market(query.get("market"), None))
+    if action == ("GET", "/paper/trades"):
+        return ex.trades(api_key=query.get("api_key"), market=_market(query.get("market"), None))
     if request.method != "POST":
         raise _AdminError(404 if not _known(request.path) else 405,
                           f"no admin endpoint {request.method} {request.path}")
@@ -143,4 +147,4 @@ async def _route(ex: PaperExchange, request: web.BaseRequest) -> Any:
 def _known(path: str) -> bool:
     return path in {"/paper/price", "/paper/balance", "/paper/liquidity", "/paper/faults",
                     "/paper/reset", "/paper/keys", "/paper/health", "/paper/prices",
-                    "/paper/counters", "/paper/orders", "/paper/userstream/drop"}
+                    "/paper/counters", "/paper/orders", "/paper/trades", "/paper/userstream/drop"}

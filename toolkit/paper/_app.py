@@ -22,6 +22,7 @@ from ._auth import KeyStore, check_timestamp, parse_params, split_signature
 from ._engine import Engine
 from ._errors import PaperError
 from ._faults import ERROR_AFTER, ERROR_BEFORE, FaultInjector
+from ._history import MarketHistory
 from ._limits import RateLimiter, RateLimits
 
 __all__ = ["Route", "ServerState", "dispatch"]
@@ -49,6 +50,7 @@ class Route:
     orders: int = 0  # order-count charge on 10S/1D windows
     per_minute: int = 0  # order-count charge on 1M windows
     places: bool = False  # places orders: subject to error/drop faults
+    weigh: Callable[[dict[str, str]], int] | None = None  # weight from the parameters (limit...)
 
 
 @dataclass
@@ -65,6 +67,7 @@ class ServerState:
     requests: int = 0
     by_status: dict[int, int] = field(default_factory=dict)
     cache: dict[str, Any] = field(default_factory=dict)
+    history: MarketHistory | None = None  # candles, depth and tickers (``_marketdata``)
 
 
 def dumps(body: Any) -> bytes:
@@ -136,6 +139,8 @@ async def dispatch(state: ServerState, request: web.BaseRequest) -> web.StreamRe
         weight = route.weight
         if route.weight_all is not None and "symbol" not in params:
             weight = route.weight_all
+        if route.weigh is not None:
+            weight = route.weigh(params)
         headers = state.limiter.charge_weight(route.market, request.remote or "", weight)
         if parse_error is not None:
             raise parse_error

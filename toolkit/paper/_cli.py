@@ -34,7 +34,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8765, help="port (0: any free port; default 8765)")
     p.add_argument("--api-key", help="register this API key (default: generate a pair)")
     p.add_argument("--api-secret", help="the secret of --api-key")
-    p.add_argument("--seed", type=int, default=0, help="seed of the price walk (default 0)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the price walk and the generated history (default 0)")
     p.add_argument("--no-rate-limits", action="store_true",
                    help="never answer 429/418 (usage headers are still sent)")
     p.add_argument("--price-mode", choices=("walk", "fixed"), default="walk",

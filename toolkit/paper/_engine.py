@@ -22,6 +22,7 @@ from ._accounts import Account
 from ._errors import PaperError, illegal_chars
 from ._market import FUTURES, MARKETS, SPOT, PriceFeed, SymbolSpec
 from ._orders import Order
+from ._tradelog import Trade, TradeLog
 from ._validate import (
     SPOT_STOP_TYPES,
     NewOrder,
@@ -30,9 +31,12 @@ from ._validate import (
     parse_new_order,
 )
 
-__all__ = ["Engine", "OrderCallback"]
+__all__ = ["Engine", "OrderCallback", "PriceListener", "TradeListener"]
 
 OrderCallback = Callable[[str, str, dict[str, Any]], None]
+#: ``listener(market, symbol, price, time_ms)`` after a price change; ``trade_listener(trade)``.
+PriceListener = Callable[[str, str, Decimal, int], None]
+TradeListener = Callable[[Trade], None]
 
 _log = logging.getLogger(__name__)
 _ZERO = Decimal(0)
@@ -77,8 +81,10 @@ class Engine:
         spot_balances: dict[str, Decimal],
         futures_balances: dict[str, Decimal],
         fee_rate: Decimal = _ZERO,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.specs = specs
+        self.clock = clock  # seconds since the epoch; tests inject a fixed clock
         self.feed = feed
         self.spot_balances = spot_balances
         self.futures_balances = futures_balances
@@ -97,11 +103,15 @@ class Engine:
         self._ids = {m: itertools.count(10_000_001) for m in MARKETS}
         self._trade_ids = itertools.count(1_000_001)
         self._subscribers: list[OrderCallback] = []
+        #: Every fill as a trade (``myTrades`` / ``userTrades``).
+        self.trades = TradeLog()
+        self.price_listeners: list[PriceListener] = []
+        self.trade_listeners: list[TradeListener] = []
 
     # ----------------------------------------------------------------- clock, events, accounts
     def now(self) -> int:
         """Server time in ms (including any injected clock skew)."""
-        return int(time.time() * 1000 + self.skew_ms)
+        return int(self.clock() * 1000 + self.skew_ms)
 
     def subscribe(self, callback: OrderCallback) -> Callable[[], None]:
         """Call ``callback(api_key, market, order_json)`` on every order state change.
@@ -162,6 +172,12 @@ class Engine:
     def on_tick(self, moved: list[tuple[str, str]] | None = None) -> None:
         """Refill liquidity and re-match the books of ``moved`` (default: every book)."""
         keys = list(self.book) if moved is None else moved
+        if self.price_listeners:
+            now = self.now()
+            for market, symbol in keys:
+                price = self.feed.get(market, symbol)
+                for listener in self.price_listeners:
+                    listener(market, symbol, price, now)
         for key in keys:
             qty = self.liquidity.get(key)
             if qty is not None:
@@ -186,7 +202,7 @@ class Engine:
                 if order.is_open:
                     self._close(order, "EXPIRED")
             elif _crosses(order.side, order.price, price):
-                self._take(order, order.price)
+                self._take(order, order.price, maker=True)  # a resting order: the maker side
 
     # ----------------------------------------------------------------- placing
     def place(self, api_key: str, market: str, params: dict[str, str]) -> tuple[Order, str]:
@@ -325,7 +341,7 @@ class Engine:
         return left is None or left >= order.remaining
 
     # ----------------------------------------------------------------- fills
-    def _take(self, order: Order, price: Decimal) -> None:
+    def _take(self, order: Order, price: Decimal, *, maker: bool = False) -> None:
         """Fill as much of ``order`` as liquidity (and, spot, the buyer's funds) allow."""
         key = (order.market, order.symbol)
         qty = order.remaining
@@ -346,9 +362,11 @@ class Engine:
             return
         if left is not None:
             self._liquidity_left[key] = left - qty
-        self._fill(order, acct, qty, price)
+        self._fill(order, acct, qty, price, maker)
 
-    def _fill(self, order: Order, acct: Account, qty: Decimal, price: Decimal) -> None:
+    def _fill(
+        self, order: Order, acct: Account, qty: Decimal, price: Decimal, maker: bool = False
+    ) -> None:
         spec = order.spec
         quote_amount = qty * price
         order.executed += qty
@@ -356,6 +374,8 @@ class Engine:
         done = order.executed >= order.qty
         release = order.locked if done else min(order.locked, qty * order.lock_price)
         order.locked -= release
+        trade_id = next(self._trade_ids)
+        pnl = _ZERO
         if order.market == SPOT:
             commission_asset = spec.base if order.side == "BUY" else spec.quote
             if order.side == "BUY":
@@ -373,12 +393,20 @@ class Engine:
             order.fills.append({
                 "price": format(price, "f"), "qty": format(qty, "f"),
                 "commission": format(commission, "f"), "commissionAsset": commission_asset,
-                "tradeId": next(self._trade_ids),
+                "tradeId": trade_id,
             })
         else:
             acct.order_margin -= release
-            self._move_position(acct, order.symbol, qty if order.side == "BUY" else -qty, price)
+            pnl = self._move_position(
+                acct, order.symbol, qty if order.side == "BUY" else -qty, price)
+            commission, commission_asset = quote_amount * self.fee_rate, spec.quote
         now = self.now()
+        self._record_trade(Trade(
+            id=trade_id, market=order.market, api_key=order.api_key, spec=spec,
+            order_id=order.order_id, client_order_id=order.client_order_id, side=order.side,
+            price=price, qty=qty, commission=commission, commission_asset=commission_asset,
+            maker=maker, realized_pnl=pnl, time=now,
+        ))
         order.update_time = now
         acct.update_time = now
         if done:
@@ -388,8 +416,20 @@ class Engine:
             order.status = "PARTIALLY_FILLED"
         self._emit(order)
 
-    def _move_position(self, acct: Account, symbol: str, signed: Decimal, price: Decimal) -> None:
+    def _record_trade(self, trade: Trade) -> None:
+        self.trades.add(trade)
+        for listener in self.trade_listeners:
+            try:
+                listener(trade)
+            except Exception:  # a listener must not break matching
+                _log.exception("trade listener failed")
+
+    def _move_position(
+        self, acct: Account, symbol: str, signed: Decimal, price: Decimal
+    ) -> Decimal:
+        """Apply a fill to a USD-M position; returns the realized PnL."""
         pos = acct.position(symbol)
+        pnl = _ZERO
         amt, entry = pos
         new_amt = amt + signed
         if amt == 0 or (amt > 0) == (signed > 0):
@@ -406,6 +446,7 @@ class Engine:
         fee = abs(signed) * price * self.fee_rate
         if fee:
             acct.fut_assets["USDT"] = acct.fut_assets.get("USDT", _ZERO) - fee
+        return pnl
 
     def _unbook(self, order: Order) -> None:
         if self.book[(order.market, order.symbol)].pop(order.order_id, None) is not None:

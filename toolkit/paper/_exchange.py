@@ -11,6 +11,7 @@ import contextlib
 import ssl
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -24,9 +25,13 @@ from ._auth import KeyStore
 from ._engine import Engine, OrderCallback
 from ._faults import NO_FAULTS, FaultConfig, FaultInjector
 from ._futures import futures_routes
+from ._history import MarketHistory, minute_sigma
 from ._limits import DEFAULT_RATE_LIMITS, RateLimiter, RateLimits
 from ._market import BASE_BALANCES, MARKETS, SPOT, PriceFeed, default_specs
+from ._marketdata import market_data_routes
 from ._spot import spot_routes
+from ._tradelog import Trade
+from ._trades import trade_routes
 from ._userstream import UserStreams
 
 __all__ = ["PaperExchange"]
@@ -62,6 +67,8 @@ class PaperExchange:
         fee_rate: commission per fill (0 by default so balance arithmetic stays exact).
         volatility: standard deviation of one walk step (relative).
         faults: initial fault configuration.
+        clock: the exchange's clock (seconds since the epoch, like ``time.time``); inject a
+            fixed one to make history, candles and trade times reproducible.
     """
 
     def __init__(
@@ -79,6 +86,7 @@ class PaperExchange:
         fee_rate: Number = 0,
         volatility: float = 0.0005,
         faults: FaultConfig = NO_FAULTS,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if price_mode not in ("walk", "fixed"):
             raise ValueError("price_mode must be 'walk' or 'fixed'")
@@ -95,7 +103,13 @@ class PaperExchange:
         spot["USDT"] = _dec(spot_usdt)
         self.engine = Engine(specs, self.feed, spot_balances=spot,
                              futures_balances={"USDT": _dec(futures_usdt)},
-                             fee_rate=_dec(fee_rate))
+                             fee_rate=_dec(fee_rate), clock=clock)
+        #: Candles before and after the start, depth, tickers (see ``_history``).
+        self.history = MarketHistory(
+            specs, seed=seed, minute_sigma=minute_sigma(volatility, tick_interval),
+            clock_ms=self.engine.now)
+        self.engine.price_listeners.append(self.history.on_price)
+        self.engine.trade_listeners.append(self._on_trade)
         self.keys = KeyStore()
         limits = rate_limits if isinstance(rate_limits, RateLimits) else DEFAULT_RATE_LIMITS
         self.limiter = RateLimiter(limits, enabled=rate_limits is not False)
@@ -103,18 +117,25 @@ class PaperExchange:
         self.engine.skew_ms = faults.clock_skew_ms
         #: The user-data stream: listen keys and ``/ws/<listenKey>`` (see ``_userstream``).
         self.user_streams = UserStreams()
+        self.user_streams.trades = self.engine.trades
         self.engine.subscribe(self.user_streams.on_order)
         self._state = ServerState(
             engine=self.engine, keys=self.keys, limiter=self.limiter, rate_limits=limits,
             faults=self.faults,
-            routes={**spot_routes(), **futures_routes(), **self.user_streams.routes()},
-            admin=self._admin,
+            routes={**spot_routes(), **futures_routes(), **market_data_routes(),
+                    **trade_routes(), **self.user_streams.routes()},
+            admin=self._admin, history=self.history,
         )
         self._runner: web.ServerRunner | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._stopped = False
         self.url = ""
+
+    def _on_trade(self, trade: Trade) -> None:
+        taker_buy = (trade.side == "BUY") != trade.maker
+        self.history.on_fill(trade.market, trade.symbol, trade.price, trade.qty, taker_buy,
+                             trade.time)
 
     # ----------------------------------------------------------------- lifecycle
     async def _admin(self, request: web.BaseRequest) -> web.Response:
@@ -262,6 +283,18 @@ class PaperExchange:
             view = order.view("query")
             view["market"] = order.market
             view["apiKey"] = order.api_key
+            out.append(view)
+        return out
+
+    def trades(self, api_key: str | None = None, market: str | None = None
+               ) -> list[dict[str, Any]]:
+        """Every fill the exchange made (``myTrades``/``userTrades`` shape plus ``market``,
+        ``apiKey`` and ``clientOrderId``), by market and trade id."""
+        out = []
+        for trade in self.engine.trades.all(api_key, market):
+            view = trade.view()
+            view.update(market=trade.market, apiKey=trade.api_key,
+                        clientOrderId=trade.client_order_id)
             out.append(view)
         return out
 

@@ -12,7 +12,9 @@ The matching engine reports every order state change to :meth:`UserStreams.on_or
 order in Binance's REST shape (``GET /api/v3/order`` / ``GET /fapi/v1/order``). The event fields
 that REST does not carry (last fill quantity and price) are derived here from the difference to
 the previous state of the same order; an order that trades on arrival is reported as NEW, then
-TRADE, as Binance does.
+TRADE, as Binance does. With the engine's trade log attached (``trades``), a TRADE event carries
+the real trade: its id (``t``, the ``myTrades``/``userTrades`` id), commission, maker flag and,
+on USD-M, realized PnL.
 
 As on Binance, one account has one listen key per market: ``POST`` returns the active key (and
 extends it) if there is one; a key is valid for 60 minutes after its last keep-alive; on a spot
@@ -33,7 +35,7 @@ import contextlib
 import json
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -42,6 +44,7 @@ from aiohttp import WSCloseCode, web
 
 from ._app import Route
 from ._errors import PaperError, mandatory
+from ._tradelog import Trade, TradeLog
 
 __all__ = ["UserStreams", "execution_report", "order_trade_update"]
 
@@ -78,6 +81,7 @@ class _Fill:
     executed: Decimal = _ZERO
     quote: Decimal = _ZERO
     status: str = ""
+    trades: int = 0  # the order's trades already reported
 
 
 @dataclass
@@ -221,6 +225,24 @@ def order_trade_update(
     }
 
 
+def _with_trades(event: dict[str, Any], trades: Sequence[Trade], market: str) -> None:
+    """Put the engine's trades behind a TRADE event into it (id, price, qty, fees, maker)."""
+    body = event["o"] if market == _USDM else event
+    if body.get("x") != "TRADE" or not trades:
+        return
+    last = trades[-1]
+    body["t"] = last.id
+    body["L"] = _num(last.price)
+    body["l"] = _num(sum((t.qty for t in trades), _ZERO))
+    body["n"] = _num(sum((t.commission for t in trades), _ZERO))
+    body["N"] = last.commission_asset
+    body["m"] = last.maker
+    if market == _USDM:
+        body["rp"] = _num(sum((t.realized_pnl for t in trades), _ZERO))
+    else:
+        body["Y"] = _num(sum((t.quote_qty for t in trades), _ZERO))
+
+
 class UserStreams:
     """Listen keys and user-data WebSockets of one paper exchange.
 
@@ -240,6 +262,9 @@ class UserStreams:
         self._by_account: dict[tuple[str, str], str] = {}
         self._fills: dict[tuple[str, str, str], _Fill] = {}
         self._trade_ids = 0
+        #: The engine's trade log: TRADE events carry the real trade's id, commission, maker
+        #: flag and realized PnL, so they match ``myTrades``/``userTrades`` (set by the exchange).
+        self.trades: TradeLog | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         #: Events pushed so far (all sockets), for tests and diagnostics.
         self.events_sent = 0
@@ -345,9 +370,14 @@ class UserStreams:
         else:
             event = execution_report(order, previous, trade_id=self._trade_ids)
             quote = _dec(event["Z"])
+        reported = previous.trades if previous is not None else 0
+        if self.trades is not None and _dec(order.get("executedQty")):
+            trades = self.trades.of_order(market, int(order.get("orderId", 0)))
+            _with_trades(event, trades[reported:], market)
+            reported = len(trades)
         status = str(order.get("status", ""))
         if status in ("NEW", "PARTIALLY_FILLED"):
-            self._fills[ident] = _Fill(_dec(order.get("executedQty")), quote, status)
+            self._fills[ident] = _Fill(_dec(order.get("executedQty")), quote, status, reported)
         else:
             self._fills.pop(ident, None)
         listen_key = self._by_account.get((api_key, market))
