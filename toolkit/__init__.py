@@ -199,14 +199,19 @@ def orders(**filters: Any) -> pd.DataFrame:
     return default_session().orders(**filters)
 
 
-def sql(query: str) -> pd.DataFrame:
+def sql(query: str, *, write: bool = False) -> pd.DataFrame:
     """Run SQL on the store (``orders``, ``order_events``, ``batches``) and get a DataFrame.
+
+    Reads only: a query that would change the store raises ``StoreError``. ``write=True``
+    allows it, for tables of your own beside the toolkit's (which are its record, rewritten
+    from its journal).
 
     Example::
 
         tk.sql("select status, count(*) n from orders group by status")
+        tk.sql("create table signals as select * from read_parquet('s.parquet')", write=True)
     """
-    return default_session().sql(query)
+    return default_session().sql(query, write=write)
 
 
 def export(path: str | os.PathLike[str]) -> Any:

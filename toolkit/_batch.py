@@ -193,8 +193,11 @@ async def _run_batch(
     # The send window starts at the write-ahead, after the (slow) rules/prices/balances reads.
     n_requests = sum(1 for p in prepared if p.request is not None)
     not_after = pd.Timestamp.now(tz="UTC") + pd.Timedelta(seconds=send_window(session, n_requests))
+    # An INVALID row is never sent: placed=False says so in the store (it is never re-armed).
     orders = [
-        dataclasses.replace(p.order, not_after=not_after) if p.request is not None else p.order
+        dataclasses.replace(p.order, not_after=not_after)
+        if p.request is not None
+        else dataclasses.replace(p.order, placed=False)
         for p in prepared
     ]
     record = BatchRecord(
@@ -588,7 +591,11 @@ async def _rerun(
         resolved = await reconcile_and_finalize(session, pending, wait=True)
         by_id = {o.client_order_id: o for o in resolved}
         stored = [by_id.get(o.client_order_id, o) for o in stored]
-    unplaced = {o.client_order_id for o in stored if not o.placed}
+    unplaced = {
+        o.client_order_id
+        for o in stored
+        if not o.placed and o.status is not OrderStatus.INVALID
+    }
     if unplaced:
         _check_credentials(session)
         now = pd.Timestamp.now(tz="UTC")

@@ -523,7 +523,8 @@ class Journal:
             rows = con.execute(
                 "UPDATE orders SET placed = 1, status = 'PENDING', error_code = NULL,"
                 " error_msg = NULL, not_after = ?, updated_at = ?, ver = ver + 1"
-                f" WHERE batch_id = ? AND placed = 0 AND client_order_id IN {_IDS}"
+                " WHERE batch_id = ? AND placed = 0 AND status <> 'INVALID'"
+                f" AND client_order_id IN {_IDS}"
                 " RETURNING client_order_id, filled_qty",
                 [to_micros(not_after), now, batch_id, _json_list(ids)],
             ).fetchall()

@@ -154,6 +154,8 @@ def event_name(status: str, placed: bool, old: Sequence[Any] | None, source: str
     """The ``order_events.event`` of a change to ``status``/``placed`` from the ``old`` row."""
     old_status = None if old is None else old[_INDEX["status"]]
     old_placed = None if old is None else old[_INDEX["placed"]]
+    if status == "INVALID":
+        return "invalid"
     if not placed and (old_placed is None or bool(old_placed)):
         return "not_placed"
     if source == "reconcile":

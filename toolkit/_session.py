@@ -661,15 +661,18 @@ class Session:
         self._check()
         return self.store.orders(**filters)
 
-    def sql(self, query: str) -> pd.DataFrame:
+    def sql(self, query: str, *, write: bool = False) -> pd.DataFrame:
         """Run SQL on the store (tables ``orders``, ``order_events``, ``batches``); sync.
+
+        Reads only; ``write=True`` allows changes, meant for tables of your own (the toolkit's
+        tables are rewritten from its journal).
 
         Example::
 
             session.sql("select status, count(*) n from orders group by status")
         """
         self._check()
-        return self.store.sql(query)
+        return self.store.sql(query, write=write)
 
     def export(self, path: str) -> Any:
         """Write the store's tables as Parquet partitioned by date; returns the directory.

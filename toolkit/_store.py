@@ -66,6 +66,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from ._exceptions import StoreError
 from ._journal import Journal, journal_path
 from ._journal_rows import frame_from_rows, to_micros
 from ._models import OPEN_STATUSES, Order, OrderStatus
@@ -76,6 +77,8 @@ from ._store_schema import SOURCES, BatchRecord, to_utc
 __all__ = ["DEFAULT_RETRY", "BatchRecord", "RetryPolicy", "Store"]
 
 _ORDER_BY = "created_at, batch_id, position, client_order_id"
+#: Statement types ``sql()`` runs without ``write=True``.
+_READS = frozenset({"SELECT", "EXPLAIN", "PRAGMA"})
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -406,20 +409,36 @@ class Store:
     # -- reads of DuckDB (after writing the journal into it) --------------------------------------
 
     def sql(
-        self, query: str, params: Sequence[Any] | Mapping[str, Any] | None = None
+        self,
+        query: str,
+        params: Sequence[Any] | Mapping[str, Any] | None = None,
+        *,
+        write: bool = False,
     ) -> pd.DataFrame:
         """Run SQL on the store's DuckDB file and return the result as a DataFrame (empty if none).
 
-        The journal is written into DuckDB first, so the result includes every write so far.
-        Waits (saying so in the log) while another program holds the file.
+        Reads only, unless ``write=True``: the toolkit's tables are its record (a changed or
+        deleted row would be rewritten from the journal, and a deleted batch would still hold
+        its key), so ``write=True`` is for tables of your own beside them. The journal is
+        written into DuckDB first, so the result includes every write so far. Waits (saying so
+        in the log) while another program holds the file.
 
         Example::
 
             store.sql("select status, count(*) as n from orders group by status")
+            store.sql("create table notes as select 1 as x", write=True)
         """
         self._projection.flush()
 
         def work(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+            if not write:
+                kinds = {s.type.name for s in con.extract_statements(query)}
+                if kinds - _READS:
+                    raise StoreError(
+                        f"tk.sql reads only, and this query would change the store"
+                        f" ({', '.join(sorted(kinds - _READS))}); the toolkit's tables are"
+                        " rewritten from its journal. For tables of your own, pass write=True"
+                    )
             cursor = con.execute(query, params)
             description: Any = cursor.description
             if description is None:
@@ -428,8 +447,9 @@ class Store:
             result: pd.DataFrame = cursor.df()
             return result
 
-        frame: pd.DataFrame = self._db.run(work, "run the query").reset_index(drop=True)
-        return frame
+        frame: pd.DataFrame = self._db.run(work, "run the query", read_only=not write)
+        result: pd.DataFrame = frame.reset_index(drop=True)
+        return result
 
     def export(self, path: str | os.PathLike[str]) -> Path:
         """Write ``orders``, ``order_events`` and ``batches`` as Parquet partitioned by UTC date.

@@ -387,7 +387,7 @@ def test_sql_returns_frames(store: Store, make_orders: MakeOrders, make_batch: M
     assert list(param["client_order_id"]) == ["b1-2"]
     raw = store.sql("select raw->>'$.missing' as x from orders limit 1")
     assert raw["x"].isna().all()
-    assert store.sql("create table notes (x int)").empty  # no result set: empty frame
+    assert store.sql("create table notes (x int)", write=True).empty  # no result set: empty frame
     tables = set(store.sql("select table_name from information_schema.tables")["table_name"])
     assert {"orders", "order_events", "batches", "toolkit_meta", "notes"} <= tables
     version = store.sql("select value from toolkit_meta where name = 'schema_version'")
@@ -548,7 +548,21 @@ def test_secrets_never_reach_the_store_file(tmp_path: Path, make_orders: MakeOrd
     assert found is not None
     assert found.params == {"qty": 1}
     assert found.papermill == {}
-    store.sql("checkpoint")
+    store.sql("checkpoint", write=True)
     store.close()
     files = [p for p in tmp_path.iterdir() if p.is_file()]
     assert all(secret.encode() not in p.read_bytes() for p in files)
+
+
+def test_sql_reads_only_unless_asked_to_write(tmp_path: Path, make_orders: MakeOrders) -> None:
+    """Issue 13 (5): ``tk.sql("delete from orders")`` changed the record; now it is refused."""
+    for path in (tmp_path / "ro.duckdb", ":memory:"):
+        with Store(path) as store:
+            store.record_batch(BatchRecord(batch_id="b1", key="k", created_at=NOW, n_orders=2),
+                               make_orders(2))  # fmt: skip
+            with pytest.raises(StoreError, match=r"reads only.*DELETE.*write=True"):
+                store.sql("delete from orders")
+            assert store.sql("select count(*) as n from orders")["n"].tolist() == [2]
+            assert store.find_batch("k") is not None
+            store.sql("create table notes as select 1 as x", write=True)
+            assert store.sql("select x from notes")["x"].tolist() == [1]
