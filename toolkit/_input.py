@@ -60,6 +60,7 @@ __all__ = [
     "InputRow",
     "InputRows",
     "batch_fingerprint",
+    "exchange_symbol",
     "read_orders",
     "row_fingerprint",
     "to_decimal",
@@ -539,3 +540,17 @@ def _read_row(
         fingerprint=row_fingerprint(printed),
         **{k: v for k, v in values.items() if k in allowed},
     )
+
+
+def exchange_symbol(value: Any) -> str:
+    """The exchange's symbol for any spelling an order row accepts; ``InputError`` if none.
+
+    Example::
+
+        >>> exchange_symbol("btc/usdt"), exchange_symbol("BTC/USDT:USDT"), exchange_symbol("ETH")
+        ('BTCUSDT', 'BTCUSDT', 'ETH')
+    """
+    try:
+        return _read_symbol(value)[0]
+    except _Bad as exc:
+        raise InputError(str(exc)) from None

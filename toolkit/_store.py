@@ -54,6 +54,7 @@ Example::
 from __future__ import annotations
 
 import concurrent.futures
+import inspect
 import json
 import os
 import shutil
@@ -66,7 +67,8 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from ._exceptions import StoreError
+from ._exceptions import InputError, StoreError
+from ._input import exchange_symbol
 from ._journal import Journal, journal_path
 from ._journal_rows import frame_from_rows, to_micros
 from ._models import OPEN_STATUSES, Order, OrderStatus
@@ -113,8 +115,8 @@ def _filters(
         any_of("status", _as_list(status))
     if open_only:
         any_of("status", sorted(s.value for s in OPEN_STATUSES))
-    if symbol is not None:
-        any_of("symbol", _as_list(symbol))
+    if symbol is not None:  # any spelling an order row accepts: "BTC/USDT", "btcusdt"...
+        any_of("symbol", [exchange_symbol(s) for s in _as_list(symbol)])
     if client_order_ids is not None:
         any_of("client_order_id", list(client_order_ids))
     if order_ids is not None:
@@ -138,6 +140,18 @@ def _filters(
         where.append("created_at >= ?")
         params.append(to_micros(to_utc(since)))
     return where, params
+
+
+_FILTERS = tuple(inspect.signature(_filters).parameters)
+
+
+def _check_filters(filters: Mapping[str, Any]) -> None:
+    unknown = sorted(set(filters) - set(_FILTERS))
+    if unknown:
+        raise InputError(
+            f"unknown order filter {', '.join(map(repr, unknown))}; the filters are:"
+            f" {', '.join(_FILTERS)}"
+        )
 
 
 class Store:
@@ -368,6 +382,7 @@ class Store:
 
             store.records(open_only=True, exchange="paper", market="spot")
         """
+        _check_filters(filters)
         where, params = _filters(**filters)
         return self._journal.orders(" AND ".join(where) or "1", params, _ORDER_BY)
 
@@ -393,6 +408,7 @@ class Store:
 
             store.orders(status="FILLED", symbol="BTCUSDT", since="2026-11-25")
         """
+        _check_filters(more)
         where, params = _filters(
             status=status,
             symbol=symbol,

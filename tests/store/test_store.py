@@ -12,7 +12,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from toolkit._exceptions import StoreError
+from toolkit._exceptions import InputError, StoreError
 from toolkit._frame import COLUMNS, DTYPES, orders_to_frame
 from toolkit._models import Order, OrderStatus
 from toolkit._store import BatchRecord, RetryPolicy, Store
@@ -566,3 +566,17 @@ def test_sql_reads_only_unless_asked_to_write(tmp_path: Path, make_orders: MakeO
             assert store.find_batch("k") is not None
             store.sql("create table notes as select 1 as x", write=True)
             assert store.sql("select x from notes")["x"].tolist() == [1]
+
+
+def test_order_filters_take_every_symbol_spelling_and_name_unknown_ones(
+    make_orders: MakeOrders,
+) -> None:
+    """Issue 13 (8): ``symbol="BTC/USDT"`` found nothing; a misspelt filter was a TypeError."""
+    with Store(":memory:") as store:
+        store.record_batch(BatchRecord(batch_id="b1", created_at=NOW, n_orders=2), make_orders(2))
+        for spelling in ("BTCUSDT", "BTC/USDT", "btc/usdt", ["BTC/USDT:USDT"]):
+            assert len(store.orders(symbol=spelling)) == 2, spelling
+        with pytest.raises(InputError, match=r"unknown order filter 'stauts'.*status, symbol"):
+            store.orders(stauts="NEW")
+        with pytest.raises(InputError, match="unknown order filter"):
+            store.records(stauts="NEW")
