@@ -196,25 +196,33 @@ def _failed(order: Order, exc: ToolkitError, what: str) -> Order:
 async def cancel_ids(session: Session, ids: Sequence[str]) -> pd.DataFrame:
     """Cancel each order on its own: one failure (a timeout, a 5xx) loses no other result.
 
-    Every cancel that succeeded is finalized (``cancel``), every real state learned by a query
-    after a failed cancel too (``query``); then the failed rows come back with ``error_msg``
-    "cancel failed ...".
+    Rows the store knows are done (filled, canceled, rejected, expired, invalid) are skipped:
+    no request, shown as stored. Every cancel that succeeded is finalized (``cancel``), every
+    real state learned by a query after a failed cancel too (``query``): an order the exchange
+    reports done is shown as it is (it was not cancelled, and that is no failure); the other
+    failed rows come back with ``error_msg`` "cancel failed ...".
     """
     targets = await _resolve_ids(session, ids)
-    results = await asyncio.gather(*(_cancel_one(session, o) for o in targets))
+    todo = [o for o in targets if o.status not in DONE_STATUSES]
+    results = await asyncio.gather(*(_cancel_one(session, o) for o in todo))
     cancelled = await session._finalize([o for o, exc, _ in results if exc is None], "cancel")
     learned = await session._finalize(
         [o for o, exc, news in results if exc is not None and news], "query"
     )
     done = iter(cancelled)
     seen = iter(learned)
-    shown: list[Order] = []
+    shown = {o.client_order_id: o for o in targets}
     for order, exc, news in results:
         if exc is None:
-            shown.append(next(done))
+            now = next(done)
+        elif news:
+            now = next(seen)
+            if now.status not in DONE_STATUSES:
+                now = _failed(now, exc, "cancel")
         else:
-            shown.append(_failed(next(seen) if news else order, exc, "cancel"))
-    return orders_to_frame(shown)
+            now = _failed(order, exc, "cancel")
+        shown[order.client_order_id] = now
+    return orders_to_frame(list(shown.values()))
 
 
 async def cancel_all(session: Session, symbol: str | None) -> pd.DataFrame:

@@ -492,3 +492,30 @@ async def test_invalid_rows_are_stored_as_never_placed(tkh: Any) -> None:
     again = await session.batch([tkh.limit(), {**tkh.limit(), "qty": "0"}], key="mixed")
     assert again["status"].tolist() == ["NEW", "INVALID"]  # a re-run never sends an INVALID row
     assert sorted(tkh.placed().values()) == [1]
+
+
+async def test_cancel_skips_rows_known_done_and_records_what_the_exchange_reports(
+    tkh: Any,
+) -> None:
+    """Issue 13 (7): cancelling a frame whose rows are done marked them "cancel failed: Unknown
+    order sent." An order the exchange reports filled is shown (and stored) filled, with no
+    error; once the store knows it is done, a cancel skips it without a request."""
+    session = await tk.connect(stream=False)
+    frame = await session.batch([tkh.limit(price="88000"), tkh.limit(price="89500")])
+    assert frame["status"].tolist() == ["NEW", "NEW"]
+    paper = tkh.paper()
+    paper.set_price("BTCUSDT", 89000)  # fills the 89,500 buy; the store still says NEW
+    try:
+        paper.reset_counters()
+        out = await session.cancel(frame)  # the frame is stale: both rows say NEW
+        assert out["status"].tolist() == ["CANCELED", "FILLED"]
+        assert out["error_msg"].isna().all(), out["error_msg"].tolist()
+        assert paper.counters()["requests"] == 3  # two cancels, one query for the refused one
+        assert session.orders()["status"].tolist() == ["CANCELED", "FILLED"]
+        paper.reset_counters()
+        again = await session.cancel(frame)  # still stale; the store knows both are done
+        assert again["status"].tolist() == ["CANCELED", "FILLED"]
+        assert again["error_msg"].isna().all()
+        assert paper.counters()["requests"] == 0
+    finally:
+        paper.set_price("BTCUSDT", 90000)
