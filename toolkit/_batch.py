@@ -190,6 +190,8 @@ async def _run_batch(
     prepared = await _refuse_stored_ids(
         session, rows, prepared, id_seed=key or batch_id, all_or_nothing=all_or_nothing
     )
+    if strict:
+        prepared = _strict(rows, prepared)
     # The send window starts at the write-ahead, after the (slow) rules/prices/balances reads.
     n_requests = sum(1 for p in prepared if p.request is not None)
     not_after = pd.Timestamp.now(tz="UTC") + pd.Timedelta(seconds=send_window(session, n_requests))
@@ -295,6 +297,26 @@ async def _refuse_stored_ids(
             for p in out
         ]
     return out
+
+
+def _strict(rows: InputRows, prepared: list[Prepared]) -> list[Prepared]:
+    """``strict=True``: every row is checked before anything is sent; if any is INVALID, none
+    is sent (the valid ones become INVALID too, saying why), and the call raises."""
+    bad = [str(rows.index[p.position]) for p in prepared if p.request is None]
+    if not bad or len(bad) == len(prepared):
+        return prepared
+    shown = ", ".join(bad[:10]) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
+    reason = f"not sent: strict=True and row(s) {shown} invalid"
+    return [
+        p
+        if p.request is None
+        else dataclasses.replace(
+            p,
+            request=None,
+            order=dataclasses.replace(p.order, status=OrderStatus.INVALID, error_msg=reason),
+        )
+        for p in prepared
+    ]
 
 
 def _check_credentials(session: Session) -> None:
@@ -672,8 +694,22 @@ def _result(orders: Sequence[Order], rows: InputRows, strict: bool) -> pd.DataFr
         if bad:
             lines = [f"row {label!r}: {o.status.value}: {o.error_msg}" for label, o in bad[:10]]
             more = f"\n... and {len(bad) - 10} more" if len(bad) > 10 else ""
+            placed = Counter(
+                o.status.value
+                for o in orders
+                if o.status not in (OrderStatus.INVALID, OrderStatus.REJECTED)
+            )
+            if placed:
+                what = ", ".join(f"{n} {s}" for s, n in sorted(placed.items()))
+                sent = f"; the other {sum(placed.values())} were placed ({what}): see the frame"
+            elif all(o.status is OrderStatus.INVALID for o in orders):
+                sent = "; nothing was sent"
+            else:
+                sent = "; none was placed"
             raise StrictBatchError(
-                f"{len(bad)} of {len(orders)} rows were not accepted:\n" + "\n".join(lines) + more,
+                f"{len(bad)} of {len(orders)} rows were not accepted{sent}:\n"
+                + "\n".join(lines)
+                + more,
                 frame,
             )
     return frame

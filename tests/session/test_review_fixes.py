@@ -22,6 +22,7 @@ from toolkit._exceptions import (
     KeyReuseError,
     SessionClosedError,
     StoreError,
+    StrictBatchError,
     TransportError,
 )
 from toolkit._journal_rows import to_micros
@@ -519,3 +520,25 @@ async def test_cancel_skips_rows_known_done_and_records_what_the_exchange_report
         assert paper.counters()["requests"] == 0
     finally:
         paper.set_price("BTCUSDT", 90000)
+
+
+async def test_strict_sends_nothing_when_a_row_is_invalid(tkh: Any) -> None:
+    """Issue 13 (3): strict=True sent the valid rows and then raised, leaving them live."""
+    session = await tk.connect(stream=False)
+    paper = tkh.paper()
+    before = dict(tkh.placed())
+    with pytest.raises(StrictBatchError, match=r"nothing was sent") as info:
+        await session.batch([tkh.limit(), {**tkh.limit(), "symbol": "FOOUSDT"}], strict=True)
+    frame = info.value.frame
+    assert frame["status"].tolist() == ["INVALID", "INVALID"]
+    assert "strict=True and row(s) 1 invalid" in frame["error_msg"].iloc[0]
+    assert tkh.placed() == before  # nothing reached the exchange
+    assert paper.counters()["orders"] == sum(before.values())
+
+
+async def test_strict_names_what_was_placed_when_the_exchange_rejects(tkh: Any) -> None:
+    session = await tk.connect(stream=False)
+    far = {**tkh.limit(side="sell", price="89000"), "type": "limit_maker"}  # crosses: rejected
+    with pytest.raises(StrictBatchError, match=r"the other 1 were placed \(1 NEW\)") as info:
+        await session.batch([tkh.limit(), far], strict=True)
+    assert info.value.frame["status"].tolist() == ["NEW", "REJECTED"]

@@ -190,7 +190,8 @@ async def test_market_argument_uses_the_sibling_session(tkh: Any) -> None:
 async def test_strict_raises_after_persisting(tkh: Any) -> None:
     with pytest.raises(tk.StrictBatchError, match="NOPE") as info:
         await tk.batch([tkh.limit(), tkh.limit(symbol="NOPE")], strict=True)
-    assert info.value.frame["status"].tolist() == ["NEW", "INVALID"]
+    # nothing is sent when a row is invalid (issue 13): both rows are recorded INVALID
+    assert info.value.frame["status"].tolist() == ["INVALID", "INVALID"]
     assert len(tk.orders()) == 2
 
 
