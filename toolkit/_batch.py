@@ -174,21 +174,34 @@ async def _run_batch(
     strict: bool,
     run_params: Mapping[str, Any] | None,
 ) -> pd.DataFrame:
+    attempt, refused = 1, None
     if key is not None:
         existing = await session._db(session.store.find_batch, key)
         if existing is not None:
-            return await _rerun_key(session, rows, existing, progress, strict)
+            if await _spent(session, existing):
+                return await _rerun_key(session, rows, existing, progress, strict)
+            # Refused before anything was sent: the key is free; this run is the next attempt
+            # (the refused one stays in the store under a retired key).
+            refused = existing
+            attempt = _attempt(existing) + 1
+            _log.info(
+                "toolkit: batch key %r: attempt %d was refused before anything was sent"
+                " (batch %s); this run is attempt %d", key, attempt - 1, existing.batch_id,
+                attempt,
+            )
     if len(rows) == 0:
         return orders_to_frame([], index=rows.index)
     _check_credentials(session)
 
     now = pd.Timestamp.now(tz="UTC")
     batch_id = new_batch_id()
+    seed = id_seed(key, batch_id, attempt)
     prepared = await _prepare(
-        session, rows, batch_id=batch_id, key=key, all_or_nothing=all_or_nothing, now=now
-    )
+        session, rows, batch_id=batch_id, key=key, id_seed=seed, all_or_nothing=all_or_nothing,
+        now=now,
+    )  # fmt: skip
     prepared = await _refuse_stored_ids(
-        session, rows, prepared, id_seed=key or batch_id, all_or_nothing=all_or_nothing
+        session, rows, prepared, id_seed=seed, all_or_nothing=all_or_nothing
     )
     if strict:
         prepared = _strict(rows, prepared)
@@ -210,16 +223,26 @@ async def _run_batch(
         fingerprint=rows.fingerprint,
         exchange=session.config.exchange,
         market=session.config.market.value,
-        params={"all_or_nothing": all_or_nothing, "strict": strict, "progress": progress},
+        params={
+            "all_or_nothing": all_or_nothing,
+            "strict": strict,
+            "progress": progress,
+            "attempt": attempt,
+        },
         papermill=dict(run_params) if run_params is not None else _run_params(),
         venue=session.venue,
     )
     if n_requests == 0:  # nothing to send: the write-ahead is the whole batch (one store open)
         counts = dict(Counter(o.status.value for o in orders))
         record = dataclasses.replace(record, counts=counts, finished_at=pd.Timestamp.now(tz="UTC"))
+    supersedes = None
+    if refused is not None and key is not None:
+        supersedes = (refused.batch_id, retired_key(key, attempt - 1))
     try:
         # write-ahead: on disk before anything is sent
-        await asyncio.wrap_future(session.store.submit_record_batch(record, orders))
+        await asyncio.wrap_future(
+            session.store.submit_record_batch(record, orders, supersedes=supersedes)
+        )
     except StoreError:
         # Another process recorded the same key between our look-up and our write: theirs wins.
         existing = None if key is None else await session._db(session.store.find_batch, key)
@@ -232,6 +255,31 @@ async def _run_batch(
     task = session._spawn(_send_and_finish(session, batch_id, orders, requests, progress))
     final = await asyncio.shield(task)
     return _result(final, rows, strict)
+
+
+def id_seed(key: str | None, batch_id: str, attempt: int = 1) -> str:
+    """What a batch's client order ids derive from: its key (attempt ``n > 1`` of a key:
+    ``key#n``, so no two attempts share an id), or its batch id when it has no key."""
+    if key is None:
+        return batch_id
+    return key if attempt <= 1 else f"{key}#{attempt}"
+
+
+def retired_key(key: str, attempt: int) -> str:
+    """The key a refused attempt keeps in the store once a later attempt takes ``key``."""
+    return f"{key}~refused-{attempt}"
+
+
+def _attempt(batch: BatchRecord) -> int:
+    return int(batch.params.get("attempt", 1) or 1)
+
+
+async def _spent(session: Session, batch: BatchRecord) -> bool:
+    """A key is spent once any of its orders may have reached the exchange: a batch whose
+    rows are all INVALID (never sent: strict, all-or-nothing, every row invalid) leaves it free.
+    """
+    stored = await session._db(session.store.batch_orders, batch.batch_id)
+    return not stored or any(o.status is not OrderStatus.INVALID for o in stored)
 
 
 async def _refuse_stored_ids(
@@ -386,6 +434,7 @@ async def _prepare(
     *,
     batch_id: str,
     key: str | None,
+    id_seed: str,
     all_or_nothing: bool,
     now: pd.Timestamp,
 ) -> list[Prepared]:
@@ -406,7 +455,7 @@ async def _prepare(
         rules=rules,
         prices=prices,
         balances=balances,
-        id_seed=key or batch_id,
+        id_seed=id_seed,
         batch_id=batch_id,
         key=key,
         all_or_nothing=all_or_nothing,
@@ -626,6 +675,7 @@ async def _rerun(
             rows,
             batch_id=existing.batch_id,
             key=existing.key,
+            id_seed=id_seed(existing.key, existing.batch_id, _attempt(existing)),
             all_or_nothing=bool(existing.params.get("all_or_nothing", False)),
             now=now,
         )

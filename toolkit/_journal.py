@@ -417,12 +417,18 @@ class Journal:
     # -- writes -------------------------------------------------------------------------------
 
     def record_batch(
-        self, batch: BatchRecord, orders: Sequence[Order]
+        self,
+        batch: BatchRecord,
+        orders: Sequence[Order],
+        *,
+        supersedes: tuple[str, str] | None = None,
     ) -> concurrent.futures.Future[None]:
         """Write-ahead of a batch: its row, every order row and one event each, atomically.
 
         A key or client order id already recorded fails the future with ``StoreError`` and
         writes nothing. The future resolves once the rows are on disk (fsync'd).
+        ``supersedes`` ``(batch_id, retired_key)`` first moves that batch (and its orders) from
+        ``batch.key`` to ``retired_key`` -- compare-and-set: it must still hold the key.
         """
         created = to_micros(batch.created_at)
         rows = []
@@ -447,6 +453,21 @@ class Journal:
         ]  # fmt: skip
 
         def work(con: sqlite3.Connection) -> None:
+            if supersedes is not None:
+                old_id, retired = supersedes
+                moved = con.execute(
+                    "UPDATE batches SET key = ?, ver = ver + 1 WHERE batch_id = ? AND key = ?",
+                    [retired, old_id, batch.key],
+                ).rowcount
+                if moved != 1:
+                    raise StoreError(
+                        f"batch key {batch.key!r} was taken meanwhile (batch {old_id} no"
+                        " longer holds it)"
+                    )
+                con.execute(
+                    "UPDATE orders SET key = ?, ver = ver + 1 WHERE batch_id = ?",
+                    [retired, old_id],
+                )
             if batch.key is not None:
                 found = con.execute(
                     "SELECT batch_id FROM batches WHERE key = ?", [batch.key]

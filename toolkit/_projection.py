@@ -121,11 +121,31 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
     )
     row = con.execute("SELECT value FROM toolkit_meta WHERE name = 'schema_version'").fetchone()
     found = check_version(int(row[0]) if row else SCHEMA_VERSION)
-    if found < SCHEMA_VERSION:  # the DDL above migrated it
+    if found < SCHEMA_VERSION:  # the DDL above migrated it; and before version 3:
+        _drop_unique_key(con)
         con.execute(
             "UPDATE toolkit_meta SET value = ? WHERE name = 'schema_version'",
             [str(SCHEMA_VERSION)],
         )
+
+
+def _drop_unique_key(con: duckdb.DuckDBPyConnection) -> None:
+    """Version 3: ``batches.key`` is no longer UNIQUE in DuckDB (the journal arbitrates keys,
+    and an attempt refused before sending hands its key to the next): rebuild the table."""
+    unique = con.execute(
+        "SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'batches'"
+        " AND constraint_type = 'UNIQUE'"
+    ).fetchone()
+    if not unique or not unique[0]:
+        return
+    cols = ", ".join(BATCH_FIELDS)
+    con.execute("ALTER TABLE batches RENAME TO batches_v2")
+    con.execute(next(s for s in DDL if "CREATE TABLE IF NOT EXISTS batches" in s))
+    for statement in DDL:  # the columns added since (venue)
+        if statement.startswith("ALTER TABLE batches"):
+            con.execute(statement)
+    con.execute(f"INSERT INTO batches ({cols}) SELECT {cols} FROM batches_v2")
+    con.execute("DROP TABLE batches_v2")
 
 
 def load_journal_rows(

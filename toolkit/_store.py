@@ -243,11 +243,21 @@ class Store:
         self._journal.record_batch(batch, orders).result()
 
     def submit_record_batch(
-        self, batch: BatchRecord, orders: Sequence[Order]
+        self,
+        batch: BatchRecord,
+        orders: Sequence[Order],
+        *,
+        supersedes: tuple[str, str] | None = None,
     ) -> concurrent.futures.Future[None]:
         """:meth:`record_batch` without waiting: the future resolves once the rows are on disk
-        (``asyncio.wrap_future`` awaits it without a worker thread)."""
-        return self._journal.record_batch(batch, orders)
+        (``asyncio.wrap_future`` awaits it without a worker thread).
+
+        ``supersedes`` ``(batch_id, retired_key)``: that batch (an attempt refused before
+        anything was sent) gives up the key to this one, in the same transaction, and keeps
+        ``retired_key``; if it no longer holds the key (another process took it first), the
+        future fails with ``StoreError`` and nothing is written.
+        """
+        return self._journal.record_batch(batch, orders, supersedes=supersedes)
 
     def apply(
         self,

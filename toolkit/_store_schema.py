@@ -111,7 +111,7 @@ DDL: tuple[str, ...] = (
 )""",
     """CREATE TABLE IF NOT EXISTS batches (
     batch_id VARCHAR PRIMARY KEY,
-    key VARCHAR UNIQUE,
+    key VARCHAR,
     created_at TIMESTAMPTZ NOT NULL,
     n_orders INTEGER NOT NULL,
     fingerprint VARCHAR,

@@ -542,3 +542,29 @@ async def test_strict_names_what_was_placed_when_the_exchange_rejects(tkh: Any) 
     with pytest.raises(StrictBatchError, match=r"the other 1 were placed \(1 NEW\)") as info:
         await session.batch([tkh.limit(), far], strict=True)
     assert info.value.frame["status"].tolist() == ["NEW", "REJECTED"]
+
+
+async def test_a_key_refused_before_sending_is_free_for_corrected_orders(tkh: Any) -> None:
+    """Issue 13 (2): a strict batch refused before any send used up its key, so a failed
+    scheduled run could not be fixed. Now the key stays free; the refused attempt stays in the
+    store under a retired key, and no two rows share a client order id."""
+    session = await tk.connect(stream=False)
+    bad = [tkh.limit(), {**tkh.limit(), "symbol": "FOOUSDT"}]
+    with pytest.raises(StrictBatchError, match="nothing was sent"):
+        await session.batch(bad, key="daily", strict=True)
+    with pytest.raises(StrictBatchError, match="nothing was sent"):  # still refused: attempt 2
+        await session.batch(bad, key="daily", strict=True)
+    good = [tkh.limit(), tkh.limit(price="87000")]
+    frame = await session.batch(good, key="daily", strict=True)  # attempt 3, corrected
+    assert frame["status"].tolist() == ["NEW", "NEW"]
+    again = await session.batch(good, key="daily", strict=True)  # spent now: placed before
+    assert again["client_order_id"].tolist() == frame["client_order_id"].tolist()
+    with pytest.raises(KeyReuseError):
+        await session.batch([tkh.limit(price="86000")], key="daily")
+    placed = tkh.placed()
+    assert [placed[c] for c in frame["client_order_id"]] == [1, 1]
+    batches = session.sql("select key, n_orders from batches order by created_at")
+    assert batches["key"].tolist() == ["daily~refused-1", "daily~refused-2", "daily"]
+    ids = session.sql("select client_order_id from orders")["client_order_id"]
+    assert ids.is_unique and len(ids) == 6
+    assert session.orders(key="daily")["status"].tolist() == ["NEW", "NEW"]
