@@ -77,9 +77,11 @@ async def measure(
         for client in (floor, toolkit):
             await client.open()
             try:
-                cpu0, io0, wall0 = time.process_time(), _io_thread_cpu(), time.perf_counter()
+                cpu0, io0, me0 = time.process_time(), _io_thread_cpu(), time.thread_time()
+                wall0 = time.perf_counter()
                 result = await client.run(work)
-                cpu1, io1, wall1 = time.process_time(), _io_thread_cpu(), time.perf_counter()
+                wall1 = time.perf_counter()
+                cpu1, io1, me1 = time.process_time(), _io_thread_cpu(), time.thread_time()
             finally:
                 await client.close()
             if result.accepted != result.orders:
@@ -89,10 +91,16 @@ async def measure(
             row[f"{client.name}_wall_ops"] = result.orders / (wall1 - wall0)
             if client is toolkit:
                 row["toolkit_io_ms"] = (io1 - io0) / result.orders * 1000
+                row["toolkit_caller_ms"] = (me1 - me0) / result.orders * 1000
+                # the rest: the store's worker threads (and any other thread of the process)
+                row["toolkit_other_ms"] = (
+                    row["toolkit_ms"] - row["toolkit_io_ms"] - row["toolkit_caller_ms"]
+                )
         row["ratio"] = row["toolkit_ms"] / row["floor_ms"]
         rows.append(row)
         print(f"round {rnd + 1}: floor {row['floor_ms']:.3f} ms/order, toolkit "
-              f"{row['toolkit_ms']:.3f} (I/O thread {row['toolkit_io_ms']:.3f}), ratio "
+              f"{row['toolkit_ms']:.3f} (I/O thread {row['toolkit_io_ms']:.3f}, caller "
+              f"{row['toolkit_caller_ms']:.3f}, other {row['toolkit_other_ms']:.3f}), ratio "
               f"{row['ratio']:.2f}", flush=True)  # fmt: skip
     med = {k: round(statistics.median(r[k] for r in rows), 4) for k in rows[0]}
     return {"market": market, "orders": orders, "rounds": rounds, "stream": stream,
