@@ -26,6 +26,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -187,19 +188,17 @@ class RateLimiter:
 
     def observe(self, headers: Mapping[str, str]) -> None:
         """Correct the counters from ``X-MBX-USED-WEIGHT-*`` / ``X-MBX-ORDER-COUNT-*`` headers."""
+        if not self._windows:  # no limits (e.g. none advertised): nothing to correct
+            return
         now = self.clock()
         for name, value in headers.items():
-            upper = name.upper()
-            if upper.startswith("X-MBX-USED-WEIGHT-"):
-                kind, spec = "weight", upper[len("X-MBX-USED-WEIGHT-") :]
-            elif upper.startswith("X-MBX-ORDER-COUNT-"):
-                kind, spec = "orders", upper[len("X-MBX-ORDER-COUNT-") :]
-            else:
+            counter = _counter(name)
+            if counter is None:
                 continue
+            kind, seconds = counter
             try:
-                seconds = int(spec[:-1]) * _LETTER_SECONDS[spec[-1]]
                 used = int(value)
-            except (KeyError, ValueError, IndexError):
+            except ValueError:
                 continue
             for window in self._windows:
                 if window.kind == kind and window.seconds == seconds:
@@ -221,3 +220,22 @@ class RateLimiter:
             self._banned = False
             return 0.0
         return left
+
+
+@functools.lru_cache(maxsize=256)
+def _counter(name: str) -> tuple[str, int] | None:
+    """``(kind, seconds)`` of a counter header name (``X-MBX-USED-WEIGHT-1M``), else ``None``.
+
+    Cached: every answer carries the same few header names, and this runs for each of them.
+    """
+    upper = name.upper()
+    if upper.startswith("X-MBX-USED-WEIGHT-"):
+        kind, spec = "weight", upper[len("X-MBX-USED-WEIGHT-") :]
+    elif upper.startswith("X-MBX-ORDER-COUNT-"):
+        kind, spec = "orders", upper[len("X-MBX-ORDER-COUNT-") :]
+    else:
+        return None
+    try:
+        return kind, int(spec[:-1]) * _LETTER_SECONDS[spec[-1]]
+    except (KeyError, ValueError, IndexError):
+        return None
