@@ -5,7 +5,8 @@
 Each round runs the floor client, then the toolkit client, on the same orders and the same paper
 exchange process (``--no-rate-limits --price-mode fixed``). Around each client's ``run`` it reads
 the CPU time of this whole process (every thread: the caller, the toolkit's I/O thread, the store's
-worker threads) and, for the toolkit, of the I/O thread alone. The figure that matters is the
+worker threads), for the toolkit of the I/O thread and the caller's thread alone, and the CPU
+time spent in garbage collections (part of the process figure). The figure that matters is the
 ratio ``toolkit / floor`` of CPU per order in the same round, whose median is printed last: the
 machine is shared, so absolute times drift and only same-run ratios compare.
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import statistics
 import sys
@@ -30,6 +32,28 @@ from ._server import PaperServer, ServerInfo
 from .clients import FloorClient, ToolkitClient, set_warm_orders
 
 __all__ = ["main", "measure"]
+
+
+class _GcTimer:
+    """CPU seconds spent in garbage collections (any thread) while it is installed."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._started: dict[int, float] = {}
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        me = threading.get_ident()
+        if phase == "start":
+            self._started[me] = time.thread_time()
+        elif me in self._started:
+            self.seconds += time.thread_time() - self._started.pop(me)
+
+    def __enter__(self) -> _GcTimer:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self)
 
 
 def _io_thread_cpu() -> float:
@@ -77,11 +101,12 @@ async def measure(
         for client in (floor, toolkit):
             await client.open()
             try:
-                cpu0, io0, me0 = time.process_time(), _io_thread_cpu(), time.thread_time()
-                wall0 = time.perf_counter()
-                result = await client.run(work)
-                wall1 = time.perf_counter()
-                cpu1, io1, me1 = time.process_time(), _io_thread_cpu(), time.thread_time()
+                with _GcTimer() as gc_time:
+                    cpu0, io0, me0 = time.process_time(), _io_thread_cpu(), time.thread_time()
+                    wall0 = time.perf_counter()
+                    result = await client.run(work)
+                    wall1 = time.perf_counter()
+                    cpu1, io1, me1 = time.process_time(), _io_thread_cpu(), time.thread_time()
             finally:
                 await client.close()
             if result.accepted != result.orders:
@@ -89,6 +114,7 @@ async def measure(
                       f"{result.errors[:1]}", file=sys.stderr)  # fmt: skip
             row[f"{client.name}_ms"] = (cpu1 - cpu0) / result.orders * 1000
             row[f"{client.name}_wall_ops"] = result.orders / (wall1 - wall0)
+            row[f"{client.name}_gc_ms"] = gc_time.seconds / result.orders * 1000
             if client is toolkit:
                 row["toolkit_io_ms"] = (io1 - io0) / result.orders * 1000
                 row["toolkit_caller_ms"] = (me1 - me0) / result.orders * 1000
@@ -100,7 +126,8 @@ async def measure(
         rows.append(row)
         print(f"round {rnd + 1}: floor {row['floor_ms']:.3f} ms/order, toolkit "
               f"{row['toolkit_ms']:.3f} (I/O thread {row['toolkit_io_ms']:.3f}, caller "
-              f"{row['toolkit_caller_ms']:.3f}, other {row['toolkit_other_ms']:.3f}), ratio "
+              f"{row['toolkit_caller_ms']:.3f}, other {row['toolkit_other_ms']:.3f}; garbage "
+              f"collection {row['toolkit_gc_ms']:.3f}, floor's {row['floor_gc_ms']:.3f}), ratio "
               f"{row['ratio']:.2f}", flush=True)  # fmt: skip
     med = {k: round(statistics.median(r[k] for r in rows), 4) for k in rows[0]}
     return {"market": market, "orders": orders, "rounds": rounds, "stream": stream,
