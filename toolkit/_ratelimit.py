@@ -146,6 +146,27 @@ class RateLimiter:
                 return window.used
         return 0
 
+    def take_now(self, weight: int = 1, orders: int = 0) -> bool:
+        """Take ``weight`` and ``orders`` if they fit every window now, with no pause on.
+
+        ``False`` (nothing taken) means :meth:`acquire` must decide: wait, refuse or raise.
+        The request path asks this first, so a request that fits costs no coroutine.
+        """
+        if self._paused_until > 0.0 and self._pause_left() > 0:
+            return False
+        if not self._windows:
+            return True
+        amounts = {"weight": weight, "orders": orders, "raw": 1}
+        now = self.clock()
+        if self.config.enabled and any(
+            w.wait_for(amounts[w.kind], now, self.config.headroom) > 0 for w in self._windows
+        ):
+            return False
+        for window in self._windows:
+            window.roll(now)
+            window.used += amounts[window.kind]
+        return True
+
     async def acquire(
         self, weight: int = 1, orders: int = 0, *, deadline: float | None = None
     ) -> bool:

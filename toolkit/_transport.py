@@ -360,6 +360,13 @@ class Transport:
         log.debug("server time offset %d ms", self._offset_ms)
         return self._offset_ms
 
+    def _time_fresh(self) -> bool:
+        """True when no time sync is due (so a signed request need not await one)."""
+        if not self.config.sync_time:
+            return True
+        synced = self._synced_at
+        return synced is not None and time.monotonic() - synced < self.config.time_sync_interval
+
     async def _ensure_time(self, method: str, path: str, *, force: bool = False) -> None:
         """Sync the offset if due (or ``force``); a failure means the request was not sent."""
         if not (self.config.sync_time or force):
@@ -418,9 +425,13 @@ class Transport:
         resynced = False
         while True:
             try:
-                if not await self.limiter.acquire(weight, orders, deadline=deadline):
+                if deadline is not None and asyncio.get_running_loop().time() >= deadline:
+                    raise self._window_closed(method, path)  # nothing taken, nothing sent
+                if not self.limiter.take_now(weight, orders) and not await self.limiter.acquire(
+                    weight, orders, deadline=deadline
+                ):
                     raise self._window_closed(method, path)
-                if signed:
+                if signed and not self._time_fresh():
                     await self._ensure_time(method, path)
                 if deadline is not None and asyncio.get_running_loop().time() >= deadline:
                     raise self._window_closed(method, path)
