@@ -238,6 +238,7 @@ class Transport:
         self._api_key = api_key or None
         self._signer = Signer(api_secret) if api_secret else None
         self._headers = _fixed_headers(self._api_key)
+        self._urls: dict[str, URL] = {}
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sync_lock: asyncio.Lock | None = None
@@ -463,6 +464,13 @@ class Transport:
                 attempt += 1
             self.stats.retries += 1
 
+    def _url(self, path: str) -> URL:
+        """The URL of ``path`` without a query, built once per path (every order POST uses it)."""
+        url = self._urls.get(path)
+        if url is None:
+            url = self._urls[path] = URL(self._base + path, encoded=True)
+        return url
+
     @staticmethod
     def _window_closed(method: str, path: str) -> SendWindowClosed:
         return SendWindowClosed(f"{SEND_WINDOW_CLOSED} ({method} {path})", method=method, path=path)
@@ -485,20 +493,18 @@ class Transport:
             assert self._signer is not None
             # signed as the very bytes that go out; encoded once
             payload += b"&signature=" + self._signer.sign(payload).encode()
-        url = self._base + path
         body: bytes | None = None
-        if method in ("GET", "DELETE"):
-            url = f"{url}?{payload.decode()}" if payload else url
+        if method in ("GET", "DELETE") and payload:
+            url = URL(f"{self._base}{path}?{payload.decode()}", encoded=True)
             headers = self._headers[signed or keyed, False]
         else:
+            url = self._url(path)
             body = payload or None
-            headers = self._headers[signed or keyed, bool(payload)]
+            headers = self._headers[signed or keyed, body is not None]
         self.stats.requests += 1
         started = time.perf_counter()
         try:
-            async with session.request(
-                method, URL(url, encoded=True), data=body, headers=headers
-            ) as resp:
+            async with session.request(method, url, data=body, headers=headers) as resp:
                 raw = await resp.read()
                 status, resp_headers = resp.status, resp.headers
         except (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError) as exc:
