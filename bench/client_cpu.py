@@ -1,6 +1,7 @@
 """Client CPU per order: the toolkit against the raw-aiohttp floor, interleaved, same server.
 
-``python -m bench.client_cpu [--orders 1000] [--rounds 5] [--market spot] [--stream]``
+``python -m bench.client_cpu [--orders 1000] [--rounds 5] [--market spot] [--stream]
+[--gc-freeze]``
 
 Each round runs the floor client, then the toolkit client, on the same orders and the same paper
 exchange process (``--no-rate-limits --price-mode fixed``). Around each client's ``run`` it reads
@@ -71,6 +72,7 @@ async def measure(
     rounds: int,
     concurrency: int,
     stream: bool,
+    gc_freeze: bool = False,
 ) -> dict[str, Any]:
     """``rounds`` interleaved floor/toolkit runs; CPU ms per order and the per-round ratios."""
     info = await fetch_market(server.url, market)
@@ -95,6 +97,9 @@ async def measure(
             await client.run(work[:200])
         finally:
             await client.close()
+    if gc_freeze:  # what freezing the start-up heap would save the collector (diagnostic)
+        gc.collect()
+        gc.freeze()
     rows: list[dict[str, float]] = []
     for rnd in range(rounds):
         row: dict[str, float] = {}
@@ -131,7 +136,7 @@ async def measure(
               f"{row['ratio']:.2f}", flush=True)  # fmt: skip
     med = {k: round(statistics.median(r[k] for r in rows), 4) for k in rows[0]}
     return {"market": market, "orders": orders, "rounds": rounds, "stream": stream,
-            "median": med, "rounds_data": rows}  # fmt: skip
+            "gc_freeze": gc_freeze, "median": med, "rounds_data": rows}  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -141,11 +146,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--market", default="spot", choices=("spot", "usdm"))
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--stream", action="store_true", help="user-data stream on")
+    parser.add_argument(
+        "--gc-freeze", action="store_true", help="gc.freeze() after the warm-up (diagnostic)"
+    )
     args = parser.parse_args(argv)
     with PaperServer() as server:
-        out = asyncio.run(
-            measure(server, args.market, args.orders, args.rounds, args.concurrency, args.stream)
-        )
+        work = measure(
+            server, args.market, args.orders, args.rounds, args.concurrency, args.stream,
+            gc_freeze=args.gc_freeze,
+        )  # fmt: skip
+        out = asyncio.run(work)
     import toolkit as tk
 
     tk.run(tk.close())
