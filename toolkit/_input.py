@@ -418,8 +418,7 @@ def _table(orders: Any) -> tuple[list[Any], list[list[Any]], pd.Index]:
         if not isinstance(record, Mapping):
             raise InputError(
                 "orders must be a DataFrame, a list of dicts or a dict of columns; item "
-                f"{position} is a "
-                f"{type(record).__name__}"
+                f"{position} is a {type(record).__name__}"
             )
         for key in record:
             if key not in seen:
@@ -434,9 +433,7 @@ _COLUMN_TYPES = (list, tuple, np.ndarray, pd.Series, pd.Index, pd.api.extensions
 
 
 def _is_column(value: Any) -> bool:
-    return isinstance(
-        value, (list, tuple, np.ndarray, pd.Series, pd.Index, pd.api.extensions.ExtensionArray)
-    )
+    return isinstance(value, _COLUMN_TYPES)
 
 
 def _columns_frame(orders: Mapping[Any, Any]) -> pd.DataFrame:
@@ -548,7 +545,8 @@ def read_orders(
 
 
 class _Cell(NamedTuple):
-    """One input value, read: ``ok`` with its normalized ``value``, or the ``problem``.
+    """One input value, read: ``ok`` and its normalized ``value``, or not ``ok`` and ``value``
+    says why (the row's problem).
 
     ``printed`` is what goes into the row fingerprint: the canonical text of the value (as
     :func:`row_fingerprint` would make it), or ``"!"`` + the raw value's repr if unreadable.
@@ -578,9 +576,7 @@ def _read_column(name: str, column: list[Any]) -> list[_Cell | None]:
     for value in column:
         kind = type(value)
         # -0.0 == 0.0 but prints differently; NaN never equals itself (and is missing anyway)
-        if issubclass(kind, _CACHED_TYPES) and not (
-            issubclass(kind, (float, np.floating)) and not value
-        ):
+        if issubclass(kind, _CACHED_TYPES) and not (issubclass(kind, _FLOATS) and not value):
             key = (kind, value)
             try:
                 out.append(seen[key])
