@@ -117,7 +117,7 @@ class _Bad(Exception):
     """A value that cannot be read; the message becomes part of the row's error."""
 
 
-@dataclass(frozen=True, slots=True)  # one per input row: slotted rows build faster
+@dataclass(frozen=True)
 class InputRow:
     """One order as read from the input: normalized values, or ``None`` where missing or unreadable.
 

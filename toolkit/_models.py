@@ -101,9 +101,7 @@ DONE_STATUSES: frozenset[OrderStatus] = frozenset(
 )
 
 
-# slots: an order is built several times on its way (request, answer, merged state) and read
-# field by field; slotted instances build ~30% faster and carry no per-instance dict.
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class OrderRequest:
     """A validated order, ready for the wire. Decimals are exact; ``None`` means "not sent"."""
 
@@ -120,7 +118,7 @@ class OrderRequest:
     reduce_only: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Order:
     """The normalized state of one order: one row of the order frame (see ``toolkit._frame``).
 
