@@ -1,4 +1,4 @@
-"""Reading order input: a DataFrame or a list of dicts -> normalized :class:`InputRows`.
+"""Reading order input: a DataFrame, a list of dicts or a dict of columns -> :class:`InputRows`.
 
 ``read_orders`` only *reads*: it maps column aliases to one vocabulary, turns every value into its
 exact type (``Decimal``, enums, ``bool``) and records what it could not read as per-row problems.
@@ -46,7 +46,7 @@ import math
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from decimal import Context, Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -402,21 +402,24 @@ def _table(orders: Any) -> tuple[list[Any], list[list[Any]], pd.Index]:
         values = [orders.iloc[:, i].tolist() for i in range(len(labels))]
         return labels, values, orders.index
     if isinstance(orders, Mapping):
-        raise InputError(
-            "orders must be a DataFrame or a list of dicts; got a single dict "
-            "(wrap one order in a list: [order])"
-        )
+        if not any(_is_column(value) for value in orders.values()):
+            raise InputError(
+                "orders must be a DataFrame, a list of dicts or a dict of columns; got a single "
+                "dict of values (wrap one order in a list: [order])"
+            )
+        return _table(_columns_frame(orders))
     if isinstance(orders, (str, bytes, bytearray)) or not isinstance(orders, Sequence):
         raise InputError(
-            f"orders must be a DataFrame or a list of dicts, not {type(orders).__name__}"
+            "orders must be a DataFrame, a list of dicts or a dict of columns, not "
+            f"{type(orders).__name__}"
         )
     labels = []
     seen: set[Any] = set()
     for position, record in enumerate(orders):
         if not isinstance(record, Mapping):
             raise InputError(
-                f"orders must be a DataFrame or a list of dicts; item {position} is a "
-                f"{type(record).__name__}"
+                "orders must be a DataFrame, a list of dicts or a dict of columns; item "
+                f"{position} is a {type(record).__name__}"
             )
         for key in record:
             if key not in seen:
@@ -424,6 +427,32 @@ def _table(orders: Any) -> tuple[list[Any], list[list[Any]], pd.Index]:
                 labels.append(key)
     values = [[record.get(label) for record in orders] for label in labels]
     return labels, values, pd.RangeIndex(len(orders))
+
+
+#: Values that make a dict a dict of columns (a dict holding only scalars is one order).
+_COLUMN_TYPES = (list, tuple, np.ndarray, pd.Series, pd.Index, pd.api.extensions.ExtensionArray)
+
+
+def _is_column(value: Any) -> bool:
+    return isinstance(value, _COLUMN_TYPES)
+
+
+def _columns_frame(orders: Mapping[Any, Any]) -> pd.DataFrame:
+    """A column-wise dict (``{"symbol": [...], "side": [...]}``) as the DataFrame it describes.
+
+    Built by pandas itself, so the dict reads exactly as ``pd.DataFrame(orders)`` would (the same
+    values, the same fingerprints and client order ids); a single value stands for every row.
+    """
+    try:
+        frame: pd.DataFrame = pd.DataFrame(dict(orders))
+    except (ValueError, TypeError) as exc:
+        lengths = ", ".join(
+            f"{label!r}: {len(value)}" for label, value in orders.items() if _is_column(value)
+        )
+        raise InputError(
+            f"the columns of a dict of columns must have the same length (got {lengths}): {exc}"
+        ) from None
+    return frame
 
 
 def _known_columns_text() -> str:
@@ -434,11 +463,15 @@ def _known_columns_text() -> str:
     return ", ".join(parts)
 
 
-def read_orders(orders: pd.DataFrame | Sequence[Mapping[str, Any]]) -> InputRows:
-    """Read orders from a DataFrame or a list of dicts into normalized :class:`InputRows`.
+def read_orders(
+    orders: pd.DataFrame | Sequence[Mapping[str, Any]] | Mapping[str, Any],
+) -> InputRows:
+    """Read orders from a DataFrame, a list of dicts or a dict of columns into :class:`InputRows`.
 
-    Raises :class:`~toolkit.InputError` when the input cannot be read at all (not a frame or list
-    of dicts; rows but no symbol column). Everything else becomes a per-row problem.
+    A dict of columns (``{"symbol": [...], "side": [...]}``) reads as ``pd.DataFrame(orders)``
+    would. Raises :class:`~toolkit.InputError` when the input cannot be read at all (none of
+    these; columns of different lengths; rows but no symbol column). Everything else becomes a
+    per-row problem.
 
     Example::
 
@@ -451,12 +484,15 @@ def read_orders(orders: pd.DataFrame | Sequence[Mapping[str, Any]]) -> InputRows
     labels, columns, index = _table(orders)
     n_rows = len(index)
 
-    by_field: dict[str, list[tuple[str, list[Any]]]] = {}
+    by_field: dict[str, list[tuple[str, list[_Cell | None]]]] = {}
     unknown: list[str] = []
     for label, column in zip(labels, columns, strict=True):
         name = _normalize_column(label)
         if name in COLUMN_ALIASES:
-            by_field.setdefault(COLUMN_ALIASES[name], []).append((str(label), column))
+            field_name = COLUMN_ALIASES[name]
+            by_field.setdefault(field_name, []).append(
+                (str(label), _read_column(field_name, column))
+            )
         else:
             unknown.append(str(label))
     if n_rows and "symbol" not in by_field:
@@ -471,20 +507,33 @@ def read_orders(orders: pd.DataFrame | Sequence[Mapping[str, Any]]) -> InputRows
         if unknown
         else None
     )
+    # A RangeIndex's labels are plain ints; any other index is asked per row, as before, so a
+    # label keeps the type the index gives it (numpy scalars included).
+    range_labels = list(index) if isinstance(index, pd.RangeIndex) else None
+    fingerprints: dict[tuple[tuple[str, Any], ...], str] = {}
     rows = []
     for position in range(n_rows):
-        raw: dict[str, tuple[str, Any]] = {}
+        row_cells: dict[str, _Cell] = {}
         problems: list[str] = []
         for name, sources in by_field.items():
-            present = [(label, col[position]) for label, col in sources]
-            present = [(label, v) for label, v in present if not _is_missing(v)]
+            if len(sources) == 1:
+                only = sources[0][1][position]
+                if only is not None:
+                    row_cells[name] = only
+                continue
+            present = [(lbl, col[position]) for lbl, col in sources if col[position] is not None]
             if len(present) > 1:
                 problems.append(
-                    f"{' and '.join(repr(label) for label, _ in present)} both give {name}; use one"
+                    f"{' and '.join(repr(lbl) for lbl, _ in present)} both give {name}; use one"
                 )
             if present:
-                raw[name] = present[0]
-        rows.append(_read_row(position, index[position], raw, problems, unknown, unknown_problem))
+                cell = present[0][1]
+                assert cell is not None
+                row_cells[name] = cell
+        label = range_labels[position] if range_labels is not None else index[position]
+        rows.append(
+            _read_row(position, label, row_cells, problems, unknown, unknown_problem, fingerprints)
+        )
 
     present_fields = tuple(f for f in FIELDS if f in by_field)
     return InputRows(
@@ -496,49 +545,113 @@ def read_orders(orders: pd.DataFrame | Sequence[Mapping[str, Any]]) -> InputRows
     )
 
 
+class _Cell(NamedTuple):
+    """One input value, read: ``ok`` and its normalized ``value``, or not ``ok`` and ``value``
+    says why (the row's problem).
+
+    ``printed`` is what goes into the row fingerprint: the canonical text of the value (as
+    :func:`row_fingerprint` would make it), or ``"!"`` + the raw value's repr if unreadable.
+    """
+
+    ok: bool
+    value: Any
+    printed: Any
+
+
+#: Value types whose equal values (of the same type) always read the same, so one reading per
+#: distinct value serves a whole column. Not Decimal: Decimal("1.0") == Decimal("1") but they
+#: read as different values.
+_CACHED_TYPES = (str, int, float, np.integer, np.floating)
+_FLOATS = (float, np.floating)
+
+
+def _read_column(name: str, column: list[Any]) -> list[_Cell | None]:
+    """Every value of one column read as ``name`` (``None`` where missing).
+
+    Columns repeat their values (a few symbols, two sides, one type), so each distinct value is
+    read once: reading, validating and canonicalizing a value costs microseconds, a look-up
+    a fraction of one.
+    """
+    seen: dict[tuple[type, Any], _Cell | None] = {}
+    out: list[_Cell | None] = []
+    for value in column:
+        kind = type(value)
+        # -0.0 == 0.0 but prints differently; NaN never equals itself (and is missing anyway)
+        if issubclass(kind, _CACHED_TYPES) and not (issubclass(kind, _FLOATS) and not value):
+            key = (kind, value)
+            try:
+                out.append(seen[key])
+                continue
+            except KeyError:
+                cell = seen[key] = _read_cell(name, value)
+        else:
+            cell = _read_cell(name, value)
+        out.append(cell)
+    return out
+
+
+def _read_cell(name: str, value: Any) -> _Cell | None:
+    if _is_missing(value):
+        return None
+    try:
+        if name == "symbol":
+            symbol, symbol_market = _read_symbol(value)
+            if not symbol:
+                raise _Bad("symbol is empty")
+            return _Cell(True, (symbol, symbol_market), symbol)
+        read = _READERS[name](value)
+        return _Cell(True, read, _canonical(read))
+    except _Bad as exc:
+        return _Cell(False, str(exc), "!" + repr(value)[:200])
+
+
+#: InputRow's own fields (what a row's values may set).
+_ROW_FIELDS = frozenset(f.name for f in fields(InputRow))
+
+
 def _read_row(
     position: int,
     label: Hashable,
-    raw: dict[str, tuple[str, Any]],
+    cells: dict[str, _Cell],
     problems: list[str],
     unknown: list[str],
     unknown_problem: str | None,
+    fingerprints: dict[tuple[tuple[str, Any], ...], str],
 ) -> InputRow:
     values: dict[str, Any] = {}
-    # What goes into the fingerprint: normalized values, or the raw text of unreadable ones.
+    # What goes into the fingerprint: canonical values, or the raw text of unreadable ones.
     printed: dict[str, Any] = {}
     unreadable: set[str] = set()
-    for name, (_, value) in raw.items():
-        try:
-            if name == "symbol":
-                symbol, symbol_market = _read_symbol(value)
-                if not symbol:
-                    raise _Bad("symbol is empty")
-                values["symbol"], values["symbol_market"] = symbol, symbol_market
-                printed["symbol"] = symbol
-                printed["symbol_market"] = symbol_market
-            else:
-                values[name] = printed[name] = _READERS[name](value)
-        except _Bad as exc:
-            problems.append(str(exc))
+    for name, cell in cells.items():
+        if not cell.ok:
+            problems.append(cell.value)
             unreadable.add(name)
-            printed[name] = "!" + repr(value)[:200]
-    if "symbol" not in raw:
+            printed[name] = cell.printed
+        elif name == "symbol":
+            symbol, symbol_market = cell.value
+            values["symbol"], values["symbol_market"] = symbol, symbol_market
+            printed["symbol"] = symbol
+            if symbol_market is not None:
+                printed["symbol_market"] = symbol_market.value
+        else:
+            values[name] = cell.value
+            printed[name] = cell.printed
+    if "symbol" not in cells:
         problems.insert(0, "missing symbol")
-    if "type" not in raw:
+    if "type" not in cells:
         # Default: a row with a price is a limit order, one without a market order.
-        values["type"] = printed["type"] = OrderType.LIMIT if "price" in raw else OrderType.MARKET
+        values["type"] = OrderType.LIMIT if "price" in cells else OrderType.MARKET
+        printed["type"] = values["type"].value
     if unknown_problem is not None:
         problems.append(unknown_problem)
         printed["unknown_columns"] = sorted(unknown)
-    allowed = {f.name for f in fields(InputRow)}
     return InputRow(
         position=position,
         label=label,
         problems=tuple(problems),
         unreadable=frozenset(unreadable),
-        fingerprint=row_fingerprint(printed),
-        **{k: v for k, v in values.items() if k in allowed},
+        fingerprint=_fingerprint(printed, fingerprints),
+        **{k: v for k, v in values.items() if k in _ROW_FIELDS},
     )
 
 
@@ -554,3 +667,15 @@ def exchange_symbol(value: Any) -> str:
         return _read_symbol(value)[0]
     except _Bad as exc:
         raise InputError(str(exc)) from None
+
+def _fingerprint(printed: dict[str, Any], seen: dict[tuple[tuple[str, Any], ...], str]) -> str:
+    """:func:`row_fingerprint` of ``printed`` (already canonical), once per distinct row."""
+    try:
+        key = tuple(sorted(printed.items()))
+        hash(key)
+    except TypeError:  # an unhashable value (the list of unknown columns)
+        return row_fingerprint(printed)
+    found = seen.get(key)
+    if found is None:
+        found = seen[key] = row_fingerprint(printed)
+    return found

@@ -26,6 +26,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -145,6 +146,27 @@ class RateLimiter:
                 return window.used
         return 0
 
+    def take_now(self, weight: int = 1, orders: int = 0) -> bool:
+        """Take ``weight`` and ``orders`` if they fit every window now, with no pause on.
+
+        ``False`` (nothing taken) means :meth:`acquire` must decide: wait, refuse or raise.
+        The request path asks this first, so a request that fits costs no coroutine.
+        """
+        if self._paused_until > 0.0 and self._pause_left() > 0:
+            return False
+        if not self._windows:
+            return True
+        amounts = {"weight": weight, "orders": orders, "raw": 1}
+        now = self.clock()
+        if self.config.enabled and any(
+            w.wait_for(amounts[w.kind], now, self.config.headroom) > 0 for w in self._windows
+        ):
+            return False
+        for window in self._windows:
+            window.roll(now)
+            window.used += amounts[window.kind]
+        return True
+
     async def acquire(
         self, weight: int = 1, orders: int = 0, *, deadline: float | None = None
     ) -> bool:
@@ -187,19 +209,17 @@ class RateLimiter:
 
     def observe(self, headers: Mapping[str, str]) -> None:
         """Correct the counters from ``X-MBX-USED-WEIGHT-*`` / ``X-MBX-ORDER-COUNT-*`` headers."""
+        if not self._windows:  # no limits (e.g. none advertised): nothing to correct
+            return
         now = self.clock()
         for name, value in headers.items():
-            upper = name.upper()
-            if upper.startswith("X-MBX-USED-WEIGHT-"):
-                kind, spec = "weight", upper[len("X-MBX-USED-WEIGHT-") :]
-            elif upper.startswith("X-MBX-ORDER-COUNT-"):
-                kind, spec = "orders", upper[len("X-MBX-ORDER-COUNT-") :]
-            else:
+            counter = _counter(name)
+            if counter is None:
                 continue
+            kind, seconds = counter
             try:
-                seconds = int(spec[:-1]) * _LETTER_SECONDS[spec[-1]]
                 used = int(value)
-            except (KeyError, ValueError, IndexError):
+            except ValueError:
                 continue
             for window in self._windows:
                 if window.kind == kind and window.seconds == seconds:
@@ -221,3 +241,22 @@ class RateLimiter:
             self._banned = False
             return 0.0
         return left
+
+
+@functools.lru_cache(maxsize=256)
+def _counter(name: str) -> tuple[str, int] | None:
+    """``(kind, seconds)`` of a counter header name (``X-MBX-USED-WEIGHT-1M``), else ``None``.
+
+    Cached: every answer carries the same few header names, and this runs for each of them.
+    """
+    upper = name.upper()
+    if upper.startswith("X-MBX-USED-WEIGHT-"):
+        kind, spec = "weight", upper[len("X-MBX-USED-WEIGHT-") :]
+    elif upper.startswith("X-MBX-ORDER-COUNT-"):
+        kind, spec = "orders", upper[len("X-MBX-ORDER-COUNT-") :]
+    else:
+        return None
+    try:
+        return kind, int(spec[:-1]) * _LETTER_SECONDS[spec[-1]]
+    except (KeyError, ValueError, IndexError):
+        return None

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -44,6 +45,11 @@ def wire_value(value: Any) -> str:
     and :func:`toolkit.adapters._wire.order_params` all use it. Decimals go through
     ``format(d, "f")`` (no exponent); a non-finite decimal raises ``ValueError``.
     """
+    kind = type(value)
+    if kind is str:  # the common cases first: exact types, so bool never passes for int
+        return value  # type: ignore[no-any-return]
+    if kind is int:
+        return str(value)
     if isinstance(value, bool):  # before int: bool is an int
         return "true" if value else "false"
     if isinstance(value, str):
@@ -66,6 +72,16 @@ def wire_value(value: Any) -> str:
     raise TypeError(f"cannot put {type(value).__name__} on the wire")
 
 
+#: Text ``quote(text, safe="")`` leaves as it is: RFC 3986's unreserved characters only.
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
+def _quote(text: str) -> str:
+    # Nearly every parameter (names, symbols, numbers, ids) needs no escaping; a regex test is a
+    # tenth of what quote() costs, and this runs ~15 times per order.
+    return text if _UNRESERVED.fullmatch(text) else quote(text, safe="")
+
+
 def encode_params(params: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> str:
     """Percent-encode ``params`` (in order, ``None`` values dropped) into ``k=v&k=v``.
 
@@ -74,7 +90,7 @@ def encode_params(params: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> str:
     """
     items = params.items() if isinstance(params, Mapping) else params
     return "&".join(
-        f"{quote(str(key), safe='')}={quote(wire_value(value), safe='')}"
+        f"{_quote(str(key))}={_quote(wire_value(value))}"
         for key, value in items
         if value is not None
     )

@@ -34,6 +34,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any, Literal
 
 import aiohttp
@@ -180,6 +181,28 @@ class TransportStats:
     time_offset_ms: int = 0
 
 
+#: One decoder for every answer (``json.loads`` with ``parse_float`` builds a new one per call).
+_JSON = json.JSONDecoder(parse_float=Decimal)
+_FORM = "application/x-www-form-urlencoded"
+
+
+def _fixed_headers(api_key: str | None) -> dict[tuple[bool, bool], Mapping[str, str]]:
+    """Request headers by (with API key, with a form body), built once per transport.
+
+    Read-only: aiohttp copies them into each request, so one mapping serves every request.
+    """
+    out: dict[tuple[bool, bool], Mapping[str, str]] = {}
+    for keyed in (False, True):
+        for form in (False, True):
+            headers: dict[str, str] = {}
+            if keyed and api_key is not None:
+                headers["X-MBX-APIKEY"] = api_key
+            if form:
+                headers["Content-Type"] = _FORM
+            out[keyed, form] = MappingProxyType(headers)
+    return out
+
+
 def error_parts(data: Any, text: str = "") -> tuple[int | None, str]:
     """``(code, msg)`` of a Binance error body ``{"code": -1013, "msg": "..."}``."""
     if isinstance(data, Mapping) and "code" in data:
@@ -214,6 +237,8 @@ class Transport:
         self._base = config.base_url.rstrip("/")
         self._api_key = api_key or None
         self._signer = Signer(api_secret) if api_secret else None
+        self._headers = _fixed_headers(self._api_key)
+        self._urls: dict[str, URL] = {}
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sync_lock: asyncio.Lock | None = None
@@ -336,6 +361,13 @@ class Transport:
         log.debug("server time offset %d ms", self._offset_ms)
         return self._offset_ms
 
+    def _time_fresh(self) -> bool:
+        """True when no time sync is due (so a signed request need not await one)."""
+        if not self.config.sync_time:
+            return True
+        synced = self._synced_at
+        return synced is not None and time.monotonic() - synced < self.config.time_sync_interval
+
     async def _ensure_time(self, method: str, path: str, *, force: bool = False) -> None:
         """Sync the offset if due (or ``force``); a failure means the request was not sent."""
         if not (self.config.sync_time or force):
@@ -394,9 +426,13 @@ class Transport:
         resynced = False
         while True:
             try:
-                if not await self.limiter.acquire(weight, orders, deadline=deadline):
+                if deadline is not None and asyncio.get_running_loop().time() >= deadline:
+                    raise self._window_closed(method, path)  # nothing taken, nothing sent
+                if not self.limiter.take_now(weight, orders) and not await self.limiter.acquire(
+                    weight, orders, deadline=deadline
+                ):
                     raise self._window_closed(method, path)
-                if signed:
+                if signed and not self._time_fresh():
                     await self._ensure_time(method, path)
                 if deadline is not None and asyncio.get_running_loop().time() >= deadline:
                     raise self._window_closed(method, path)
@@ -428,6 +464,13 @@ class Transport:
                 attempt += 1
             self.stats.retries += 1
 
+    def _url(self, path: str) -> URL:
+        """The URL of ``path`` without a query, built once per path (every order POST uses it)."""
+        url = self._urls.get(path)
+        if url is None:
+            url = self._urls[path] = URL(self._base + path, encoded=True)
+        return url
+
     @staticmethod
     def _window_closed(method: str, path: str) -> SendWindowClosed:
         return SendWindowClosed(f"{SEND_WINDOW_CLOSED} ({method} {path})", method=method, path=path)
@@ -442,30 +485,26 @@ class Transport:
         signed: bool = False,
         keyed: bool = False,
     ) -> Response:
-        headers: dict[str, str] = {}
         items = list(params.items())
-        if signed or keyed:
-            assert self._api_key is not None
-            headers["X-MBX-APIKEY"] = self._api_key
         if signed:
             items += [("recvWindow", self.config.recv_window), ("timestamp", self.timestamp_ms())]
-        payload = encode_params(items)
+        payload = encode_params(items).encode()
         if signed:
             assert self._signer is not None
-            payload = f"{payload}&signature={self._signer.sign(payload)}"
-        url = self._base + path
+            # signed as the very bytes that go out; encoded once
+            payload += b"&signature=" + self._signer.sign(payload).encode()
         body: bytes | None = None
-        if method in ("GET", "DELETE"):
-            url = f"{url}?{payload}" if payload else url
-        elif payload:
-            body = payload.encode()
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        if method in ("GET", "DELETE") and payload:
+            url = URL(f"{self._base}{path}?{payload.decode()}", encoded=True)
+            headers = self._headers[signed or keyed, False]
+        else:
+            url = self._url(path)
+            body = payload or None
+            headers = self._headers[signed or keyed, body is not None]
         self.stats.requests += 1
         started = time.perf_counter()
         try:
-            async with session.request(
-                method, URL(url, encoded=True), data=body, headers=headers
-            ) as resp:
+            async with session.request(method, url, data=body, headers=headers) as resp:
                 raw = await resp.read()
                 status, resp_headers = resp.status, resp.headers
         except (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError) as exc:
@@ -490,13 +529,13 @@ class Transport:
             raise SessionClosedError(
                 f"{method} {path} not sent: this transport was closed; connect() again"
             ) from exc
-        log.debug(
-            "%s %s -> %s (%.1f ms)", method, path, status, (time.perf_counter() - started) * 1e3
-        )
+        if log.isEnabledFor(logging.DEBUG):
+            elapsed = (time.perf_counter() - started) * 1e3
+            log.debug("%s %s -> %s (%.1f ms)", method, path, status, elapsed)
         self.limiter.observe(resp_headers)
         text = raw.decode("utf-8", "replace")
         try:
-            data: Any = json.loads(text, parse_float=Decimal) if text else None
+            data: Any = _JSON.decode(text) if text else None
         except ValueError:
             data = None
         if status >= 400:

@@ -45,6 +45,7 @@ Example::
 from __future__ import annotations
 
 import difflib
+import functools
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -708,7 +709,15 @@ def _finish(
 
 
 def _wire(value: Decimal | None) -> Decimal | None:
-    return None if value is None else wire_decimal(value)
+    return None if value is None else _wire_positive(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _wire_positive(value: Decimal) -> Decimal:
+    # Only valid (positive, finite) values get here, and for those the result depends on the
+    # numeric value alone (1.0 and 1 both give 1), so equal decimals may share one result; a
+    # batch repeats its quantities and prices, and normalize + format + parse costs ~1 us.
+    return wire_decimal(value)
 
 
 def _float(value: Decimal | None) -> float | None:

@@ -272,6 +272,42 @@ def test_list_gets_a_range_index() -> None:
     assert list(rows.index) == [0, 1, 2]
 
 
+def test_dict_of_columns_reads_like_the_dataframe_it_describes() -> None:
+    columns = {
+        "symbol": ["BTCUSDT", "ETH/USDT", "BTCUSDT"],
+        "side": ["buy", "sell", "buy"],
+        "qty": [0.001, 0.5, None],
+        "quote_qty": [None, None, "25"],
+    }
+    rows = read_orders(columns)
+    same = read_orders(pd.DataFrame(columns))
+    assert rows.rows == same.rows
+    assert rows.fingerprint == same.fingerprint  # hence the same client order ids
+    assert list(rows.index) == [0, 1, 2]
+    assert [(r.symbol, r.side, r.qty, r.quote_qty) for r in rows] == [
+        ("BTCUSDT", Side.BUY, Decimal("0.001"), None),
+        ("ETHUSDT", Side.SELL, Decimal("0.5"), None),
+        ("BTCUSDT", Side.BUY, None, Decimal("25")),
+    ]
+    assert all(r.problems == () for r in rows)
+
+
+def test_dict_of_columns_repeats_a_single_value_like_a_dataframe() -> None:
+    rows = read_orders({"symbol": ["BTCUSDT", "ETHUSDT"], "side": "sell", "qty": (1, 2)})
+    assert [r.side for r in rows] == [Side.SELL, Side.SELL]
+    assert [r.qty for r in rows] == [Decimal("1"), Decimal("2")]
+
+
+def test_dict_of_columns_of_different_lengths_is_an_input_error() -> None:
+    with pytest.raises(InputError, match=r"same length.*'symbol': 2, 'side': 1"):
+        read_orders({"symbol": ["BTCUSDT", "ETHUSDT"], "side": ["buy"], "qty": [1, 2]})
+
+
+def test_dict_of_one_order_still_asks_for_a_list() -> None:
+    with pytest.raises(InputError, match=r"wrap one order in a list: \[order\]"):
+        read_orders({"symbol": "BTCUSDT", "side": "buy", "qty": 1})
+
+
 def test_pandas_extension_dtypes() -> None:
     df = pd.DataFrame(
         {

@@ -566,5 +566,6 @@ async def test_a_key_refused_before_sending_is_free_for_corrected_orders(tkh: An
     batches = session.sql("select key, n_orders from batches order by created_at")
     assert batches["key"].tolist() == ["daily~refused-1", "daily~refused-2", "daily"]
     ids = session.sql("select client_order_id from orders")["client_order_id"]
-    assert ids.is_unique and len(ids) == 6
+    assert ids.is_unique
+    assert len(ids) == 6
     assert session.orders(key="daily")["status"].tolist() == ["NEW", "NEW"]

@@ -303,6 +303,34 @@ async def test_queued_past_the_deadline_not_sent_in_flight_finishes(
     assert loop.time() - started < 2.0
 
 
+async def test_every_slot_comes_back_after_waits_end_at_the_deadline(
+    mock: aioresponses, transport: Transport
+) -> None:
+    adapter = BinanceAdapter(transport, Market.SPOT, exchange="paper", concurrency=2)
+    in_flight, most = 0, 0
+
+    async def slow(url_: Any, **kwargs: Any) -> CallbackResult:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        await asyncio.sleep(0.5)  # answered after the deadline
+        in_flight -= 1
+        return CallbackResult(payload=spot_order(dict(parse_qsl(kwargs["data"].decode())), 1))
+
+    mock.post(url("/api/v3/order"), callback=slow, repeat=True)
+    loop = asyncio.get_running_loop()
+    first = await adapter.place([req(i, Market.SPOT) for i in range(5)], deadline=loop.time() + 0.2)
+    assert [o.placed for o in first] == [True, True, False, False, False]
+    # the three that gave up waiting took no slot with them: the next orders use both, in order
+    second = await adapter.place([req(i, Market.SPOT) for i in range(5, 10)])
+    assert [o.status for o in second] == [OrderStatus.NEW] * 5
+    assert most == 2
+    sent = [dict(parse_qsl(c.kwargs["data"].decode()))["newClientOrderId"] for c in
+            calls(mock, "POST", "/api/v3/order")]  # fmt: skip
+    assert sent[:2] == [first[0].client_order_id, first[1].client_order_id]
+    assert sorted(sent[2:]) == sorted(o.client_order_id for o in second)
+
+
 async def test_rate_limit_wait_past_the_deadline_is_not_sent(
     mock: aioresponses, transport: Transport, usdm: BinanceAdapter
 ) -> None:

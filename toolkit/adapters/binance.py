@@ -30,6 +30,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import logging
 import time
@@ -147,7 +148,7 @@ class BinanceAdapter:
         self.exchange = exchange
         self.concurrency = concurrency
         self._paths = _ENDPOINTS[self.market]
-        self._slots = asyncio.Semaphore(concurrency)
+        self._slots = _Slots(concurrency)
 
     def __repr__(self) -> str:
         return f"BinanceAdapter({self.exchange!r}, {self.market.value!r}, {self.transport!r})"
@@ -245,16 +246,10 @@ class BinanceAdapter:
 
     async def _take_slot(self, deadline: float) -> None:
         loop = asyncio.get_running_loop()
-        left = deadline - loop.time()
-        if left > 0:
-            try:
-                await asyncio.wait_for(self._slots.acquire(), left)
-            except asyncio.TimeoutError:
-                pass
-            else:
-                if loop.time() < deadline:
-                    return
-                self._slots.release()  # got it too late
+        if loop.time() < deadline and await self._slots.acquire_before(deadline):
+            if loop.time() < deadline:
+                return
+            self._slots.release()  # got it too late
         raise SendWindowClosed(f"{SEND_WINDOW_CLOSED} (no free request slot)")
 
     async def _place_one(self, request: OrderRequest, deadline: float | None = None) -> Order:
@@ -600,3 +595,68 @@ class BinanceAdapter:
         if symbols is not None and not spot and len(symbols) > 1:
             frame = frame[frame["symbol"].isin(list(symbols))].reset_index(drop=True)
         return frame
+
+
+class _Slots:
+    """The adapter's ``concurrency`` request slots: a FIFO counting semaphore whose waits may end
+    at a deadline (``loop.time()`` seconds).
+
+    Not ``asyncio.wait_for(semaphore.acquire(), timeout)``: that costs a task, a waiter future
+    and a timer per request -- 12 us on a free slot, about 8 us more when queued, as much as
+    signing the request. Here a free slot is taken at once, and a queued request costs one
+    future (plus one timer when it has a deadline).
+    """
+
+    def __init__(self, slots: int) -> None:
+        self._free = slots
+        # Requests waiting, oldest first. Invariant: ``_free > 0`` only while this is empty.
+        self._waiters: collections.deque[asyncio.Future[bool]] = collections.deque()
+
+    def locked(self) -> bool:
+        """True when a request would have to wait for a slot."""
+        return self._free == 0
+
+    async def acquire(self) -> bool:
+        """Wait for a slot and take it (as ``asyncio.Semaphore.acquire``)."""
+        await self.acquire_before(None)
+        return True
+
+    async def acquire_before(self, deadline: float | None) -> bool:
+        """Take a slot; ``False`` (nothing taken) if none is free before ``deadline``."""
+        if self._free > 0:
+            self._free -= 1
+            return True
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
+        self._waiters.append(waiter)
+        timer = None if deadline is None else loop.call_at(deadline, _expire, waiter)
+        try:
+            return await waiter  # True: release() handed a slot over; False: the timer fired
+        except asyncio.CancelledError:
+            # A slot handed over just before the caller was cancelled goes to the next one.
+            if waiter.done() and not waiter.cancelled() and waiter.result():
+                self.release()
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def release(self) -> None:
+        """Give a slot back: to the oldest request still waiting, else to the free count."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():  # not timed out, not cancelled
+                waiter.set_result(True)
+                return
+        self._free += 1
+
+    async def __aenter__(self) -> None:
+        await self.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _expire(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(False)
