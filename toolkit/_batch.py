@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import inspect
 import json
 import logging
 import math
@@ -49,7 +48,6 @@ from ._models import Market, Order, OrderRequest, OrderStatus, OrderType
 from ._reconcile import merge_found, not_placed, resolve_pending
 from ._store import BatchRecord
 from ._validation import Prepared, prepare
-from .adapters.binance import UNKNOWN_OUTCOME
 
 if TYPE_CHECKING:
     from ._session import Session
@@ -186,7 +184,10 @@ async def _run_batch(
             attempt = _attempt(existing) + 1
             _log.info(
                 "toolkit: batch key %r: attempt %d was refused before anything was sent"
-                " (batch %s); this run is attempt %d", key, attempt - 1, existing.batch_id,
+                " (batch %s); this run is attempt %d",
+                key,
+                attempt - 1,
+                existing.batch_id,
                 attempt,
             )
     if len(rows) == 0:
@@ -210,9 +211,9 @@ async def _run_batch(
     not_after = pd.Timestamp.now(tz="UTC") + pd.Timedelta(seconds=send_window(session, n_requests))
     # An INVALID row is never sent: placed=False says so in the store (it is never re-armed).
     orders = [
-        dataclasses.replace(p.order, not_after=not_after)
+        p.order.evolve(not_after=not_after)
         if p.request is not None
-        else dataclasses.replace(p.order, placed=False)
+        else p.order.evolve(placed=False)
         for p in prepared
     ]
     record = BatchRecord(
@@ -608,27 +609,10 @@ async def _place_within_window(
     if not ends:
         return await session.adapter.place(requests)
     window = max(0.0, (min(ends) - now).total_seconds())
-    if _takes_deadline(session.adapter.place):
-        # The adapter stops starting requests at the deadline (they come back not placed)
-        # and lets the ones on the wire finish: no outcome is made unknown by a cut-off.
-        deadline = asyncio.get_running_loop().time() + window
-        place: Any = session.adapter.place
-        got: list[Order] = await place(requests, deadline=deadline)
-        return got
-    try:
-        return await asyncio.wait_for(session.adapter.place(requests), timeout=window)
-    except asyncio.TimeoutError:
-        _log.warning("toolkit: send window closed with %d order(s) in flight", len(requests))
-        why = f"{UNKNOWN_OUTCOME}the send window closed while sending"
-        return [dataclasses.replace(o, status=OrderStatus.PENDING, error_msg=why) for o in orders]
-
-
-def _takes_deadline(place: Any) -> bool:
-    """True once the adapter's ``place`` accepts ``deadline=`` (loop time, seconds)."""
-    try:
-        return "deadline" in inspect.signature(place).parameters
-    except (TypeError, ValueError):
-        return False
+    # The adapter stops starting requests at the deadline (they come back not placed) and lets
+    # the ones on the wire finish: no outcome is made unknown by a cut-off.
+    deadline = asyncio.get_running_loop().time() + window
+    return await session.adapter.place(requests, deadline=deadline)
 
 
 def _past(order: Order, now: pd.Timestamp) -> bool:
@@ -637,14 +621,7 @@ def _past(order: Order, now: pd.Timestamp) -> bool:
 
 def _merge_response(known: Order, got: Order) -> Order:
     """The adapter's answer for a request, with the batch bookkeeping of the written-ahead row."""
-    merged = merge_found(known, got)
-    return dataclasses.replace(
-        merged,
-        status=got.status,
-        placed=got.placed,
-        error_code=got.error_code,
-        error_msg=got.error_msg,
-    )
+    return merge_found(known, got, placed=got.placed)
 
 
 async def _rerun(
@@ -663,9 +640,7 @@ async def _rerun(
         by_id = {o.client_order_id: o for o in resolved}
         stored = [by_id.get(o.client_order_id, o) for o in stored]
     unplaced = {
-        o.client_order_id
-        for o in stored
-        if not o.placed and o.status is not OrderStatus.INVALID
+        o.client_order_id for o in stored if not o.placed and o.status is not OrderStatus.INVALID
     }
     if unplaced:
         _check_credentials(session)

@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -157,6 +158,26 @@ class Order:
     #: when the exchange could still accept it (see the reconciliation rule in ``_reconcile``).
     not_after: pd.Timestamp | None = None
 
+    def evolve(self, **changes: Any) -> Order:
+        """A copy with ``changes`` (``dataclasses.replace`` without re-running ``__init__``: the
+        fields are this class's and already typed; a few times cheaper per order on the hot
+        path of a batch).
+
+        Example::
+
+            >>> Order(client_order_id="c1", exchange="paper", market="spot",
+            ...       symbol="BTCUSDT").evolve(status=OrderStatus.NEW).status.value
+            'NEW'
+        """
+        unknown = changes.keys() - _ORDER_FIELDS
+        if unknown:
+            raise TypeError(f"Order has no field(s) {sorted(unknown)}")
+        new = object.__new__(Order)
+        state = dict(self.__dict__)
+        state.update(changes)
+        new.__dict__.update(state)
+        return new
+
     @property
     def is_open(self) -> bool:
         """True while the order may still trade."""
@@ -166,3 +187,6 @@ class Order:
     def is_done(self) -> bool:
         """True once nothing more will happen to the order."""
         return self.status in DONE_STATUSES
+
+
+_ORDER_FIELDS = frozenset(f.name for f in dataclasses.fields(Order))

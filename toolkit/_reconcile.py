@@ -101,10 +101,9 @@ def deadline(
     return limit
 
 
-def merge_found(known: Order, found: Order) -> Order:
+def merge_found(known: Order, found: Order, *, placed: bool = True) -> Order:
     """The exchange's state of ``found`` with our bookkeeping of ``known`` (batch, key...)."""
-    return dataclasses.replace(
-        found,
+    return found.evolve(
         client_order_id=known.client_order_id,
         exchange=known.exchange,
         market=known.market,
@@ -121,7 +120,7 @@ def merge_found(known: Order, found: Order) -> Order:
         updated_at=found.updated_at or _now(),
         position=known.position,
         not_after=known.not_after,
-        placed=True,
+        placed=placed,
     )
 
 

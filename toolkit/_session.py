@@ -21,7 +21,6 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 import logging
 import math
@@ -475,7 +474,7 @@ class Session:
 
     def _normalize(self, order: Order, now: pd.Timestamp) -> Order:
         if order.updated_at is None:
-            order = dataclasses.replace(order, updated_at=now)
+            order = order.evolve(updated_at=now)
         known = self._last.get(order.client_order_id)
         if known is None:
             return order

@@ -42,9 +42,9 @@ def _install_crash(point: str) -> None:
     if point == "before-send":
         place = binance.BinanceAdapter.place
 
-        async def place_then_die(self: Any, requests: Any) -> Any:
+        async def place_then_die(self: Any, requests: Any, **kw: Any) -> Any:
             _die()
-            return await place(self, requests)  # pragma: no cover
+            return await place(self, requests, **kw)  # pragma: no cover
 
         binance.BinanceAdapter.place = place_then_die  # type: ignore[method-assign]
     elif point == "after-send":
