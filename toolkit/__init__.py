@@ -47,6 +47,7 @@ from ._exceptions import (
     TransportError,
 )
 from ._frame import COLUMNS
+from ._guards import Limits
 from ._models import DONE_STATUSES, OPEN_STATUSES, Market, Order, OrderStatus
 from ._rebalance import rebalance_orders
 from ._session import Session
@@ -68,6 +69,7 @@ __all__ = [
     "ExchangeUnavailable",
     "InputError",
     "KeyReuseError",
+    "Limits",
     "Market",
     "Order",
     "OrderRejected",
@@ -126,11 +128,14 @@ async def batch(
     progress: bool | None = None,
     strict: bool = False,
     run_params: Mapping[str, Any] | None = None,
+    limits: Limits | None = None,
 ) -> pd.DataFrame:
     """Validate and place a batch of orders; returns the order frame (same rows, same index).
 
-    ``key`` makes re-runs place nothing twice; ``strict`` raises ``StrictBatchError`` if a row
-    is INVALID or REJECTED; ``run_params`` (a papermill job's parameters) go into the batch row.
+    ``key`` makes re-runs place nothing twice; ``strict`` sends nothing if a row is INVALID and
+    raises ``StrictBatchError`` if a row is INVALID or REJECTED; ``run_params`` (a papermill
+    job's parameters) go into the batch row; ``limits`` (``tk.Limits``) replaces the session's
+    pre-trade limits for this batch.
 
     Example::
 
@@ -144,6 +149,7 @@ async def batch(
         progress=progress,
         strict=strict,
         run_params=run_params,
+        limits=limits,
     )
 
 

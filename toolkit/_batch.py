@@ -42,6 +42,7 @@ from ._exceptions import (
     StrictBatchError,
 )
 from ._frame import orders_to_frame
+from ._guards import Limits, apply_limits, needs_prices
 from ._ids import client_order_id, new_batch_id
 from ._input import InputRows, read_orders
 from ._models import Market, Order, OrderRequest, OrderStatus, OrderType
@@ -145,6 +146,7 @@ async def run_batch(
     progress: bool | None,
     strict: bool,
     run_params: Mapping[str, Any] | None = None,
+    limits: Limits | None = None,
 ) -> pd.DataFrame:
     """The batch procedure (module docstring); runs on the I/O loop."""
     try:
@@ -156,6 +158,7 @@ async def run_batch(
             progress=progress,
             strict=strict,
             run_params=run_params,
+            limits=session.config.limits if limits is None else limits,
         )
     except BatchNotSavedError as exc:
         exc.frame = _frame(exc.orders, rows)  # with the caller's index
@@ -171,6 +174,7 @@ async def _run_batch(
     progress: bool | None,
     strict: bool,
     run_params: Mapping[str, Any] | None,
+    limits: Limits,
 ) -> pd.DataFrame:
     attempt, refused = 1, None
     if key is not None:
@@ -197,15 +201,16 @@ async def _run_batch(
     now = pd.Timestamp.now(tz="UTC")
     batch_id = new_batch_id()
     seed = id_seed(key, batch_id, attempt)
-    prepared = await _prepare(
+    prepared, prices = await _prepare(
         session, rows, batch_id=batch_id, key=key, id_seed=seed, all_or_nothing=all_or_nothing,
-        now=now,
+        now=now, all_prices=needs_prices(limits),
     )  # fmt: skip
     prepared = await _refuse_stored_ids(
         session, rows, prepared, id_seed=seed, all_or_nothing=all_or_nothing
     )
-    if strict:
-        prepared = _strict(rows, prepared)
+    prepared = await _guard(session, prepared, limits, prices)
+    if strict or all_or_nothing:  # (the limits may have made rows INVALID since prepare)
+        prepared = _strict(rows, prepared, "strict=True" if strict else "all_or_nothing")
     # The send window starts at the write-ahead, after the (slow) rules/prices/balances reads.
     n_requests = sum(1 for p in prepared if p.request is not None)
     not_after = pd.Timestamp.now(tz="UTC") + pd.Timedelta(seconds=send_window(session, n_requests))
@@ -348,14 +353,30 @@ async def _refuse_stored_ids(
     return out
 
 
-def _strict(rows: InputRows, prepared: list[Prepared]) -> list[Prepared]:
-    """``strict=True``: every row is checked before anything is sent; if any is INVALID, none
-    is sent (the valid ones become INVALID too, saying why), and the call raises."""
+async def _guard(
+    session: Session, prepared: list[Prepared], limits: Limits, prices: Mapping[str, Decimal]
+) -> list[Prepared]:
+    """The pre-trade limits (``_guards``), with the prices the batch was prepared with (the
+    session's, cached briefly)."""
+    symbols = sorted({p.request.symbol for p in prepared if p.request is not None})
+    if not symbols:
+        return prepared
+    missing = [s for s in symbols if s not in prices]
+    if missing:
+        prices = {**prices, **await session._prices(missing)}
+    rules = await session._symbol_rules()
+    quote = {s: rules[s].quote_asset for s in symbols if s in rules}
+    return apply_limits(prepared, limits, prices, quote=quote)
+
+
+def _strict(rows: InputRows, prepared: list[Prepared], why: str) -> list[Prepared]:
+    """``strict=True`` / ``all_or_nothing``: every row is checked before anything is sent; if
+    any is INVALID, none is sent (the valid ones become INVALID too, saying why)."""
     bad = [str(rows.index[p.position]) for p in prepared if p.request is None]
     if not bad or len(bad) == len(prepared):
         return prepared
     shown = ", ".join(bad[:10]) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
-    reason = f"not sent: strict=True and row(s) {shown} invalid"
+    reason = f"not sent: {why} and row(s) {shown} invalid"
     return [
         p
         if p.request is None
@@ -438,10 +459,15 @@ async def _prepare(
     id_seed: str,
     all_or_nothing: bool,
     now: pd.Timestamp,
-) -> list[Prepared]:
+    all_prices: bool = False,
+) -> tuple[list[Prepared], Mapping[str, Decimal]]:
+    """Validated rows, and the prices they were checked with (``all_prices``: of every symbol
+    of the batch, for the pre-trade limits; else only what sizing and checks need)."""
     rules = await session._symbol_rules()
     market = session.config.market
     priced, need_balances = _needs(rows, market)
+    if all_prices:
+        priced |= {row.symbol for row in rows if isinstance(row.symbol, str)}
     priced &= set(rules)
     prices: Mapping[str, Decimal] = {}
     balances: Mapping[str, Decimal] = {}
@@ -449,7 +475,7 @@ async def _prepare(
         prices = await session._prices(sorted(priced))
     if need_balances:
         balances = await session.adapter.balances()
-    return prepare(
+    prepared = prepare(
         rows,
         market=market,
         exchange=session.config.exchange,
@@ -462,6 +488,7 @@ async def _prepare(
         all_or_nothing=all_or_nothing,
         now=now,
     )
+    return prepared, prices
 
 
 async def _send_and_finish(
@@ -645,7 +672,7 @@ async def _rerun(
     if unplaced:
         _check_credentials(session)
         now = pd.Timestamp.now(tz="UTC")
-        prepared = await _prepare(
+        prepared, _ = await _prepare(
             session,
             rows,
             batch_id=existing.batch_id,

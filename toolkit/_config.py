@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._exceptions import ConfigError
+from ._guards import DEFAULT_LIMITS, Limits
 from ._models import Market
 
 __all__ = ["BINANCE_URLS", "DEFAULT_STORE", "SessionConfig", "credentials", "make_config"]
@@ -80,6 +81,9 @@ class SessionConfig:
     #: Seconds the exchange's symbol rules (exchangeInfo filters) stay cached; they are fetched
     #: again at once when the exchange refuses an order for a filter.
     rules_ttl: float = 300.0
+    #: Pre-trade limits (``tk.Limits``): order and batch caps, the price band. The same on the
+    #: paper exchange as live, so what a user tests is what goes live.
+    limits: Limits = DEFAULT_LIMITS
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "market", Market(self.market))

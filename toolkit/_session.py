@@ -35,6 +35,7 @@ from . import _runner
 from ._config import SessionConfig
 from ._events import Callback, Publisher, Subscription
 from ._exceptions import SessionClosedError, StoreError
+from ._guards import Limits
 from ._models import OPEN_STATUSES, Market, Order
 from ._ratelimit import RateLimitConfig
 from ._reconcile import fill_bookkeeping, is_behind, merge_found
@@ -516,15 +517,18 @@ class Session:
         progress: bool | None = None,
         strict: bool = False,
         run_params: Mapping[str, Any] | None = None,
+        limits: Limits | None = None,
     ) -> pd.DataFrame:
         """Place a batch of orders; returns the order frame (one row per input row, same index).
 
         ``key`` makes the batch idempotent: a re-run with the same key places nothing twice.
         ``market`` sends to the sibling session of that market. ``all_or_nothing`` sends nothing
         if any row is invalid. ``progress`` forces the progress bar on/off (default: shown above
-        ``config.progress_threshold`` orders). ``strict`` raises ``StrictBatchError`` (after
-        persisting) if any row is INVALID or REJECTED. ``run_params`` (e.g. the notebook's
-        papermill parameters) are recorded with the batch; default: ``TOOLKIT_RUN_PARAMS`` (JSON).
+        ``config.progress_threshold`` orders). ``strict`` checks every row before anything is
+        sent (one INVALID row: nothing is sent) and raises ``StrictBatchError`` if any row is
+        INVALID or REJECTED. ``run_params`` (e.g. the notebook's papermill parameters) are
+        recorded with the batch; default: ``TOOLKIT_RUN_PARAMS`` (JSON). ``limits`` replaces
+        the session's pre-trade limits (``connect(limits=...)``) for this batch.
 
         Example::
 
@@ -542,6 +546,7 @@ class Session:
                 progress=progress,
                 strict=strict,
                 run_params=run_params,
+                limits=limits,
             )
         from ._batch import read_input, run_batch
 
@@ -556,6 +561,7 @@ class Session:
                 progress=progress,
                 strict=strict,
                 run_params=run_params,
+                limits=limits,
             )
         )
 

@@ -32,7 +32,7 @@ async def test_a_fresh_price_costs_no_request(tkh: Any) -> None:
 
 
 async def test_rules_are_fetched_again_after_a_filter_failure(tkh: Any) -> None:
-    session = await tk.connect(stream=False, rules_ttl=3600)
+    session = await tk.connect(stream=False, rules_ttl=3600, price_ttl=3600)
     await session.batch([tkh.limit()])  # warm up: rules cached
     assert await _requests_of_a_batch(tkh, session, [tkh.limit()]) == 1
     # the exchange's tick size is 0.01; our copy of the rules says 0.001 (as if they changed)
@@ -47,4 +47,4 @@ async def test_rules_are_fetched_again_after_a_filter_failure(tkh: Any) -> None:
     paper.reset_counters()
     again = await session.batch([tkh.limit(price="88000.005")])
     assert again["status"].tolist() == ["INVALID"]
-    assert paper.counters()["requests"] == 1  # exchangeInfo, no order sent
+    assert paper.counters()["requests"] == 2  # exchangeInfo and prices again, no order sent
