@@ -88,10 +88,13 @@ __all__ = [
     "batch",
     "cancel",
     "cancel_all",
+    "candles",
     "close",
     "connect",
     "default_session",
+    "depth",
     "export",
+    "fills",
     "open_orders",
     "orders",
     "panel",
@@ -99,6 +102,8 @@ __all__ = [
     "run",
     "sql",
     "subscribe",
+    "sync_fills",
+    "tickers",
     "updates",
     "wait",
 ]
@@ -203,6 +208,58 @@ def orders(**filters: Any) -> pd.DataFrame:
         tk.orders(status="FILLED", since="2026-11-25")
     """
     return default_session().orders(**filters)
+
+
+async def sync_fills() -> int:
+    """Fetch this account's fills into the store (from the last one known); returns the new ones.
+
+    Example::
+
+        await tk.sync_fills()
+    """
+    return await default_session().sync_fills()
+
+
+def fills(**filters: Any) -> pd.DataFrame:
+    """Fills from the store, each with its order's client order id, batch and key.
+
+    Example::
+
+        tk.fills(key="rebalance-2026-11-25")
+    """
+    return default_session().fills(**filters)
+
+
+async def candles(
+    symbols: str | Sequence[str], interval: str = "1m", start: Any = None, end: Any = None
+) -> pd.DataFrame:
+    """Candles of ``symbols`` into the store and back as a frame (only what is missing is fetched).
+
+    Example::
+
+        await tk.candles(["BTCUSDT", "ETHUSDT"], "1h", start="2026-11-01")
+    """
+    return await default_session().candles(symbols, interval, start, end)
+
+
+async def depth(symbol: str, limit: int = 100) -> pd.DataFrame:
+    """The order book of ``symbol`` as a frame.
+
+    Example::
+
+        await tk.depth("BTCUSDT", limit=20)
+    """
+    return await default_session().depth(symbol, limit)
+
+
+async def tickers(symbols: str | Sequence[str] | None = None) -> pd.DataFrame:
+    """24-hour tickers of ``symbols`` (all when ``None``) as a frame.
+
+    Example::
+
+        await tk.tickers("BTCUSDT")
+    """
+    return await default_session().tickers(symbols)
 
 
 def sql(query: str, *, write: bool = False) -> pd.DataFrame:

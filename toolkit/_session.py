@@ -34,11 +34,20 @@ import pandas as pd
 from . import _runner
 from ._config import SessionConfig
 from ._events import Callback, Publisher, Subscription
-from ._exceptions import SessionClosedError, StoreError
+from ._exceptions import InputError, SessionClosedError, StoreError
 from ._guards import Limits
+from ._input import exchange_symbol
 from ._models import OPEN_STATUSES, Market, Order
 from ._ratelimit import RateLimitConfig
 from ._reconcile import fill_bookkeeping, is_behind, merge_found
+from ._research import (
+    checked_interval,
+    default_start,
+    load_candles,
+    read_fills,
+    sync_fills,
+    to_millis,
+)
 from ._rules import SymbolRules, parse_rules
 from ._store import Store
 from ._transport import Transport, TransportConfig
@@ -665,6 +674,107 @@ class Session:
         """
         self._check()
         return self.store.orders(**filters)
+
+    # -- research: fills, candles, market data -----------------------------------------------
+
+    async def sync_fills(self) -> int:
+        """Fetch this account's fills of every symbol the store has filled orders of (from the
+        last one known) into the store's ``fills`` table; returns how many were new.
+
+        Example::
+
+            await session.sync_fills()
+        """
+
+        async def work() -> int:
+            now = int(pd.Timestamp.now(tz="UTC").value // 1_000_000)
+            return await sync_fills(
+                self.adapter, self._duckdb, venue=self.venue, exchange=self.config.exchange,
+                market=self.config.market.value, now_ms=now,
+            )  # fmt: skip
+
+        return await self._call(work)
+
+    def fills(self, **filters: Any) -> pd.DataFrame:
+        """Fills from the store (sync), each with its order's client order id, batch and key:
+        ``symbol``, ``key``, ``batch_id``, ``order_ids``, ``since``. Run ``sync_fills`` first
+        for the latest.
+
+        Example::
+
+            session.fills(key="rebalance-2026-11-25").groupby("client_order_id")["qty"].sum()
+        """
+        self._check()
+        market = self.config.market.value
+        return self.store.duckdb(
+            lambda con: read_fills(con, market=market, **filters), "read the fills"
+        )
+
+    async def candles(
+        self,
+        symbols: str | Sequence[str],
+        interval: str = "1m",
+        start: Any = None,
+        end: Any = None,
+    ) -> pd.DataFrame:
+        """Candles (klines) of ``symbols``, loaded into the store's ``candles`` table and read
+        back as a frame; a second call fetches only what the store lacks. ``start``/``end``:
+        times (naive: UTC); default: the last 1,000 candles. An unknown symbol or interval
+        raises ``InputError`` listing the valid ones.
+
+        Example::
+
+            await session.candles(["BTCUSDT", "ETHUSDT"], "1h", start="2026-11-01")
+        """
+        wanted = [symbols] if isinstance(symbols, str) else list(symbols)
+        names = [exchange_symbol(s) for s in wanted]
+
+        async def work() -> pd.DataFrame:
+            checked_interval(interval, self.config.market.value)
+            rules = await self._symbol_rules()
+            unknown = [s for s in names if s not in rules]
+            if unknown:
+                known = ", ".join(sorted(rules)[:20])
+                raise InputError(
+                    f"unknown symbol(s) {', '.join(unknown)} on {self.config.market.value};"
+                    f" known: {known}{' ...' if len(rules) > 20 else ''}"
+                )
+            stop = to_millis(end) if end is not None else to_millis(pd.Timestamp.now(tz="UTC"))
+            begin = to_millis(start) if start is not None else default_start(interval, stop)
+            return await load_candles(
+                self.adapter, self._duckdb, venue=self.venue, symbols=names, interval=interval,
+                start=begin, end=stop,
+            )  # fmt: skip
+
+        return await self._call(work)
+
+    async def depth(self, symbol: str, limit: int = 100) -> pd.DataFrame:
+        """The order book of ``symbol`` (``limit`` levels a side) as a frame.
+
+        Example::
+
+            book = await session.depth("BTCUSDT", limit=20)
+        """
+        name = exchange_symbol(symbol)
+        return await self._call(lambda: self.adapter.depth(name, limit=limit))
+
+    async def tickers(self, symbols: str | Sequence[str] | None = None) -> pd.DataFrame:
+        """24-hour rolling statistics of ``symbols`` (all when ``None``) as a frame.
+
+        Example::
+
+            await session.tickers(["BTCUSDT", "ETHUSDT"])
+        """
+        names = None
+        if symbols is not None:
+            names = [
+                exchange_symbol(s) for s in ([symbols] if isinstance(symbols, str) else symbols)
+            ]
+        return await self._call(lambda: self.adapter.ticker_24h(names))
+
+    async def _duckdb(self, work: Callable[[Any], _T]) -> _T:
+        """``work(con)`` on the store's DuckDB file, in a worker thread."""
+        return await self._db(self.store.duckdb, work, "research data")
 
     def sql(self, query: str, *, write: bool = False) -> pd.DataFrame:
         """Run SQL on the store (tables ``orders``, ``order_events``, ``batches``); sync.

@@ -59,10 +59,10 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pandas as pd
@@ -79,6 +79,7 @@ from ._store_schema import SOURCES, BatchRecord, to_utc
 __all__ = ["DEFAULT_RETRY", "BatchRecord", "RetryPolicy", "Store"]
 
 _ORDER_BY = "created_at, batch_id, position, client_order_id"
+_T = TypeVar("_T")
 #: Statement types ``sql()`` runs without ``write=True``.
 _READS = frozenset({"SELECT", "EXPLAIN", "PRAGMA"})
 
@@ -476,6 +477,17 @@ class Store:
         frame: pd.DataFrame = self._db.run(work, "run the query", read_only=not write)
         result: pd.DataFrame = frame.reset_index(drop=True)
         return result
+
+    def duckdb(self, work: Callable[[duckdb.DuckDBPyConnection], _T], what: str) -> _T:
+        """Run ``work(con)`` on the DuckDB file in one transaction, after writing the journal
+        into it: for the research tables (fills, candles) that are written straight into DuckDB.
+
+        Example::
+
+            store.duckdb(lambda con: con.execute("select count(*) from fills").fetchone(), "count")
+        """
+        self._projection.flush()
+        return self._db.run(work, what)
 
     def export(self, path: str | os.PathLike[str]) -> Path:
         """Write ``orders``, ``order_events`` and ``batches`` as Parquet partitioned by UTC date.

@@ -1,0 +1,69 @@
+"""The research half (issue 16): fills and candles in the store, compared with what the paper
+exchange holds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import pytest
+
+import toolkit as tk
+
+pytestmark = pytest.mark.loop
+
+
+async def test_fills_add_up_to_each_orders_filled_qty(tkh: Any) -> None:
+    session = await tk.connect(stream=False)
+    frame = await session.batch(
+        [tkh.market(qty="0.002"), tkh.market(side="sell", qty="0.001"), tkh.limit()],
+        key="fills",
+    )
+    assert frame["status"].tolist() == ["FILLED", "FILLED", "NEW"]
+    assert await session.sync_fills() >= 2
+    assert await session.sync_fills() == 0  # idempotent: nothing new
+    fills = session.fills(key="fills")
+    assert list(fills.columns)[:5] == ["trade_id", "order_id", "client_order_id", "batch_id", "key"]
+    assert str(fills["time"].dtype) == "datetime64[ns, UTC]"
+    per_order = fills.groupby("client_order_id")["qty"].sum()
+    filled = frame.set_index("client_order_id")["filled_qty"]
+    for cid, qty in per_order.items():
+        assert qty == pytest.approx(filled[cid])
+    assert set(per_order.index) == set(frame["client_order_id"][:2])
+    exchange = {str(t["id"]) for t in tkh.paper().trades() if t.get("symbol") == "BTCUSDT"}
+    assert set(fills["trade_id"]) <= exchange
+    assert (fills["side"].tolist()[0], fills["key"].unique().tolist()) == ("buy", ["fills"])
+    with pytest.raises(tk.InputError, match="unknown fill filter 'stauts'"):
+        session.fills(stauts="x")
+
+
+async def test_candles_load_incrementally_and_match_the_exchange(tkh: Any) -> None:
+    session = await tk.connect(stream=False)
+    end = pd.Timestamp.now(tz="UTC").floor("min") - pd.Timedelta(minutes=1)
+    start = end - pd.Timedelta(hours=3)
+    paper = tkh.paper()
+    paper.reset_counters()
+    first = await session.candles(["BTCUSDT", "ETH/USDT"], "1m", start=start, end=end)
+    assert set(first["symbol"]) == {"BTCUSDT", "ETHUSDT"}
+    assert len(first) == 2 * 181
+    assert (first["low"] <= first["open"]).all() and (first["high"] >= first["close"]).all()
+    made = paper.counters()["requests"]
+    paper.reset_counters()
+    again = await session.candles(["BTCUSDT", "ETHUSDT"], "1m", start=start, end=end)
+    pd.testing.assert_frame_equal(again, first)
+    assert paper.counters()["requests"] == 2 < made  # one (latest) page per symbol
+    stored = session.sql("select count(*) as n from candles")["n"].tolist()
+    assert stored == [2 * 181]
+    with pytest.raises(tk.InputError, match="interval"):
+        await session.candles("BTCUSDT", "7m")
+    with pytest.raises(tk.InputError, match="unknown symbol"):
+        await session.candles("NOPEUSDT", "1m")
+
+
+async def test_depth_and_tickers(tkh: Any) -> None:
+    session = await tk.connect(stream=False)
+    book = await session.depth("BTC/USDT", limit=5)
+    assert book["side"].tolist() == ["bid"] * 5 + ["ask"] * 5
+    assert book["price"].iloc[0] < 90000 < book["price"].iloc[5]
+    tick = await session.tickers("BTCUSDT")
+    assert tick["symbol"].tolist() == ["BTCUSDT"]
