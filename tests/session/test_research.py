@@ -46,7 +46,8 @@ async def test_candles_load_incrementally_and_match_the_exchange(tkh: Any) -> No
     first = await session.candles(["BTCUSDT", "ETH/USDT"], "1m", start=start, end=end)
     assert set(first["symbol"]) == {"BTCUSDT", "ETHUSDT"}
     assert len(first) == 2 * 181
-    assert (first["low"] <= first["open"]).all() and (first["high"] >= first["close"]).all()
+    assert (first["low"] <= first["open"]).all()
+    assert (first["high"] >= first["close"]).all()
     made = paper.counters()["requests"]
     paper.reset_counters()
     again = await session.candles(["BTCUSDT", "ETHUSDT"], "1m", start=start, end=end)
