@@ -505,6 +505,8 @@ async def _send_and_finish(
     background by the session.
     """
     final = await _send(session, batch_id, orders, requests, progress)
+    if any(o.filled_qty for o in final):
+        session._sync_fills_soon()
     if any(o.status is OrderStatus.PENDING for o in final):
         from ._orderops import reconcile_later
 

@@ -34,7 +34,7 @@ import pandas as pd
 from . import _runner
 from ._config import SessionConfig
 from ._events import Callback, Publisher, Subscription
-from ._exceptions import InputError, SessionClosedError, StoreError
+from ._exceptions import InputError, SessionClosedError, StoreError, ToolkitError
 from ._guards import Limits
 from ._input import exchange_symbol
 from ._models import OPEN_STATUSES, Market, Order
@@ -80,6 +80,8 @@ _STATE_FIELDS = (
 _CLOSE_BUDGET = min(8.0, _runner.CLOSE_TIMEOUT - 2.0)
 #: Seconds of the budget kept for stopping the feed and closing the transport and the store.
 _CLOSE_RESERVE = 3.0
+#: Seconds after the last batch with fills before the background fill sync.
+FILLS_DELAY = 2.0
 
 
 class Session:
@@ -132,6 +134,8 @@ class Session:
         self._venue: str | None = None
         #: The background task that retries PENDING rows later (one at a time).
         self._later: asyncio.Task[Any] | None = None
+        self._fills_task: asyncio.Task[None] | None = None
+        self._fills_due = 0.0
 
     def __repr__(self) -> str:
         c = self.config
@@ -771,6 +775,28 @@ class Session:
                 exchange_symbol(s) for s in ([symbols] if isinstance(symbols, str) else symbols)
             ]
         return await self._call(lambda: self.adapter.ticker_24h(names))
+
+    def _sync_fills_soon(self) -> None:
+        """Sync fills :data:`FILLS_DELAY` seconds after the last call (a burst of batches makes
+        one sync, after it), in the background."""
+        if not self.config.sync_fills or self._state != _OPEN:
+            return
+        self._fills_due = asyncio.get_running_loop().time() + FILLS_DELAY
+        if self._fills_task is None or self._fills_task.done():
+            self._fills_task = self._spawn(self._sync_fills_later(), critical=False)
+
+    async def _sync_fills_later(self) -> None:
+        loop = asyncio.get_running_loop()
+        while (left := self._fills_due - loop.time()) > 0:  # noqa: ASYNC110 - a debounce: the due time moves
+            await asyncio.sleep(left)
+        try:
+            now = int(pd.Timestamp.now(tz="UTC").value // 1_000_000)
+            await sync_fills(
+                self.adapter, self._duckdb, venue=self.venue, exchange=self.config.exchange,
+                market=self.config.market.value, now_ms=now,
+            )  # fmt: skip
+        except ToolkitError as exc:  # the next batch tries again; tk.sync_fills() says it
+            _log.info("toolkit: the background sync of fills failed: %s", exc)
 
     async def _duckdb(self, work: Callable[[Any], _T]) -> _T:
         """``work(con)`` on the store's DuckDB file, in a worker thread."""

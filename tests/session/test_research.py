@@ -3,6 +3,8 @@ exchange holds."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import pandas as pd
@@ -68,3 +70,14 @@ async def test_depth_and_tickers(tkh: Any) -> None:
     assert book["price"].iloc[0] < 90000 < book["price"].iloc[5]
     tick = await session.tickers("BTCUSDT")
     assert tick["symbol"].tolist() == ["BTCUSDT"]
+
+
+async def test_fills_are_synced_in_the_background_after_a_batch(tkh: Any) -> None:
+    session = await tk.connect(stream=False)  # sync_fills=True by default
+    frame = await session.batch([tkh.market()])
+    cid = frame["client_order_id"].iloc[0]
+    deadline = time.monotonic() + 60  # a generous bound: the sync runs ~2 s after the batch
+    while time.monotonic() < deadline and session.fills(order_ids=[cid]).empty:  # noqa: ASYNC110 - polled, generous bound
+        await asyncio.sleep(0.1)
+    fills = session.fills(order_ids=[cid])
+    assert fills["qty"].sum() == pytest.approx(frame["filled_qty"].iloc[0])
