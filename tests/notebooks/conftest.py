@@ -1,7 +1,8 @@
 """Fixtures of the notebook tests: run a notebook of ``notebooks/`` with papermill.
 
-Notebooks run in the project's ``toolkit`` kernel (the venv's Python; ``make`` installs it), with
-the store in ``tmp_path`` and no keys in the environment unless a test sets them.
+Notebooks run in the project's ``toolkit`` kernel (the venv's Python; ``make`` installs it) over
+IPC, as ``python -m toolkit demo`` runs them, with the store in ``tmp_path`` and no keys in the
+environment unless a test sets them.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from toolkit._job import kernel_options
 
 nbformat = pytest.importorskip("nbformat")
 papermill = pytest.importorskip("papermill")
@@ -66,6 +69,7 @@ def run_notebook(tmp_path: Path) -> Any:
             cwd=str(tmp_path),
             progress_bar=False,
             log_output=False,
+            **kernel_options(),
         )
         return Run(output)
 
