@@ -12,6 +12,8 @@ from toolkit import _runner
 from toolkit._events import Publisher
 from toolkit._models import Order
 
+from .conftest import eventually
+
 pytestmark = pytest.mark.loop
 
 ORDER = Order(client_order_id="tk1", exchange="paper", market="spot", symbol="BTCUSDT")
@@ -94,10 +96,7 @@ async def test_updates_iterator_and_close() -> None:
     await asyncio.sleep(0)
     await asyncio.to_thread(_publish, pub, [ORDER])
     await asyncio.to_thread(_publish, pub, [ORDER, ORDER])
-    for _ in range(100):
-        if len(received) == 2:
-            break
-        await asyncio.sleep(0.01)
+    await eventually(lambda: len(received) == 2, "two deliveries")
     pub.close()
     await asyncio.wait_for(task, 5)
     assert [len(r) for r in received] == [1, 2]

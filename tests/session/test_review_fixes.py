@@ -23,6 +23,8 @@ from toolkit._exceptions import (
 from toolkit._models import Order, OrderRequest, OrderStatus
 from toolkit.adapters._wire import order_from_request
 
+from .conftest import eventually
+
 pytestmark = pytest.mark.loop
 
 
@@ -162,7 +164,9 @@ async def test_stream_echoes_of_a_known_state_cost_no_store_write(
 ) -> None:
     session = await tk.connect()  # with the user-data stream
     await session.batch([tkh.limit()])  # warm up: rules, time sync, stream connected
-    await asyncio.sleep(0.5)
+    feed = session.feed
+    assert feed is not None
+    await eventually(lambda: feed.state.value == "live", "the user-data stream")
     opens = 0
     connect = _store_db.Database._connect
 
@@ -228,10 +232,7 @@ async def test_store_failure_after_sending_keeps_the_answers(
     assert frame["status"].tolist() == ["NEW"]
     cid = frame["client_order_id"].iloc[0]
     assert tkh.placed()[cid] == 1
-    for _ in range(100):
-        if any(o.client_order_id == cid for o in seen):
-            break
-        await asyncio.sleep(0.01)
+    await eventually(lambda: any(o.client_order_id == cid for o in seen), "the delivery")
     assert any(o.client_order_id == cid and o.status is OrderStatus.NEW for o in seen)
     assert session.orders(key="lost?")["status"].tolist() == ["PENDING"]  # written ahead
 
@@ -307,7 +308,10 @@ async def test_one_failed_cancel_all_symbol_loses_no_other(tkh: Any) -> None:
 
 
 async def test_pending_after_a_batch_is_retried_later(tkh: Any) -> None:
-    session = await tk.connect(stream=False, send_window=0.2, recv_window=0.2)
+    # The default send window: a short one (it was 0.2 s) expired before the send on a busy
+    # machine and made the row "not placed" instead of PENDING. The background retry waits
+    # send_window + recv_window + slack before it looks, so it is still pending at the end.
+    session = await tk.connect(stream=False)
     await session.batch([tkh.limit()])
     place, query = session.adapter.place, session.adapter.query
 
@@ -407,8 +411,10 @@ async def test_close_with_a_batch_in_flight_stays_within_budget(tkh: Any) -> Non
     session = await tk.connect(stream=False, timeout=30.0)
     await session.symbol_rules()
     tkh.paper().configure_faults(FaultConfig(latency=20.0))
+    before = tkh.paper().counters()["requests"]
     task = asyncio.ensure_future(session.batch([tkh.limit()]))
-    await asyncio.sleep(0.5)
+    # in flight: the order request has reached the exchange (which holds it for 20 s)
+    await eventually(lambda: tkh.paper().counters()["requests"] > before, "the order request")
     started = time.monotonic()
     await session.close()
     assert time.monotonic() - started < 9.0
