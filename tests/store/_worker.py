@@ -44,11 +44,12 @@ def write(path: str, prefix: str, n_orders: int, batch_size: int, start_at: floa
     print(f"done {n_orders}", flush=True)
 
 
-def hold(path: str, seconds: float) -> None:
+def hold(path: str) -> None:
+    """Hold the file until the test closes our stdin (an event, not a duration)."""
     with duckdb.connect(path) as con:
         con.execute("select count(*) from orders").fetchall()
         print("holding", flush=True)
-        time.sleep(seconds)
+        sys.stdin.read()
 
 
 def claim(path: str, batch_id: str, ids: str, start_at: float) -> None:
@@ -65,4 +66,4 @@ if __name__ == "__main__":
     elif command == "write":
         write(args[0], args[1], int(args[2]), int(args[3]), float(args[4]))
     else:
-        hold(args[0], float(args[1]))
+        hold(args[0])

@@ -6,6 +6,7 @@ import dataclasses
 import os
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,6 +29,7 @@ def _spawn(*args: object) -> subprocess.Popen[str]:
     }
     return subprocess.Popen(
         [sys.executable, str(WORKER), *map(str, args)],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -36,18 +38,31 @@ def _spawn(*args: object) -> subprocess.Popen[str]:
 
 
 def _finish(proc: subprocess.Popen[str], timeout: float = 60) -> str:
+    """Wait for the worker (closing its stdin: a holder lets go of the file)."""
     out, err = proc.communicate(timeout=timeout)
     assert proc.returncode == 0, err
     assert err == ""
     return out
 
 
-def _hold(path: Path, seconds: float) -> subprocess.Popen[str]:
-    """Start a process that holds the store file; return once it holds it."""
-    proc = _spawn("hold", path, seconds)
+def _hold(path: Path) -> subprocess.Popen[str]:
+    """Start a process that holds the store file until ``_finish``; return once it holds it."""
+    proc = _spawn("hold", path)
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "holding"
     return proc
+
+
+@dataclasses.dataclass(frozen=True)
+class _Watched(RetryPolicy):
+    """A retry policy that tells the test when the store met the lock and backs off."""
+
+    backed_off: threading.Event = dataclasses.field(default_factory=threading.Event,
+                                                    compare=False)
+
+    def delay(self, attempt: int) -> float:
+        self.backed_off.set()
+        return super().delay(attempt)
 
 
 def _one_order(batch_id: str) -> list[Order]:
@@ -80,14 +95,20 @@ def test_two_processes_write_600_orders_into_one_file(tmp_path: Path) -> None:
 
 def test_a_held_file_is_waited_for(tmp_path: Path) -> None:
     path = tmp_path / "held.duckdb"
-    store = Store(path)
-    holder = _hold(path, 1.0)
-    t0 = time.monotonic()
+    retry = _Watched()
+    store = Store(path, retry=retry)
+    holder = _hold(path)
     now = pd.Timestamp.now(tz="UTC")
-    store.record_batch(BatchRecord(batch_id="b1", created_at=now, n_orders=1), _one_order("b1"))
-    waited = time.monotonic() - t0
-    _finish(holder)
-    assert waited > 0.5  # it really waited for the other process
+    with ThreadPoolExecutor(1) as pool:
+        try:
+            write = pool.submit(store.record_batch,
+                                BatchRecord(batch_id="b1", created_at=now, n_orders=1),
+                                _one_order("b1"))  # fmt: skip
+            assert retry.backed_off.wait(60)  # it met the other process's lock ...
+            assert not write.done()  # ... and waits it out instead of failing
+        finally:
+            _finish(holder)
+        write.result(timeout=60)
     assert list(store.orders()["client_order_id"]) == ["b1-0"]
     store.close()
 
@@ -95,7 +116,7 @@ def test_a_held_file_is_waited_for(tmp_path: Path) -> None:
 def test_a_file_held_too_long_raises_store_error_naming_it(tmp_path: Path) -> None:
     path = tmp_path / "stuck.duckdb"
     store = Store(path, retry=RetryPolicy(timeout=0.3))
-    holder = _hold(path, 1.5)
+    holder = _hold(path)  # held until _finish: longer than any timeout, however slow the machine
     try:
         now = pd.Timestamp.now(tz="UTC")
         with pytest.raises(StoreError, match=r"stuck\.duckdb stayed locked"):
