@@ -47,7 +47,7 @@ def test_callback_without_a_loop_runs_on_the_io_thread() -> None:
 
     pub.subscribe(callback)
     _publish(pub, [ORDER])
-    assert seen.wait(5)
+    assert seen.wait(60)
 
     async def io_thread() -> int:
         return threading.get_ident()
@@ -68,7 +68,7 @@ def test_failing_callback_is_logged_and_others_still_get_it(
     pub.subscribe(lambda orders: done.set())
     with caplog.at_level(logging.ERROR, logger="toolkit"):
         _publish(pub, [ORDER])
-        assert done.wait(5)
+        assert done.wait(60)
         _runner.run(asyncio.sleep(0.01))
     assert "subscriber" in caplog.text
 
