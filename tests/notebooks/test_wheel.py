@@ -28,7 +28,9 @@ def test_demo_runs_from_a_wheel_in_a_fresh_venv(tmp_path: Path) -> None:
                               timeout=300, check=False, cwd=cwd, env=env)
 
     dist = tmp_path / "dist"
-    built = run(UV, "build", "--wheel", "-q", "-o", dist, ROOT)
+    # sdist first, then the wheel from the unpacked sdist (as pip does from PyPI): the source
+    # tree gets no build/ directory, and the sdist must carry the notebook too
+    built = run(UV, "build", "-q", "-o", dist, ROOT)
     assert built.returncode == 0, built.stderr
     [wheel] = dist.glob("toolkit-*.whl")
     venv = tmp_path / "venv"
