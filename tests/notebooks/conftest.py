@@ -7,8 +7,6 @@ environment unless a test sets them.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,23 +56,8 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _close_the_loop_papermill_made() -> Iterator[None]:
-    """Close the event loop that papermill's in-process run left behind.
-
-    nbclient runs through ``jupyter_core.utils.run_sync``, which creates a loop for this thread
-    and keeps it in a context variable (and as the thread's event loop) without closing it. The
-    next asyncio test replaces the thread's loop, the old one is garbage-collected unclosed, and
-    its ``ResourceWarning`` fails whichever test happens to run then (warnings are errors).
-    """
-    yield
-    from jupyter_core import utils
-
-    holder = getattr(utils, "_loop", None)  # jupyter_core 5.x: ContextVar of run_sync's loop
-    loop = holder.get() if holder is not None else None
-    if loop is not None and not loop.is_running():
-        loop.close()
-        holder.set(None)
-        asyncio.set_event_loop(None)
+def _close_the_loop_papermill_made(papermill_loop_closed: None) -> None:
+    """Every test here may run papermill in this process (see ``papermill_loop_closed``)."""
 
 
 @pytest.fixture
