@@ -289,7 +289,7 @@ async def test_without_a_feed_the_board_polls(fake: FakeSession, clock: FakeCloc
 
 
 def test_missing_ipywidgets_is_reported_as_a_core_dependency(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, fake: FakeSession
 ) -> None:
     import sys
 
@@ -304,7 +304,7 @@ def test_missing_ipywidgets_is_reported_as_a_core_dependency(
     assert "ipywidgets" in message
     assert "toolkit[notebook]" not in message  # ipywidgets is a core dependency, not an extra
     with pytest.raises(ToolkitError, match="dependency of toolkit"):
-        tk.panel()
+        tk.panel(fake)  # type: ignore[arg-type]  # (not the default session: none is made)
 
 
 async def test_static_copy_beside_the_widget(fake: FakeSession, clock: FakeClock) -> None:
