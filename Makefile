@@ -1,6 +1,7 @@
 # Set-up and every job goes through this file; each target installs what it needs.
 #   make demo   - the main job against the embedded paper exchange (no keys needed)
 #   make test   - ruff, mypy and the whole test suite (plus loop tests on the oldest/newest Python)
+#   make lab    - JupyterLab on notebooks/ with the project's environment and kernel
 #   make bench  - the benchmark table (bench/RESULTS.md)
 #   make reliability - the full-size reliability campaign (RELIABILITY.md)
 SHELL := /bin/bash
@@ -13,7 +14,7 @@ PYENV_ROOT ?= $(HOME)/.pyenv
 PY_OLDEST ?= $(lastword $(sort $(wildcard $(PYENV_ROOT)/versions/3.10.*/bin/python)))
 PY_NEWEST ?= $(lastword $(sort $(wildcard $(PYENV_ROOT)/versions/3.13.*/bin/python)))
 
-.PHONY: demo test lint pytest loop-matrix browser-deps bench reliability clean
+.PHONY: demo lab test lint pytest loop-matrix browser-deps bench reliability clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +25,13 @@ $(VENV)/.installed: pyproject.toml
 
 demo: $(VENV)/.installed
 	$(PY) -m toolkit demo
+
+# JupyterLab from the project's venv (the `lab` extra, part of `dev`), opened on notebooks/;
+# the notebooks pick the `toolkit` kernel that .installed registers. As root (containers, CI
+# machines) JupyterLab needs --allow-root. LAB_ARGS passes more options (e.g. --no-browser).
+LAB_ARGS ?=
+lab: $(VENV)/.installed
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check toolkit tests bench

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import subprocess
@@ -78,3 +79,25 @@ def paper_process() -> Iterator[PaperProcess]:
                 proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+@pytest.fixture
+def papermill_loop_closed() -> Iterator[None]:
+    """Close the event loop that an in-process papermill run leaves behind.
+
+    nbclient runs through ``jupyter_core.utils.run_sync``, which creates a loop for this thread
+    and keeps it in a context variable (and as the thread's event loop) without closing it. The
+    next asyncio test replaces the thread's loop, the old one is garbage-collected unclosed, and
+    its ``ResourceWarning`` fails whichever test happens to run then (warnings are errors).
+    """
+    yield
+    try:
+        from jupyter_core import utils
+    except ImportError:  # pragma: no cover
+        return
+    holder = getattr(utils, "_loop", None)  # jupyter_core 5.x: ContextVar of run_sync's loop
+    loop = holder.get() if holder is not None else None
+    if loop is not None and not loop.is_running():
+        loop.close()
+        holder.set(None)
+        asyncio.set_event_loop(None)

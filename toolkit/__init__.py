@@ -324,7 +324,8 @@ def panel(session: Session | None = None, **options: Any) -> Any:
         module = importlib.import_module("toolkit._panel")
     except ImportError as exc:
         raise ToolkitError(
-            "the open-order panel needs ipywidgets: pip install 'toolkit[notebook]'"
+            "the open-order panel needs ipywidgets, a dependency of toolkit that is missing from "
+            "this environment: pip install 'ipywidgets>=8.1,<9' (or reinstall toolkit)"
         ) from exc
     return module.panel(session or default_session(), **options)
 

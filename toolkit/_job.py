@@ -2,8 +2,15 @@
 
 ``python -m toolkit demo`` (``make demo``) runs the rebalance notebook on the embedded paper
 exchange, exactly as a scheduler would run it, then prints the output notebook's path and the
-foreground output of its result and summary cells. The exit status is papermill's: non-zero if
-the notebook failed (a strict run with INVALID or REJECTED orders, an unreachable exchange).
+foreground output of its weights (targets, before and after), result and summary cells. The exit
+status is papermill's: non-zero if the notebook failed (a strict run with INVALID or REJECTED
+orders, an unknown parameter, an unreachable exchange).
+
+The notebook ships inside the package (``toolkit/notebooks/rebalance.ipynb``, the repository's
+``notebooks/rebalance.ipynb``), so the demo works from a wheel install too. The kernel is
+``toolkit`` (``make`` installs it) when that kernel runs this interpreter, else this
+interpreter's own ``python3`` kernel. The kernel talks to papermill over IPC sockets (Unix
+domain sockets, private to the user) rather than TCP on loopback where the platform has them.
 
 Each demo run gets its own key (``demo-<UTC time>``): the embedded paper exchange lives in the
 notebook's kernel and starts afresh with every run, so a key reused across runs would only show
@@ -26,12 +33,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["NOTEBOOK", "add_arguments", "main", "run"]
+__all__ = ["NOTEBOOK", "add_arguments", "default_kernel", "kernel_options", "main", "run"]
 
-#: The notebook the job runs (in the repository next to the package).
-NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "rebalance.ipynb"
-#: Cells whose output the job prints (by tag).
-_SHOWN_TAGS = ("result", "summary")
+#: The notebook the job runs (package data; in the repository, ``notebooks/rebalance.ipynb``).
+NOTEBOOK = Path(__file__).resolve().parent / "notebooks" / "rebalance.ipynb"
+#: Cells whose output the job prints (by tag), in notebook order.
+_SHOWN_TAGS = ("weights", "result", "summary")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,8 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", type=Path,
                         help="the executed notebook (default: runs/rebalance-<key>.ipynb)")
     parser.add_argument("--notebook", type=Path, default=NOTEBOOK, help=argparse.SUPPRESS)
-    parser.add_argument("--kernel", default="toolkit",
-                        help="Jupyter kernel name (default: toolkit, installed by make)")
+    parser.add_argument("--kernel", default=None,
+                        help="Jupyter kernel name (default: toolkit, installed by make, if it "
+                             "runs this Python; else this Python's python3 kernel)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,14 +72,15 @@ def run(args: argparse.Namespace) -> int:
         parameters["targets"] = args.targets
     if args.store is not None:
         parameters["store"] = os.path.abspath(args.store)
+    kernel = args.kernel or default_kernel()
     print(f"running {args.notebook.name} with papermill (key {key}) -> {output}", flush=True)
     try:
         papermill.execute_notebook(
-            str(args.notebook), str(output), parameters=parameters, kernel_name=args.kernel,
-            cwd=os.getcwd(), progress_bar=False, log_output=False,
+            str(args.notebook), str(output), parameters=parameters, kernel_name=kernel,
+            cwd=os.getcwd(), progress_bar=False, log_output=False, **kernel_options(),
         )
     except NoSuchKernel:
-        print(f"no Jupyter kernel named {args.kernel!r}: run `make demo` (it installs it) or "
+        print(f"no Jupyter kernel named {kernel!r}: run `make demo` (it installs it) or "
               "pass --kernel python3", file=sys.stderr)
         return 2
     except papermill.PapermillExecutionError as exc:
@@ -81,6 +90,39 @@ def run(args: argparse.Namespace) -> int:
     _print_outputs(output)
     print(f"output notebook: {output}")
     return 0
+
+
+def default_kernel() -> str:
+    """``toolkit`` if that kernel runs this interpreter, else ``python3`` (this interpreter's own
+    kernel: jupyter_client starts a kernel spec whose command is ``python`` with this Python)."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        argv = KernelSpecManager().get_kernel_spec("toolkit").argv
+    except NoSuchKernel:
+        return "python3"
+    same = bool(argv) and os.path.abspath(argv[0]) == os.path.abspath(sys.executable)
+    return "toolkit" if same else "python3"
+
+
+def kernel_options() -> dict[str, Any]:
+    """Extra papermill options for a quiet, private kernel connection.
+
+    On POSIX the kernel listens on IPC sockets in the user's Jupyter runtime directory instead
+    of TCP on loopback: nothing else on the machine can read the traffic, and ipykernel has no
+    reason to warn "Kernel is running over TCP without encryption". Windows keeps TCP.
+
+    Example::
+
+        papermill.execute_notebook(src, out, kernel_name="toolkit", **kernel_options())
+    """
+    if os.name != "posix":
+        return {}
+    from traitlets.config import Config
+
+    config = Config()
+    config.KernelManager.transport = "ipc"
+    return {"config": config}
 
 
 def _print_outputs(path: Path) -> None:

@@ -18,8 +18,13 @@ How it stays live without breaking the notebook (see ``ARCHITECTURE.md``):
   "canceling" until the result arrives through the same update path.
 * Without a user-data stream the session's feed polls; a session without a feed is polled by the
   board itself every ``poll_interval`` seconds.
-* Under papermill, background updates are not saved in the output notebook: display
-  :meth:`Panel.snapshot` (a static HTML table) in a final cell, after ``await tk.wait(...)``.
+* Displaying a panel outputs, beside the live widget, a static HTML table of the state at that
+  moment: live front ends show the widget (and hide the copy), papermill output rendered by
+  nbconvert and other static viewers show the table instead of a blank cell.
+  Background updates are not saved in a papermill output notebook: display
+  :meth:`Panel.snapshot` in a final cell, after ``await tk.wait(...)``, for the final state.
+* Time comes from a :class:`Clock` (the kernel loop's by default); tests pass a fake one, so
+  that coalescing, ticks, lingering rows and polling never depend on how fast the machine is.
 
 Example::
 
@@ -42,7 +47,7 @@ import time
 import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
@@ -53,7 +58,7 @@ from ._models import OPEN_STATUSES, Order
 if TYPE_CHECKING:
     from ._session import Session
 
-__all__ = ["Panel", "Snapshot", "panel"]
+__all__ = ["Clock", "LoopClock", "Panel", "Snapshot", "TimerHandle", "panel"]
 
 #: Table columns: header label, width (CSS grid track).
 _COLUMNS: tuple[tuple[str, str], ...] = (
@@ -91,6 +96,70 @@ _STYLE = (
     ".tk-panel .tk-cid{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}"
     "</style>"
 )
+
+
+#: Hide the static copy wherever the live widget rendered (JupyterLab, Notebook 7, Voilà and
+#: classic Notebook output areas); nbconvert's HTML has no rendered widget, so the copy shows.
+_STATIC_STYLE = (
+    "<style>.jp-OutputArea:has(.tk-panel) .tk-static,"
+    ".output:has(.tk-panel) .tk-static{display:none}</style>"
+)
+
+
+class TimerHandle(Protocol):
+    """A scheduled call that can be cancelled (``asyncio.TimerHandle`` is one)."""
+
+    def cancel(self) -> None:
+        """Do not run the call."""
+
+
+class Clock(Protocol):
+    """Where the panel gets its time and timers from (see :class:`LoopClock`).
+
+    Example::
+
+        tk.panel(clock=my_clock)     # e.g. a fake clock in tests
+    """
+
+    def time(self) -> float:
+        """Monotonic seconds: coalescing and ticks are measured in them."""
+
+    def wall(self) -> float:
+        """Unix time in seconds: ages, linger and "last update" are shown in it."""
+
+    def call_later(self, delay: float, callback: Callable[[], object]) -> TimerHandle:
+        """Run ``callback()`` on the panel's loop after ``delay`` seconds."""
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` (the board's own polling waits with it)."""
+
+
+class LoopClock:
+    """The default :class:`Clock`: the kernel loop's time and timers, and the system's time.
+
+    Example::
+
+        clock = LoopClock(asyncio.get_running_loop())
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+
+    def time(self) -> float:
+        """The loop's monotonic time."""
+        return self.loop.time()
+
+    def wall(self) -> float:
+        """``time.time()``."""
+        return time.time()
+
+    def call_later(self, delay: float, callback: Callable[[], object]) -> TimerHandle:
+        """``loop.call_later``."""
+        return self.loop.call_later(delay, callback)
+
+    async def sleep(self, seconds: float) -> None:
+        """``asyncio.sleep``."""
+        await asyncio.sleep(seconds)
 
 
 class Snapshot(str):
@@ -139,10 +208,12 @@ class _Board:
     """The order state all panels of one session (on one loop) show; see the module docstring."""
 
     def __init__(
-        self, session: Session, loop: asyncio.AbstractEventLoop, *, linger: float
+        self, session: Session, loop: asyncio.AbstractEventLoop, *, linger: float,
+        clock: Clock | None = None,
     ) -> None:
         self.session = session
         self.loop = loop
+        self.clock: Clock = clock or LoopClock(loop)
         self.linger = linger
         #: Orders on the board: open ones, plus done ones for ``linger`` seconds.
         self.orders: dict[str, Order] = {}
@@ -167,7 +238,7 @@ class _Board:
     # -- state ----------------------------------------------------------------------------------
 
     def _apply(self, orders: Iterable[Order]) -> None:
-        now = time.time()
+        now = self.clock.wall()
         changed = False
         for order in orders:
             if (
@@ -190,7 +261,7 @@ class _Board:
 
     def _forget_missing(self, listed: set[str], started: float) -> None:
         """A full refresh did not list these open orders: they are no longer open."""
-        now = time.time()
+        now = self.clock.wall()
         for cid, order in list(self.orders.items()):
             if order.status in OPEN_STATUSES and cid not in listed:
                 updated = order.updated_at.timestamp() if order.updated_at is not None else 0.0
@@ -203,7 +274,7 @@ class _Board:
 
     def prune(self) -> None:
         """Drop done rows whose linger time is over."""
-        now = time.time()
+        now = self.clock.wall()
         for cid, at in list(self.done_at.items()):
             if now - at >= self.linger:
                 self.done_at.pop(cid, None)
@@ -211,7 +282,7 @@ class _Board:
                 self.row_errors.pop(cid, None)
 
     def touch(self, now: float | None = None) -> None:
-        self.last_update = now or time.time()
+        self.last_update = now or self.clock.wall()
         for view in list(self.views):
             view._schedule()
 
@@ -251,7 +322,7 @@ class _Board:
         return task
 
     def error(self, text: str) -> None:
-        self.last_error = f"{_clock(time.time())}  {text}"
+        self.last_error = f"{_clock(self.clock.wall())}  {text}"
         self.touch()
 
     async def _consume(self) -> None:
@@ -270,7 +341,7 @@ class _Board:
         """A full REST refresh of the open orders (also forgets orders no longer open)."""
         if self.closed:
             return
-        started = time.time()
+        started = self.clock.wall()
         try:
             frame = await self.session.open_orders()
         except ToolkitError as exc:
@@ -299,7 +370,7 @@ class _Board:
 
     async def _poll(self) -> None:
         while not self.closed and self._poll_interval:
-            await asyncio.sleep(self._poll_interval)
+            await self.clock.sleep(self._poll_interval)
             if self.views:
                 await self.refresh()
 
@@ -370,11 +441,12 @@ def _board_key(session: Session, loop: asyncio.AbstractEventLoop) -> tuple[int, 
     return id(session), id(loop)
 
 
-def _board_for(session: Session, loop: asyncio.AbstractEventLoop, linger: float) -> _Board:
+def _board_for(session: Session, loop: asyncio.AbstractEventLoop, linger: float,
+               clock: Clock | None = None) -> _Board:
     key = _board_key(session, loop)
     board = _boards.get(key)
     if board is None or board.session is not session or board.loop.is_closed():
-        board = _boards[key] = _Board(session, loop, linger=linger)
+        board = _boards[key] = _Board(session, loop, linger=linger, clock=clock)
     return board
 
 
@@ -384,7 +456,8 @@ def _widgets() -> Any:
         import ipywidgets
     except ImportError as exc:
         raise ToolkitError(
-            "the open-order panel needs ipywidgets: pip install 'toolkit[notebook]'"
+            "the open-order panel needs ipywidgets, a dependency of toolkit that is missing from "
+            "this environment: pip install 'ipywidgets>=8.1,<9' (or reinstall toolkit)"
         ) from exc
     return ipywidgets
 
@@ -405,12 +478,12 @@ class Panel:
         w = _widgets()
         self._w = w
         self._board = board
-        self._loop = board.loop
+        self._clock = board.clock
         self._min_gap = 1.0 / max_rate
         self._tick_every = tick
         self._last_render = 0.0
-        self._handle: asyncio.TimerHandle | None = None
-        self._ticker: asyncio.TimerHandle | None = None
+        self._handle: TimerHandle | None = None
+        self._ticker: TimerHandle | None = None
         self._closed = False
         self._rows: dict[str, tuple[Any, Any, Any]] = {}  # cid -> (HBox, HTML, Button)
         #: Number of renders so far (tests check coalescing with it).
@@ -453,12 +526,33 @@ class Panel:
         self.back_button.on_click(self._on_back)
         board.views.add(self)
         self._render()
-        self._ticker = self._loop.call_later(self._tick_every, self._tick)
+        self._ticker = self._clock.call_later(self._tick_every, self._tick)
 
     # -- display --------------------------------------------------------------------------------
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
+
+    def _ipython_display_(self) -> None:
+        """Display the live widget and, as a second output, the static table of this moment.
+
+        Front ends that render the widget hide the static copy (a CSS rule keyed on the
+        widget's ``tk-panel`` class); a papermill output notebook rendered by nbconvert, or any
+        viewer without the widget's JavaScript, shows the table instead of a blank cell.
+        """
+        from IPython import display as ipython_display
+
+        show: Any = ipython_display.display  # untyped
+        show(self.widget)
+        show({"text/html": self.static_html()}, raw=True)
+
+    def static_html(self) -> str:
+        """The static copy of the panel shown beside the widget (see :meth:`_ipython_display_`)."""
+        return (
+            _STATIC_STYLE + '<div class="tk-static">' + str(self.snapshot())
+            + "<small><i>static copy, as displayed; the live panel is the widget</i></small>"
+            "</div>"
+        )
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"{len(self._rows)} rows"
@@ -479,7 +573,7 @@ class Panel:
 
     def rows(self) -> list[dict[str, Any]]:
         """The rows shown now, as dicts (what the table displays, plus the order itself)."""
-        now = time.time()
+        now = self._board.clock.wall()
         board = self._board
         out = []
         for order in board.rows(self.symbol):
@@ -536,7 +630,7 @@ class Panel:
         title = (
             f"<p><b>Open orders</b> · {html.escape(cfg.exchange)}/{cfg.market.value} · "
             f"{len(rows)} rows · {html.escape(counts or 'no orders')} · "
-            f"snapshot {_clock(time.time())}"
+            f"snapshot {_clock(board.clock.wall())}"
             + (" · session closed" if board.closed else "")
             + "</p>"
         )
@@ -574,8 +668,8 @@ class Panel:
         """Coalesce: render at most once per ``1/max_rate`` seconds."""
         if self._closed or self._handle is not None:
             return
-        delay = max(0.0, self._last_render + self._min_gap - self._loop.time())
-        self._handle = self._loop.call_later(delay, self._render)
+        delay = max(0.0, self._last_render + self._min_gap - self._clock.time())
+        self._handle = self._clock.call_later(delay, self._render)
 
     def _tick(self) -> None:
         self._ticker = None
@@ -583,7 +677,7 @@ class Panel:
             return
         self._board.prune()
         self._schedule()  # ages move, lingering rows leave
-        self._ticker = self._loop.call_later(self._tick_every, self._tick)
+        self._ticker = self._clock.call_later(self._tick_every, self._tick)
 
     def _on_filter(self, change: Any) -> None:
         self._on_back()
@@ -626,7 +720,7 @@ class Panel:
         self._handle = None
         if self._closed:
             return
-        self._last_render = self._loop.time()
+        self._last_render = self._clock.time()
         self.renders += 1
         board = self._board
         self._render_header()
@@ -741,12 +835,14 @@ def panel(
     poll_interval: float | None = None,
     linger: float = 5.0,
     max_rate: float = 4.0,
+    clock: Clock | None = None,
 ) -> Panel:
     """The live open-order panel of ``session`` (default: the default session).
 
     ``poll_interval`` sets how often open orders are refreshed when there is no user-data
     stream; ``linger`` is how long a finished order stays in the table (greyed out);
-    ``max_rate`` caps refreshes per second. Call it from a notebook cell (the kernel's loop).
+    ``max_rate`` caps refreshes per second; ``clock`` replaces the kernel loop's time and timers
+    (tests pass a fake :class:`Clock`). Call it from a notebook cell (the kernel's loop).
 
     Example::
 
@@ -764,7 +860,7 @@ def panel(
             "tk.panel() needs a running event loop: call it from a notebook cell "
             "(or an async function); in scripts use tk.orders() / await tk.open_orders()"
         ) from None
-    board = _board_for(session, loop, linger)
+    board = _board_for(session, loop, linger, clock)
     board.set_poll_interval(poll_interval)
     return Panel(board, max_rate=max_rate)
 

@@ -139,6 +139,10 @@ def test_panel_in_voila_cancels_a_row(
             page.goto(voila, timeout=45_000)
             rows = page.locator(".tk-order")
             expect(rows).to_have_count(3, timeout=45_000)
+            # the static copy beside the widget (for exported notebooks) is hidden where the
+            # live widget renders
+            expect(page.locator(".tk-static")).to_have_count(1)
+            expect(page.locator(".tk-static")).to_be_hidden()
             # the kernel's session follows the exchange's user-data stream
             expect(page.locator(".tk-state")).to_have_text("live", timeout=10_000)
 

@@ -1,7 +1,8 @@
 """Fixtures of the notebook tests: run a notebook of ``notebooks/`` with papermill.
 
-Notebooks run in the project's ``toolkit`` kernel (the venv's Python; ``make`` installs it), with
-the store in ``tmp_path`` and no keys in the environment unless a test sets them.
+Notebooks run in the project's ``toolkit`` kernel (the venv's Python; ``make`` installs it) over
+IPC, as ``python -m toolkit demo`` runs them, with the store in ``tmp_path`` and no keys in the
+environment unless a test sets them.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from toolkit._job import kernel_options
 
 nbformat = pytest.importorskip("nbformat")
 papermill = pytest.importorskip("papermill")
@@ -52,6 +55,11 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _close_the_loop_papermill_made(papermill_loop_closed: None) -> None:
+    """Every test here may run papermill in this process (see ``papermill_loop_closed``)."""
+
+
 @pytest.fixture
 def run_notebook(tmp_path: Path) -> Any:
     """``run_notebook(name, out_name=None, **parameters) -> Run`` (raises papermill's errors)."""
@@ -66,6 +74,7 @@ def run_notebook(tmp_path: Path) -> Any:
             cwd=str(tmp_path),
             progress_bar=False,
             log_output=False,
+            **kernel_options(),
         )
         return Run(output)
 

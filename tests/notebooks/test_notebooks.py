@@ -134,9 +134,11 @@ def test_strict_run_with_an_invalid_target_fails_naming_the_row(
     out = tmp_path / "strict.ipynb"
     params = job(exchange, key="bad", targets={"BTC": 0.3, "FOO": 0.1, "USDT": 0.6})
     args = [sys.executable, "-m", "papermill", str(NOTEBOOKS / "rebalance.ipynb"), str(out),
-            "-k", "toolkit", "--cwd", str(tmp_path), "-y", json.dumps(params)]
+            "-k", "toolkit", "--engine", "toolkit", "--cwd", str(tmp_path),
+            "-y", json.dumps(params)]
     proc = subprocess.run(args, capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert proc.returncode != 0
+    assert "without encryption" not in proc.stderr  # the toolkit engine: the kernel on IPC
     assert "StrictBatchError" in proc.stderr
     assert "FOOUSDT buy: INVALID: unknown symbol 'FOOUSDT'" in proc.stderr
     assert placed_at_exchange(exchange) == {}  # strict is all-or-nothing: nothing was sent
@@ -157,13 +159,61 @@ def test_unreachable_exchange_fails_with_a_clear_message(
 
 
 def test_main_job_runs_the_rebalance_and_prints_the_summary(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     output = tmp_path / "runs" / "demo.ipynb"
     code = _job.main(["--key", "demo", "--output", str(output)])
-    printed = capsys.readouterr().out
-    assert code == 0, printed
+    printed, errors = capfd.readouterr()  # file descriptors: the kernel's stderr too
+    assert code == 0, printed + errors
     assert output.exists()
     assert f"output notebook: {output}" in printed
+    assert printed.count("placed=2 filled=2") == 1  # one summary, not two
     assert "key=rebalance-demo mode=run would_place=0 placed=2 filled=2" in printed
     assert "BTCUSDT  sell  market" in printed
+    # the targets and the weights before and after, so the orders are explained
+    weights = _weights(printed)
+    assert weights["target"] == {"BTC": 0.4, "ETH": 0.3, "USDT": 0.3}
+    assert weights["before"] != weights["target"]
+    for asset, target in weights["target"].items():
+        assert abs(weights["after"][asset] - target) < 0.01, (asset, weights)
+    assert "without encryption" not in printed + errors
+
+
+def _weights(text: str) -> dict[str, dict[str, float]]:
+    """The weights table printed by the job: {column: {asset: weight}}."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    start = next(i for i, line in enumerate(lines) if line.startswith("targets and weights"))
+    header = lines[start + 1].split()
+    assert header == ["target", "before", "after"], lines[start:start + 6]
+    table: dict[str, dict[str, float]] = {name: {} for name in header}
+    for line in lines[start + 3:]:
+        parts = line.split()
+        if len(parts) != 4:
+            break
+        for name, value in zip(header, parts[1:], strict=True):
+            table[name][parts[0]] = float(value)
+    return table
+
+
+def test_unknown_parameter_fails_before_anything_runs(
+    run_notebook: Any, exchange: Any
+) -> None:
+    """A misspelt ``-p taregts ...`` fails naming it, instead of running with the defaults."""
+    with pytest.raises(papermill.PapermillExecutionError) as info:
+        run_notebook("rebalance.ipynb", **job(exchange, key="typo",
+                                                 taregts={"BTC": 0.5, "USDT": 0.5}))
+    assert info.value.ename == "ConfigError"
+    assert "unknown parameter 'taregts' (did you mean 'targets'?)" in info.value.evalue
+    assert "key, market, min_trade" in info.value.evalue  # the declared ones are listed
+    assert placed_at_exchange(exchange) == {}
+
+
+def test_rebalance_shows_targets_and_weights_before_and_after(
+    run_notebook: Any, exchange: Any
+) -> None:
+    run = run_notebook("rebalance.ipynb", **job(exchange, key="weights"))
+    weights = _weights(run.text("weights"))
+    assert weights["target"] == TARGETS
+    assert abs(sum(weights["before"].values()) - 1) < 0.001
+    for asset, target in TARGETS.items():
+        assert abs(weights["after"][asset] - target) < 0.01, (asset, weights)

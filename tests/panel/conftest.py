@@ -25,7 +25,7 @@ async def on_io(fn: Callable[..., T], *args: Any) -> T:
     return await _runner.call(call())
 
 
-async def until(predicate: Callable[[], Any], timeout: float = 8.0, step: float = 0.02) -> None:
+async def until(predicate: Callable[[], Any], timeout: float = 60.0, step: float = 0.02) -> None:
     """Wait (on the test's loop, so widgets keep updating) until ``predicate()`` is truthy."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -35,7 +35,7 @@ async def until(predicate: Callable[[], Any], timeout: float = 8.0, step: float 
         await asyncio.sleep(step)
 
 
-async def until_async(predicate: Callable[[], Any], timeout: float = 8.0) -> None:
+async def until_async(predicate: Callable[[], Any], timeout: float = 60.0) -> None:
     """Like :func:`until` for an async predicate."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

@@ -7,7 +7,6 @@ and REST refreshes after every (re)connect.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from typing import Any
 
@@ -144,7 +143,7 @@ async def test_cancel_all_needs_confirmation(session: tk.Session, io_paper: Pape
         p.cancel_all_button.click()
         assert p.confirm_box.layout.display == "flex"
         assert "Cancel 3 open orders" in p.confirm_text.value
-        await asyncio.sleep(0.3)
+        assert not p._board.canceling  # nothing scheduled without confirmation
         assert {o["status"] for o in (await io_paper.orders()).values()} == {"NEW"}
         p.back_button.click()
         assert p.confirm_box.layout.display == "none"
@@ -178,9 +177,9 @@ async def test_two_panels_agree_and_updates_stop_on_close(
         assert p1.closed
         renders = p1.renders
         more = await resting(session, io_paper, 1)
-        await until(lambda: row(p2, more[0]) is not None)
-        await asyncio.sleep(0.3)
-        assert p1.renders == renders
+        await until(lambda: more[0] in p2._rows)  # p2 has rendered the new order ...
+        assert p1.renders == renders  # ... the closed p1 never will: it is off the board
+        assert p1 not in p1._board.views
         assert {r["client_order_id"] for r in p2.rows()} == {*ids, *more}
     finally:
         p1.close()

@@ -1,4 +1,8 @@
-"""The panel's widget logic against a small fake session (no exchange, no I/O thread)."""
+"""The panel's widget logic against a small fake session (no exchange, no I/O thread).
+
+Time is a :class:`~tests.panel.clock.FakeClock`: renders, ticks, lingering rows and polls happen
+when a test advances it, never because the machine was fast or slow.
+"""
 
 from __future__ import annotations
 
@@ -17,12 +21,15 @@ from toolkit._frame import orders_to_frame
 from toolkit._models import Market, Order, OrderStatus
 from toolkit._panel import Panel, panel
 
+from .clock import WALL_START, FakeClock, drain
+
 
 def order(cid: str, symbol: str = "BTCUSDT", status: OrderStatus = OrderStatus.NEW,
           **kw: Any) -> Order:
     return Order(client_order_id=cid, exchange="paper", market="spot", symbol=symbol,
                  side="buy", type="limit", status=status, price=100.0, qty=1.0, filled_qty=0.0,
-                 order_id=cid.upper(), created_at=pd.Timestamp.now(tz="UTC"), **kw)
+                 order_id=cid.upper(), created_at=pd.Timestamp(WALL_START, unit="s", tz="UTC"),
+                 **kw)
 
 
 class FakeSession:
@@ -74,9 +81,17 @@ class FakeSession:
         self.publisher.close()
 
 
-async def settle(p: Panel, seconds: float = 0.35) -> None:
-    """Let queued deliveries and the coalesced render run."""
-    await asyncio.sleep(seconds)
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+async def settle(p: Panel, seconds: float = 0.5) -> None:
+    """Let queued deliveries run, then ``seconds`` of panel time pass (a coalesced render is
+    at most ``1 / max_rate`` = 0.25 s away)."""
+    clock = p._board.clock
+    assert isinstance(clock, FakeClock)
+    await clock.advance(seconds)
 
 
 @pytest.fixture
@@ -84,8 +99,10 @@ def fake() -> FakeSession:
     return FakeSession([order("a1"), order("a2", "ETHUSDT")])
 
 
-async def test_rows_from_the_initial_refresh_and_updates(fake: FakeSession) -> None:
-    p = panel(fake, linger=0.0)  # type: ignore[arg-type]
+async def test_rows_from_the_initial_refresh_and_updates(
+    fake: FakeSession, clock: FakeClock
+) -> None:
+    p = panel(fake, linger=0.0, clock=clock)  # type: ignore[arg-type]
     try:
         await settle(p)
         assert sorted(r["client_order_id"] for r in p.rows()) == ["a1", "a2"]
@@ -97,7 +114,7 @@ async def test_rows_from_the_initial_refresh_and_updates(fake: FakeSession) -> N
         assert (row["status"], row["filled"]) == ("PARTIALLY_FILLED", "0.4")
         fake.publish([dataclasses.replace(fake.exchange_orders["a1"], status=OrderStatus.FILLED,
                                           filled_qty=1.0)])
-        await settle(p, 1.3)  # the done row leaves after `linger` (at the next tick)
+        await settle(p, 1.0)  # the done row leaves after `linger` (at the next tick, 1 s)
         assert [r["client_order_id"] for r in p.rows()] == ["a2"]
         assert p.counts() == {"NEW": 1, "FILLED": 1}
         assert "FILLED <b>1</b>" in p.header.value
@@ -106,24 +123,35 @@ async def test_rows_from_the_initial_refresh_and_updates(fake: FakeSession) -> N
         p.close()
 
 
-async def test_updates_are_coalesced(fake: FakeSession) -> None:
-    p = panel(fake, max_rate=4.0)  # type: ignore[arg-type]
+async def test_updates_are_coalesced(fake: FakeSession, clock: FakeClock) -> None:
+    p = panel(fake, max_rate=4.0, clock=clock)  # type: ignore[arg-type]
     try:
         await settle(p)
         before = p.renders
-        for i in range(50):
+        for i in range(50):  # 50 updates while no time passes: no render yet, one scheduled
             fake.publish([order(f"x{i}")])
-            await asyncio.sleep(0.005)  # 50 updates in ~0.25 s
-        await settle(p, 0.3)
+            await drain()
         assert len(p.rows()) == 52
-        assert p.renders - before <= 4
+        assert p.renders == before
+        await clock.advance(0.25)
+        assert p.renders == before + 1  # all 50 in one render
+        assert len(p.rows_box.children) == 52
+        before = p.renders
+        for i in range(50):  # 50 updates over 0.25 s: a render at most every 0.25 s
+            fake.publish([order(f"y{i}")])
+            await clock.advance(0.005)
+        await settle(p, 0.25)
+        assert len(p.rows_box.children) == 102
+        assert 1 <= p.renders - before <= 2
     finally:
         p.close()
 
 
-async def test_cancel_button_schedules_without_blocking(fake: FakeSession) -> None:
+async def test_cancel_button_schedules_without_blocking(
+    fake: FakeSession, clock: FakeClock
+) -> None:
     fake.gate = asyncio.Event()
-    p = panel(fake)  # type: ignore[arg-type]
+    p = panel(fake, clock=clock)  # type: ignore[arg-type]
     try:
         await settle(p)
         button = p.cancel_button("a1")
@@ -148,8 +176,10 @@ async def test_cancel_button_schedules_without_blocking(fake: FakeSession) -> No
         p.close()
 
 
-async def test_cancel_all_needs_confirmation_and_respects_the_filter(fake: FakeSession) -> None:
-    p = panel(fake)  # type: ignore[arg-type]
+async def test_cancel_all_needs_confirmation_and_respects_the_filter(
+    fake: FakeSession, clock: FakeClock
+) -> None:
+    p = panel(fake, clock=clock)  # type: ignore[arg-type]
     try:
         await settle(p)
         p.filter.value = "ETHUSDT"
@@ -172,9 +202,11 @@ async def test_cancel_all_needs_confirmation_and_respects_the_filter(fake: FakeS
         p.close()
 
 
-async def test_two_panels_agree_and_close_independently(fake: FakeSession) -> None:
-    p1 = panel(fake)  # type: ignore[arg-type]
-    p2 = panel(fake)  # type: ignore[arg-type]
+async def test_two_panels_agree_and_close_independently(
+    fake: FakeSession, clock: FakeClock
+) -> None:
+    p1 = panel(fake, clock=clock)  # type: ignore[arg-type]
+    p2 = panel(fake, clock=clock)  # type: ignore[arg-type]
     try:
         await settle(p1)
         assert p1._board is p2._board
@@ -195,8 +227,8 @@ async def test_two_panels_agree_and_close_independently(fake: FakeSession) -> No
     assert not p2._board.views
 
 
-async def test_closed_session_shows_a_clear_state(fake: FakeSession) -> None:
-    p = panel(fake)  # type: ignore[arg-type]
+async def test_closed_session_shows_a_clear_state(fake: FakeSession, clock: FakeClock) -> None:
+    p = panel(fake, clock=clock)  # type: ignore[arg-type]
     try:
         await settle(p)
         fake.close()
@@ -212,8 +244,8 @@ async def test_closed_session_shows_a_clear_state(fake: FakeSession) -> None:
         p.close()
 
 
-async def test_snapshot_is_static_html(fake: FakeSession) -> None:
-    p = panel(fake)  # type: ignore[arg-type]
+async def test_snapshot_is_static_html(fake: FakeSession, clock: FakeClock) -> None:
+    p = panel(fake, clock=clock)  # type: ignore[arg-type]
     try:
         await settle(p)
         snap = p.snapshot()
@@ -240,17 +272,48 @@ def test_import_toolkit_does_not_import_ipywidgets() -> None:
     assert out.stdout.strip() == "False"
 
 
-async def test_without_a_feed_the_board_polls(fake: FakeSession) -> None:
-    p = panel(fake, poll_interval=0.1)  # type: ignore[arg-type]
+async def test_without_a_feed_the_board_polls(fake: FakeSession, clock: FakeClock) -> None:
+    p = panel(fake, poll_interval=0.1, clock=clock)  # type: ignore[arg-type]
     try:
         await settle(p)
         # changes the session never published (no stream): only a refresh can see them
         fake.exchange_orders["q1"] = order("q1")
         fake.exchange_orders["a1"] = dataclasses.replace(fake.exchange_orders["a1"],
                                                          status=OrderStatus.FILLED)
-        await settle(p, 0.6)
+        await settle(p, 0.1)  # one poll
         ids = sorted(r["client_order_id"] for r in p.rows())
         assert ids == ["a2", "q1"]
         assert "polling" in p.header.value
+    finally:
+        p.close()
+
+
+def test_missing_ipywidgets_is_reported_as_a_core_dependency(
+    monkeypatch: pytest.MonkeyPatch, fake: FakeSession
+) -> None:
+    import sys
+
+    import toolkit as tk
+    from toolkit import _panel
+    from toolkit._exceptions import ToolkitError
+
+    monkeypatch.setitem(sys.modules, "ipywidgets", None)  # import ipywidgets -> ImportError
+    with pytest.raises(ToolkitError) as info:
+        _panel._widgets()
+    message = str(info.value)
+    assert "ipywidgets" in message
+    assert "toolkit[notebook]" not in message  # ipywidgets is a core dependency, not an extra
+    with pytest.raises(ToolkitError, match="dependency of toolkit"):
+        tk.panel(fake)  # type: ignore[arg-type]  # (not the default session: none is made)
+
+
+async def test_static_copy_beside_the_widget(fake: FakeSession, clock: FakeClock) -> None:
+    p = panel(fake, clock=clock)  # type: ignore[arg-type]
+    try:
+        await settle(p)
+        static = p.static_html()
+        assert static.count("<tr><td>") == 2
+        assert "tk-static" in static
+        assert ":has(.tk-panel)" in static  # hidden where the live widget rendered
     finally:
         p.close()

@@ -97,7 +97,8 @@ async def transport(server: Server) -> AsyncIterator[Transport]:
         yield tr
 
 
-async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+async def until(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
+    """Wait for ``predicate``; the timeout bounds a hung test, it decides nothing."""
     deadline = asyncio.get_running_loop().time() + timeout
     while not predicate():
         if asyncio.get_running_loop().time() > deadline:
@@ -290,7 +291,8 @@ async def test_feed_polls_without_a_stream(server: Server) -> None:
 
 
 async def test_keepalive_keeps_the_key_and_expiry_gets_a_new_one() -> None:
-    async with Server(UserStreams(validity=0.4)) as srv, Transport(
+    # validity 2 s, keep-alives every 0.1 s: the key survives a loop stalled for 1.9 s
+    async with Server(UserStreams(validity=2.0)) as srv, Transport(
         TransportConfig(base_url=srv.url, sync_time=False), api_key=KEY, api_secret="s" * 64
     ) as tr:
         sink = Sink()
@@ -300,7 +302,7 @@ async def test_keepalive_keeps_the_key_and_expiry_gets_a_new_one() -> None:
         kept.start()
         try:
             await until(lambda: kept.state is FeedState.LIVE)
-            await asyncio.sleep(0.8)  # twice the key's validity: only keep-alives save it
+            await asyncio.sleep(4.0)  # twice the key's validity: only keep-alives save it
             srv.streams.on_order(KEY, "spot", rest_order())
             await until(lambda: len(sink.orders) == 1)
             assert kept.connections == 1
@@ -313,7 +315,7 @@ async def test_keepalive_keeps_the_key_and_expiry_gets_a_new_one() -> None:
         lapsed.start()
         try:
             await until(lambda: lapsed.state is FeedState.LIVE)
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(2.5)  # past the key's validity (a lower bound: never too short)
             # the key expired: Binance sends listenKeyExpired; the feed gets a new key and
             # resyncs (the event itself went nowhere, the REST refresh covers it)
             srv.streams.on_order(KEY, "spot", rest_order("c3", orderId=13))

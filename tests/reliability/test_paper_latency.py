@@ -42,7 +42,11 @@ async def test_an_order_held_past_the_client_timeout_is_executed(
                     headers={"X-MBX-APIKEY": key,
                              "Content-Type": "application/x-www-form-urlencoded"},
                 )  # fmt: skip
-        await asyncio.sleep(1.0)  # the backend finishes the order after the client left
+        # the backend finishes the order after the client left (waited for, not guessed)
+        for _ in range(6000):
+            if ex.counters()["orders_by_client_id"]:
+                break
+            await asyncio.sleep(0.01)
         assert ex.counters()["orders_by_client_id"] == {"late-1": 1}
         assert [r.getMessage() for r in caplog.records] == []
     finally:

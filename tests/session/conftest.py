@@ -3,14 +3,21 @@ embedded paper exchange with fixed prices and relaxed rate limits."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from toolkit import _connect, _runner
+from toolkit._models import Order, OrderRequest
 from toolkit.paper import PaperExchange, RateLimits
+
+#: How long a test waits for something that must happen. A bound for a hung test, never a
+#: timing assumption: outcomes are decided by events, not by how fast the machine is.
+PATIENCE = 60.0
 
 _GENEROUS = RateLimits(
     spot_weight=(1_000_000, "1M"),
@@ -72,3 +79,53 @@ class Helpers:
 def tkh() -> Helpers:
     """Helpers for the integration tests."""
     return Helpers()
+
+
+async def eventually(predicate: Callable[[], Any | Awaitable[Any]], what: str = "condition") -> Any:
+    """Poll ``predicate`` (sync or async) until it returns something truthy; return that.
+
+    The predicate should return a plain value (a bool, a count), not a DataFrame."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + PATIENCE
+    while True:
+        got = predicate()
+        if isinstance(got, Awaitable):
+            got = await got
+        if got:
+            return got
+        if loop.time() > deadline:
+            raise AssertionError(f"{what} not reached within {PATIENCE} s")
+        await asyncio.sleep(0.01)
+
+
+async def io_barrier() -> None:
+    """Return once everything already scheduled on toolkit's I/O loop has run (deliveries to
+    subscribers there are ``call_soon`` callbacks: FIFO, before this coroutine's first step)."""
+    await _runner.call(asyncio.sleep(0))
+
+
+class HeldPlace:
+    """The session's ``adapter.place`` held until :meth:`release` (a gate, not a latency)."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self.original = session.adapter.place
+        self.calls = 0
+        self._gate = threading.Event()
+
+        async def held(
+            requests: Sequence[OrderRequest], *, deadline: float | None = None
+        ) -> list[Order]:
+            self.calls += 1
+            await asyncio.to_thread(self._gate.wait, PATIENCE)  # the I/O loop keeps running
+            got: list[Order] = await self.original(requests, deadline=deadline)
+            return got
+
+        session.adapter.place = held
+
+    def release(self) -> None:
+        self._gate.set()
+
+    def restore(self) -> None:
+        self._gate.set()
+        self.session.adapter.place = self.original

@@ -12,6 +12,8 @@ from toolkit import _runner
 from toolkit._events import Publisher
 from toolkit._models import Order
 
+from .conftest import eventually
+
 pytestmark = pytest.mark.loop
 
 ORDER = Order(client_order_id="tk1", exchange="paper", market="spot", symbol="BTCUSDT")
@@ -45,7 +47,7 @@ def test_callback_without_a_loop_runs_on_the_io_thread() -> None:
 
     pub.subscribe(callback)
     _publish(pub, [ORDER])
-    assert seen.wait(5)
+    assert seen.wait(60)
 
     async def io_thread() -> int:
         return threading.get_ident()
@@ -66,7 +68,7 @@ def test_failing_callback_is_logged_and_others_still_get_it(
     pub.subscribe(lambda orders: done.set())
     with caplog.at_level(logging.ERROR, logger="toolkit"):
         _publish(pub, [ORDER])
-        assert done.wait(5)
+        assert done.wait(60)
         _runner.run(asyncio.sleep(0.01))
     assert "subscriber" in caplog.text
 
@@ -94,10 +96,7 @@ async def test_updates_iterator_and_close() -> None:
     await asyncio.sleep(0)
     await asyncio.to_thread(_publish, pub, [ORDER])
     await asyncio.to_thread(_publish, pub, [ORDER, ORDER])
-    for _ in range(100):
-        if len(received) == 2:
-            break
-        await asyncio.sleep(0.01)
+    await eventually(lambda: len(received) == 2, "two deliveries")
     pub.close()
     await asyncio.wait_for(task, 5)
     assert [len(r) for r in received] == [1, 2]

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from toolkit._job import kernel_options
+
 nbformat = pytest.importorskip("nbformat")
 papermill = pytest.importorskip("papermill")
 
@@ -20,6 +22,7 @@ CELLS = [
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.usefixtures("papermill_loop_closed")
 def test_papermill_runs_an_async_notebook(tmp_path: Path) -> None:
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(src) for src in CELLS]
@@ -32,6 +35,7 @@ def test_papermill_runs_an_async_notebook(tmp_path: Path) -> None:
         kernel_name="python3",
         cwd=str(tmp_path),
         progress_bar=False,
+        **kernel_options(),
     )
     done = nbformat.read(output, as_version=4)
     text = "".join(out.get("text", "") for cell in done.cells for out in cell.get("outputs", []))

@@ -29,6 +29,8 @@ from toolkit._journal_rows import to_micros
 from toolkit._models import Order, OrderRequest, OrderStatus
 from toolkit.adapters._wire import order_from_request
 
+from .conftest import eventually
+
 pytestmark = pytest.mark.loop
 
 
@@ -183,6 +185,9 @@ async def test_stream_echoes_of_a_known_state_cost_no_store_write(
 ) -> None:
     session = await tk.connect()  # with the user-data stream
     await session.batch([tkh.limit()])  # warm up: rules, time sync, stream connected
+    feed = session.feed
+    assert feed is not None
+    await eventually(lambda: feed.state.value == "live", "the user-data stream")
     writes = 0
     enqueue = _journal.Journal._enqueue
 
@@ -193,8 +198,6 @@ async def test_stream_echoes_of_a_known_state_cost_no_store_write(
         return enqueue(self, work, what, **kw)
 
     monkeypatch.setattr(_journal.Journal, "_enqueue", counting)
-    feed = session.feed
-    assert feed is not None
     before = feed.events
     frame = await session.batch([tkh.market() for _ in range(5)])
     assert frame["status"].tolist() == ["FILLED"] * 5
@@ -259,10 +262,7 @@ async def test_store_failure_after_sending_keeps_the_answers(
     assert frame["status"].tolist() == ["NEW"]
     cid = frame["client_order_id"].iloc[0]
     assert tkh.placed()[cid] == 1
-    for _ in range(100):
-        if any(o.client_order_id == cid for o in seen):
-            break
-        await asyncio.sleep(0.01)
+    await eventually(lambda: any(o.client_order_id == cid for o in seen), "the delivery")
     assert any(o.client_order_id == cid and o.status is OrderStatus.NEW for o in seen)
     assert session.orders(key="lost?")["status"].tolist() == ["PENDING"]  # written ahead
 
@@ -340,7 +340,10 @@ async def test_one_failed_cancel_all_symbol_loses_no_other(tkh: Any) -> None:
 
 
 async def test_pending_after_a_batch_is_retried_later(tkh: Any) -> None:
-    session = await tk.connect(stream=False, send_window=0.2, recv_window=0.2)
+    # The default send window: a short one (it was 0.2 s) expired before the send on a busy
+    # machine and made the row "not placed" instead of PENDING. The background retry waits
+    # send_window + recv_window + slack before it looks, so it is still pending at the end.
+    session = await tk.connect(stream=False)
     await session.batch([tkh.limit()])
     place, query = session.adapter.place, session.adapter.query
 
@@ -440,8 +443,10 @@ async def test_close_with_a_batch_in_flight_stays_within_budget(tkh: Any) -> Non
     session = await tk.connect(stream=False, timeout=30.0)
     await session.symbol_rules()
     tkh.paper().configure_faults(FaultConfig(latency=20.0))
+    before = tkh.paper().counters()["requests"]
     task = asyncio.ensure_future(session.batch([tkh.limit()]))
-    await asyncio.sleep(0.5)
+    # in flight: the order request has reached the exchange (which holds it for 20 s)
+    await eventually(lambda: tkh.paper().counters()["requests"] > before, "the order request")
     started = time.monotonic()
     await session.close()
     assert time.monotonic() - started < 9.0

@@ -15,6 +15,8 @@ import toolkit as tk
 from toolkit import _config, _connect
 from toolkit._frame import COLUMNS, DTYPES
 
+from .conftest import HeldPlace, eventually
+
 pytestmark = pytest.mark.loop
 
 
@@ -213,20 +215,20 @@ async def test_key_rerun_places_nothing(tkh: Any) -> None:
 
 
 async def test_write_ahead_rows_exist_while_in_flight(tkh: Any) -> None:
-    from toolkit.paper import FaultConfig
+    session = await tk.connect()
+    held = HeldPlace(session)  # nothing reaches the exchange until released
+    try:
+        task = asyncio.ensure_future(tk.batch([tkh.limit(), tkh.limit(price="87000")], key="wa"))
 
-    await tk.connect()
-    tkh.paper().configure_faults(FaultConfig(latency=1.0))
-    task = asyncio.ensure_future(tk.batch([tkh.limit(), tkh.limit(price="87000")], key="wa"))
-    seen = pd.DataFrame()
-    for _ in range(200):
+        async def written() -> bool:
+            return len(await asyncio.to_thread(tk.orders, key="wa")) > 0
+
+        await eventually(written, "the write-ahead rows")
         seen = await asyncio.to_thread(tk.orders, key="wa")
-        if len(seen):
-            break
-        await asyncio.sleep(0.01)
-    assert not task.done()
-    assert seen["status"].tolist() == ["PENDING", "PENDING"]
-    tkh.paper().configure_faults(FaultConfig())
+        assert not task.done()
+        assert seen["status"].tolist() == ["PENDING", "PENDING"]
+    finally:
+        held.restore()
     frame = await task
     assert frame["status"].tolist() == ["NEW", "NEW"]
 
@@ -339,9 +341,11 @@ async def test_cancel_cancel_all_open_orders_and_events(tkh: Any) -> None:
     events = tk.sql("select source, count(*) as n from order_events group by source")
     counts = dict(zip(events["source"], events["n"], strict=True))
     assert counts["cancel"] == 3
-    await asyncio.sleep(0.05)
-    statuses = [o.status.value for _, batch in updates for o in batch]
-    assert statuses.count("CANCELED") >= 3
+
+    def statuses() -> list[str]:
+        return [o.status.value for _, batch in updates for o in batch]
+
+    await eventually(lambda: statuses().count("CANCELED") >= 3, "three CANCELED deliveries")
     assert {ident for ident, _ in updates} == {threading.get_ident()}
     with pytest.raises(tk.InputError, match="unknown order id"):
         await tk.cancel(["nope"])
@@ -384,21 +388,15 @@ async def test_stream_events_go_through_finalize(tkh: Any) -> None:
     session = await tk.connect()
     assert session.feed is not None
     session.feed.set_poll_interval(0.1)  # where the exchange has no user-data stream yet
-    for _ in range(100):
-        if session.feed.state.value in ("live", "polling"):
-            break
-        await asyncio.sleep(0.02)
+    feed = session.feed
+    await eventually(lambda: feed.state.value in ("live", "polling"), "a live or polling feed")
     source = "stream" if session.feed.state.value == "live" else "refresh"
     updates: list[str] = []
     session.subscribe(lambda orders: updates.extend(o.status.value for o in orders))
     frame = await session.batch([tkh.limit(price="89990")], key="streamed")
     tkh.paper().set_price("BTCUSDT", 89000)  # fills it: only the stream tells us
     cid = frame["client_order_id"].iloc[0]
-    for _ in range(200):
-        if "FILLED" in updates:
-            break
-        await asyncio.sleep(0.02)
-    assert "FILLED" in updates
+    await eventually(lambda: "FILLED" in updates, "the FILLED update")
     row = tk.orders(key="streamed").iloc[0]
     assert row["status"] == "FILLED"
     assert row["client_order_id"] == cid
@@ -420,24 +418,25 @@ async def test_stream_events_go_through_finalize(tkh: Any) -> None:
 
 
 async def test_cancelled_caller_still_records_the_outcome(tkh: Any) -> None:
-    from toolkit.paper import FaultConfig
+    session = await tk.connect()
+    held = HeldPlace(session)  # the order is on its way: written ahead, not yet answered
+    try:
+        task = asyncio.ensure_future(tk.batch([tkh.limit()], key="interrupted"))
 
-    await tk.connect()
-    tkh.paper().configure_faults(FaultConfig(latency=0.5))
-    task = asyncio.ensure_future(tk.batch([tkh.limit()], key="interrupted"))
-    for _ in range(200):
-        if len(await asyncio.to_thread(tk.orders, key="interrupted")):
-            break
-        await asyncio.sleep(0.01)
-    task.cancel()  # e.g. the user interrupts the cell after the write-ahead
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    for _ in range(300):
-        rows = await asyncio.to_thread(tk.orders, key="interrupted")
-        if rows["status"].tolist() == ["NEW"]:
-            break
-        await asyncio.sleep(0.01)
-    assert rows["status"].tolist() == ["NEW"]
+        async def rows() -> pd.DataFrame:
+            return await asyncio.to_thread(tk.orders, key="interrupted")
+
+        await eventually(lambda: held.calls, "the send")
+        task.cancel()  # e.g. the user interrupts the cell after the write-ahead
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        held.restore()
+
+    async def recorded() -> bool:
+        return bool((await rows())["status"].tolist() == ["NEW"])
+
+    await eventually(recorded, "the NEW row")
     assert sum(tkh.placed().values()) == 1
     again = await tk.batch([tkh.limit()], key="interrupted")  # the re-run places nothing
     assert again["status"].tolist() == ["NEW"]

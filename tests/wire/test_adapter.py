@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from decimal import Decimal
 from typing import Any
@@ -103,12 +104,18 @@ async def test_spot_sends_one_request_per_order_concurrently(
     mock: aioresponses, transport: Transport
 ) -> None:
     in_flight = peak = 0
+    full = asyncio.Event()  # four requests at the server at once: the slots are all taken
 
     async def answer(url_: Any, **kwargs: Any) -> CallbackResult:
         nonlocal in_flight, peak
         in_flight += 1
         peak = max(peak, in_flight)
-        await asyncio.sleep(0.01)
+        if in_flight == 4:
+            full.set()
+        # hold each answer until the slots are full (once), not for a guessed 10 ms; the bound
+        # only keeps a broken limit (fewer than 4 at once) from hanging the test
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(full.wait(), 10)
         in_flight -= 1
         params = dict(parse_qsl(kwargs["data"].decode()))
         if params["newClientOrderId"] == "c3":
