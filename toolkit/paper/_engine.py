@@ -30,9 +30,11 @@ from ._validate import (
     parse_new_order,
 )
 
-__all__ = ["Engine", "OrderCallback"]
+__all__ = ["Engine", "OrderCallback", "TickHook"]
 
 OrderCallback = Callable[[str, str, dict[str, Any]], None]
+#: Called after every price tick with the (market, symbol) pairs that moved (None: all).
+TickHook = Callable[[list[tuple[str, str]] | None], None]
 
 _log = logging.getLogger(__name__)
 _ZERO = Decimal(0)
@@ -97,6 +99,7 @@ class Engine:
         self._ids = {m: itertools.count(10_000_001) for m in MARKETS}
         self._trade_ids = itertools.count(1_000_001)
         self._subscribers: list[OrderCallback] = []
+        self._tick_hooks: list[TickHook] = []
 
     # ----------------------------------------------------------------- clock, events, accounts
     def now(self) -> int:
@@ -169,6 +172,12 @@ class Engine:
         for key in keys:
             if self.book[key]:
                 self._rematch(*key)
+        for hook in list(self._tick_hooks):  # e.g. the algo service's triggers
+            hook(moved)
+
+    def add_tick_hook(self, hook: TickHook) -> None:
+        """Call ``hook(moved)`` after every tick, once resting orders are matched."""
+        self._tick_hooks.append(hook)
 
     def _rematch(self, market: str, symbol: str) -> None:
         price = self.feed.get(market, symbol)

@@ -19,11 +19,14 @@ from typing import Any
 from aiohttp import web
 
 from ._admin import handle_admin
+from ._algo import AlgoOrders
 from ._app import ServerState, dispatch
 from ._auth import KeyStore
 from ._engine import Engine, OrderCallback
 from ._faults import NO_FAULTS, FaultConfig, FaultInjector
 from ._futures import futures_routes
+from ._futures_extra import futures_extra_routes
+from ._futures_v3 import futures_v3_routes
 from ._limits import DEFAULT_RATE_LIMITS, RateLimiter, RateLimits
 from ._market import BASE_BALANCES, MARKETS, SPOT, PriceFeed, default_specs
 from ._spot import spot_routes
@@ -104,10 +107,13 @@ class PaperExchange:
         #: The user-data stream: listen keys and ``/ws/<listenKey>`` (see ``_userstream``).
         self.user_streams = UserStreams()
         self.engine.subscribe(self.user_streams.on_order)
+        #: USD-M conditional orders (the Algo Order API; see ``_algo``).
+        self.algos = AlgoOrders(self.engine)
         self._state = ServerState(
             engine=self.engine, keys=self.keys, limiter=self.limiter, rate_limits=limits,
             faults=self.faults,
-            routes={**spot_routes(), **futures_routes(), **self.user_streams.routes()},
+            routes={**spot_routes(), **futures_routes(), **self.user_streams.routes(),
+                    **futures_extra_routes(), **futures_v3_routes(), **self.algos.routes()},
             admin=self._admin,
         )
         self._runner: web.ServerRunner | None = None
