@@ -31,6 +31,7 @@ from ._limits import DEFAULT_RATE_LIMITS, RateLimiter, RateLimits
 from ._market import BASE_BALANCES, MARKETS, SPOT, PriceFeed, default_specs
 from ._spot import spot_routes
 from ._userstream import UserStreams
+from ._wsapi import WS_API_PATH, WsApi
 
 __all__ = ["PaperExchange"]
 
@@ -109,6 +110,8 @@ class PaperExchange:
         self.engine.subscribe(self.user_streams.on_order)
         #: USD-M conditional orders (the Algo Order API; see ``_algo``).
         self.algos = AlgoOrders(self.engine)
+        #: The spot WebSocket API (``/ws-api/v3``): user-data subscriptions (see ``_wsapi``).
+        self.ws_api = WsApi(self.keys, self.engine, self.user_streams)
         self._state = ServerState(
             engine=self.engine, keys=self.keys, limiter=self.limiter, rate_limits=limits,
             faults=self.faults,
@@ -129,6 +132,8 @@ class PaperExchange:
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         if request.path.startswith("/ws/"):
             return await self.user_streams.websocket(request)
+        if request.path == WS_API_PATH:
+            return await self.ws_api.handle(request)
         return await dispatch(self._state, request)
 
     async def start(self) -> None:
@@ -164,6 +169,7 @@ class PaperExchange:
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
         await self.user_streams.shutdown()  # open WebSockets would hold the cleanup up
+        await self.ws_api.drop_connections()
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()

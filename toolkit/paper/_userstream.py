@@ -43,7 +43,7 @@ from aiohttp import WSCloseCode, web
 from ._app import Route
 from ._errors import PaperError, mandatory
 
-__all__ = ["UserStreams", "execution_report", "order_trade_update"]
+__all__ = ["RETIRED", "EventListener", "UserStreams", "execution_report", "order_trade_update"]
 
 #: How long a listen key lives after its creation or last keep-alive (Binance: 60 minutes).
 LISTEN_KEY_VALIDITY = 3600.0
@@ -53,6 +53,17 @@ _PATHS = {_SPOT: "/api/v3/userDataStream", _USDM: "/fapi/v1/listenKey"}
 _NO_KEY = PaperError(-1125, "This listenKey does not exist.")
 _KEY_FORMAT = PaperError(-2014, "API-key format invalid.", 401)
 _ZERO = Decimal(0)
+#: The spot REST listen-key endpoints answer this since Binance retired them on 2026-02-20
+#: (spot CHANGELOG 2026-01-21). HTTP 410 is what clients observed on the testnet after its
+#: removal on 2026-02-04; the body is UNCONFIRMED.
+RETIRED = PaperError(
+    -1000, "This endpoint has been retired; subscribe to the User Data Stream through the "
+    "WebSocket API (userDataStream.subscribe.signature).", 410)
+
+RETIRE_SPOT = False
+
+#: ``listener(api_key, market, event)``: another consumer of the user-data events.
+EventListener = Callable[[str, str, dict[str, Any]], None]
 
 
 def _dec(value: Any) -> Decimal:
@@ -241,8 +252,17 @@ class UserStreams:
         self._fills: dict[tuple[str, str, str], _Fill] = {}
         self._trade_ids = 0
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._listeners: list[EventListener] = []
         #: Events pushed so far (all sockets), for tests and diagnostics.
         self.events_sent = 0
+
+    def add_listener(self, listener: EventListener) -> None:
+        """Also hand every event to ``listener(api_key, market, event)`` (the WebSocket API)."""
+        self._listeners.append(listener)
+
+    def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The server's loop: events raised on other threads are pushed from it."""
+        self._loop = loop
 
     # -- listen keys ----------------------------------------------------------------------------
 
@@ -350,6 +370,8 @@ class UserStreams:
             self._fills[ident] = _Fill(_dec(order.get("executedQty")), quote, status)
         else:
             self._fills.pop(ident, None)
+        for listener in list(self._listeners):
+            listener(api_key, market, event)
         listen_key = self._by_account.get((api_key, market))
         if listen_key is None or not self._live(listen_key):
             return
@@ -377,7 +399,10 @@ class UserStreams:
     # -- HTTP ----------------------------------------------------------------------------------
 
     def routes(self) -> dict[str, dict[str, Route]]:
-        """``{path: {method: Route}}`` of the listen-key endpoints (security: API key only)."""
+        """``{path: {method: Route}}`` of the listen-key endpoints (USD-M: API key only).
+
+        The spot paths answer :data:`RETIRED` (HTTP 410) to every call.
+        """
 
         def handler(market: str, method: str) -> Callable[[Any, dict[str, str], str], Any]:
             def handle(state: Any, params: dict[str, str], api_key: str) -> Any:
@@ -385,9 +410,13 @@ class UserStreams:
 
             return handle
 
+        def retired(state: Any, params: dict[str, str], api_key: str) -> Any:
+            raise RETIRED
+
         return {
             path: {
                 method: Route(market, handler(market, method), 1, security="KEY")
+                if market == _USDM or not RETIRE_SPOT else Route(market, retired, 1)
                 for method in ("POST", "PUT", "DELETE")
             }
             for market, path in _PATHS.items()
