@@ -98,3 +98,14 @@ async def test_refusals(paper: PaperExchange, client: Any, session: aiohttp.Clie
         await ws.send_json({"id": "p", "method": "ping"})
         assert (await receive(ws, lambda b: b.get("id") == "p"))["result"] == {}
 
+
+
+async def test_retired_spot_listen_key_endpoints(client: Any) -> None:
+    for method in ("POST", "PUT", "DELETE"):
+        reply = await client.call(method, "/api/v3/userDataStream", {"listenKey": "x"},
+                                  signed=False)
+        assert reply.status == 410
+        assert reply.code == -1000
+    futures = await client.call("POST", "/fapi/v1/listenKey", signed=False)
+    assert futures.status == 200
+    assert len(futures.body["listenKey"]) == 64

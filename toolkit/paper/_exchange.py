@@ -277,6 +277,11 @@ class PaperExchange:
             out.append(view)
         return out
 
+    async def drop_user_streams(self) -> int:
+        """Close every user-data WebSocket (``/ws/<listenKey>`` and ``/ws-api/v3``) as a network
+        drop would; listen keys stay valid, WebSocket API subscriptions end. Returns how many."""
+        return await self.user_streams.drop_connections() + await self.ws_api.drop_connections()
+
     def subscribe(self, callback: OrderCallback) -> Callable[[], None]:
         """Shortcut for ``engine.subscribe``: ``callback(api_key, market, order_json)``."""
         return self.engine.subscribe(callback)

@@ -1,7 +1,9 @@
 """Binance's user-data stream on the paper exchange: listen keys and the ``/ws/<listenKey>`` socket.
 
-* spot   ``POST|PUT|DELETE /api/v3/userDataStream`` and USD-M ``POST|PUT|DELETE
-  /fapi/v1/listenKey`` (security type USER_STREAM: API key only), from :meth:`UserStreams.routes`;
+* USD-M ``POST|PUT|DELETE /fapi/v1/listenKey`` (security type USER_STREAM: API key only), from
+  :meth:`UserStreams.routes`; the spot ``/api/v3/userDataStream`` paths answer HTTP 410 since
+  Binance retired them (spot events go out over the WebSocket API, :mod:`._wsapi`, which
+  registers itself with :meth:`UserStreams.add_listener`);
 * ``GET /ws/<listenKey>`` (:meth:`UserStreams.websocket`): a WebSocket that pushes spot
   ``executionReport`` and USD-M ``ORDER_TRADE_UPDATE`` events, in Binance's field names, as
   orders are created, filled, canceled and expire;
@@ -59,8 +61,6 @@ _ZERO = Decimal(0)
 RETIRED = PaperError(
     -1000, "This endpoint has been retired; subscribe to the User Data Stream through the "
     "WebSocket API (userDataStream.subscribe.signature).", 410)
-
-RETIRE_SPOT = False
 
 #: ``listener(api_key, market, event)``: another consumer of the user-data events.
 EventListener = Callable[[str, str, dict[str, Any]], None]
@@ -416,7 +416,7 @@ class UserStreams:
         return {
             path: {
                 method: Route(market, handler(market, method), 1, security="KEY")
-                if market == _USDM or not RETIRE_SPOT else Route(market, retired, 1)
+                if market == _USDM else Route(market, retired, 1)
                 for method in ("POST", "PUT", "DELETE")
             }
             for market, path in _PATHS.items()
