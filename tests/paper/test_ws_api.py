@@ -109,3 +109,26 @@ async def test_retired_spot_listen_key_endpoints(client: Any) -> None:
     futures = await client.call("POST", "/fapi/v1/listenKey", signed=False)
     assert futures.status == 200
     assert len(futures.body["listenKey"]) == 64
+
+
+async def test_expiry_reason_on_expired_spot_orders(client: Any) -> None:
+    """Spot CHANGELOG 2026-03-09 (new-order RESULT/FULL) and 2026-05-11 (GET order, allOrders);
+    values from enums.md "Expiry Reasons"."""
+    ioc = (await client.post("/api/v3/order", {
+        "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "IOC",
+        "quantity": "0.001", "price": "80000", "newClientOrderId": "ioc-1"})).body
+    assert (ioc["status"], ioc["expiryReason"]) == ("EXPIRED", "UNFILLED_IOC_QUANTITY_EXPIRED")
+    fok = (await client.post("/api/v3/order", {
+        "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "FOK",
+        "quantity": "0.001", "price": "80000"})).body
+    assert fok["expiryReason"] == "UNFILLED_FOK_ORDER_EXPIRED"
+    queried = (await client.get("/api/v3/order", {"symbol": "BTCUSDT",
+                                                  "origClientOrderId": "ioc-1"})).body
+    assert queried["expiryReason"] == "UNFILLED_IOC_QUANTITY_EXPIRED"
+    history = (await client.get("/api/v3/allOrders", {"symbol": "BTCUSDT"})).body
+    assert [o.get("expiryReason") for o in history] == [
+        "UNFILLED_IOC_QUANTITY_EXPIRED", "UNFILLED_FOK_ORDER_EXPIRED"]
+    resting = (await client.post("/api/v3/order", {
+        "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+        "quantity": "0.001", "price": "80000"})).body
+    assert "expiryReason" not in resting  # only on expired orders

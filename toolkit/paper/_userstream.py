@@ -176,6 +176,7 @@ def execution_report(
         "Q": _num(_dec(order.get("origQuoteOrderQty"))),
         "W": int(order.get("workingTime") or created),
         "V": order.get("selfTradePreventionMode", "EXPIRE_MAKER"),
+        **({"eR": order["expiryReason"]} if order.get("expiryReason") else {}),
     }
 
 
