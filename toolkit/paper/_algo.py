@@ -279,12 +279,11 @@ class AlgoOrders:
         else:
             params["type"] = "MARKET"
         try:
-            order, _ = engine.place(algo.api_key, FUTURES, params)
+            order, _ = engine.place(algo.api_key, FUTURES, params,
+                                    trigger=(algo.order_type, algo.trigger_price))
         except PaperError:
             algo.status = "REJECTED"
             return
-        order.orig_type = algo.order_type
-        order.stop_price = algo.trigger_price
         algo.actual_order_id = order.order_id
         algo.status = "TRIGGERED" if order.is_open else "FINISHED"
         self._record_fill(algo, order)

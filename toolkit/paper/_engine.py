@@ -198,8 +198,14 @@ class Engine:
                 self._take(order, order.price)
 
     # ----------------------------------------------------------------- placing
-    def place(self, api_key: str, market: str, params: dict[str, str]) -> tuple[Order, str]:
-        """Validate, accept and match a new order; returns it and its response type."""
+    def place(
+        self, api_key: str, market: str, params: dict[str, str], *,
+        trigger: tuple[str, Decimal] | None = None,
+    ) -> tuple[Order, str]:
+        """Validate, accept and match a new order; returns it and its response type.
+
+        ``trigger``: ``(origType, stopPrice)`` of the conditional order that placed this one.
+        """
         new = parse_new_order(params, self.specs[market], market)
         acct = self.account(api_key)
         spec = new.spec
@@ -224,6 +230,8 @@ class Engine:
         )
         if market == SPOT and new.type in SPOT_STOP_TYPES:
             order.is_working = False
+        if trigger is not None:
+            order.orig_type, order.stop_price = trigger
         self._lock(order, acct, price)
         self.orders[market][order.order_id] = order
         self.by_client_id[cid_key] = order
