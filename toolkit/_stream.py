@@ -113,6 +113,7 @@ USDM_EVENT_KEYS: dict[str, str] = {
     "i": "orderId",
     "S": "side",
     "o": "type",
+    "ot": "type",  # the original type wins: a triggered stop_market row stays stop_market
     "f": "timeInForce",
     "q": "origQty",
     "p": "price",
