@@ -1,0 +1,131 @@
+"""Conformance: Binance client libraries other than ccxt, each in its own environment.
+
+python-binance (and later the official SDKs) cannot share toolkit's environment: they pin their
+own dependencies, and ``binance-connector`` / ``binance-futures-connector`` even install the same
+``binance/api.py``. Each one gets a virtualenv next to the repository's ``.venv``
+(``.venv-conformance-<name>``, built once with uv from the package registry, then reused; the
+test is skipped where that is impossible). A small script in ``tests/paper/clients/`` runs the
+library's own calls against a paper exchange served by this test and prints every raw answer;
+the test compares keys and value types with the recorded shapes of ``shapes.py`` (sources
+named there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from toolkit.paper import PaperExchange
+
+from .shapes import (
+    ALGO_NEW,
+    ALGO_QUERY,
+    FUT_ORDER,
+    FUT_QUERY,
+    POSITION_V3,
+    SPOT_NEW,
+    SPOT_QUERY,
+    shape,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+CLIENTS = Path(__file__).resolve().parent / "clients"
+#: Generous: building an environment the first time, or a slow shared machine.
+RUN_TIMEOUT = 300
+
+
+def client_env(name: str, packages: list[str]) -> Path:
+    """The Python of ``.venv-conformance-<name>`` with ``packages`` installed (built once)."""
+    root = ROOT / f".venv-conformance-{name}"
+    python = root / "bin" / "python"
+    marker = root / ".installed"
+    uv = Path(sys.executable).parent / "uv"
+    locks = ROOT / ".venv-conformance-locks"
+    locks.mkdir(exist_ok=True)
+    with open(locks / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # xdist workers build it once between them
+        if marker.exists() and marker.read_text() == " ".join(packages):
+            return python
+        if not uv.exists():
+            pytest.skip("uv is not installed next to this Python; cannot build the env")
+        made = subprocess.run([str(uv), "venv", "-q", "--clear", "-p", sys.executable, str(root)],
+                              capture_output=True, text=True, timeout=RUN_TIMEOUT)
+        installed = made.returncode == 0 and subprocess.run(
+            [str(uv), "pip", "install", "-q", "-p", str(python), *packages],
+            capture_output=True, text=True, timeout=RUN_TIMEOUT,
+        ).returncode == 0
+        if not installed:
+            pytest.skip(f"could not install {packages} (no package registry?)")
+        marker.write_text(" ".join(packages))
+    return python
+
+
+async def run_client(python: Path, script: str, paper: PaperExchange) -> dict[str, Any]:
+    """Run ``clients/<script>`` against ``paper`` (served by this loop meanwhile)."""
+    key, secret = paper.create_key()
+    proc = await asyncio.create_subprocess_exec(
+        str(python), str(CLIENTS / script), paper.url, key, secret,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), RUN_TIMEOUT)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+    assert proc.returncode == 0, err.decode()[-2000:]
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+async def test_python_binance(paper: PaperExchange) -> None:
+    python = await asyncio.to_thread(client_env, "python-binance", ["python-binance==1.0.37"])
+    got = await run_client(python, "pybinance_calls.py", paper)
+    errors = {name: v["error"] for name, v in got.items()
+              if isinstance(v, dict) and "error" in v}
+    # the one expected refusal: spot listen keys are retired (spot CHANGELOG 2026-01-21)
+    assert errors == {"spot_listen_key": {
+        "status": 410, "code": -1000, "message": got["spot_listen_key"]["error"]["message"]}}
+    assert set(got["time"]) == {"serverTime"}
+    for name in ("limit", "market", "market_quote", "ioc"):  # python-binance asks for FULL
+        assert set(shape(got[name])) - {"expiryReason"} == set(SPOT_NEW), name
+        assert shape(got[name]).items() >= SPOT_NEW.items(), name
+    assert got["ioc"]["expiryReason"] == "UNFILLED_IOC_QUANTITY_EXPIRED"
+    assert got["market_quote"]["status"] == "FILLED"
+    assert got["test_order"] == {}
+    assert shape(got["get_order"]) == SPOT_QUERY
+    assert got["get_order_by_client_id"] == got["get_order"]
+    assert [o["orderId"] for o in got["open_orders"]] == [
+        got["limit"]["orderId"], got["stop_loss_limit"]["orderId"]]
+    assert len(got["all_orders"]) == 5
+    assert got["cancel"]["status"] == "CANCELED"
+    assert [o["status"] for o in got["cancel_all"]] == ["CANCELED"]
+
+    assert got["f_account"]["tradeGroupId"] == -1
+    assert got["f_leverage"]["leverage"] == 5
+    assert shape(got["f_limit"]) == FUT_ORDER
+    assert got["f_test"] == {}
+    assert shape(got["f_get_order"]) == FUT_QUERY
+    assert got["f_open_order"] == got["f_get_order"]
+    assert [shape(o) for o in got["f_batch"]] == [FUT_ORDER, FUT_ORDER]
+    assert [o["status"] for o in got["f_batch_cancel"]] == ["CANCELED", "CANCELED"]
+    # python-binance 1.0.37 routes STOP_MARKET/TAKE_PROFIT to POST /fapi/v1/algoOrder
+    assert shape(got["f_stop_market"]) == ALGO_NEW
+    assert shape(got["f_take_profit"]) == ALGO_NEW
+    assert shape(got["f_algo_get"]) == ALGO_QUERY
+    assert len(got["f_algo_open"]) == 2
+    assert got["f_algo_cancel"]["msg"] == "success"
+    assert {a["algoStatus"] for a in got["f_algo_all"]} == {"CANCELED", "NEW"}
+    # python-binance's futures_position_information calls /fapi/v3/positionRisk
+    assert [shape(p) for p in got["f_position_risk"]] == [POSITION_V3]
+    assert got["f_cancel"]["status"] == "CANCELED"
+    assert got["f_cancel_all"] == {"code": 200,
+                                   "msg": "The operation of cancel all open order is done."}
+    assert len(got["f_listen_key"]) == 64
