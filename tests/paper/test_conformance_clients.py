@@ -129,3 +129,50 @@ async def test_python_binance(paper: PaperExchange) -> None:
     assert got["f_cancel_all"] == {"code": 200,
                                    "msg": "The operation of cancel all open order is done."}
     assert len(got["f_listen_key"]) == 64
+
+
+#: The official SDKs, one environment for both (they share ``binance-common``).
+SDK_PACKAGES = ["binance-sdk-spot==13.3.0",
+                "binance-sdk-derivatives-trading-usds-futures==18.1.0"]
+
+
+async def test_official_spot_sdk_rest_and_ws_api(paper: PaperExchange) -> None:
+    python = await asyncio.to_thread(client_env, "binance-sdk", SDK_PACKAGES)
+    got = await run_client(python, "sdk_spot_calls.py", paper)
+    assert not [n for n, v in got.items() if isinstance(v, dict) and "error" in v], got
+    assert set(got["time"]) == {"serverTime"}
+    assert shape(got["limit"]) == SPOT_NEW
+    assert got["market_quote"]["status"] == "FILLED"
+    assert got["test_order"] == {}
+    assert shape(got["get_order"]) == SPOT_QUERY
+    assert [o["orderId"] for o in got["open_orders"]] == [got["limit"]["orderId"]]
+    assert len(got["all_orders"]) == 2
+    assert got["cancel"]["status"] == "CANCELED"
+    # the user-data stream over the WebSocket API, as the SDK subscribes to it
+    assert got["ws_subscribe"]["status"] == 200
+    assert got["ws_subscribe"]["result"] == {"subscriptionId": 0}
+    event = got["ws_event"]
+    assert (event["c"], event["X"], event["x"], event["s"]) == ("sdk-ws-1", "NEW", "NEW",
+                                                               "BTCUSDT")
+
+
+async def test_official_usdm_sdk(paper: PaperExchange) -> None:
+    python = await asyncio.to_thread(client_env, "binance-sdk", SDK_PACKAGES)
+    got = await run_client(python, "sdk_usdm_calls.py", paper)
+    assert not [n for n, v in got.items() if isinstance(v, dict) and "error" in v], got
+    assert shape(got["limit"]) == FUT_ORDER
+    assert got["test_order"] == {}
+    assert shape(got["query"]) == FUT_QUERY
+    assert got["open_order"] == got["query"]
+    assert [shape(o) for o in got["batch"]] == [FUT_ORDER, FUT_ORDER]
+    assert [o["status"] for o in got["batch_cancel"]] == ["CANCELED", "CANCELED"]
+    assert got["market"]["status"] == "FILLED"
+    assert shape(got["algo_new"]) == ALGO_NEW
+    assert shape(got["algo_query"]) == ALGO_QUERY
+    assert [a["clientAlgoId"] for a in got["algo_open"]] == ["sdk-sl-1"]
+    assert got["algo_cancel"] == {"algoId": got["algo_new"]["algoId"],
+                                  "clientAlgoId": "sdk-sl-1", "code": "200", "msg": "success"}
+    assert [shape(p) for p in got["positions_v3"]] == [POSITION_V3]
+    assert "feeTier" not in got["account_v3"]
+    assert got["cancel"]["status"] == "CANCELED"
+    assert len(got["listen_key"]["listenKey"]) == 64
