@@ -176,3 +176,49 @@ async def test_official_usdm_sdk(paper: PaperExchange) -> None:
     assert "feeTier" not in got["account_v3"]
     assert got["cancel"]["status"] == "CANCELED"
     assert len(got["listen_key"]["listenKey"]) == 64
+
+
+def _errors(got: dict[str, Any]) -> dict[str, Any]:
+    return {name: v["error"] for name, v in got.items() if isinstance(v, dict) and "error" in v}
+
+
+async def test_deprecated_spot_connector(paper: PaperExchange) -> None:
+    """binance-connector 3.13.0 (deprecated on PyPI, still widely installed)."""
+    python = await asyncio.to_thread(client_env, "binance-connector", ["binance-connector==3.13.0"])
+    got = await run_client(python, "connector_spot_calls.py", paper)
+    # its listen-key helper meets the retired endpoint (spot CHANGELOG 2026-01-21)
+    assert list(_errors(got)) == ["listen_key"]
+    assert got["listen_key"]["error"]["status"] == 410
+    assert shape(got["limit"]) == SPOT_NEW
+    assert got["market_quote"]["status"] == "FILLED"
+    assert got["fok"]["expiryReason"] == "UNFILLED_FOK_ORDER_EXPIRED"
+    assert got["test_order"] == {}
+    assert shape(got["get_order"]) == SPOT_QUERY
+    assert got["get_order_by_client_id"] == got["get_order"]
+    assert len(got["open_orders"]) == 2
+    assert len(got["all_orders"]) == 4
+    assert got["cancel"]["status"] == "CANCELED"
+    assert [o["orderId"] for o in got["cancel_all"]] == [got["take_profit_limit"]["orderId"]]
+
+
+async def test_deprecated_usdm_connector(paper: PaperExchange) -> None:
+    """binance-futures-connector 4.2.0, in an environment of its own (same binance/api.py)."""
+    python = await asyncio.to_thread(client_env, "binance-futures-connector",
+                                     ["binance-futures-connector==4.2.0"])
+    got = await run_client(python, "connector_usdm_calls.py", paper)
+    # the old endpoint refuses conditional types (-4120, observed 2025-12-09, nautilus#3287)
+    assert _errors(got) == {"stop_market_old_endpoint": {
+        "status": 400, "code": -4120, "message": "Order type not supported for this endpoint. "
+        "Please use the Algo Order API endpoints instead."}}
+    assert shape(got["limit"]) == FUT_ORDER
+    assert got["test_order"] == {}
+    assert shape(got["query"]) == FUT_QUERY
+    assert got["open_order"] == got["query"]
+    assert [shape(o) for o in got["batch"]] == [FUT_ORDER, FUT_ORDER]
+    assert [o["status"] for o in got["batch_cancel"]] == ["CANCELED", "CANCELED"]
+    assert shape(got["algo_new"]) == ALGO_NEW
+    assert shape(got["algo_query"]) == ALGO_QUERY
+    assert got["algo_cancel"]["msg"] == "success"
+    assert [shape(p) for p in got["positions_v3"]] == [POSITION_V3]  # it calls v3
+    assert "feeTier" not in got["account_v3"]  # ... and /fapi/v3/account
+    assert len(got["listen_key"]["listenKey"]) == 64
