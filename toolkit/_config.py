@@ -52,23 +52,25 @@ class BinanceVenue:
 #: Every Binance venue by (name, market): ``live``, the ``testnet`` (separate keys) and
 #: ``demo`` (Demo Mode, separate keys). Checked 2026-11-30 against Binance's spot docs
 #: (rest-api.md, web-socket-api.md, testnet/ and demo-mode/general-info.md), the USD-M "General
-#: Info" page and ccxt 4.5.90's ``urls`` (test and demo) for the USD-M testnet and demo streams.
+#: Info" page and ccxt 4.5.90's ``urls`` (test and demo). USD-M user data moved to the
+#: ``/private`` route of the stream hosts (Binance announcement of 2026-03-06, legacy URLs
+#: retired 2026-04-23; as implemented in ccxt/go-binance PR #809, tested on testnet and demo).
 BINANCE_VENUES: dict[tuple[str, Market], BinanceVenue] = {
     (venue.name, venue.market): venue
     for venue in (
         BinanceVenue("live", Market.SPOT, "https://api.binance.com",
                      "wss://stream.binance.com:9443", "wss://ws-api.binance.com:443/ws-api/v3"),
         BinanceVenue("live", Market.USDM, "https://fapi.binance.com",
-                     "wss://fstream.binance.com"),
+                     "wss://fstream.binance.com/private"),
         BinanceVenue("testnet", Market.SPOT, "https://testnet.binance.vision",
                      "wss://stream.testnet.binance.vision",
                      "wss://ws-api.testnet.binance.vision/ws-api/v3"),
         BinanceVenue("testnet", Market.USDM, "https://testnet.binancefuture.com",
-                     "wss://fstream.binancefuture.com"),
+                     "wss://fstream.binancefuture.com/private"),
         BinanceVenue("demo", Market.SPOT, "https://demo-api.binance.com",
                      "wss://demo-stream.binance.com", "wss://demo-ws-api.binance.com/ws-api/v3"),
         BinanceVenue("demo", Market.USDM, "https://demo-fapi.binance.com",
-                     "wss://fstream.binancefuture.com"),
+                     "wss://fstream.binancefuture.com/private"),
     )
 }
 

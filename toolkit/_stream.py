@@ -165,7 +165,7 @@ def stream_url(base_url: str, market: Market) -> str:
     Example::
 
         >>> stream_url("https://fapi.binance.com", Market.USDM)
-        'wss://fstream.binance.com'
+        'wss://fstream.binance.com/private'
         >>> stream_url("http://127.0.0.1:8765", Market.SPOT)
         'ws://127.0.0.1:8765'
     """

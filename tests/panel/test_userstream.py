@@ -185,13 +185,15 @@ def test_order_trade_update_shape_and_parse() -> None:
 
 def test_stream_url() -> None:
     assert stream_url("https://api.binance.com", Market.SPOT) == "wss://stream.binance.com:9443"
-    assert stream_url("https://fapi.binance.com", Market.USDM) == "wss://fstream.binance.com"
+    # USD-M user data on the /private route since 2026-03-06 (ccxt/go-binance PR #809)
+    assert stream_url("https://fapi.binance.com", Market.USDM) == (
+        "wss://fstream.binance.com/private")
     assert stream_url("http://127.0.0.1:8765", Market.SPOT) == "ws://127.0.0.1:8765"
-    # USD-M testnet and Demo Mode streams: ccxt 4.5.90 urls["test"] / urls["demo"]
+    # USD-M testnet and Demo Mode streams: ccxt 4.5.90 urls["test"] / urls["demo"], /private
     assert stream_url("https://testnet.binancefuture.com", Market.USDM) == (
-        "wss://fstream.binancefuture.com")
+        "wss://fstream.binancefuture.com/private")
     assert stream_url("https://demo-fapi.binance.com", Market.USDM) == (
-        "wss://fstream.binancefuture.com")
+        "wss://fstream.binancefuture.com/private")
 
 
 def test_ws_api_url() -> None:

@@ -132,3 +132,19 @@ async def test_expiry_reason_on_expired_spot_orders(client: Any) -> None:
         "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
         "quantity": "0.001", "price": "80000"})).body
     assert "expiryReason" not in resting  # only on expired orders
+
+
+async def test_usdm_user_data_on_the_private_route(
+    paper: PaperExchange, client: Any, session: aiohttp.ClientSession
+) -> None:
+    """USD-M user data moved to ``/private/ws/<listenKey>`` (Binance announcement 2026-03-06,
+    legacy URLs retired 2026-04-23; ccxt/go-binance PR #809); ``/ws/<listenKey>`` still works
+    here for older clients."""
+    key = (await client.call("POST", "/fapi/v1/listenKey", signed=False)).body["listenKey"]
+    url = paper.url.replace("http", "ws") + "/private/ws/" + key
+    async with session.ws_connect(url) as ws:
+        await client.post("/fapi/v1/order", {
+            "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+            "quantity": "0.002", "price": "85000", "newClientOrderId": "priv-1"})
+        event = await receive(ws, lambda b: b.get("e") == "ORDER_TRADE_UPDATE")
+        assert (event["o"]["c"], event["o"]["X"]) == ("priv-1", "NEW")

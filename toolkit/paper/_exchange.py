@@ -130,7 +130,7 @@ class PaperExchange:
         return await handle_admin(self, request)
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
-        if request.path.startswith("/ws/"):
+        if request.path.startswith(("/ws/", "/private/ws/")):  # USD-M moved to /private
             return await self.user_streams.websocket(request)
         if request.path == WS_API_PATH:
             return await self.ws_api.handle(request)

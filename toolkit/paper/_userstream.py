@@ -4,7 +4,8 @@
   :meth:`UserStreams.routes`; the spot ``/api/v3/userDataStream`` paths answer HTTP 410 since
   Binance retired them (spot events go out over the WebSocket API, :mod:`._wsapi`, which
   registers itself with :meth:`UserStreams.add_listener`);
-* ``GET /ws/<listenKey>`` (:meth:`UserStreams.websocket`): a WebSocket that pushes spot
+* ``GET /ws/<listenKey>`` or ``/private/ws/<listenKey>`` (Binance's USD-M route since
+  2026-03-06) (:meth:`UserStreams.websocket`): a WebSocket that pushes spot
   ``executionReport`` and USD-M ``ORDER_TRADE_UPDATE`` events, in Binance's field names, as
   orders are created, filled, canceled and expire;
 * :meth:`UserStreams.drop_connections` closes every user-data WebSocket while the keys stay
@@ -446,7 +447,7 @@ class UserStreams:
     async def websocket(self, request: web.BaseRequest) -> web.StreamResponse:
         """Serve ``GET /ws/<listenKey>``: push this account's order events until it closes."""
         self._loop = asyncio.get_running_loop()
-        listen_key = request.path[len("/ws/"):].strip("/")
+        listen_key = request.path.partition("/ws/")[2].strip("/")  # /ws/<k>, /private/ws/<k>
         if not self._live(listen_key):
             body = json.dumps(_NO_KEY.body()).encode()
             return web.Response(body=body, status=400, content_type="application/json")
