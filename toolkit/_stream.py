@@ -10,8 +10,11 @@ current. How it subscribes depends on the market (Binance retired the spot REST 
   ``{"subscriptionId": n, "event": {...}}``. A reconnect subscribes again; an
   ``eventStreamTerminated`` event ends the connection (and so re-subscribes);
 * **USD-M**: create a ``listenKey`` (``POST /fapi/v1/listenKey``) through the session's one
-  :class:`~toolkit._transport.Transport`, open ``<stream host>/ws/<listenKey>``, keep the key
-  alive (``PUT``) every ``keepalive_interval``; a ``listenKeyExpired`` event gets a fresh key.
+  :class:`~toolkit._transport.Transport`, open ``<stream host>/ws/<listenKey>`` (the hosts'
+  ``/private`` route on Binance), keep the key alive (``PUT``) every ``keepalive_interval``; a
+  ``listenKeyExpired`` event gets a fresh key. Conditional orders report ``ALGO_UPDATE``
+  (:data:`ALGO_EVENT_KEYS`): the row keeps its client id, its ``order_id`` becomes the
+  triggered order's once it fired.
 
 Either way the feed then **resynchronizes** by a REST refresh of the open orders, applies every
 ``executionReport`` / ``ORDER_TRADE_UPDATE`` as it arrives, in order, through the session's single
@@ -42,6 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import enum
 import json
 import logging
@@ -56,14 +60,16 @@ from yarl import URL
 
 from ._config import venue_for
 from ._exceptions import ConfigError, ExchangeError, ExchangeUnavailable, ToolkitError
-from ._models import Market, Order
+from ._models import Market, Order, OrderStatus
 from ._transport import Transport
+from .adapters._algo import parse_algo_order
 from .adapters._wire import parse_order
 
 if TYPE_CHECKING:
     from ._session import Session
 
 __all__ = [
+    "ALGO_EVENT_KEYS",
     "DEFAULT_STREAM_CONFIG",
     "LISTEN_KEY_PATHS",
     "SPOT_EVENT_KEYS",
@@ -124,6 +130,38 @@ USDM_EVENT_KEYS: dict[str, str] = {
     "R": "reduceOnly",
     "T": "updateTime",
 }
+#: USD-M ``ALGO_UPDATE`` (its ``o`` object) letter -> the Algo Order API's REST key
+#: (:func:`toolkit.adapters._algo.parse_algo_order` reads those).
+ALGO_EVENT_KEYS: dict[str, str] = {
+    "caid": "clientAlgoId",
+    "aid": "algoId",
+    "o": "orderType",
+    "s": "symbol",
+    "S": "side",
+    "f": "timeInForce",
+    "q": "quantity",
+    "X": "algoStatus",
+    "tp": "triggerPrice",
+    "p": "price",
+    "R": "reduceOnly",
+    "ap": "actualPrice",
+    "T": "updateTime",
+}
+
+
+def _algo_event(body: Mapping[str, Any], exchange: str) -> Order:
+    """An ``ALGO_UPDATE`` -> the row's state: the algo's, or once it fired its order's id."""
+    rest = {key: body[letter] for letter, key in ALGO_EVENT_KEYS.items() if letter in body}
+    order = parse_algo_order(rest, exchange=exchange)
+    actual = body.get("ai")
+    if actual:
+        order = dataclasses.replace(order, order_id=str(actual))
+    if body.get("X") == "FINISHED":  # the triggered order is done: filled, or not in full
+        filled = float(body.get("aq") or 0)
+        status = OrderStatus.FILLED if order.qty and filled >= order.qty else (
+            OrderStatus.CANCELED)
+        order = dataclasses.replace(order, status=status, filled_qty=filled)
+    return order
 
 
 @dataclass(frozen=True)
@@ -222,6 +260,15 @@ def parse_event(
         if not isinstance(body, Mapping):
             return None
         rest = {key: body[letter] for letter, key in USDM_EVENT_KEYS.items() if letter in body}
+    elif event == "ALGO_UPDATE":
+        body = payload.get("o")
+        if not isinstance(body, Mapping):
+            return None
+        try:
+            return _algo_event(body, exchange)
+        except (ValueError, TypeError, ArithmeticError):
+            log.debug("unreadable ALGO_UPDATE: %s", str(payload)[:200])
+            return None
     else:
         return None
     try:

@@ -7,7 +7,7 @@ from typing import Any
 
 import toolkit as tk
 
-from .conftest import Paper, on_io, until_async
+from .conftest import Paper, on_io, until, until_async
 
 BTC = "BTCUSDT"
 
@@ -62,5 +62,34 @@ async def test_algo_orders_through_batch(io_paper: Paper, tmp_path: Any) -> None
         rest = await futures.cancel_all(BTC)
         assert list(rest.client_order_id) == [limit_id]
         assert (await futures.open_orders(BTC)).empty
+    finally:
+        await futures.close()
+
+
+async def test_algo_update_events_reach_the_frame(io_paper: Paper, tmp_path: Any) -> None:
+    """An algo order cancelled (or fired) at the exchange reaches the row by ``ALGO_UPDATE``."""
+    futures = await tk.connect("paper", market="usdm", base_url=io_paper.exchange.url,
+                               api_key=io_paper.key, api_secret=io_paper.secret,
+                               store=str(tmp_path / "algo-events.duckdb"))
+    try:
+        feed = futures.feed
+        assert feed is not None
+        await until(lambda: feed.state.value == "live")
+        price = float(await on_io(io_paper.exchange.price, BTC, "usdm"))
+        frame = await futures.batch([
+            {"symbol": BTC, "side": "buy", "type": "stop_market", "qty": 0.002,
+             "stop_price": round(price * 1.05, 1)}], key="algo-events")
+        (cid,) = frame.client_order_id
+        algo = next(a for a in io_paper.exchange.algos.orders.values()
+                    if a.client_algo_id == cid)
+        await on_io(io_paper.exchange.algos.cancel, algo)  # someone else cancels it
+
+        def status() -> str:
+            return str(futures.orders(key="algo-events").status.iloc[0])
+
+        await until(lambda: status() == "CANCELED")
+        events = futures.sql(
+            f"select source from order_events where client_order_id = '{cid}'")
+        assert "stream" in set(events.source)
     finally:
         await futures.close()

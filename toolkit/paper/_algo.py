@@ -21,8 +21,10 @@ checked only when the order is placed, as on Binance; a refused trigger ends ``R
 
 Response shapes: the POST answer is the one recorded in ccxt 4.5.90 ``binance.parse_order``'s
 comment; queries use the example of Binance's "Query Algo Order" page (adds ``actualOrderId``,
-``actualPrice`` and the tp/sl fields); cancel answers ``{algoId, clientAlgoId, code: "200",
-msg: "success"}`` (binance-sdk-derivatives-trading-usds-futures unit test ``cancel_algo_order``).
+``actualPrice`` and the tp/sl fields); each state change also goes out as an ``ALGO_UPDATE``
+user-data event (Binance docs "Event: Algo Order Update"); cancel answers ``{algoId,
+clientAlgoId, code: "200", msg: "success"}`` (binance-sdk-derivatives-trading-usds-futures unit
+test ``cancel_algo_order``).
 
 Example::
 
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import itertools
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -46,6 +49,9 @@ from ._orders import Order
 from ._validate import parse_new_order
 
 __all__ = ["ALGO_OPEN", "AlgoOrder", "AlgoOrders"]
+
+#: ``notify(api_key, market, event)``: where ``ALGO_UPDATE`` events go (the user-data streams).
+Notify = Callable[[str, str, dict[str, Any]], None]
 
 #: Algo statuses in which the order still waits for (or is placing) its trigger.
 ALGO_OPEN = frozenset({"NEW", "TRIGGERING"})
@@ -84,6 +90,7 @@ class AlgoOrder:
     trigger_time: int = 0
     actual_order_id: int | None = None
     actual_price: Decimal = field(default=_ZERO)
+    actual_qty: Decimal = field(default=_ZERO)
 
     @property
     def is_open(self) -> bool:
@@ -95,6 +102,26 @@ class AlgoOrder:
         stop = self.order_type.startswith("STOP")
         up = (self.side == "BUY") == stop
         return price >= self.trigger_price if up else price <= self.trigger_price
+
+    def event(self, now: int) -> dict[str, Any]:
+        """The USD-M ``ALGO_UPDATE`` user-data event (Binance docs "Event: Algo Order Update")."""
+        pp, qp = self.spec.price_places, self.spec.qty_places
+        return {
+            "e": "ALGO_UPDATE", "T": self.update_time, "E": now,
+            "o": {
+                "caid": self.client_algo_id, "aid": self.algo_id, "at": "CONDITIONAL",
+                "o": self.order_type, "s": self.spec.symbol, "S": self.side, "ps": "BOTH",
+                "f": self.tif, "q": fmt(self.qty, qp), "X": self.status,
+                "ai": "" if self.actual_order_id is None else str(self.actual_order_id),
+                "ap": fmt(self.actual_price, pp + qp), "aq": fmt(self.actual_qty, qp),
+                "act": "0" if self.actual_order_id is None else (
+                    "LIMIT" if self.order_type in _LIMIT_KINDS else "MARKET"),
+                "tp": fmt(self.trigger_price, pp), "p": fmt(self.price, pp),
+                "V": "EXPIRE_MAKER", "wt": self.working_type, "pm": "NONE",
+                "cp": self.close_position, "pP": self.price_protect, "R": self.reduce_only,
+                "tt": self.trigger_time, "gtd": 0,
+            },
+        }
 
     def view(self, *, query: bool = True) -> dict[str, Any]:
         """The algo order as Binance shows it (``query``: the GET shape, else the POST one)."""
@@ -149,13 +176,18 @@ def _flag(params: dict[str, str], name: str) -> bool:
 class AlgoOrders:
     """The Algo Service of one paper exchange, triggered by the engine's price ticks."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, notify: Notify | None = None) -> None:
         self.engine = engine
+        self._notify = notify
         self.orders: dict[int, AlgoOrder] = {}
         self._ids = itertools.count(1_000_000_001)
         self._by_actual: dict[int, AlgoOrder] = {}
         engine.add_tick_hook(self.on_tick)
         engine.subscribe(self._on_order)
+
+    def _changed(self, algo: AlgoOrder) -> None:
+        if self._notify is not None:
+            self._notify(algo.api_key, FUTURES, algo.event(self.engine.now()))
 
     # ----------------------------------------------------------------- lifecycle of one algo
     def place(self, api_key: str, params: dict[str, str]) -> AlgoOrder:
@@ -217,6 +249,7 @@ class AlgoOrders:
         if algo.fires(self.engine.feed.get(FUTURES, new.spec.symbol)):
             raise _WOULD_TRIGGER
         self.orders[algo.algo_id] = algo
+        self._changed(algo)
         return algo
 
     def find(self, api_key: str, params: dict[str, str], *, cancel: bool = False) -> AlgoOrder:
@@ -243,6 +276,7 @@ class AlgoOrders:
         """Cancel a waiting algo order."""
         algo.status = "CANCELED"
         algo.update_time = self.engine.now()
+        self._changed(algo)
 
     def open_orders(self, api_key: str, symbol: str | None = None) -> list[AlgoOrder]:
         """The account's waiting algo orders, oldest first."""
@@ -268,6 +302,7 @@ class AlgoOrders:
             qty = abs(engine.account(algo.api_key).position(algo.spec.symbol)[0])
             if not qty:
                 algo.status = "EXPIRED"
+                self._changed(algo)
                 return
         params = {"symbol": algo.spec.symbol, "side": algo.side,
                   "quantity": format(qty, "f"), "newClientOrderId": algo.client_algo_id,
@@ -283,12 +318,14 @@ class AlgoOrders:
                                     trigger=(algo.order_type, algo.trigger_price))
         except PaperError:
             algo.status = "REJECTED"
+            self._changed(algo)
             return
         algo.actual_order_id = order.order_id
         algo.status = "TRIGGERED" if order.is_open else "FINISHED"
         self._record_fill(algo, order)
         if order.is_open:
             self._by_actual[order.order_id] = algo
+        self._changed(algo)
 
     def _on_order(self, api_key: str, market: str, order: dict[str, Any]) -> None:
         if market != FUTURES:
@@ -304,9 +341,11 @@ class AlgoOrders:
             algo.status = "FINISHED"
             algo.update_time = self.engine.now()
             self._by_actual.pop(actual.order_id, None)
+            self._changed(algo)
 
     @staticmethod
     def _record_fill(algo: AlgoOrder, order: Order) -> None:
+        algo.actual_qty = order.executed
         if order.executed:
             algo.actual_price = order.cum_quote / order.executed
 

@@ -109,7 +109,7 @@ class PaperExchange:
         self.user_streams = UserStreams()
         self.engine.subscribe(self.user_streams.on_order)
         #: USD-M conditional orders (the Algo Order API; see ``_algo``).
-        self.algos = AlgoOrders(self.engine)
+        self.algos = AlgoOrders(self.engine, notify=self.user_streams.push_event)
         #: The spot WebSocket API (``/ws-api/v3``): user-data subscriptions (see ``_wsapi``).
         self.ws_api = WsApi(self.keys, self.engine, self.user_streams)
         self._state = ServerState(

@@ -346,6 +346,26 @@ class UserStreams:
                 return
         self._on_order(api_key, market, order)
 
+    def push_event(self, api_key: str, market: str, event: dict[str, Any]) -> None:
+        """Deliver a ready event (e.g. ``ALGO_UPDATE``) like an order event; any thread."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is not loop:
+                loop.call_soon_threadsafe(self._deliver, api_key, market, event)
+                return
+        self._deliver(api_key, market, event)
+
+    def _deliver(self, api_key: str, market: str, event: dict[str, Any]) -> None:
+        for listener in list(self._listeners):
+            listener(api_key, market, event)
+        listen_key = self._by_account.get((api_key, market))
+        if listen_key is not None and self._live(listen_key):
+            self._push(self._keys[listen_key], json.dumps(event))
+
     def _on_order(self, api_key: str, market: str, order: Mapping[str, Any]) -> None:
         ident = (market, str(order.get("symbol")), str(order.get("orderId")))
         previous = self._fills.get(ident)
@@ -372,12 +392,7 @@ class UserStreams:
             self._fills[ident] = _Fill(_dec(order.get("executedQty")), quote, status)
         else:
             self._fills.pop(ident, None)
-        for listener in list(self._listeners):
-            listener(api_key, market, event)
-        listen_key = self._by_account.get((api_key, market))
-        if listen_key is None or not self._live(listen_key):
-            return
-        self._push(self._keys[listen_key], json.dumps(event))
+        self._deliver(api_key, market, event)
 
     def _push(self, key: _Key, text: str) -> None:
         for queue in key.queues:
