@@ -425,26 +425,31 @@ class OrderFeed:
     async def _session_once(self) -> None:
         """One connection: subscription (spot) or key (USD-M), resync, events until it ends."""
         self.state = FeedState.CONNECTING if self.connections == 0 else FeedState.RECONNECTING
+        loop = asyncio.get_running_loop()
+        tasks: list[asyncio.Task[None]] = []
         if self.market is Market.SPOT:
             ws = await self._connect(self.ws_api)
-            await self._subscribe(ws)
-            keepalive = asyncio.get_running_loop().create_task(asyncio.sleep(0))
+            try:
+                await self._subscribe(ws)
+            except BaseException:
+                await self._close_socket()  # the next attempt opens a new connection
+                raise
         else:
             key = await self._create_key()
             ws = await self._connect(f"{self.ws_base}/ws/{key}")
-            keepalive = asyncio.get_running_loop().create_task(self._keepalive(key))
+            tasks.append(loop.create_task(self._keepalive(key)))
         self.connections += 1
         queue: asyncio.Queue[Order | None] = asyncio.Queue()
-        reader = asyncio.get_running_loop().create_task(self._read(ws, queue))
+        tasks.append(loop.create_task(self._read(ws, queue)))
         try:
             await self._refresh()  # events that arrive meanwhile wait in the queue, in order
             self.state = FeedState.LIVE
             self.last_error = None
             await self._apply_from(queue)
         finally:
-            for task in (keepalive, reader):
+            for task in tasks:
                 task.cancel()
-            for task in (keepalive, reader):
+            for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             await self._close_socket()

@@ -397,3 +397,25 @@ async def test_spot_feed_polls_when_the_subscription_is_refused() -> None:
             assert feed.state is FeedState.POLLING
         finally:
             await feed.stop()
+
+
+async def test_spot_feed_retries_a_refused_signature_without_leaking_sockets() -> None:
+    from toolkit.paper import PaperExchange
+
+    async with PaperExchange(price_mode="fixed") as paper:
+        key, _ = paper.create_key()
+        async with Transport(TransportConfig(base_url=paper.url, sync_time=False),
+                             api_key=key, api_secret="not-the-secret") as tr:
+            sink = Sink()
+            feed = OrderFeed(tr, market=Market.SPOT, exchange="paper", apply=sink.apply,
+                             resync=sink.resync,
+                             config=StreamConfig(backoff_initial=0.01, backoff_max=0.02,
+                                                 poll_interval=0.01))
+            feed.start()
+            try:
+                await until(lambda: feed.last_error is not None and "-1022" in feed.last_error)
+                assert feed.state is not FeedState.LIVE
+                assert paper.ws_api.subscriptions() == 0
+                assert paper.ws_api.connections() <= 1  # each failed attempt closed its socket
+            finally:
+                await feed.stop()
