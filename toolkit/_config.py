@@ -6,6 +6,8 @@ arguments or ``TOOLKIT_API_KEY``/``TOOLKIT_API_SECRET``.
 Example::
 
     >>> make_config("binance", market="usdm", testnet=True, store=":memory:").base_url
+    'https://testnet.binancefuture.com'
+    >>> make_config("binance", market="usdm", demo=True, store=":memory:").base_url
     'https://demo-fapi.binance.com'
 """
 
@@ -19,15 +21,71 @@ from ._exceptions import ConfigError
 from ._guards import DEFAULT_LIMITS, Limits
 from ._models import Market
 
-__all__ = ["BINANCE_URLS", "DEFAULT_STORE", "SessionConfig", "credentials", "make_config"]
+__all__ = [
+    "BINANCE_URLS",
+    "BINANCE_VENUES",
+    "DEFAULT_STORE",
+    "BinanceVenue",
+    "SessionConfig",
+    "credentials",
+    "make_config",
+    "venue_for",
+    "venue_name",
+]
 
-#: Binance REST base URLs by (testnet, market).
-BINANCE_URLS: dict[tuple[bool, Market], str] = {
-    (False, Market.SPOT): "https://api.binance.com",
-    (False, Market.USDM): "https://fapi.binance.com",
-    (True, Market.SPOT): "https://testnet.binance.vision",
-    (True, Market.USDM): "https://demo-fapi.binance.com",
+
+@dataclass(frozen=True)
+class BinanceVenue:
+    """Where one Binance venue lives for one market (a frozen value object).
+
+    ``rest`` is the REST base URL, ``stream`` the WebSocket Streams host (USD-M user data:
+    ``<stream>/ws/<listenKey>``), ``ws_api`` the spot WebSocket API (user data since the spot
+    listen keys were retired on 2026-02-20); ``None`` where the toolkit does not use one.
+    """
+
+    name: str
+    market: Market
+    rest: str
+    stream: str
+    ws_api: str | None = None
+
+
+#: Every Binance venue by (name, market): ``live``, the ``testnet`` (separate keys) and
+#: ``demo`` (Demo Mode, separate keys). Checked 2026-11-30 against Binance's spot docs
+#: (rest-api.md, web-socket-api.md, testnet/ and demo-mode/general-info.md), the USD-M "General
+#: Info" page and ccxt 4.5.90's ``urls`` (test and demo). USD-M user data moved to the
+#: ``/private`` route of the stream hosts (Binance announcement of 2026-03-06, legacy URLs
+#: retired 2026-04-23; as implemented in ccxt/go-binance PR #809, tested on testnet and demo).
+BINANCE_VENUES: dict[tuple[str, Market], BinanceVenue] = {
+    (venue.name, venue.market): venue
+    for venue in (
+        BinanceVenue("live", Market.SPOT, "https://api.binance.com",
+                     "wss://stream.binance.com:9443", "wss://ws-api.binance.com:443/ws-api/v3"),
+        BinanceVenue("live", Market.USDM, "https://fapi.binance.com",
+                     "wss://fstream.binance.com/private"),
+        BinanceVenue("testnet", Market.SPOT, "https://testnet.binance.vision",
+                     "wss://stream.testnet.binance.vision",
+                     "wss://ws-api.testnet.binance.vision/ws-api/v3"),
+        BinanceVenue("testnet", Market.USDM, "https://testnet.binancefuture.com",
+                     "wss://fstream.binancefuture.com/private"),
+        BinanceVenue("demo", Market.SPOT, "https://demo-api.binance.com",
+                     "wss://demo-stream.binance.com", "wss://demo-ws-api.binance.com/ws-api/v3"),
+        BinanceVenue("demo", Market.USDM, "https://demo-fapi.binance.com",
+                     "wss://fstream.binancefuture.com/private"),
+    )
 }
+
+#: Binance REST base URLs by (testnet, market) (the live and testnet rows of the table above).
+BINANCE_URLS: dict[tuple[bool, Market], str] = {
+    (name == "testnet", market): venue.rest
+    for (name, market), venue in BINANCE_VENUES.items() if name != "demo"
+}
+
+
+def venue_for(base_url: str) -> BinanceVenue | None:
+    """The Binance venue whose REST base is ``base_url`` (``None``: another server)."""
+    url = base_url.rstrip("/")
+    return next((v for v in BINANCE_VENUES.values() if v.rest == url), None)
 #: The store file when neither ``store=`` nor ``TOOLKIT_STORE`` is given.
 DEFAULT_STORE = "toolkit.duckdb"
 _EXCHANGES = ("paper", "binance")
@@ -51,6 +109,8 @@ class SessionConfig:
     #: Where requests go; ``None`` means the embedded paper exchange of this process.
     base_url: str | None = None
     testnet: bool = False
+    #: Binance Demo Mode (``demo-api.binance.com`` / ``demo-fapi.binance.com``).
+    demo: bool = False
     #: The DuckDB file (absolute) or ``":memory:"``.
     store: str = "toolkit.duckdb"
     #: Order requests in flight at once.
@@ -98,10 +158,18 @@ def make_config(
     market: Market | str = Market.SPOT,
     store: str | os.PathLike[str] | None = None,
     testnet: bool = False,
+    demo: bool = False,
     base_url: str | None = None,
     **settings: Any,
 ) -> SessionConfig:
-    """The :class:`SessionConfig` for ``connect()``'s arguments (env defaults applied)."""
+    """The :class:`SessionConfig` for ``connect()``'s arguments (env defaults applied).
+
+    ``testnet=True`` means Binance's testnets on both markets (spot ``testnet.binance.vision``,
+    USD-M ``testnet.binancefuture.com``); ``demo=True`` means Demo Mode (``demo-api`` /
+    ``demo-fapi.binance.com``). Each has its own keys; asking for both is an error.
+    """
+    if testnet and demo:
+        raise ConfigError("testnet=True and demo=True name two different venues; pick one")
     exchange = str(exchange).lower()
     if exchange not in _EXCHANGES:
         raise ConfigError(f"unknown exchange {exchange!r}; expected one of {_EXCHANGES}")
@@ -115,10 +183,16 @@ def make_config(
         path = os.path.abspath(os.path.expanduser(path))
     url = base_url.rstrip("/") if base_url else None
     if exchange == "binance" and url is None:
-        url = BINANCE_URLS[(bool(testnet), mkt)]
+        url = BINANCE_VENUES[(venue_name(testnet=testnet, demo=demo), mkt)].rest
     return SessionConfig(
-        exchange=exchange, market=mkt, base_url=url, testnet=bool(testnet), store=path, **settings
+        exchange=exchange, market=mkt, base_url=url, testnet=bool(testnet), demo=bool(demo),
+        store=path, **settings,
     )
+
+
+def venue_name(*, testnet: bool, demo: bool) -> str:
+    """``"demo"``, ``"testnet"`` or ``"live"``."""
+    return "demo" if demo else "testnet" if testnet else "live"
 
 
 def credentials(

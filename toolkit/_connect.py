@@ -24,7 +24,14 @@ import uuid
 from typing import Any
 
 from . import _runner
-from ._config import BINANCE_URLS, SessionConfig, credentials, make_config
+from ._config import (
+    BINANCE_VENUES,
+    SessionConfig,
+    credentials,
+    make_config,
+    venue_for,
+    venue_name,
+)
 from ._models import Market
 from ._session import Session
 
@@ -69,13 +76,15 @@ async def connect(
     api_key: str | None = None,
     api_secret: str | None = None,
     testnet: bool = False,
+    demo: bool = False,
     base_url: str | None = None,
     **settings: Any,
 ) -> Session:
     """Return the open session for these settings (the same one for the same settings).
 
     ``exchange`` is ``"paper"`` (default: the embedded paper exchange, no keys needed) or
-    ``"binance"`` (``testnet=True`` for the testnets; keys from the arguments or
+    ``"binance"`` (``testnet=True`` for the testnets of both markets, ``demo=True`` for Demo
+    Mode; each venue has its own keys, from the arguments or
     ``TOOLKIT_API_KEY``/``TOOLKIT_API_SECRET``). ``base_url`` points at another server speaking
     Binance REST (a standalone paper exchange). ``store`` defaults to ``TOOLKIT_STORE`` or
     ``./toolkit.duckdb``. Extra keyword ``settings`` are :class:`SessionConfig` fields
@@ -89,10 +98,12 @@ async def connect(
         session = await tk.connect()                                  # paper, spot
         futures = await tk.connect("paper", market="usdm")
         live = await tk.connect("binance", testnet=True)              # keys from the env
+        demo = await tk.connect("binance", market="usdm", demo=True)  # Demo Mode keys
     """
     global _default
     config = make_config(
-        exchange, market=market, store=store, testnet=testnet, base_url=base_url, **settings
+        exchange, market=market, store=store, testnet=testnet, demo=demo, base_url=base_url,
+        **settings,
     )
     key, secret = credentials(config, api_key, api_secret)
     session = _session_for(config, key, secret)
@@ -129,14 +140,15 @@ async def sibling(session: Session, market: Market) -> Session:
 
     config = dataclasses.replace(session.config, market=market)
     if config.exchange == "binance" and not _is_custom_url(session.config):
-        config = dataclasses.replace(config, base_url=BINANCE_URLS[(config.testnet, market)])
+        name = venue_name(testnet=config.testnet, demo=config.demo)
+        config = dataclasses.replace(config, base_url=BINANCE_VENUES[(name, market)].rest)
     other = _session_for(config, session._api_key, session._api_secret)
     await other.open()
     return other
 
 
 def _is_custom_url(config: SessionConfig) -> bool:
-    return config.base_url not in BINANCE_URLS.values()
+    return config.base_url is None or venue_for(config.base_url) is None
 
 
 def forget(session: Session) -> None:

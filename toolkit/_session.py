@@ -477,6 +477,8 @@ class Session:
         known = self._last.get(order.client_order_id)
         if known is None:
             return True
+        if known.batch_id is None and order.batch_id is not None:
+            return True  # the stream told the state before the batch answer brought its key
         return any(getattr(order, f) != getattr(known, f) for f in _STATE_FIELDS)
 
     def _publish(self, done: list[Order], *, remember: bool = True) -> None:

@@ -29,7 +29,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
-__all__ = ["Signer", "encode_params", "wire_value"]
+__all__ = ["Signer", "encode_params", "wire_value", "ws_api_payload"]
 
 
 def _json_default(value: Any) -> str:
@@ -94,6 +94,20 @@ def encode_params(params: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> str:
         for key, value in items
         if value is not None
     )
+
+
+def ws_api_payload(params: Mapping[str, Any]) -> str:
+    """What a WebSocket API request signs: every param but ``signature``, sorted by name.
+
+    Binance's spot WebSocket API docs ("SIGNED request security"): ``name=value`` pairs in
+    alphabetical order of the names, joined with ``&``, values percent-encoded as for REST.
+
+    Example::
+
+        >>> ws_api_payload({"timestamp": 2, "apiKey": "k"})
+        'apiKey=k&timestamp=2'
+    """
+    return encode_params(sorted((k, v) for k, v in params.items() if k != "signature"))
 
 
 class Signer:

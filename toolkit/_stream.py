@@ -1,26 +1,33 @@
 """The exchange's user-data stream: live order updates for one session, or polling without it.
 
 An :class:`OrderFeed` runs as one task on toolkit's I/O loop and keeps the session's order state
-current:
+current. How it subscribes depends on the market (Binance retired the spot REST listen keys on
+2026-02-20, spot CHANGELOG 2026-01-21; USD-M keeps them):
 
-1. create a ``listenKey`` (spot ``POST /api/v3/userDataStream``, USD-M ``POST /fapi/v1/listenKey``)
-   through the session's one :class:`~toolkit._transport.Transport`;
-2. open the WebSocket ``<stream host>/ws/<listenKey>`` with the transport's aiohttp session;
-3. **resynchronize** by a REST refresh of the open orders, then apply every ``executionReport`` /
-   ``ORDER_TRADE_UPDATE`` as it arrives, in order, through the session's single finalize step
-   (``source="stream"``), so the store's event log and every panel see the same thing;
-4. keep the listen key alive (``PUT``) every ``keepalive_interval``;
-5. when the socket drops: reconnect with exponential backoff (with jitter) and resynchronize again;
-   a ``listenKeyExpired`` event gets a fresh key at once.
+* **spot**: open the WebSocket API (``wss://ws-api.binance.com:443/ws-api/v3``, or ``/ws-api/v3``
+  on any other host) and send a signed ``userDataStream.subscribe.signature`` (``apiKey``,
+  ``timestamp``, ``signature`` over the sorted params); events then arrive on that connection as
+  ``{"subscriptionId": n, "event": {...}}``. A reconnect subscribes again; an
+  ``eventStreamTerminated`` event ends the connection (and so re-subscribes);
+* **USD-M**: create a ``listenKey`` (``POST /fapi/v1/listenKey``) through the session's one
+  :class:`~toolkit._transport.Transport`, open ``<stream host>/ws/<listenKey>`` (the hosts'
+  ``/private`` route on Binance), keep the key alive (``PUT``) every ``keepalive_interval``; a
+  ``listenKeyExpired`` event gets a fresh key. Conditional orders report ``ALGO_UPDATE``
+  (:data:`ALGO_EVENT_KEYS`): the row keeps its client id, its ``order_id`` becomes the
+  triggered order's once it fired.
+
+Either way the feed then **resynchronizes** by a REST refresh of the open orders, applies every
+``executionReport`` / ``ORDER_TRADE_UPDATE`` as it arrives, in order, through the session's single
+finalize step (``source="stream"``), so the store's event log and every panel see the same
+thing, and when the socket drops it reconnects with exponential backoff (with jitter) and
+resynchronizes again.
 
 Where there is no stream (no API key, or the exchange has no user-data endpoint) the feed polls
 the open orders every ``poll_interval`` seconds instead; while the stream is down it also polls at
 that pace, so the state converges either way.
 
-Binance's event letters are mapped here to the REST names of the same fields (two small tables,
-:data:`SPOT_EVENT_KEYS` and :data:`USDM_EVENT_KEYS`); the REST vocabulary itself (statuses, types,
-numbers, times) stays in :mod:`toolkit.adapters._wire`, whose :func:`parse_order` builds the
-:class:`~toolkit._models.Order`. So there is still one place that knows Binance's order JSON.
+Events become ``Order`` states in :mod:`toolkit._stream_events` (:func:`parse_event`, re-exported
+here with its letter tables).
 
 Example::
 
@@ -48,80 +55,41 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from yarl import URL
 
-from ._exceptions import ConfigError, ExchangeError, ToolkitError
+from ._config import venue_for
+from ._exceptions import ConfigError, ExchangeError, ExchangeUnavailable, ToolkitError
 from ._models import Market, Order
+from ._stream_events import ALGO_EVENT_KEYS, SPOT_EVENT_KEYS, USDM_EVENT_KEYS, parse_event
 from ._transport import Transport
-from .adapters._wire import parse_order
 
 if TYPE_CHECKING:
     from ._session import Session
 
 __all__ = [
+    "ALGO_EVENT_KEYS",
     "DEFAULT_STREAM_CONFIG",
     "LISTEN_KEY_PATHS",
     "SPOT_EVENT_KEYS",
     "USDM_EVENT_KEYS",
+    "WS_API_PATH",
     "FeedState",
     "OrderFeed",
     "StreamConfig",
     "parse_event",
     "start_feed",
     "stream_url",
+    "ws_api_url",
 ]
 
 log = logging.getLogger("toolkit.stream")
 
-#: Listen-key endpoint per market (POST creates, PUT keeps alive, DELETE closes).
+#: Listen-key endpoint per market (POST creates, PUT keeps alive, DELETE closes). Spot has none
+#: since 2026-02-20: it subscribes over the WebSocket API instead.
 LISTEN_KEY_PATHS: dict[Market, str] = {
-    Market.SPOT: "/api/v3/userDataStream",
     Market.USDM: "/fapi/v1/listenKey",
 }
-
-#: Binance REST hosts -> their user-data stream hosts. Any other base URL (the paper exchange, a
-#: proxy) serves the stream itself, at ``/ws/<listenKey>`` on the same host.
-_STREAM_HOSTS: dict[str, str] = {
-    "api.binance.com": "wss://stream.binance.com:9443",
-    "fapi.binance.com": "wss://fstream.binance.com",
-    "testnet.binance.vision": "wss://stream.testnet.binance.vision",
-    "testnet.binancefuture.com": "wss://stream.binancefuture.com",
-    "demo-fapi.binance.com": "wss://fstream.binancefuture.com",
-}
-
-#: Spot ``executionReport`` letter -> REST order key (``c``/``C`` are resolved separately: on a
-#: cancel ``c`` is the cancel request's id and ``C`` the order's own client id).
-SPOT_EVENT_KEYS: dict[str, str] = {
-    "s": "symbol",
-    "i": "orderId",
-    "S": "side",
-    "o": "type",
-    "f": "timeInForce",
-    "q": "origQty",
-    "p": "price",
-    "P": "stopPrice",
-    "z": "executedQty",
-    "Z": "cummulativeQuoteQty",
-    "X": "status",
-    "O": "time",
-    "T": "updateTime",
-}
-#: USD-M ``ORDER_TRADE_UPDATE`` (its ``o`` object) letter -> REST order key.
-USDM_EVENT_KEYS: dict[str, str] = {
-    "s": "symbol",
-    "c": "clientOrderId",
-    "i": "orderId",
-    "S": "side",
-    "o": "type",
-    "f": "timeInForce",
-    "q": "origQty",
-    "p": "price",
-    "sp": "stopPrice",
-    "z": "executedQty",
-    "ap": "avgPrice",
-    "X": "status",
-    "R": "reduceOnly",
-    "T": "updateTime",
-}
-
+#: The WebSocket API's path on a host that is not a known Binance venue (the paper exchange).
+WS_API_PATH = "/ws-api/v3"
+_SUBSCRIBE = "userDataStream.subscribe.signature"
 
 @dataclass(frozen=True)
 class StreamConfig:
@@ -139,6 +107,8 @@ class StreamConfig:
     poll_interval: float = 5.0
     #: Use the user-data stream at all; False means polling only.
     use_stream: bool = True
+    #: Seconds to wait for the answer to a WebSocket API subscription.
+    subscribe_timeout: float = 10.0
 
 
 DEFAULT_STREAM_CONFIG = StreamConfig()
@@ -160,48 +130,38 @@ def stream_url(base_url: str, market: Market) -> str:
     Example::
 
         >>> stream_url("https://fapi.binance.com", Market.USDM)
-        'wss://fstream.binance.com'
+        'wss://fstream.binance.com/private'
         >>> stream_url("http://127.0.0.1:8765", Market.SPOT)
         'ws://127.0.0.1:8765'
     """
-    url = URL(base_url)
-    known = _STREAM_HOSTS.get(url.host or "")
-    if known is not None:
-        return known
-    scheme = "wss" if url.scheme == "https" else "ws"
-    return str(url.with_scheme(scheme).with_path("").with_query(None)).rstrip("/")
+    venue = venue_for(base_url)
+    if venue is not None:
+        return venue.stream
+    return _same_host(base_url)
 
 
-def parse_event(
-    payload: Mapping[str, Any], *, market: Market, exchange: str
-) -> Order | None:
-    """One user-data stream message -> the ``Order`` state it reports, or None if not an order.
+def ws_api_url(base_url: str) -> str:
+    """The spot WebSocket API URL that goes with the REST base ``base_url``.
 
     Example::
 
-        >>> order = parse_event({"e": "executionReport", "s": "BTCUSDT", "c": "x", "C": "a1",
-        ...                      "i": 7, "X": "CANCELED", "x": "CANCELED", "S": "BUY",
-        ...                      "o": "LIMIT", "q": "1", "p": "100", "z": "0", "Z": "0",
-        ...                      "T": 1700000000000}, market=Market.SPOT, exchange="paper")
-        >>> (order.client_order_id, order.status.value)
-        ('a1', 'CANCELED')
+        >>> ws_api_url("https://api.binance.com")
+        'wss://ws-api.binance.com:443/ws-api/v3'
+        >>> ws_api_url("https://demo-api.binance.com")
+        'wss://demo-ws-api.binance.com/ws-api/v3'
+        >>> ws_api_url("http://127.0.0.1:8765")
+        'ws://127.0.0.1:8765/ws-api/v3'
     """
-    event = payload.get("e")
-    if event == "executionReport":
-        rest = {key: payload[k] for k, key in SPOT_EVENT_KEYS.items() if k in payload}
-        rest["clientOrderId"] = payload.get("C") or payload.get("c")
-    elif event == "ORDER_TRADE_UPDATE":
-        body = payload.get("o")
-        if not isinstance(body, Mapping):
-            return None
-        rest = {key: body[letter] for letter, key in USDM_EVENT_KEYS.items() if letter in body}
-    else:
-        return None
-    try:
-        return parse_order(rest, market=market, exchange=exchange)
-    except ValueError:
-        log.debug("user-data event without symbol or client order id: %s", str(payload)[:200])
-        return None
+    venue = venue_for(base_url)
+    if venue is not None and venue.ws_api is not None:
+        return venue.ws_api
+    return _same_host(base_url) + WS_API_PATH
+
+
+def _same_host(base_url: str) -> str:
+    url = URL(base_url)
+    scheme = "wss" if url.scheme == "https" else "ws"
+    return str(url.with_scheme(scheme).with_path("").with_query(None)).rstrip("/")
 
 
 def _segments(orders: list[Order]) -> list[list[Order]]:
@@ -244,6 +204,7 @@ class OrderFeed:
         apply: Callable[[list[Order]], Awaitable[object]],
         resync: Callable[[], Awaitable[object]],
         ws_base: str | None = None,
+        ws_api: str | None = None,
         config: StreamConfig = DEFAULT_STREAM_CONFIG,
     ) -> None:
         self.transport = transport
@@ -251,6 +212,8 @@ class OrderFeed:
         self.exchange = exchange
         self.config = config
         self.ws_base = ws_base or stream_url(transport.config.base_url, market)
+        #: The spot WebSocket API URL (spot subscribes there; USD-M uses listen keys).
+        self.ws_api = ws_api or ws_api_url(transport.config.base_url)
         self._apply = apply
         self._resync = resync
         self._poll_interval = config.poll_interval
@@ -270,6 +233,9 @@ class OrderFeed:
         self.refreshes = 0
         #: ``time.time()`` of the last event or refresh.
         self.last_update: float | None = None
+        #: Spot: the current WebSocket API subscription's id (None when not subscribed).
+        self.subscription_id: int | None = None
+        self._requests = 0
 
     def __repr__(self) -> str:
         return f"<OrderFeed {self.exchange}/{self.market.value} {self.state.value}>"
@@ -305,7 +271,8 @@ class OrderFeed:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        await self._close_socket()
+        await self._close_socket()  # a WebSocket API subscription ends with its connection
+        self.subscription_id = None
         if self._listen_key is not None and not self.transport.closed:
             with contextlib.suppress(ToolkitError, asyncio.TimeoutError):
                 await asyncio.wait_for(self._listen("DELETE", self._listen_key), 2.0)
@@ -342,25 +309,33 @@ class OrderFeed:
             delay = min(delay * self.config.backoff_factor, self.config.backoff_max)
 
     async def _session_once(self) -> None:
-        """One connection: key, socket, resync, events until the socket ends."""
+        """One connection: subscription (spot) or key (USD-M), resync, events until it ends."""
         self.state = FeedState.CONNECTING if self.connections == 0 else FeedState.RECONNECTING
-        key = await self._create_key()
-        url = f"{self.ws_base}/ws/{key}"
-        # On the transport's one aiohttp session (no second client), on this loop.
-        self._ws = ws = await self.transport.ws_connect(url, heartbeat=self.config.heartbeat)
+        loop = asyncio.get_running_loop()
+        tasks: list[asyncio.Task[None]] = []
+        if self.market is Market.SPOT:
+            ws = await self._connect(self.ws_api)
+            try:
+                await self._subscribe(ws)
+            except BaseException:
+                await self._close_socket()  # the next attempt opens a new connection
+                raise
+        else:
+            key = await self._create_key()
+            ws = await self._connect(f"{self.ws_base}/ws/{key}")
+            tasks.append(loop.create_task(self._keepalive(key)))
         self.connections += 1
-        keepalive = asyncio.get_running_loop().create_task(self._keepalive(key))
         queue: asyncio.Queue[Order | None] = asyncio.Queue()
-        reader = asyncio.get_running_loop().create_task(self._read(ws, queue))
+        tasks.append(loop.create_task(self._read(ws, queue)))
         try:
             await self._refresh()  # events that arrive meanwhile wait in the queue, in order
             self.state = FeedState.LIVE
             self.last_error = None
             await self._apply_from(queue)
         finally:
-            for task in (keepalive, reader):
+            for task in tasks:
                 task.cancel()
-            for task in (keepalive, reader):
+            for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             await self._close_socket()
@@ -382,8 +357,13 @@ class OrderFeed:
                     continue
                 if isinstance(payload.get("data"), Mapping):  # combined stream /stream?streams=
                     payload = payload["data"]
+                if isinstance(payload.get("event"), Mapping):  # WebSocket API subscription
+                    payload = payload["event"]
                 if payload.get("e") == "listenKeyExpired":
                     self._listen_key = None
+                    break
+                if payload.get("e") == "eventStreamTerminated":  # subscription ended: renew
+                    self.subscription_id = None
                     break
                 order = parse_event(payload, market=self.market, exchange=self.exchange)
                 if order is not None:
@@ -454,6 +434,62 @@ class OrderFeed:
                 log.info("listen key keep-alive failed: %s", exc)
                 await self._close_socket()  # reconnect with a new key
                 return
+
+    # -- connections ----------------------------------------------------------------------------
+
+    async def _connect(self, url: str) -> _WebSocket:
+        """Open ``url`` on the transport's one aiohttp session (no second client), on this loop."""
+        try:
+            self._ws = ws = await self.transport.ws_connect(url, heartbeat=self.config.heartbeat)
+        except ExchangeUnavailable as exc:
+            cause = exc.__cause__
+            if isinstance(cause, aiohttp.WSServerHandshakeError) and cause.status in (
+                404, 405, 410, 501
+            ):
+                raise _StreamUnavailable(f"HTTP {cause.status} on {URL(url).path}") from exc
+            raise
+        return ws
+
+    async def _subscribe(self, ws: _WebSocket) -> None:
+        """Send the signed ``userDataStream.subscribe.signature`` and wait for its answer."""
+        try:
+            params = await self.transport.ws_signed()
+        except ConfigError as exc:
+            raise _StreamUnavailable(str(exc)) from exc
+        self._requests += 1
+        ident = f"toolkit-subscribe-{self._requests}"
+        await ws.send_str(json.dumps({"id": ident, "method": _SUBSCRIBE, "params": params}))
+        answer = await asyncio.wait_for(self._answer(ws, ident), self.config.subscribe_timeout)
+        if answer.get("status") != 200:
+            error = answer.get("error")
+            if not isinstance(error, Mapping):
+                error = {}
+            code, msg = error.get("code"), str(error.get("msg", "subscription refused"))
+            refused = ExchangeError(code, msg, status=int(answer.get("status") or 0),
+                                    method="WS", path=_SUBSCRIBE)
+            if code in (-2014, -2015, -1002) or answer.get("status") in (401, 403):
+                raise _StreamUnavailable(f"{_SUBSCRIBE} refused: {code} {msg}") from refused
+            raise refused
+        result = answer.get("result")
+        self.subscription_id = (
+            int(result["subscriptionId"]) if isinstance(result, Mapping)
+            and "subscriptionId" in result else None
+        )
+
+    @staticmethod
+    async def _answer(ws: _WebSocket, ident: str) -> Mapping[str, Any]:
+        """The answer to request ``ident`` (anything else before it is skipped)."""
+        while True:
+            msg = await ws.receive()
+            if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
+                            aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.ERROR):
+                raise ConnectionError("the WebSocket API closed before answering")
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                continue
+            with contextlib.suppress(ValueError):
+                payload = json.loads(msg.data)
+                if isinstance(payload, Mapping) and payload.get("id") == ident:
+                    return payload
 
     # -- listen keys ----------------------------------------------------------------------------
 

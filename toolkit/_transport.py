@@ -56,7 +56,7 @@ from ._exceptions import (
     TransportError,
 )
 from ._ratelimit import DEFAULT_RATE_LIMITS, RateLimitConfig, RateLimiter
-from ._signing import Signer, encode_params
+from ._signing import Signer, encode_params, ws_api_payload
 
 __all__ = [
     "AUTH_CODES",
@@ -333,6 +333,21 @@ class Transport:
         acquired = getattr(connector, "_acquired", ())
         idle = getattr(connector, "_conns", {})
         return len(acquired) + sum(len(conns) for conns in idle.values())
+
+    async def ws_signed(self, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """``params`` signed for a WebSocket API request (``apiKey``, ``timestamp``, ``signature``).
+
+        The timestamp is server-time corrected like a REST request's (syncing first if due); the
+        secret stays inside the transport. Raises :class:`ConfigError` without credentials.
+        """
+        if self._api_key is None or self._signer is None:
+            raise ConfigError("this WebSocket API request needs an API key and secret")
+        self._client()
+        await self._ensure_time("GET", "/api/v3/time")
+        out: dict[str, Any] = {**(params or {}), "apiKey": self._api_key,
+                               "timestamp": self.timestamp_ms()}
+        out["signature"] = self._signer.sign(ws_api_payload(out))
+        return out
 
     # -- time ---------------------------------------------------------------------------------
 

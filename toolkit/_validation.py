@@ -18,9 +18,10 @@ Sizing (exactly one of these per row):
   (``qty = available_margin * pct / 100 / price``; leverage is not applied). Floored to the step.
 
 Defaults: ``GTC`` for types that need a time in force (spot ``limit``, ``stop_loss_limit``,
-``take_profit_limit``; USD-M ``limit``); a time in force on other types is dropped, as ccxt does.
-USD-M conditional types (``stop``, ``stop_market``, ...) are refused: Binance moved them to its Algo
-Order API and its order endpoints answer -4120.
+``take_profit_limit``; USD-M ``limit``, ``stop``, ``take_profit``); a time in force on other types
+is dropped, as ccxt does. USD-M conditional types (``stop``, ``stop_market``, ``take_profit``,
+``take_profit_market``) need a ``stop_price`` (the trigger) and go through Binance's Algo Order
+API (see ``toolkit.adapters._algo``); ``trailing_stop_market`` is refused.
 
 Example::
 
@@ -85,7 +86,9 @@ SUPPORTED_TYPES: dict[Market, frozenset[OrderType]] = {
             _T.TAKE_PROFIT_LIMIT,
         }
     ),
-    Market.USDM: frozenset({_T.LIMIT, _T.MARKET}),
+    Market.USDM: frozenset(
+        {_T.LIMIT, _T.MARKET, _T.STOP, _T.STOP_MARKET, _T.TAKE_PROFIT, _T.TAKE_PROFIT_MARKET}
+    ),
 }
 _USDM_ALGO_TYPES = frozenset(
     {_T.STOP, _T.STOP_MARKET, _T.TAKE_PROFIT, _T.TAKE_PROFIT_MARKET, _T.TRAILING_STOP_MARKET}
@@ -119,7 +122,7 @@ MARKET_TYPES = frozenset(
 )
 _TIF_TYPES: dict[Market, frozenset[OrderType]] = {
     Market.SPOT: frozenset({_T.LIMIT, _T.STOP_LOSS_LIMIT, _T.TAKE_PROFIT_LIMIT}),
-    Market.USDM: frozenset({_T.LIMIT}),
+    Market.USDM: frozenset({_T.LIMIT, _T.STOP, _T.TAKE_PROFIT}),
 }
 _TIF_OK: dict[Market, tuple[TimeInForce, ...]] = {
     Market.SPOT: (TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK),
@@ -356,8 +359,8 @@ def _check_type(d: _Draft, market: Market) -> None:
     if t not in supported:
         if market is Market.USDM and t in _USDM_ALGO_TYPES:
             d.problems.append(
-                f"type {t.value} is a conditional order that Binance accepts only through its Algo "
-                "Order API (-4120), which toolkit does not use; usdm supports limit and market"
+                f"type {t.value} is not supported on usdm (trailing stops are not); use limit, "
+                "market, stop, stop_market, take_profit or take_profit_market"
             )
         else:
             names = ", ".join(sorted(x.value for x in supported))

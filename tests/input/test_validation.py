@@ -226,13 +226,14 @@ def test_several_problems_are_all_reported(kit: SimpleNamespace) -> None:
 # (row, expected part of error_msg) -- usdm session, BTCUSDT mark 50000, notional min 100.
 USDM_INVALID: list[tuple[dict[str, Any], str]] = [
     (
-        {**BUY, "type": "stop_market", "qty": 1, "stop_price": 49000},
-        "type stop_market is a conditional order that Binance accepts only through its Algo Order API (-4120)",
+        {**BUY, "type": "trailing_stop_market", "qty": 1, "stop_price": 49000},
+        "type trailing_stop_market is not supported on usdm (trailing stops are not)",
     ),
-    ({**BUY, "type": "take_profit", "qty": 1, "price": 1, "stop_price": 1}, "(-4120)"),
+    ({**BUY, "type": "stop_market", "qty": 1}, "type stop_market needs a stop_price"),
     (
         {**BUY, "type": "limit_maker", "qty": 1, "price": 1},
-        "type limit_maker is not supported on usdm; use one of limit, market",
+        "type limit_maker is not supported on usdm; use one of limit, market, stop, stop_market, "
+        "take_profit, take_profit_market",
     ),
     (
         {**BUY, "qty": "0.001", "price": 50000},

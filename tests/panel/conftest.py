@@ -65,10 +65,10 @@ class Paper:
         return {row["clientOrderId"]: row for row in rows}
 
     async def drop_streams(self) -> int:
-        streams = self.exchange.user_streams
+        exchange = self.exchange
 
         async def drop() -> int:
-            return await streams.drop_connections()
+            return await exchange.drop_user_streams()
 
         return await _runner.call(drop())
 

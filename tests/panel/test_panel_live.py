@@ -66,6 +66,9 @@ async def test_rows_appear_after_a_batch_and_fills_move_them(
     p._board._apply = spy_apply  # type: ignore[method-assign]
     try:
         await live(session)
+        # spot follows the account over the WebSocket API subscription, not a listen key
+        assert io_paper.exchange.ws_api.subscriptions() == 1
+        assert io_paper.exchange.user_streams.listen_keys() == []
         ids = await resting(session, io_paper, 3)
         await until(lambda: {r["client_order_id"] for r in p.rows()} == set(ids))
         assert p.counts() == {"NEW": 3}

@@ -18,7 +18,14 @@ from aiohttp import web
 
 from toolkit._exceptions import ExchangeError
 from toolkit._models import Market, Order, OrderStatus
-from toolkit._stream import FeedState, OrderFeed, StreamConfig, parse_event, stream_url
+from toolkit._stream import (
+    FeedState,
+    OrderFeed,
+    StreamConfig,
+    parse_event,
+    stream_url,
+    ws_api_url,
+)
 from toolkit._transport import Transport, TransportConfig
 from toolkit.paper._errors import PaperError
 from toolkit.paper._userstream import UserStreams, execution_report, order_trade_update
@@ -179,34 +186,47 @@ def test_order_trade_update_shape_and_parse() -> None:
 
 def test_stream_url() -> None:
     assert stream_url("https://api.binance.com", Market.SPOT) == "wss://stream.binance.com:9443"
-    assert stream_url("https://fapi.binance.com", Market.USDM) == "wss://fstream.binance.com"
+    # USD-M user data on the /private route since 2026-03-06 (ccxt/go-binance PR #809)
+    assert stream_url("https://fapi.binance.com", Market.USDM) == (
+        "wss://fstream.binance.com/private")
     assert stream_url("http://127.0.0.1:8765", Market.SPOT) == "ws://127.0.0.1:8765"
+    # USD-M testnet and Demo Mode streams: ccxt 4.5.90 urls["test"] / urls["demo"], /private
+    assert stream_url("https://testnet.binancefuture.com", Market.USDM) == (
+        "wss://fstream.binancefuture.com/private")
+    assert stream_url("https://demo-fapi.binance.com", Market.USDM) == (
+        "wss://fstream.binancefuture.com/private")
+
+
+def test_ws_api_url() -> None:
+    # Binance spot docs: web-socket-api.md, testnet/ and demo-mode/general-info.md
+    assert ws_api_url("https://api.binance.com") == "wss://ws-api.binance.com:443/ws-api/v3"
+    assert ws_api_url("https://testnet.binance.vision") == (
+        "wss://ws-api.testnet.binance.vision/ws-api/v3")
+    assert ws_api_url("https://demo-api.binance.com") == (
+        "wss://demo-ws-api.binance.com/ws-api/v3")
+    assert ws_api_url("http://127.0.0.1:8765") == "ws://127.0.0.1:8765/ws-api/v3"
 
 
 # -- listen keys over HTTP ----------------------------------------------------------------------
 
 
 async def test_listen_key_lifecycle(server: Server, transport: Transport) -> None:
-    first = (await transport.request("POST", "/api/v3/userDataStream", keyed=True)).data
-    again = (await transport.request("POST", "/api/v3/userDataStream", keyed=True)).data
+    # Spot listen keys were retired on 2026-02-20 (spot CHANGELOG 2026-01-21): HTTP 410.
+    with pytest.raises(ExchangeError) as gone:
+        await transport.request("POST", "/api/v3/userDataStream", keyed=True)
+    assert gone.value.status == 410
+    first = (await transport.request("POST", "/fapi/v1/listenKey", keyed=True)).data
+    again = (await transport.request("POST", "/fapi/v1/listenKey", keyed=True)).data
     assert first == again
     assert len(first["listenKey"]) == 64
     key = first["listenKey"]
-    ok = await transport.request("PUT", "/api/v3/userDataStream", {"listenKey": key}, keyed=True)
-    assert ok.data == {}
+    ok = await transport.request("PUT", "/fapi/v1/listenKey", keyed=True)
+    assert ok.data == {"listenKey": key}
     with pytest.raises(ExchangeError) as err:
-        await transport.request("PUT", "/api/v3/userDataStream", {"listenKey": "nope"},
-                                keyed=True)
+        await transport.request("PUT", "/fapi/v1/listenKey", {"listenKey": "nope"}, keyed=True)
     assert err.value.code == -1125
-    with pytest.raises(ExchangeError) as err:
-        await transport.request("PUT", "/api/v3/userDataStream", keyed=True)
-    assert err.value.code == -1102
-    fut = (await transport.request("POST", "/fapi/v1/listenKey", keyed=True)).data["listenKey"]
-    assert fut != key  # one key per market
-    assert (await transport.request("PUT", "/fapi/v1/listenKey", keyed=True)).data == {
-        "listenKey": fut}
-    await transport.request("DELETE", "/api/v3/userDataStream", {"listenKey": key}, keyed=True)
-    assert server.streams.listen_keys() == [fut]
+    await transport.request("DELETE", "/fapi/v1/listenKey", keyed=True)
+    assert server.streams.listen_keys() == []
 
 
 # -- the feed end to end ------------------------------------------------------------------------
@@ -229,7 +249,7 @@ async def test_feed_applies_events_and_survives_a_drop(
 ) -> None:
     sink = Sink()
     config = StreamConfig(backoff_initial=0.05, poll_interval=0.2, heartbeat=5)
-    feed = OrderFeed(transport, market=Market.SPOT, exchange="paper",
+    feed = OrderFeed(transport, market=Market.USDM, exchange="paper",
                      apply=sink.apply, resync=sink.resync, config=config)
     feed.start()
     try:
@@ -237,19 +257,19 @@ async def test_feed_applies_events_and_survives_a_drop(
         assert sink.resyncs == 1
         assert server.streams.connections() == 1
         streams = server.streams
-        streams.on_order(KEY, "spot", rest_order())
-        streams.on_order(KEY, "spot", rest_order(status="PARTIALLY_FILLED",
+        streams.on_order(KEY, "usdm", rest_order())
+        streams.on_order(KEY, "usdm", rest_order(status="PARTIALLY_FILLED",
                                                  executedQty="0.004", cummulativeQuoteQty="200"))
         await until(lambda: len(sink.orders) == 2)
         assert [o.status for o in sink.orders] == [OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED]
 
         assert await streams.drop_connections() == 1
         # while disconnected the order fills: the resync after reconnecting must be called
-        streams.on_order(KEY, "spot", rest_order(status="FILLED", executedQty="0.01",
+        streams.on_order(KEY, "usdm", rest_order(status="FILLED", executedQty="0.01",
                                                  cummulativeQuoteQty="500"))
         await until(lambda: feed.connections == 2 and feed.state is FeedState.LIVE)
         assert sink.resyncs >= 2
-        streams.on_order(KEY, "spot", rest_order("b2", orderId=12))
+        streams.on_order(KEY, "usdm", rest_order("b2", orderId=12))
         await until(lambda: any(o.client_order_id == "b2" for o in sink.orders))
     finally:
         await feed.stop()
@@ -296,21 +316,21 @@ async def test_keepalive_keeps_the_key_and_expiry_gets_a_new_one() -> None:
         TransportConfig(base_url=srv.url, sync_time=False), api_key=KEY, api_secret="s" * 64
     ) as tr:
         sink = Sink()
-        kept = OrderFeed(tr, market=Market.SPOT, exchange="paper", apply=sink.apply,
+        kept = OrderFeed(tr, market=Market.USDM, exchange="paper", apply=sink.apply,
                          resync=sink.resync,
                          config=StreamConfig(keepalive_interval=0.1, backoff_initial=0.05))
         kept.start()
         try:
             await until(lambda: kept.state is FeedState.LIVE)
             await asyncio.sleep(4.0)  # twice the key's validity: only keep-alives save it
-            srv.streams.on_order(KEY, "spot", rest_order())
+            srv.streams.on_order(KEY, "usdm", rest_order())
             await until(lambda: len(sink.orders) == 1)
             assert kept.connections == 1
         finally:
             await kept.stop()
 
         sink = Sink()
-        lapsed = OrderFeed(tr, market=Market.SPOT, exchange="paper", apply=sink.apply,
+        lapsed = OrderFeed(tr, market=Market.USDM, exchange="paper", apply=sink.apply,
                            resync=sink.resync, config=StreamConfig(backoff_initial=0.05))
         lapsed.start()
         try:
@@ -318,10 +338,86 @@ async def test_keepalive_keeps_the_key_and_expiry_gets_a_new_one() -> None:
             await asyncio.sleep(2.5)  # past the key's validity (a lower bound: never too short)
             # the key expired: Binance sends listenKeyExpired; the feed gets a new key and
             # resyncs (the event itself went nowhere, the REST refresh covers it)
-            srv.streams.on_order(KEY, "spot", rest_order("c3", orderId=13))
+            srv.streams.on_order(KEY, "usdm", rest_order("c3", orderId=13))
             await until(lambda: lapsed.connections == 2 and lapsed.state is FeedState.LIVE)
             assert sink.resyncs == 2
-            srv.streams.on_order(KEY, "spot", rest_order("c4", orderId=14))
+            srv.streams.on_order(KEY, "usdm", rest_order("c4", orderId=14))
             await until(lambda: [o.client_order_id for o in sink.orders] == ["c4"])
         finally:
             await lapsed.stop()
+
+
+# -- spot: the WebSocket API subscription --------------------------------------------------------
+
+
+async def test_spot_feed_subscribes_over_the_ws_api_and_resubscribes() -> None:
+    from toolkit.paper import PaperExchange
+
+    async with PaperExchange(price_mode="fixed") as paper:
+        key, secret = paper.create_key()
+        async with Transport(TransportConfig(base_url=paper.url, sync_time=False),
+                             api_key=key, api_secret=secret) as tr:
+            sink = Sink()
+            feed = OrderFeed(tr, market=Market.SPOT, exchange="paper", apply=sink.apply,
+                             resync=sink.resync, config=StreamConfig(backoff_initial=0.05))
+            feed.start()
+            try:
+                await until(lambda: feed.state is FeedState.LIVE)
+                assert feed.ws_api == paper.url.replace("http", "ws") + "/ws-api/v3"
+                assert feed.subscription_id == 0
+                assert paper.ws_api.subscriptions() == 1
+                assert paper.user_streams.listen_keys() == []  # no spot listen key at all
+                paper.engine.place(key, "spot", {
+                    "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+                    "quantity": "0.001", "price": "80000", "newClientOrderId": "w1"})
+                await until(lambda: [o.client_order_id for o in sink.orders] == ["w1"])
+                assert await paper.drop_user_streams() == 1
+                await until(lambda: feed.connections == 2 and feed.state is FeedState.LIVE)
+                assert sink.resyncs == 2
+                assert paper.ws_api.subscriptions() == 1  # subscribed again on the new socket
+                paper.engine.cancel(key, "spot", {"symbol": "BTCUSDT",
+                                                  "origClientOrderId": "w1"})
+                await until(lambda: sink.orders[-1].status is OrderStatus.CANCELED)
+            finally:
+                await feed.stop()
+            assert feed.state is FeedState.STOPPED
+
+
+async def test_spot_feed_polls_when_the_subscription_is_refused() -> None:
+    from toolkit.paper import PaperExchange
+
+    async with PaperExchange(price_mode="fixed") as paper, Transport(
+        TransportConfig(base_url=paper.url, sync_time=False),
+        api_key="unknown-key", api_secret="s" * 64,
+    ) as tr:
+        sink = Sink()
+        feed = OrderFeed(tr, market=Market.SPOT, exchange="paper", apply=sink.apply,
+                         resync=sink.resync, config=StreamConfig(poll_interval=0.05))
+        feed.start()
+        try:
+            await until(lambda: sink.resyncs >= 2)
+            assert feed.state is FeedState.POLLING
+        finally:
+            await feed.stop()
+
+
+async def test_spot_feed_retries_a_refused_signature_without_leaking_sockets() -> None:
+    from toolkit.paper import PaperExchange
+
+    async with PaperExchange(price_mode="fixed") as paper:
+        key, _ = paper.create_key()
+        async with Transport(TransportConfig(base_url=paper.url, sync_time=False),
+                             api_key=key, api_secret="not-the-secret") as tr:
+            sink = Sink()
+            feed = OrderFeed(tr, market=Market.SPOT, exchange="paper", apply=sink.apply,
+                             resync=sink.resync,
+                             config=StreamConfig(backoff_initial=0.01, backoff_max=0.02,
+                                                 poll_interval=0.01))
+            feed.start()
+            try:
+                await until(lambda: feed.last_error is not None and "-1022" in feed.last_error)
+                assert feed.state is not FeedState.LIVE
+                assert paper.ws_api.subscriptions() == 0
+                assert paper.ws_api.connections() <= 1  # each failed attempt closed its socket
+            finally:
+                await feed.stop()

@@ -101,9 +101,20 @@ def test_config_repr_has_no_keys() -> None:
     session = _connect._session_for(_config.make_config("binance"), "my-api-key", "my-api-secret")
     assert "my-api" not in repr(session) + repr(session.config)
     assert session.config.base_url == "https://api.binance.com"
+    # testnet=True: the testnets of both markets; demo=True: Demo Mode (Binance spot docs
+    # testnet/ and demo-mode/general-info.md; USD-M "General Info"; ccxt 4.5.90 urls).
     assert _config.make_config("binance", market="usdm", testnet=True).base_url == (
+        "https://testnet.binancefuture.com"
+    )
+    assert _config.make_config("binance", testnet=True).base_url == (
+        "https://testnet.binance.vision"
+    )
+    assert _config.make_config("binance", market="usdm", demo=True).base_url == (
         "https://demo-fapi.binance.com"
     )
+    assert _config.make_config("binance", demo=True).base_url == "https://demo-api.binance.com"
+    with pytest.raises(tk.ConfigError, match="pick one"):
+        _config.make_config("binance", testnet=True, demo=True)
 
 
 async def test_connections_stay_within_the_limit(tkh: Any) -> None:

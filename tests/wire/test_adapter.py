@@ -258,6 +258,10 @@ async def test_cancel_and_unknown_cancel(mock: aioresponses, usdm: BinanceAdapte
     mock.delete(
         url("/fapi/v1/order"), status=400, payload={"code": -2011, "msg": "Unknown order sent."}
     )
+    # not a regular order: the adapter tries the Algo Order API, which does not know it either
+    mock.delete(
+        url("/fapi/v1/algoOrder"), status=400, payload={"code": -2011, "msg": "Unknown order sent."}
+    )
     order = await usdm.cancel("BTCUSDT", client_order_id="c1")
     assert order.status is OrderStatus.CANCELED
     assert order.client_order_id == "c1"
@@ -277,6 +281,7 @@ async def test_usdm_cancel_all_cancels_by_id_in_chunks(
     mock.get(
         url("/fapi/v1/openOrders"), payload=[futures_order(e, i) for i, e in enumerate(elements)]
     )
+    mock.get(url("/fapi/v1/openAlgoOrders"), payload=[])
 
     def cancel_answer(url_: Any, **kwargs: Any) -> CallbackResult:
         ids = json.loads(url_.query["orderIdList"])

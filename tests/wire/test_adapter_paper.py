@@ -127,7 +127,11 @@ async def test_error_before_accept_is_pending_and_query_finds_nothing(
 
 
 async def test_listen_key_round_trip(transport: Transport) -> None:
-    for market in (Market.SPOT, Market.USDM):
+    # Spot listen keys were retired on 2026-02-20 (spot CHANGELOG 2026-01-21): HTTP 410.
+    with pytest.raises(ExchangeError) as gone:
+        await BinanceAdapter(transport, Market.SPOT, exchange="paper").listen_key()
+    assert gone.value.status == 410
+    for market in (Market.USDM,):
         adapter = BinanceAdapter(transport, market, exchange="paper")
         try:
             key = await adapter.listen_key()

@@ -50,7 +50,7 @@ ORDER_FIELDS: dict[str, tuple[str, ...]] = {
     "order_id": ("orderId",),
     "symbol": ("symbol",),
     "side": ("side",),
-    "type": ("type",),
+    "type": ("origType", "type"),  # USD-M: a triggered conditional order keeps its own type
     "time_in_force": ("timeInForce",),
     "status": ("status",),
     "price": ("price",),

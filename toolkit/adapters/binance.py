@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import functools
 import logging
 import time
@@ -56,6 +57,7 @@ from .._transport import (
     Transport,
     order_outcome,
 )
+from ._algo import algo_params, is_algo, parse_algo_order
 from ._marketdata import (
     check_interval,
     depth_frame,
@@ -83,6 +85,7 @@ UNKNOWN_OUTCOME = "execution status unknown: "
 
 _NO_SUCH_ORDER = -2013
 _UNKNOWN_ORDER = -2011
+_ALGO_ORDER = "/fapi/v1/algoOrder"
 _T = TypeVar("_T")
 
 
@@ -222,9 +225,18 @@ class BinanceAdapter:
             raise ConfigError("placing orders needs an API key and secret")
         if self.market is Market.SPOT:
             return await asyncio.gather(*(self._place_one(r, deadline) for r in requests))
-        chunks = [requests[i : i + BATCH_SIZE] for i in range(0, len(requests), BATCH_SIZE)]
-        results = await asyncio.gather(*(self._place_chunk(c, deadline) for c in chunks))
-        return [order for chunk in results for order in chunk]
+        # conditional orders go one by one to the Algo Order API (it has no batch form)
+        algo = [i for i, r in enumerate(requests) if is_algo(r)]
+        plain = [r for r in requests if not is_algo(r)]
+        chunks = [plain[i : i + BATCH_SIZE] for i in range(0, len(plain), BATCH_SIZE)]
+        results, algos = await asyncio.gather(
+            asyncio.gather(*(self._place_chunk(c, deadline) for c in chunks)),
+            asyncio.gather(*(self._place_one(requests[i], deadline) for i in algo)),
+        )
+        placed = iter(order for chunk in results for order in chunk)
+        by_position = dict(zip(algo, algos, strict=True))
+        return [by_position[i] if i in by_position else next(placed)
+                for i in range(len(requests))]
 
     async def _bounded(
         self, fn: Callable[..., Awaitable[_T]], *args: Any, deadline: float | None = None
@@ -253,11 +265,12 @@ class BinanceAdapter:
         raise SendWindowClosed(f"{SEND_WINDOW_CLOSED} (no free request slot)")
 
     async def _place_one(self, request: OrderRequest, deadline: float | None = None) -> Order:
+        algo = is_algo(request)
         send = functools.partial(
             self.transport.request,
             "POST",
-            self._paths.order,
-            order_params(request),
+            _ALGO_ORDER if algo else self._paths.order,
+            algo_params(request) if algo else order_params(request),
             signed=True,
             weight=1,
             orders=1,
@@ -268,6 +281,11 @@ class BinanceAdapter:
             resp = await self._bounded(send, deadline=deadline)
         except Exception as exc:
             return self._failed(request, exc)
+        if algo:
+            try:
+                return parse_algo_order(resp.data, exchange=self.exchange)
+            except (TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+                return self._unknown(request, f"unreadable answer ({exc})")
         return self._accepted(resp.data, request)
 
     async def _place_chunk(
@@ -376,9 +394,40 @@ class BinanceAdapter:
             )
         except ExchangeError as exc:
             if exc.code == _NO_SUCH_ORDER:
+                if self.market is Market.USDM:  # maybe a conditional order (Algo Order API)
+                    return await self._query_algo(symbol, client_order_id, order_id)
                 return None
             raise
         return parse_order(resp.data, market=self.market, exchange=self.exchange)
+
+    async def _query_algo(
+        self, symbol: str, client_order_id: str | None, order_id: str | None
+    ) -> Order | None:
+        """The algo order, or once it fired the order it placed (under the algo's client id)."""
+        params = {"clientAlgoId": client_order_id} if client_order_id else {"algoId": order_id}
+        try:
+            resp = await self.transport.request("GET", _ALGO_ORDER, params, signed=True)
+        except ExchangeError as exc:
+            if exc.code == _NO_SUCH_ORDER:
+                return None
+            raise
+        algo = parse_algo_order(resp.data, exchange=self.exchange)
+        actual = resp.data.get("actualOrderId") if isinstance(resp.data, dict) else None
+        if not actual:
+            return algo
+        try:
+            placed = await self.transport.request(
+                "GET", self._paths.order, {"symbol": symbol, "orderId": str(actual)},
+                signed=True, weight=self._paths.query_weight,
+            )
+        except ExchangeError as exc:
+            if exc.code == _NO_SUCH_ORDER:
+                return algo
+            raise
+        order = parse_order(placed.data, market=self.market, exchange=self.exchange)
+        # the row is the algo's: keep its client id, type and trigger; the rest is the order's
+        return dataclasses.replace(order, client_order_id=algo.client_order_id, type=algo.type,
+                                   stop_price=algo.stop_price)
 
     async def cancel(
         self,
@@ -389,10 +438,30 @@ class BinanceAdapter:
     ) -> Order:
         """Cancel one order; an unknown or finished order raises ``OrderRejected`` (-2011)."""
         params = self._order_ref(symbol, client_order_id, order_id)
-        resp = await self.transport.request(
-            "DELETE", self._paths.order, params, signed=True, kind="cancel"
-        )
+        try:
+            resp = await self.transport.request(
+                "DELETE", self._paths.order, params, signed=True, kind="cancel"
+            )
+        except ExchangeError as exc:
+            if exc.code != _UNKNOWN_ORDER or self.market is not Market.USDM:
+                raise
+            return await self._cancel_algo(exc, client_order_id, order_id)
         return parse_order(resp.data, market=self.market, exchange=self.exchange)
+
+    async def _cancel_algo(
+        self, refused: ExchangeError, client_order_id: str | None, order_id: str | None
+    ) -> Order:
+        """Cancel a waiting conditional order; ``refused`` is raised if there is none."""
+        params = {"clientAlgoId": client_order_id} if client_order_id else {"algoId": order_id}
+        try:
+            await self.transport.request("DELETE", _ALGO_ORDER, params, signed=True,
+                                         kind="cancel")
+            resp = await self.transport.request("GET", _ALGO_ORDER, params, signed=True)
+        except ExchangeError as exc:
+            if exc.code in (_UNKNOWN_ORDER, _NO_SUCH_ORDER):
+                raise refused from None
+            raise
+        return parse_algo_order(resp.data, exchange=self.exchange)
 
     async def cancel_all(self, symbol: str) -> list[Order]:
         """Cancel every open order of ``symbol``; returns the cancelled orders."""
@@ -410,14 +479,19 @@ class BinanceAdapter:
             flat = [leg for row in rows for leg in row.get("orderReports", [row])]
             return [self._parse(row) for row in flat if "orderId" in row]
         # USD-M's allOpenOrders answers only {"code": 200}: cancel by id to get the orders back
-        open_ids = [o.order_id for o in await self.open_orders(symbol) if o.order_id]
+        opened = await self.open_orders(symbol)
+        waiting = [o for o in opened if isinstance(o.raw, dict) and "algoId" in o.raw]
+        cancelled_algos = [await self.cancel(symbol, client_order_id=o.client_order_id)
+                           for o in waiting]
+        open_ids = [o.order_id for o in opened
+                    if o.order_id and not (isinstance(o.raw, dict) and "algoId" in o.raw)]
         chunks = [
             open_ids[i : i + CANCEL_BATCH_SIZE] for i in range(0, len(open_ids), CANCEL_BATCH_SIZE)
         ]
         answers = await asyncio.gather(
             *(self._bounded(self._cancel_chunk, symbol, chunk) for chunk in chunks)
         )
-        return [order for answer in answers for order in answer]
+        return [order for answer in answers for order in answer] + cancelled_algos
 
     async def _cancel_chunk(self, symbol: str, order_ids: Sequence[str]) -> list[Order]:
         params = {"symbol": symbol, "orderIdList": [int(i) for i in order_ids]}
@@ -440,7 +514,15 @@ class BinanceAdapter:
             weight=with_symbol if symbol else without,
         )
         rows = resp.data if isinstance(resp.data, list) else []
-        return [self._parse(row) for row in rows]
+        orders = [self._parse(row) for row in rows]
+        if self.market is Market.USDM:  # and the conditional orders still waiting
+            algo = await self.transport.request(
+                "GET", "/fapi/v1/openAlgoOrders", params, signed=True,
+                weight=with_symbol if symbol else without,
+            )
+            algos = algo.data if isinstance(algo.data, list) else []
+            orders += [parse_algo_order(row, exchange=self.exchange) for row in algos]
+        return orders
 
     def _parse(self, payload: Any) -> Order:
         return parse_order(payload, market=self.market, exchange=self.exchange)

@@ -17,6 +17,7 @@ GET      /paper/orders              ?api_key=&market= -> every order the exchang
 GET      /paper/trades              ?api_key=&market= -> every fill (trade views + market, apiKey,
                                     clientOrderId)
 POST     /paper/userstream/drop     {} -> {"dropped": n}: closes every user-data WebSocket
+                                    (listen-key streams and WebSocket API connections)
 =======  =========================  =====================================================
 """
 
@@ -131,7 +132,7 @@ async def _route(ex: PaperExchange, request: web.BaseRequest) -> Any:
         ex.configure_faults(config)
         return config.to_dict()
     if request.path == "/paper/userstream/drop":  # tests: close every user-data WebSocket
-        return {"dropped": await ex.user_streams.drop_connections()}
+        return {"dropped": await ex.drop_user_streams()}
     if request.path == "/paper/reset":
         ex.reset_counters()
         return {"ok": True}

@@ -31,12 +31,14 @@ from ._validate import (
     parse_new_order,
 )
 
-__all__ = ["Engine", "OrderCallback", "PriceListener", "TradeListener"]
+__all__ = ["Engine", "OrderCallback", "PriceListener", "TickHook", "TradeListener"]
 
 OrderCallback = Callable[[str, str, dict[str, Any]], None]
 #: ``listener(market, symbol, price, time_ms)`` after a price change; ``trade_listener(trade)``.
 PriceListener = Callable[[str, str, Decimal, int], None]
 TradeListener = Callable[[Trade], None]
+#: Called after every price tick with the (market, symbol) pairs that moved (None: all).
+TickHook = Callable[[list[tuple[str, str]] | None], None]
 
 _log = logging.getLogger(__name__)
 _ZERO = Decimal(0)
@@ -107,6 +109,7 @@ class Engine:
         self.trades = TradeLog()
         self.price_listeners: list[PriceListener] = []
         self.trade_listeners: list[TradeListener] = []
+        self._tick_hooks: list[TickHook] = []
 
     # ----------------------------------------------------------------- clock, events, accounts
     def now(self) -> int:
@@ -185,6 +188,12 @@ class Engine:
         for key in keys:
             if self.book[key]:
                 self._rematch(*key)
+        for hook in list(self._tick_hooks):  # e.g. the algo service's triggers
+            hook(moved)
+
+    def add_tick_hook(self, hook: TickHook) -> None:
+        """Call ``hook(moved)`` after every tick, once resting orders are matched."""
+        self._tick_hooks.append(hook)
 
     def _rematch(self, market: str, symbol: str) -> None:
         price = self.feed.get(market, symbol)
@@ -205,8 +214,14 @@ class Engine:
                 self._take(order, order.price, maker=True)  # a resting order: the maker side
 
     # ----------------------------------------------------------------- placing
-    def place(self, api_key: str, market: str, params: dict[str, str]) -> tuple[Order, str]:
-        """Validate, accept and match a new order; returns it and its response type."""
+    def place(
+        self, api_key: str, market: str, params: dict[str, str], *,
+        trigger: tuple[str, Decimal] | None = None,
+    ) -> tuple[Order, str]:
+        """Validate, accept and match a new order; returns it and its response type.
+
+        ``trigger``: ``(origType, stopPrice)`` of the conditional order that placed this one.
+        """
         new = parse_new_order(params, self.specs[market], market)
         acct = self.account(api_key)
         spec = new.spec
@@ -231,6 +246,8 @@ class Engine:
         )
         if market == SPOT and new.type in SPOT_STOP_TYPES:
             order.is_working = False
+        if trigger is not None:
+            order.orig_type, order.stop_price = trigger
         self._lock(order, acct, price)
         self.orders[market][order.order_id] = order
         self.by_client_id[cid_key] = order

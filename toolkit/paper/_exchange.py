@@ -20,11 +20,14 @@ from typing import Any
 from aiohttp import web
 
 from ._admin import handle_admin
+from ._algo import AlgoOrders
 from ._app import ServerState, dispatch
 from ._auth import KeyStore
 from ._engine import Engine, OrderCallback
 from ._faults import NO_FAULTS, FaultConfig, FaultInjector
 from ._futures import futures_routes
+from ._futures_extra import futures_extra_routes
+from ._futures_v3 import futures_v3_routes
 from ._history import MarketHistory, minute_sigma
 from ._limits import DEFAULT_RATE_LIMITS, RateLimiter, RateLimits
 from ._market import BASE_BALANCES, MARKETS, SPOT, PriceFeed, default_specs
@@ -33,6 +36,7 @@ from ._spot import spot_routes
 from ._tradelog import Trade
 from ._trades import trade_routes
 from ._userstream import UserStreams
+from ._wsapi import WS_API_PATH, WsApi
 
 __all__ = ["PaperExchange"]
 
@@ -119,11 +123,16 @@ class PaperExchange:
         self.user_streams = UserStreams()
         self.user_streams.trades = self.engine.trades
         self.engine.subscribe(self.user_streams.on_order)
+        #: USD-M conditional orders (the Algo Order API; see ``_algo``).
+        self.algos = AlgoOrders(self.engine, notify=self.user_streams.push_event)
+        #: The spot WebSocket API (``/ws-api/v3``): user-data subscriptions (see ``_wsapi``).
+        self.ws_api = WsApi(self.keys, self.engine, self.user_streams)
         self._state = ServerState(
             engine=self.engine, keys=self.keys, limiter=self.limiter, rate_limits=limits,
             faults=self.faults,
             routes={**spot_routes(), **futures_routes(), **market_data_routes(),
-                    **trade_routes(), **self.user_streams.routes()},
+                    **trade_routes(), **self.user_streams.routes(),
+                    **futures_extra_routes(), **futures_v3_routes(), **self.algos.routes()},
             admin=self._admin, history=self.history,
         )
         self._runner: web.ServerRunner | None = None
@@ -142,8 +151,10 @@ class PaperExchange:
         return await handle_admin(self, request)
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
-        if request.path.startswith("/ws/"):
+        if request.path.startswith(("/ws/", "/private/ws/")):  # USD-M moved to /private
             return await self.user_streams.websocket(request)
+        if request.path == WS_API_PATH:
+            return await self.ws_api.handle(request)
         return await dispatch(self._state, request)
 
     async def start(self) -> None:
@@ -179,6 +190,7 @@ class PaperExchange:
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
         await self.user_streams.shutdown()  # open WebSockets would hold the cleanup up
+        await self.ws_api.drop_connections()
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
@@ -297,6 +309,11 @@ class PaperExchange:
                         clientOrderId=trade.client_order_id)
             out.append(view)
         return out
+
+    async def drop_user_streams(self) -> int:
+        """Close every user-data WebSocket (``/ws/<listenKey>`` and ``/ws-api/v3``) as a network
+        drop would; listen keys stay valid, WebSocket API subscriptions end. Returns how many."""
+        return await self.user_streams.drop_connections() + await self.ws_api.drop_connections()
 
     def subscribe(self, callback: OrderCallback) -> Callable[[], None]:
         """Shortcut for ``engine.subscribe``: ``callback(api_key, market, order_json)``."""

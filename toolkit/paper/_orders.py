@@ -17,6 +17,7 @@ __all__ = [
     "Order",
     "futures_view",
     "spot_cancel_view",
+    "spot_expiry_reason",
     "spot_query_view",
     "spot_result_view",
 ]
@@ -146,6 +147,21 @@ def _spot_common(o: Order) -> dict[str, Any]:
     }
 
 
+def spot_expiry_reason(o: Order) -> str | None:
+    """Binance's ``expiryReason`` of an expired spot order (enums.md "Expiry Reasons").
+
+    Spot CHANGELOG: on new-order RESULT/FULL answers since 2026-03-09, on ``GET /api/v3/order``
+    and ``allOrders`` since 2026-05-11; only present when the order expired.
+    """
+    if o.status != "EXPIRED":
+        return None
+    if o.tif == "FOK":
+        return "UNFILLED_FOK_ORDER_EXPIRED"
+    if o.tif == "IOC":
+        return "UNFILLED_IOC_QUANTITY_EXPIRED"
+    return "INSUFFICIENT_LIQUIDITY"  # a MARKET (or triggered stop) that could not fill in full
+
+
 def spot_result_view(o: Order, *, full: bool = False) -> dict[str, Any]:
     """``newOrderRespType=RESULT`` (or FULL, with ``fills``)."""
     out = spot_ack_view(o)
@@ -155,6 +171,9 @@ def spot_result_view(o: Order, *, full: bool = False) -> dict[str, Any]:
     out["selfTradePreventionMode"] = "EXPIRE_MAKER"
     if o.stop_price:
         out["stopPrice"] = fmt(o.stop_price, 8)
+    reason = spot_expiry_reason(o)
+    if reason is not None:
+        out["expiryReason"] = reason
     if full:
         out["fills"] = list(o.fills)
     return out
@@ -177,6 +196,9 @@ def spot_query_view(o: Order) -> dict[str, Any]:
     out["workingTime"] = o.working_time if o.is_working else -1
     out["origQuoteOrderQty"] = fmt(o.quote_qty, 8)
     out["selfTradePreventionMode"] = "EXPIRE_MAKER"
+    reason = spot_expiry_reason(o)
+    if reason is not None:
+        out["expiryReason"] = reason
     return out
 
 

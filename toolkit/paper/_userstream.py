@@ -1,8 +1,11 @@
 """Binance's user-data stream on the paper exchange: listen keys and the ``/ws/<listenKey>`` socket.
 
-* spot   ``POST|PUT|DELETE /api/v3/userDataStream`` and USD-M ``POST|PUT|DELETE
-  /fapi/v1/listenKey`` (security type USER_STREAM: API key only), from :meth:`UserStreams.routes`;
-* ``GET /ws/<listenKey>`` (:meth:`UserStreams.websocket`): a WebSocket that pushes spot
+* USD-M ``POST|PUT|DELETE /fapi/v1/listenKey`` (security type USER_STREAM: API key only), from
+  :meth:`UserStreams.routes`; the spot ``/api/v3/userDataStream`` paths answer HTTP 410 since
+  Binance retired them (spot events go out over the WebSocket API, :mod:`._wsapi`, which
+  registers itself with :meth:`UserStreams.add_listener`);
+* ``GET /ws/<listenKey>`` or ``/private/ws/<listenKey>`` (Binance's USD-M route since
+  2026-03-06) (:meth:`UserStreams.websocket`): a WebSocket that pushes spot
   ``executionReport`` and USD-M ``ORDER_TRADE_UPDATE`` events, in Binance's field names, as
   orders are created, filled, canceled and expire;
 * :meth:`UserStreams.drop_connections` closes every user-data WebSocket while the keys stay
@@ -46,7 +49,7 @@ from ._app import Route
 from ._errors import PaperError, mandatory
 from ._tradelog import Trade, TradeLog
 
-__all__ = ["UserStreams", "execution_report", "order_trade_update"]
+__all__ = ["RETIRED", "EventListener", "UserStreams", "execution_report", "order_trade_update"]
 
 #: How long a listen key lives after its creation or last keep-alive (Binance: 60 minutes).
 LISTEN_KEY_VALIDITY = 3600.0
@@ -56,6 +59,15 @@ _PATHS = {_SPOT: "/api/v3/userDataStream", _USDM: "/fapi/v1/listenKey"}
 _NO_KEY = PaperError(-1125, "This listenKey does not exist.")
 _KEY_FORMAT = PaperError(-2014, "API-key format invalid.", 401)
 _ZERO = Decimal(0)
+#: The spot REST listen-key endpoints answer this since Binance retired them on 2026-02-20
+#: (spot CHANGELOG 2026-01-21). HTTP 410 is what clients observed on the testnet after its
+#: removal on 2026-02-04; the body is UNCONFIRMED.
+RETIRED = PaperError(
+    -1000, "This endpoint has been retired; subscribe to the User Data Stream through the "
+    "WebSocket API (userDataStream.subscribe.signature).", 410)
+
+#: ``listener(api_key, market, event)``: another consumer of the user-data events.
+EventListener = Callable[[str, str, dict[str, Any]], None]
 
 
 def _dec(value: Any) -> Decimal:
@@ -169,6 +181,7 @@ def execution_report(
         "Q": _num(_dec(order.get("origQuoteOrderQty"))),
         "W": int(order.get("workingTime") or created),
         "V": order.get("selfTradePreventionMode", "EXPIRE_MAKER"),
+        **({"eR": order["expiryReason"]} if order.get("expiryReason") else {}),
     }
 
 
@@ -266,8 +279,17 @@ class UserStreams:
         #: flag and realized PnL, so they match ``myTrades``/``userTrades`` (set by the exchange).
         self.trades: TradeLog | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._listeners: list[EventListener] = []
         #: Events pushed so far (all sockets), for tests and diagnostics.
         self.events_sent = 0
+
+    def add_listener(self, listener: EventListener) -> None:
+        """Also hand every event to ``listener(api_key, market, event)`` (the WebSocket API)."""
+        self._listeners.append(listener)
+
+    def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The server's loop: events raised on other threads are pushed from it."""
+        self._loop = loop
 
     # -- listen keys ----------------------------------------------------------------------------
 
@@ -349,6 +371,26 @@ class UserStreams:
                 return
         self._on_order(api_key, market, order)
 
+    def push_event(self, api_key: str, market: str, event: dict[str, Any]) -> None:
+        """Deliver a ready event (e.g. ``ALGO_UPDATE``) like an order event; any thread."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is not loop:
+                loop.call_soon_threadsafe(self._deliver, api_key, market, event)
+                return
+        self._deliver(api_key, market, event)
+
+    def _deliver(self, api_key: str, market: str, event: dict[str, Any]) -> None:
+        for listener in list(self._listeners):
+            listener(api_key, market, event)
+        listen_key = self._by_account.get((api_key, market))
+        if listen_key is not None and self._live(listen_key):
+            self._push(self._keys[listen_key], json.dumps(event))
+
     def _on_order(self, api_key: str, market: str, order: Mapping[str, Any]) -> None:
         ident = (market, str(order.get("symbol")), str(order.get("orderId")))
         previous = self._fills.get(ident)
@@ -380,10 +422,7 @@ class UserStreams:
             self._fills[ident] = _Fill(_dec(order.get("executedQty")), quote, status, reported)
         else:
             self._fills.pop(ident, None)
-        listen_key = self._by_account.get((api_key, market))
-        if listen_key is None or not self._live(listen_key):
-            return
-        self._push(self._keys[listen_key], json.dumps(event))
+        self._deliver(api_key, market, event)
 
     def _push(self, key: _Key, text: str) -> None:
         for queue in key.queues:
@@ -407,7 +446,10 @@ class UserStreams:
     # -- HTTP ----------------------------------------------------------------------------------
 
     def routes(self) -> dict[str, dict[str, Route]]:
-        """``{path: {method: Route}}`` of the listen-key endpoints (security: API key only)."""
+        """``{path: {method: Route}}`` of the listen-key endpoints (USD-M: API key only).
+
+        The spot paths answer :data:`RETIRED` (HTTP 410) to every call.
+        """
 
         def handler(market: str, method: str) -> Callable[[Any, dict[str, str], str], Any]:
             def handle(state: Any, params: dict[str, str], api_key: str) -> Any:
@@ -415,9 +457,13 @@ class UserStreams:
 
             return handle
 
+        def retired(state: Any, params: dict[str, str], api_key: str) -> Any:
+            raise RETIRED
+
         return {
             path: {
                 method: Route(market, handler(market, method), 1, security="KEY")
+                if market == _USDM else Route(market, retired, 1)
                 for method in ("POST", "PUT", "DELETE")
             }
             for market, path in _PATHS.items()
@@ -446,7 +492,7 @@ class UserStreams:
     async def websocket(self, request: web.BaseRequest) -> web.StreamResponse:
         """Serve ``GET /ws/<listenKey>``: push this account's order events until it closes."""
         self._loop = asyncio.get_running_loop()
-        listen_key = request.path[len("/ws/"):].strip("/")
+        listen_key = request.path.partition("/ws/")[2].strip("/")  # /ws/<k>, /private/ws/<k>
         if not self._live(listen_key):
             body = json.dumps(_NO_KEY.body()).encode()
             return web.Response(body=body, status=400, content_type="application/json")
