@@ -30,6 +30,7 @@ from ._connect import connect, default_session
 from ._events import Callback, Subscription
 from ._exceptions import (
     AuthenticationError,
+    BatchInterrupted,
     BatchNotSavedError,
     ConfigError,
     ExchangeError,
@@ -44,6 +45,7 @@ from ._exceptions import (
     StoreError,
     StrictBatchError,
     ToolkitError,
+    TradingHalted,
     TransportError,
 )
 from ._frame import COLUMNS
@@ -63,6 +65,7 @@ __all__ = [
     "DONE_STATUSES",
     "OPEN_STATUSES",
     "AuthenticationError",
+    "BatchInterrupted",
     "BatchNotSavedError",
     "ConfigError",
     "ExchangeError",
@@ -84,6 +87,7 @@ __all__ = [
     "StrictBatchError",
     "Subscription",
     "ToolkitError",
+    "TradingHalted",
     "TransportError",
     "batch",
     "cancel",
@@ -95,10 +99,13 @@ __all__ = [
     "depth",
     "export",
     "fills",
+    "halt",
+    "halted",
     "open_orders",
     "orders",
     "panel",
     "rebalance_orders",
+    "resume",
     "run",
     "sql",
     "subscribe",
@@ -208,6 +215,40 @@ def orders(**filters: Any) -> pd.DataFrame:
         tk.orders(status="FILLED", since="2026-11-25")
     """
     return default_session().orders(**filters)
+
+
+def halt(reason: str = "halted by the user") -> Any:
+    """Stop every new send at once, here and in every process using the same store.
+
+    Batches sending now stop (the rest of their rows is recorded as not placed) and raise
+    ``BatchInterrupted``; new ones raise ``TradingHalted``. Nothing is cancelled:
+    ``tk.cancel_all()`` does that. ``tk.resume()`` lifts it.
+
+    Example::
+
+        tk.halt("the signal looks broken")
+    """
+    return default_session().halt(reason)
+
+
+def resume() -> None:
+    """Lift a halt (for every process using the store).
+
+    Example::
+
+        tk.resume()
+    """
+    default_session().resume()
+
+
+def halted() -> Any:
+    """The halt in force for the store (``reason``, ``since``), or ``None``.
+
+    Example::
+
+        tk.halted()
+    """
+    return default_session().halted()
 
 
 async def sync_fills() -> int:

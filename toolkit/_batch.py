@@ -34,12 +34,15 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from . import _runner
+from ._cutoff import Cutoff
 from ._exceptions import (
+    BatchInterrupted,
     BatchNotSavedError,
     ConfigError,
     KeyReuseError,
     StoreError,
     StrictBatchError,
+    TradingHalted,
 )
 from ._frame import orders_to_frame
 from ._guards import Limits, apply_limits, needs_prices
@@ -49,6 +52,7 @@ from ._models import Market, Order, OrderRequest, OrderStatus, OrderType
 from ._reconcile import merge_found, not_placed, resolve_pending
 from ._store import BatchRecord
 from ._validation import Prepared, prepare
+from .adapters.binance import NOT_PLACED
 
 if TYPE_CHECKING:
     from ._session import Session
@@ -197,6 +201,7 @@ async def _run_batch(
     if len(rows) == 0:
         return orders_to_frame([], index=rows.index)
     _check_credentials(session)
+    check_not_halted(session)
 
     now = pd.Timestamp.now(tz="UTC")
     batch_id = new_batch_id()
@@ -258,8 +263,9 @@ async def _run_batch(
     requests = [(p.position, p.request) for p in prepared if p.request is not None]
     if not requests:
         return _result(orders, rows, strict)
-    task = session._spawn(_send_and_finish(session, batch_id, orders, requests, progress))
-    final = await asyncio.shield(task)
+    cutoff = Cutoff(None)
+    task = session._spawn(_send_and_finish(session, batch_id, orders, requests, progress, cutoff))
+    final = await _await_send(task, cutoff, rows, key)
     return _result(final, rows, strict)
 
 
@@ -497,6 +503,7 @@ async def _send_and_finish(
     orders: Sequence[Order],
     requests: Sequence[tuple[int, OrderRequest]],
     progress: bool | None,
+    cutoff: Cutoff,
 ) -> list[Order]:
     """Steps 5-7; runs as its own task so the caller's cancellation cannot cut it short.
 
@@ -504,7 +511,11 @@ async def _send_and_finish(
     finalize. Rows still PENDING afterwards (the exchange was unreachable) are retried in the
     background by the session.
     """
-    final = await _send(session, batch_id, orders, requests, progress)
+    ACTIVE_CUTOFFS.add(cutoff)
+    try:
+        final = await _send(session, batch_id, orders, requests, progress, cutoff)
+    finally:
+        ACTIVE_CUTOFFS.discard(cutoff)
     if any(o.filled_qty for o in final):
         session._sync_fills_soon()
     if any(o.status is OrderStatus.PENDING for o in final):
@@ -520,6 +531,7 @@ async def _send(
     orders: Sequence[Order],
     requests: Sequence[tuple[int, OrderRequest]],
     progress: bool | None,
+    cutoff: Cutoff,
 ) -> list[Order]:
     """Place, finalize the responses, reconcile unknown outcomes, finalize those. -> all orders.
 
@@ -531,25 +543,36 @@ async def _send(
     bar = _make_progress(session, len(requests), progress)
     slots = asyncio.Semaphore(_GROUPS_IN_FLIGHT)
     groups = [requests[i : i + GROUP_SIZE] for i in range(0, len(requests), GROUP_SIZE)]
+    loop = asyncio.get_running_loop()
+    ends = [t for pos, _ in requests if (t := results[pos].not_after) is not None]
+    if ends and cutoff.at is None:  # nothing is sent after the send window (not_after)
+        left = (min(ends) - pd.Timestamp.now(tz="UTC")).total_seconds()
+        cutoff.at = loop.time() + max(0.0, left)
 
     async def send_group(group: Sequence[tuple[int, OrderRequest]]) -> None:
         async with slots:
+            if cutoff.stopped:  # an interrupt or a halt: nothing more goes out
+                for pos, _ in group:
+                    results[pos] = _unsent(results[pos], cutoff)
+                return
             now = pd.Timestamp.now(tz="UTC")
             late = [pos for pos, _ in group if _past(results[pos], now)]
             for pos in late:  # the send window closed before we got to it: never send it
                 results[pos] = not_placed(results[pos], "send window passed before sending")
             todo = [(pos, req) for pos, req in group if pos not in late]
-            got = await _place_within_window(
-                session, [results[pos] for pos, _ in todo], [req for _, req in todo], now
-            )
+            # The adapter stops starting requests at the cutoff (they come back not placed)
+            # and lets the ones on the wire finish: no outcome is made unknown by a cut-off.
+            got = await session.adapter.place([req for _, req in todo], deadline=cutoff)
             for (pos, _), order in zip(todo, got, strict=True):
                 results[pos] = _merge_response(results[pos], order)
         if bar is not None:
             bar.advance(len(group))
 
+    watch = asyncio.ensure_future(_watch_halt(session, cutoff))
     try:
         await asyncio.gather(*(send_group(g) for g in groups))
     finally:
+        watch.cancel()
         if bar is not None:
             bar.close()
     sent_before = pd.Timestamp.now(tz="UTC")
@@ -624,24 +647,67 @@ async def _finalize_batch(
     return None
 
 
-async def _place_within_window(
-    session: Session, orders: Sequence[Order], requests: Sequence[OrderRequest], now: pd.Timestamp
-) -> list[Order]:
-    """``adapter.place`` cut off at the send window's end: nothing is sent after ``not_after``.
+def _unsent(order: Order, cutoff: Cutoff) -> Order:
+    """``order`` not sent because ``cutoff`` stopped the batch (an interrupt, a halt)."""
+    return order.evolve(
+        status=OrderStatus.REJECTED,
+        placed=False,
+        error_msg=f"{NOT_PLACED}{cutoff.why} before it was sent",
+        updated_at=pd.Timestamp.now(tz="UTC"),
+    )
 
-    Requests still queued (concurrency, a rate-limit pause) when the window closes are
-    cancelled; which of them went out is unknown, so they come back PENDING for reconciliation.
-    """
-    if not requests:
-        return []
-    ends = [o.not_after for o in orders if o.not_after is not None]
-    if not ends:
-        return await session.adapter.place(requests)
-    window = max(0.0, (min(ends) - now).total_seconds())
-    # The adapter stops starting requests at the deadline (they come back not placed) and lets
-    # the ones on the wire finish: no outcome is made unknown by a cut-off.
-    deadline = asyncio.get_running_loop().time() + window
-    return await session.adapter.place(requests, deadline=deadline)
+
+#: The cutoffs of the batches sending now in this process (a halt stops them at once).
+ACTIVE_CUTOFFS: set[Cutoff] = set()
+#: Seconds between two looks at the store's halt flag while a batch sends (another process
+#: may halt it).
+HALT_POLL = 0.25
+
+
+async def _watch_halt(session: Session, cutoff: Cutoff) -> None:
+    """Stop ``cutoff`` when the store says trading is halted (by any process)."""
+    while await cutoff.sleep(HALT_POLL):
+        halt = session.store.halted()
+        if halt is not None:
+            cutoff.stop(f"halted ({halt.reason})")
+            return
+
+
+def check_not_halted(session: Session) -> None:
+    """Raise :class:`TradingHalted` if ``tk.halt()`` is in force for the session's store."""
+    halt = session.store.halted()
+    if halt is not None:
+        raise TradingHalted(
+            f"trading is halted for the store {session.config.store} since {halt.since}"
+            f" ({halt.reason}): nothing is sent; tk.resume() lifts it",
+            halt.reason,
+        )
+
+
+async def _await_send(
+    task: asyncio.Task[list[Order]], cutoff: Cutoff, rows: InputRows, key: str | None
+) -> list[Order]:
+    """The send task's result. Cancelled (a kernel interrupt, Ctrl-C): stop sending, let what is
+    on the wire finish and be recorded, then raise :class:`BatchInterrupted` with every row; the
+    same when a halt stopped it."""
+    try:
+        final = await asyncio.shield(task)
+    except asyncio.CancelledError:
+        cutoff.stop("interrupted")
+        final = await asyncio.shield(task)  # a second interrupt leaves it to finish alone
+    if not cutoff.stopped:
+        return final
+    placed = sum(1 for o in final if o.placed and o.status is not OrderStatus.INVALID)
+    not_sent = sum(1 for o in final if not o.placed and o.status is not OrderStatus.INVALID)
+    again = f"; re-run the key {key!r} to send the rest, once" if key else ""
+    raise BatchInterrupted(
+        f"the batch was {cutoff.why}: {placed} of {len(final)} orders were placed, {not_sent}"
+        f" were not sent (recorded as not placed){again}",
+        _frame(final, rows),
+        key=key,
+        placed=placed,
+        not_sent=not_sent,
+    )
 
 
 def _past(order: Order, now: pd.Timestamp) -> bool:
@@ -673,6 +739,7 @@ async def _rerun(
     }
     if unplaced:
         _check_credentials(session)
+        check_not_halted(session)
         now = pd.Timestamp.now(tz="UTC")
         prepared, _ = await _prepare(
             session,
@@ -725,10 +792,11 @@ async def _rerun(
             if p.request is not None and p.request.client_order_id in mine
         ]
         if requests:
+            cutoff = Cutoff(None)
             task = session._spawn(
-                _send_and_finish(session, existing.batch_id, stored, requests, progress)
+                _send_and_finish(session, existing.batch_id, stored, requests, progress, cutoff)
             )
-            stored = await asyncio.shield(task)
+            stored = await _await_send(task, cutoff, rows, existing.key)
     return stored
 
 

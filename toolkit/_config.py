@@ -111,6 +111,9 @@ class SessionConfig:
     testnet: bool = False
     #: Binance Demo Mode (``demo-api.binance.com`` / ``demo-fapi.binance.com``).
     demo: bool = False
+    #: Real money: Binance's live trading hosts. Needs ``live=True`` on ``connect`` (or
+    #: ``TOOLKIT_LIVE=1`` for scheduled jobs); said in plain sight in reprs and the panel.
+    live: bool = False
     #: The DuckDB file (absolute) or ``":memory:"``.
     store: str = "toolkit.duckdb"
     #: Order requests in flight at once.
@@ -160,6 +163,7 @@ def make_config(
     testnet: bool = False,
     demo: bool = False,
     base_url: str | None = None,
+    live: bool = False,
     **settings: Any,
 ) -> SessionConfig:
     """The :class:`SessionConfig` for ``connect()``'s arguments (env defaults applied).
@@ -184,10 +188,22 @@ def make_config(
     url = base_url.rstrip("/") if base_url else None
     if exchange == "binance" and url is None:
         url = BINANCE_VENUES[(venue_name(testnet=testnet, demo=demo), mkt)].rest
+    real = exchange == "binance" and url in _LIVE_HOSTS
+    allowed = bool(live) or os.environ.get("TOOLKIT_LIVE", "") == "1"
+    if real and not allowed:
+        raise ConfigError(
+            f"{url} is Binance's live trading host: real money. Say so with"
+            " connect('binance', live=True), or set TOOLKIT_LIVE=1 for a scheduled job;"
+            " practise first with testnet=True or demo=True, or the paper exchange"
+        )
     return SessionConfig(
         exchange=exchange, market=mkt, base_url=url, testnet=bool(testnet), demo=bool(demo),
-        store=path, **settings,
+        live=real, store=path, **settings,
     )
+
+
+#: Binance's live trading hosts (REST), which need ``live=True``.
+_LIVE_HOSTS = frozenset(v.rest for (name, _), v in BINANCE_VENUES.items() if name == "live")
 
 
 def venue_name(*, testnet: bool, demo: bool) -> str:

@@ -78,6 +78,7 @@ async def connect(
     testnet: bool = False,
     demo: bool = False,
     base_url: str | None = None,
+    live: bool = False,
     **settings: Any,
 ) -> Session:
     """Return the open session for these settings (the same one for the same settings).
@@ -89,7 +90,9 @@ async def connect(
     Binance REST (a standalone paper exchange). ``store`` defaults to ``TOOLKIT_STORE`` or
     ``./toolkit.duckdb``. Extra keyword ``settings`` are :class:`SessionConfig` fields
     (``concurrency``, ``timeout``, ``recv_window``, ``send_window``, ``progress_threshold``,
-    ``rate_limits=False`` to turn the client-side rate limiter off).
+    ``rate_limits=False`` to turn the client-side rate limiter off, ``limits=tk.Limits(...)``
+    for the pre-trade limits). Binance's live trading hosts move real money: they need
+    ``live=True`` (or ``TOOLKIT_LIVE=1``), else ``ConfigError`` -- before any request.
     The session becomes the default of ``tk.batch`` & co. PENDING orders of the store are
     reconciled with the exchange on connect.
 
@@ -97,13 +100,14 @@ async def connect(
 
         session = await tk.connect()                                  # paper, spot
         futures = await tk.connect("paper", market="usdm")
-        live = await tk.connect("binance", testnet=True)              # keys from the env
+        test = await tk.connect("binance", testnet=True)              # keys from the env
+        real = await tk.connect("binance", live=True)                 # real money
         demo = await tk.connect("binance", market="usdm", demo=True)  # Demo Mode keys
     """
     global _default
     config = make_config(
         exchange, market=market, store=store, testnet=testnet, demo=demo, base_url=base_url,
-        **settings,
+        live=live, **settings,
     )
     key, secret = credentials(config, api_key, api_secret)
     session = _session_for(config, key, secret)

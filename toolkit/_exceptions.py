@@ -8,6 +8,9 @@ store for DuckDB), with ``raise ... from exc`` so the original stays reachable::
     ├── InputError (also ValueError)        the order frame cannot be read at all
     │   └── KeyReuseError                   a batch key reused with different orders
     ├── StrictBatchError                    strict=True and some rows were INVALID or REJECTED
+    ├── BatchInterrupted                    an interrupt or a halt stopped a batch's sending;
+    │                                       ``frame`` holds every row (unsent: not placed)
+    ├── TradingHalted                       tk.halt() is in force for this store: nothing is sent
     ├── ConfigError                         bad connect() settings (unknown exchange, no keys)
     ├── SessionClosedError                  the session was closed; connect() again
     ├── LoopMismatchError (also RuntimeError) a transport used from another event loop
@@ -46,6 +49,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AuthenticationError",
+    "BatchInterrupted",
     "BatchNotSavedError",
     "ConfigError",
     "ExchangeError",
@@ -63,6 +67,7 @@ __all__ = [
     "StoreError",
     "StrictBatchError",
     "ToolkitError",
+    "TradingHalted",
     "TransportError",
 ]
 
@@ -93,6 +98,33 @@ class StrictBatchError(ToolkitError):
     def __init__(self, message: str, frame: pd.DataFrame) -> None:
         super().__init__(message)
         self.frame = frame
+
+
+class BatchInterrupted(ToolkitError):
+    """An interrupt (kernel interrupt, task cancel, Ctrl-C) or a halt stopped a batch's sending.
+
+    No new request went out once it arrived; what was on the wire finished and is recorded,
+    the rows not sent are recorded as not placed (a re-run of the ``key`` sends them, once).
+    ``frame`` holds every row; ``placed`` and ``not_sent`` count them.
+    """
+
+    def __init__(
+        self, message: str, frame: pd.DataFrame, *, key: str | None, placed: int, not_sent: int
+    ) -> None:
+        super().__init__(message)
+        self.frame = frame
+        self.key = key
+        self.placed = placed
+        self.not_sent = not_sent
+
+
+class TradingHalted(ToolkitError):
+    """``tk.halt()`` is in force for this store (in this or another process): nothing is sent
+    until ``tk.resume()``. ``reason`` is the halt's."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class ConfigError(ToolkitError, ValueError):

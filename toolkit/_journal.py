@@ -608,6 +608,22 @@ class Journal:
         """``Order`` records matching an SQL ``where`` clause."""
         return [order_from_row(r) for r in self.order_rows(where, params, order_by)]
 
+    def set_meta(self, name: str, value: str | None) -> None:
+        """Set (``None``: delete) a ``meta`` entry, durably."""
+
+        def work(con: sqlite3.Connection) -> None:
+            if value is None:
+                con.execute("DELETE FROM meta WHERE name = ?", [name])
+            else:
+                con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [name, value])
+
+        self._submit(work, f"set {name}", durable=True, quiet=True)
+
+    def meta(self, name: str) -> str | None:
+        """A ``meta`` entry, or ``None``."""
+        rows = self._read_all("SELECT value FROM meta WHERE name = ?", [name])
+        return str(rows[0][0]) if rows else None
+
     # -- the projection's side ----------------------------------------------------------------
 
     def pending(self, limit: int) -> Pending:

@@ -33,6 +33,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._cutoff import Deadline, as_cutoff
 from ._exceptions import RateLimitError
 
 __all__ = ["DEFAULT_RATE_LIMITS", "RateLimitConfig", "RateLimitStats", "RateLimiter"]
@@ -168,7 +169,7 @@ class RateLimiter:
         return True
 
     async def acquire(
-        self, weight: int = 1, orders: int = 0, *, deadline: float | None = None
+        self, weight: int = 1, orders: int = 0, *, deadline: Deadline = None
     ) -> bool:
         """Wait until ``weight`` and ``orders`` fit every window (and any pause is over), take them.
 
@@ -179,6 +180,7 @@ class RateLimiter:
         """
         amounts = {"weight": weight, "orders": orders, "raw": 1}
         clock = asyncio.get_running_loop().time
+        cutoff = as_cutoff(deadline)
         while True:
             delay = self._pause_left()
             if delay > 0 and (self._banned or delay > self.config.max_retry_after):
@@ -194,13 +196,16 @@ class RateLimiter:
                     (w.wait_for(amounts[w.kind], now, self.config.headroom) for w in self._windows),
                     default=0.0,
                 )
-            if deadline is not None and clock() + max(0.0, delay) >= deadline:
+            if cutoff is not None and cutoff.passed(clock() + max(0.0, delay)):
                 return False  # the wait would end too late: not sent, nothing taken
             if delay <= 0:
                 break
             self.stats.waits += 1
             self.stats.waited_seconds += delay
-            await asyncio.sleep(delay)
+            if cutoff is None:
+                await asyncio.sleep(delay)
+            elif not await cutoff.sleep(delay):
+                return False  # stopped while waiting (an interrupt, a halt): not sent
         now = self.clock()
         for window in self._windows:
             window.roll(now)

@@ -50,6 +50,8 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
+from ._exceptions import BatchInterrupted
+
 __all__ = [
     "call",
     "generation",
@@ -213,7 +215,7 @@ def run(awaitable: Awaitable[T], *, timeout: float | None = None) -> T:
 
     token = _UI.set(dispatch)
     try:
-        fut = asyncio.run_coroutine_threadsafe(_as_coro(awaitable), io.loop)
+        fut, cancel = _start(_as_coro(awaitable), io.loop)
     finally:
         _UI.reset(token)
     fut.add_done_callback(lambda _: inbox.put(None))
@@ -224,15 +226,25 @@ def run(awaitable: Awaitable[T], *, timeout: float | None = None) -> T:
             try:
                 item = inbox.get(timeout=wait)
             except queue.Empty:
-                fut.cancel()
+                cancel()
                 raise TimeoutError(f"toolkit.run() timed out after {timeout} s") from None
             if item is None:
                 break
             fn, args = item
             _safe_call(fn, args)
         return fut.result()
-    except BaseException:  # KeyboardInterrupt included: do not leave the work running
-        fut.cancel()
+    except KeyboardInterrupt:  # Ctrl-C: stop the work; a batch stops cleanly and says how
+        cancel()
+        try:
+            concurrent.futures.wait([fut])  # a second Ctrl-C gives up waiting
+        except KeyboardInterrupt:
+            raise
+        report = _report_of(fut)
+        if report is not None:
+            raise report from None
+        raise
+    except BaseException:  # do not leave the work running
+        cancel()
         raise
 
 
@@ -271,14 +283,89 @@ async def call(coro: Coroutine[Any, Any, T]) -> T:
 
     token = _UI.set(dispatch)
     try:
-        cfut = asyncio.run_coroutine_threadsafe(coro, io.loop)
+        cfut, cancel = _start(coro, io.loop)
     finally:
         _UI.reset(token)
     try:
-        return await asyncio.wrap_future(cfut)
+        await _settled(cfut)
     except asyncio.CancelledError:
-        cfut.cancel()
+        cancel()
+        # Work that stops cleanly when cancelled (a batch: what is on the wire finishes and is
+        # recorded) reports how it stopped; wait for that report, unless cancelled again.
+        report = await _stop_report(cfut)
+        if report is not None:
+            raise report from None
         raise
+    return cfut.result()
+
+
+def _start(
+    coro: Coroutine[Any, Any, T], loop: asyncio.AbstractEventLoop
+) -> tuple[concurrent.futures.Future[T], Callable[[], None]]:
+    """Run ``coro`` as a task on ``loop`` (from another thread): its outcome, and a function
+    that cancels the task. Unlike ``run_coroutine_threadsafe``'s future, cancelling does not
+    settle the outcome at once: it stays the task's own (a batch stopped by a cancel reports
+    :class:`~toolkit.BatchInterrupted`)."""
+    outcome: concurrent.futures.Future[T] = concurrent.futures.Future()
+    started: list[asyncio.Task[T]] = []
+    context = contextvars.copy_context()  # the caller's (the UI dispatcher travels in it)
+
+    def settle(task: asyncio.Task[T]) -> None:
+        if task.cancelled():
+            outcome.cancel()
+        elif (exc := task.exception()) is not None:
+            outcome.set_exception(exc)
+        else:
+            outcome.set_result(task.result())
+
+    def begin() -> None:
+        if outcome.cancelled():  # cancelled before it started
+            coro.close()
+            return
+        task = context.run(loop.create_task, coro)  # the task copies the caller's context
+        task.add_done_callback(settle)
+        started.append(task)
+
+    def cancel() -> None:
+        def now() -> None:
+            if started:
+                started[0].cancel()
+            elif not outcome.done():
+                outcome.cancel()
+
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nothing runs any more
+            loop.call_soon_threadsafe(now)
+
+    loop.call_soon_threadsafe(begin)
+    return outcome, cancel
+
+
+async def _settled(cfut: concurrent.futures.Future[Any]) -> None:
+    """Wait until ``cfut`` is done, on the caller's loop, without ever cancelling it (a
+    cancelled caller decides itself what happens to the work)."""
+    done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def wake(_: object) -> None:
+        with contextlib.suppress(RuntimeError):  # the caller's loop is closed
+            loop.call_soon_threadsafe(done.set)
+
+    cfut.add_done_callback(wake)
+    await done.wait()
+
+
+async def _stop_report(cfut: concurrent.futures.Future[Any]) -> BaseException | None:
+    """After cancelling the work of ``cfut``: its :class:`~toolkit.BatchInterrupted` (a batch
+    stopped cleanly), or ``None`` (it was simply cancelled)."""
+    await _settled(cfut)  # a second cancel gives up waiting (CancelledError)
+    return _report_of(cfut)
+
+
+def _report_of(fut: concurrent.futures.Future[Any]) -> BaseException | None:
+    if fut.cancelled():
+        return None
+    exc = fut.exception()
+    return exc if isinstance(exc, BatchInterrupted) else None
 
 
 def ui_dispatcher() -> Dispatch | None:

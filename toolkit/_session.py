@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pandas as pd
 
 from . import _runner
+from ._batch import ACTIVE_CUTOFFS
 from ._config import SessionConfig
 from ._events import Callback, Publisher, Subscription
 from ._exceptions import InputError, SessionClosedError, StoreError, ToolkitError
@@ -49,7 +50,7 @@ from ._research import (
     to_millis,
 )
 from ._rules import SymbolRules, parse_rules
-from ._store import Store
+from ._store import Halt, Store
 from ._transport import Transport, TransportConfig
 from .adapters import BinanceAdapter
 
@@ -139,7 +140,8 @@ class Session:
 
     def __repr__(self) -> str:
         c = self.config
-        return f"<Session {c.exchange} {c.market.value} {self._state} store={c.store!r}>"
+        live = " LIVE" if c.live else ""
+        return f"<Session{live} {c.exchange} {c.market.value} {self._state} store={c.store!r}>"
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -680,6 +682,50 @@ class Session:
         """
         self._check()
         return self.store.orders(**filters)
+
+    # -- the halt -------------------------------------------------------------------------------
+
+    def halt(self, reason: str = "halted by the user") -> Halt:
+        """Stop every new send at once, in this process and -- through the store -- in every
+        process using the same store (within a second). Batches sending now stop (what is on
+        the wire finishes; the rest is recorded as not placed; they raise
+        ``BatchInterrupted``), new batches raise ``TradingHalted``. Orders already at the
+        exchange stay (``cancel_all`` cancels them). :meth:`resume` lifts it.
+
+        Example::
+
+            session.halt("prices look wrong")
+        """
+        self._check()
+        state = self.store.halt(reason)
+        why = f"halted ({state.reason})"
+
+        def stop_all() -> None:
+            for cutoff in list(ACTIVE_CUTOFFS):
+                cutoff.stop(why)
+
+        loop = _runner.get_loop()
+        if _runner.in_io_thread():
+            stop_all()
+        else:
+            loop.call_soon_threadsafe(stop_all)
+        _log.warning("toolkit: trading halted for %s: %s", self.config.store, state.reason)
+        return state
+
+    def resume(self) -> None:
+        """Lift a halt (for every process using the store).
+
+        Example::
+
+            session.resume()
+        """
+        self._check()
+        self.store.resume()
+
+    def halted(self) -> Halt | None:
+        """The halt in force for the store (set by any process), or ``None``."""
+        self._check()
+        return self.store.halted()
 
     # -- research: fills, candles, market data -----------------------------------------------
 

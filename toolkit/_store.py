@@ -60,6 +60,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -76,9 +77,18 @@ from ._projection import DEFAULT_DELAY, Projection, load_journal_rows
 from ._store_db import DEFAULT_RETRY, Database, RetryPolicy
 from ._store_schema import SOURCES, BatchRecord, to_utc
 
-__all__ = ["DEFAULT_RETRY", "BatchRecord", "RetryPolicy", "Store"]
+__all__ = ["DEFAULT_RETRY", "BatchRecord", "Halt", "RetryPolicy", "Store"]
 
 _ORDER_BY = "created_at, batch_id, position, client_order_id"
+_HALT = "halt"
+
+
+@dataclass(frozen=True)
+class Halt:
+    """A halt in force: why, and since when (UTC)."""
+
+    reason: str
+    since: pd.Timestamp
 _T = TypeVar("_T")
 #: Statement types ``sql()`` runs without ``write=True``.
 _READS = frozenset({"SELECT", "EXPLAIN", "PRAGMA"})
@@ -332,6 +342,28 @@ class Store:
             store.finish_batch(bid, {"NEW": 98, "REJECTED": 2})
         """
         self._journal.finish_batch(batch_id, counts)
+
+    # -- the halt flag: shared by every process using the store ---------------------------------
+
+    def halt(self, reason: str) -> Halt:
+        """Halt trading for every process using this store (durable); returns the halt."""
+        state = Halt(reason=str(reason), since=pd.Timestamp.now(tz="UTC"))
+        self._journal.set_meta(
+            _HALT, json.dumps({"reason": state.reason, "since": state.since.isoformat()})
+        )
+        return state
+
+    def resume(self) -> None:
+        """Lift a halt (idempotent)."""
+        self._journal.set_meta(_HALT, None)
+
+    def halted(self) -> Halt | None:
+        """The halt in force, or ``None`` (a cheap read of the journal: polled while sending)."""
+        text = self._journal.meta(_HALT)
+        if text is None:
+            return None
+        data = json.loads(text)
+        return Halt(reason=str(data["reason"]), since=pd.Timestamp(data["since"]))
 
     # -- reads of the journal (current at once) ---------------------------------------------------
 

@@ -40,6 +40,7 @@ from typing import Any, Literal
 import aiohttp
 from yarl import URL
 
+from ._cutoff import Cutoff, Deadline, as_cutoff
 from ._exceptions import (
     AuthenticationError,
     ConfigError,
@@ -418,7 +419,7 @@ class Transport:
         weight: int = 1,
         orders: int = 0,
         kind: Kind = "read",
-        deadline: float | None = None,
+        deadline: Deadline = None,
     ) -> Response:
         """Send one request and return its parsed answer, or raise a :class:`ToolkitError`.
 
@@ -439,18 +440,19 @@ class Transport:
             raise ConfigError("signed requests need an API secret")
         attempt = rate_limited = 0
         resynced = False
+        cutoff = as_cutoff(deadline)
         while True:
             try:
-                if deadline is not None and asyncio.get_running_loop().time() >= deadline:
-                    raise self._window_closed(method, path)  # nothing taken, nothing sent
+                if cutoff is not None and cutoff.passed(asyncio.get_running_loop().time()):
+                    raise self._window_closed(method, path, cutoff)  # nothing taken or sent
                 if not self.limiter.take_now(weight, orders) and not await self.limiter.acquire(
-                    weight, orders, deadline=deadline
+                    weight, orders, deadline=cutoff
                 ):
-                    raise self._window_closed(method, path)
+                    raise self._window_closed(method, path, cutoff)
                 if signed and not self._time_fresh():
                     await self._ensure_time(method, path)
-                if deadline is not None and asyncio.get_running_loop().time() >= deadline:
-                    raise self._window_closed(method, path)
+                if cutoff is not None and cutoff.passed(asyncio.get_running_loop().time()):
+                    raise self._window_closed(method, path, cutoff)
                 # taken after the waits: the transport may have been closed meanwhile
                 session = self._client()
                 return await self._send(session, method, path, params or {}, kind, signed, keyed)
@@ -487,8 +489,11 @@ class Transport:
         return url
 
     @staticmethod
-    def _window_closed(method: str, path: str) -> SendWindowClosed:
-        return SendWindowClosed(f"{SEND_WINDOW_CLOSED} ({method} {path})", method=method, path=path)
+    def _window_closed(method: str, path: str, cutoff: Cutoff | None = None) -> SendWindowClosed:
+        why = SEND_WINDOW_CLOSED if cutoff is None or not cutoff.stopped else (
+            f"{cutoff.why} before it was sent"
+        )
+        return SendWindowClosed(f"{why} ({method} {path})", method=method, path=path)
 
     async def _send(
         self,

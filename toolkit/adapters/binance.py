@@ -42,6 +42,7 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
+from .._cutoff import Cutoff, Deadline, as_cutoff
 from .._exceptions import (
     ConfigError,
     ExchangeError,
@@ -204,12 +205,14 @@ class BinanceAdapter:
     # -- orders -----------------------------------------------------------------------------------
 
     async def place(
-        self, requests: Sequence[OrderRequest], *, deadline: float | None = None
+        self, requests: Sequence[OrderRequest], *, deadline: Deadline = None
     ) -> list[Order]:
         """Place ``requests``; result ``i`` is for request ``i`` (see the module docstring).
 
         ``deadline`` is an instant in ``asyncio.get_running_loop().time()`` seconds (the I/O
-        loop's clock), e.g. ``loop.time() + window``; ``None`` (the default) means no limit. A
+        loop's clock), e.g. ``loop.time() + window``, or a :class:`~toolkit._cutoff.Cutoff`,
+        which can also be stopped at any moment (an interrupt, a halt: the requests still
+        waiting come back not placed with its reason); ``None`` (the default) means no limit. A
         request (spot) or chunk of 5 (USD-M) whose concurrency slot or rate-limit wait would only
         end at or after ``deadline`` is **not sent**: it comes back ``REJECTED``, ``placed=False``,
         ``error_msg`` starting with ``"not placed: the send window closed before it was sent"``.
@@ -223,6 +226,7 @@ class BinanceAdapter:
             return []
         if not self.transport.has_credentials:
             raise ConfigError("placing orders needs an API key and secret")
+        deadline = as_cutoff(deadline)
         if self.market is Market.SPOT:
             return await asyncio.gather(*(self._place_one(r, deadline) for r in requests))
         # conditional orders go one by one to the Algo Order API (it has no batch form)
@@ -239,7 +243,7 @@ class BinanceAdapter:
                 for i in range(len(requests))]
 
     async def _bounded(
-        self, fn: Callable[..., Awaitable[_T]], *args: Any, deadline: float | None = None
+        self, fn: Callable[..., Awaitable[_T]], *args: Any, deadline: Cutoff | None = None
     ) -> _T:
         """``await fn(*args)`` holding one of the ``concurrency`` slots.
 
@@ -256,15 +260,16 @@ class BinanceAdapter:
         finally:
             self._slots.release()
 
-    async def _take_slot(self, deadline: float) -> None:
+    async def _take_slot(self, deadline: Cutoff) -> None:
         loop = asyncio.get_running_loop()
-        if loop.time() < deadline and await self._slots.acquire_before(deadline):
-            if loop.time() < deadline:
+        if not deadline.passed(loop.time()) and await self._slots.acquire_before(deadline):
+            if not deadline.passed(loop.time()):
                 return
             self._slots.release()  # got it too late
-        raise SendWindowClosed(f"{SEND_WINDOW_CLOSED} (no free request slot)")
+        why = f"{deadline.why} before it was sent" if deadline.stopped else SEND_WINDOW_CLOSED
+        raise SendWindowClosed(f"{why} (no free request slot)")
 
-    async def _place_one(self, request: OrderRequest, deadline: float | None = None) -> Order:
+    async def _place_one(self, request: OrderRequest, deadline: Cutoff | None = None) -> Order:
         algo = is_algo(request)
         send = functools.partial(
             self.transport.request,
@@ -289,7 +294,7 @@ class BinanceAdapter:
         return self._accepted(resp.data, request)
 
     async def _place_chunk(
-        self, chunk: Sequence[OrderRequest], deadline: float | None = None
+        self, chunk: Sequence[OrderRequest], deadline: Cutoff | None = None
     ) -> list[Order]:
         send = functools.partial(
             self.transport.request,
@@ -703,15 +708,21 @@ class _Slots:
         await self.acquire_before(None)
         return True
 
-    async def acquire_before(self, deadline: float | None) -> bool:
-        """Take a slot; ``False`` (nothing taken) if none is free before ``deadline``."""
+    async def acquire_before(self, deadline: Cutoff | None) -> bool:
+        """Take a slot; ``False`` (nothing taken) if none is free before ``deadline`` passes
+        (its instant, or its stop)."""
         if self._free > 0:
             self._free -= 1
             return True
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[bool] = loop.create_future()
         self._waiters.append(waiter)
-        timer = None if deadline is None else loop.call_at(deadline, _expire, waiter)
+        timer = None
+        forget: Callable[[], None] | None = None
+        if deadline is not None:
+            if deadline.at is not None:
+                timer = loop.call_at(deadline.at, _expire, waiter)
+            forget = deadline.on_stop(lambda: _expire(waiter))
         try:
             return await waiter  # True: release() handed a slot over; False: the timer fired
         except asyncio.CancelledError:
@@ -722,6 +733,8 @@ class _Slots:
         finally:
             if timer is not None:
                 timer.cancel()
+            if forget is not None:
+                forget()
 
     def release(self) -> None:
         """Give a slot back: to the oldest request still waiting, else to the free count."""
