@@ -400,6 +400,22 @@ class _Board:
                 self.canceling.discard(cid)
             self.touch()
 
+    def halt_state(self) -> str | None:
+        """The reason of the halt in force for the session's store, or ``None``."""
+        halt = self.session.halted()
+        return None if halt is None else halt.reason
+
+    def toggle_halt(self) -> None:
+        """Halt trading for the store (every process using it), or lift the halt in force."""
+        try:
+            if self.session.halted() is None:
+                self.session.halt("halted from the panel")
+            else:
+                self.session.resume()
+        except ToolkitError as exc:
+            self.error(f"halt: {exc}")
+        self.touch()
+
     def cancel_all(self, symbol: str | None) -> None:
         """Schedule the cancel of every open order on the board (of ``symbol``)."""
         targets = [o for o in self.open_orders(symbol) if o.client_order_id not in self.canceling]
@@ -502,6 +518,10 @@ class Panel:
         self.confirm_button.add_class("tk-confirm")
         self.back_button = w.Button(description="Back", tooltip="Do not cancel")
         self.back_button.add_class("tk-back")
+        self.halt_button = w.Button(description="Halt", button_style="danger", icon="stop",
+                                    tooltip="Stop every new send, in every process using this"
+                                            " store (cancels nothing)")  # fmt: skip
+        self.halt_button.add_class("tk-halt")
         self.confirm_box = w.HBox([self.confirm_text, self.confirm_button, self.back_button],
                                   layout=w.Layout(display="none"))
         self.table_head = w.HTML(self._head_html())
@@ -512,7 +532,7 @@ class Panel:
                 w.HTML(_STYLE),
                 self.header,
                 self.error_line,
-                w.HBox([self.filter, self.cancel_all_button]),
+                w.HBox([self.filter, self.cancel_all_button, self.halt_button]),
                 self.confirm_box,
                 self.table_head,
                 self.rows_box,
@@ -524,6 +544,7 @@ class Panel:
         self.cancel_all_button.on_click(self._on_cancel_all)
         self.confirm_button.on_click(self._on_confirm)
         self.back_button.on_click(self._on_back)
+        self.halt_button.on_click(self._on_halt)
         board.views.add(self)
         self._render()
         self._ticker = self._clock.call_later(self._tick_every, self._tick)
@@ -699,6 +720,9 @@ class Panel:
         self._on_back()
         self._board.cancel_all(self.symbol)
 
+    def _on_halt(self, _button: Any) -> None:
+        self._board.toggle_halt()
+
     def _on_back(self, _button: Any = None) -> None:
         self.confirm_box.layout.display = "none"
         self.cancel_all_button.disabled = self._board.closed
@@ -809,8 +833,21 @@ class Panel:
         badge_color = "#c62828" if board.closed else (
             "#2e7d32" if state == "live" else "#ef6c00"
         )
+        halt = None if board.closed else board.halt_state()
+        self.halt_button.description = "Resume" if halt is not None else "Halt"
+        self.halt_button.button_style = "success" if halt is not None else "danger"
+        self.halt_button.disabled = board.closed
+        live = (
+            '<span class="tk-live" style="color:#fff;background:#c62828;padding:0 4px">'
+            "<b>LIVE</b></span> · " if cfg.live else ""
+        )
+        halted = (
+            f'<span class="tk-halted" style="color:#c62828"><b>HALTED</b>'
+            f" ({html.escape(halt)})</span> · " if halt is not None else ""
+        )
         self.header.value = (
-            f'<div class="tk-header"><b>Open orders</b> · {html.escape(cfg.exchange)}/'
+            f'<div class="tk-header">{live}{halted}<b>Open orders</b> · '
+            f'{html.escape(cfg.exchange)}/'
             f'{cfg.market.value} · <span class="tk-state" style="color:{badge_color}">'
             f"{html.escape(state)}</span> · {' · '.join(parts) or 'no orders yet'}"
             f' · <span class="tk-updated">last update {_clock(board.last_update)}</span></div>'

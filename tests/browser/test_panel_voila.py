@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from toolkit import _runner
+from toolkit._store import Store
 from toolkit.paper import PaperExchange
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,7 +124,7 @@ def voila(io_paper: tuple[PaperExchange, str, str], tmp_path: Path) -> Iterator[
 
 
 def test_panel_in_voila_cancels_a_row(
-    voila: str, io_paper: tuple[PaperExchange, str, str]
+    voila: str, io_paper: tuple[PaperExchange, str, str], tmp_path: Path
 ) -> None:
     if not os.path.exists(CHROMIUM):
         pytest.fail("the browser test needs Debian's chromium at /usr/bin/chromium "
@@ -166,6 +167,21 @@ def test_panel_in_voila_cancels_a_row(
                 "CANCELED", timeout=10_000)
             expect(page.locator(".tk-header")).to_contain_text("CANCELED")
             page.screenshot(path=str(ARTIFACTS / "panel.png"), full_page=True)
+
+            # the Halt button halts trading for every process using the store (issue 14)
+            halt = page.locator("button.tk-halt")
+            expect(halt).to_have_text("Halt")
+            halt.click()
+            expect(page.locator(".tk-halted")).to_contain_text("HALTED", timeout=10_000)
+            with Store(tmp_path / "panel.duckdb") as store:  # another process sees it
+                found = store.halted()
+                assert found is not None
+                assert found.reason == "halted from the panel"
+            expect(halt).to_have_text("Resume")
+            halt.click()
+            expect(page.locator(".tk-halted")).to_have_count(0, timeout=10_000)
+            with Store(tmp_path / "panel.duckdb") as store:
+                assert store.halted() is None
         finally:
             with contextlib.suppress(Exception):
                 browser.close()

@@ -36,7 +36,8 @@ class FakeSession:
     """What the panel uses of a Session: config, state, updates, refresh, cancels."""
 
     def __init__(self, orders: Sequence[Order] = ()) -> None:
-        self.config = SimpleNamespace(exchange="paper", market=Market.SPOT)
+        self.config = SimpleNamespace(exchange="paper", market=Market.SPOT, live=False)
+        self.halt_reason: str | None = None
         self.exchange_orders = {o.client_order_id: o for o in orders}
         self.publisher = Publisher()
         self.closed = False
@@ -46,6 +47,15 @@ class FakeSession:
 
     def open_order_state(self) -> list[Order]:
         return []
+
+    def halted(self) -> SimpleNamespace | None:
+        return None if self.halt_reason is None else SimpleNamespace(reason=self.halt_reason)
+
+    def halt(self, reason: str) -> None:
+        self.halt_reason = reason
+
+    def resume(self) -> None:
+        self.halt_reason = None
 
     def updates(self) -> AsyncIterator[list[Order]]:
         return self.publisher.updates()
@@ -315,5 +325,24 @@ async def test_static_copy_beside_the_widget(fake: FakeSession, clock: FakeClock
         assert static.count("<tr><td>") == 2
         assert "tk-static" in static
         assert ":has(.tk-panel)" in static  # hidden where the live widget rendered
+    finally:
+        p.close()
+
+
+async def test_the_halt_button_halts_and_resumes(fake: FakeSession, clock: FakeClock) -> None:
+    p = panel(fake, clock=clock)  # type: ignore[arg-type]
+    try:
+        await settle(p)
+        assert p.halt_button.description == "Halt"
+        p.halt_button.click()
+        assert fake.halt_reason == "halted from the panel"
+        await settle(p)
+        assert "HALTED" in p.header.value
+        assert p.halt_button.description == "Resume"
+        p.halt_button.click()
+        assert fake.halt_reason is None
+        await settle(p)
+        assert "HALTED" not in p.header.value
+        assert p.halt_button.description == "Halt"
     finally:
         p.close()

@@ -4,7 +4,6 @@ request, records the rest as not placed, says so, and a re-run of its key sends 
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import pytest
@@ -34,7 +33,7 @@ async def test_an_interrupted_batch_stops_sending_and_a_rerun_sends_the_rest_onc
     task = asyncio.ensure_future(session.batch(_rows(tkh), key="stop-means-stop"))
     await eventually(lambda: paper.counters()["orders"] >= before + 6, "the first orders")
     task.cancel()  # what a kernel interrupt does to the cell
-    with pytest.raises(tk.BatchInterrupted, match="interrupted: .* not sent") as info:
+    with pytest.raises(tk.BatchInterrupted, match=r"interrupted: .* not sent") as info:
         await task
     exc = info.value
     at_exchange = paper.counters()["orders"] - before
@@ -45,7 +44,7 @@ async def test_an_interrupted_batch_stops_sending_and_a_rerun_sends_the_rest_onc
     assert exc.key == "stop-means-stop"
     unsent = exc.frame[exc.frame["status"] == "REJECTED"]
     assert unsent["error_msg"].str.startswith("not placed: interrupted before it was sent").all()
-    time.sleep(0.2)  # nothing goes out after the call returned
+    await asyncio.sleep(0.2)  # nothing goes out after the call returned
     assert paper.counters()["orders"] - before == at_exchange
     again = await session.batch(_rows(tkh), key="stop-means-stop")  # sends the rest, once
     assert again["status"].tolist() == ["NEW"] * N
@@ -66,7 +65,7 @@ async def test_a_halt_stops_a_batch_and_refuses_new_ones_until_resumed(tkh: Any)
         await task
     paper.configure_faults(FaultConfig())
     assert tk.halted() is not None
-    with pytest.raises(tk.TradingHalted, match="tk.resume"):
+    with pytest.raises(tk.TradingHalted, match=r"tk\.resume"):
         await session.batch([tkh.limit()])
     assert session.orders(status="NEW").shape[0] > 0  # a halt cancels nothing
     tk.resume()
