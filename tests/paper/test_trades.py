@@ -19,6 +19,7 @@ import pytest
 from toolkit.paper import PaperExchange
 
 from .conftest import Client
+from .test_ws_api import subscribe
 
 # Keys of the recorded real responses (values differ; the keys and their types are the contract).
 REAL_SPOT_TRADE = {
@@ -229,7 +230,7 @@ async def _trade_events(ws: aiohttp.ClientWebSocketResponse, count: int, usdm: b
     while len(events) < count:
         # The timeout only guards a hang; the events are already queued when we read.
         message = await asyncio.wait_for(ws.receive_json(), 10)
-        body = message["o"] if usdm else message
+        body = message["o"] if usdm else message.get("event", {})  # spot: the WS API envelope
         if body.get("x") == "TRADE":
             events.append(body)
     return events
@@ -241,14 +242,20 @@ async def test_stream_trade_events_carry_the_rest_trades(
 ) -> None:
     usdm = market == "usdm"
     base = "/fapi/v1" if usdm else "/api/v3"
-    listen = await fee_client.post("/fapi/v1/listenKey" if usdm else "/api/v3/userDataStream",
-                                   signed=False)
-    ws_url = fee_paper.url.replace("http", "ws") + "/ws/" + listen.body["listenKey"]
+    if usdm:  # USD-M keeps listen keys; spot subscribes over the WebSocket API (since 2026-02)
+        listen = await fee_client.post("/fapi/v1/listenKey", signed=False)
+        ws_url = fee_paper.url.replace("http", "ws") + "/ws/" + listen.body["listenKey"]
+    else:
+        ws_url = fee_paper.url.replace("http", "ws") + "/ws-api/v3"
     async with session.ws_connect(ws_url) as ws:
-        for _ in range(2000):  # wait until the server has registered the socket
-            if fee_paper.user_streams.connections():
-                break
-            await asyncio.sleep(0.005)
+        if usdm:
+            for _ in range(2000):  # wait until the server has registered the socket
+                if fee_paper.user_streams.connections():
+                    break
+                await asyncio.sleep(0.005)
+        else:
+            answer = await subscribe(ws, fee_client.key, fee_client.secret)
+            assert answer["status"] == 200
         fee_paper.set_liquidity("ETHUSDT", "0.5", market=market)
         placed = await fee_client.post(base + "/order", {
             "symbol": "ETHUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",

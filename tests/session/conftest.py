@@ -114,7 +114,7 @@ class HeldPlace:
         self._gate = threading.Event()
 
         async def held(
-            requests: Sequence[OrderRequest], *, deadline: float | None = None
+            requests: Sequence[OrderRequest], *, deadline: Any = None
         ) -> list[Order]:
             self.calls += 1
             await asyncio.to_thread(self._gate.wait, PATIENCE)  # the I/O loop keeps running

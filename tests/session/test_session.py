@@ -98,9 +98,11 @@ async def test_config_errors() -> None:
 
 
 def test_config_repr_has_no_keys() -> None:
-    session = _connect._session_for(_config.make_config("binance"), "my-api-key", "my-api-secret")
+    config = _config.make_config("binance", live=True)
+    session = _connect._session_for(config, "my-api-key", "my-api-secret")
     assert "my-api" not in repr(session) + repr(session.config)
     assert session.config.base_url == "https://api.binance.com"
+    assert repr(session).startswith("<Session LIVE binance spot")
     # testnet=True: the testnets of both markets; demo=True: Demo Mode (Binance spot docs
     # testnet/ and demo-mode/general-info.md; USD-M "General Info"; ccxt 4.5.90 urls).
     assert _config.make_config("binance", market="usdm", testnet=True).base_url == (
@@ -439,19 +441,36 @@ async def test_cancelled_caller_still_records_the_outcome(tkh: Any) -> None:
 
         await eventually(lambda: held.calls, "the send")
         task.cancel()  # e.g. the user interrupts the cell after the write-ahead
-        with pytest.raises(asyncio.CancelledError):
+        held.restore()  # (the held request had not gone out: the interrupt stops it)
+        with pytest.raises(tk.BatchInterrupted, match="0 of 1 orders were placed") as info:
             await task
     finally:
         held.restore()
-
-    async def recorded() -> bool:
-        return bool((await rows())["status"].tolist() == ["NEW"])
-
-    await eventually(recorded, "the NEW row")
-    assert sum(tkh.placed().values()) == 1
-    again = await tk.batch([tkh.limit()], key="interrupted")  # the re-run places nothing
+    assert info.value.frame["status"].tolist() == ["REJECTED"]
+    assert (await rows())["error_msg"].str.startswith(
+        "not placed: interrupted before it was sent"
+    ).all()
+    assert sum(tkh.placed().values()) == 0
+    again = await tk.batch([tkh.limit()], key="interrupted")  # the re-run sends it, once
     assert again["status"].tolist() == ["NEW"]
     assert sum(tkh.placed().values()) == 1
+
+
+def test_live_trading_hosts_need_a_word(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 14: Binance's live hosts need live=True (or TOOLKIT_LIVE=1); refused before any
+    request is made (make_config makes none). Testnets, Demo Mode and paper need nothing."""
+    monkeypatch.delenv("TOOLKIT_LIVE", raising=False)
+    for market in ("spot", "usdm"):
+        with pytest.raises(tk.ConfigError, match=r"live trading host: real money.*live=True"):
+            _config.make_config("binance", market=market)
+        assert _config.make_config("binance", market=market, live=True).live
+        assert not _config.make_config("binance", market=market, testnet=True).live
+        assert not _config.make_config("binance", market=market, demo=True).live
+    with pytest.raises(tk.ConfigError, match="real money"):
+        _config.make_config("binance", base_url="https://api.binance.com/")
+    monkeypatch.setenv("TOOLKIT_LIVE", "1")  # a scheduled job says it in its environment
+    assert _config.make_config("binance").live
+    assert not _config.make_config("paper").live
 
 
 async def test_cancel_before_the_io_side_starts_leaks_nothing(tkh: Any) -> None:
