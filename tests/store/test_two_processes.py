@@ -244,3 +244,53 @@ def test_two_processes_running_one_key_at_once_place_each_order_once(
         assert st.sql("select count(*) as n from batches")["n"].tolist() == [1]
     assert len(ids) == 30
     assert {cid: placed.get(cid) for cid in ids} == dict.fromkeys(ids, 1)
+
+
+def test_a_halt_from_one_process_stops_a_batch_running_in_another(tmp_path: Path) -> None:
+    """Issue 14: tk.halt() in one process (a notebook) stops a batch that a papermill job is
+    sending in another, through the store, within a second: the job's batch raises
+    BatchInterrupted, the rows it had not sent are recorded as not placed."""
+    paper = subprocess.Popen(
+        [sys.executable, "-m", "toolkit", "paper", "--port", "0", "--json", "--no-rate-limits",
+         "--price-mode", "fixed", "--latency", "0.05", "--max-lifetime", "300"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert paper.stdout is not None
+        info = json.loads(paper.stdout.readline())
+        store = tmp_path / "halt.duckdb"
+        n = 200  # 200 orders at 2 at once, 50 ms each: about 5 s, far longer than the halt
+        spec = {"url": info["url"], "store": str(store), "key": "job", "n": n, "seed": 3,
+                "settings": {"stream": False, "concurrency": 2}}  # fmt: skip
+        path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+        env = {**os.environ, "PYTHONPATH": path, "TOOLKIT_API_KEY": info["api_key"],
+               "TOOLKIT_API_SECRET": info["api_secret"]}  # fmt: skip
+        job = subprocess.Popen(
+            [sys.executable, "-m", "bench.reliability._child", json.dumps(spec)],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        def at_exchange() -> int:
+            with urllib.request.urlopen(f"{info['url']}/paper/counters") as resp:
+                return int(json.loads(resp.read())["orders"])
+
+        deadline = time.monotonic() + 120  # the job has sent some (a generous bound)
+        while time.monotonic() < deadline and at_exchange() < 5:
+            time.sleep(0.02)
+        assert at_exchange() >= 5
+        with Store(store) as st:
+            st.halt("halted from the notebook")
+            _, err = job.communicate(timeout=120)
+            assert job.returncode != 0
+            assert "BatchInterrupted" in err
+            assert "halted (halted from the notebook)" in err
+            rows = st.orders(key="job")
+            unsent = rows[rows["error_msg"].fillna("").str.contains("halted")]
+            assert len(unsent) > 0
+            assert len(rows) == n
+            assert at_exchange() == n - len(unsent)  # nothing sent after the halt
+            assert st.halted() is not None
+    finally:
+        paper.terminate()
+        paper.wait(10)
+        if paper.stdout is not None:
+            paper.stdout.close()
