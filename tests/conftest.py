@@ -7,6 +7,8 @@ import inspect
 import json
 import subprocess
 import sys
+import traceback
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -30,6 +32,43 @@ class _CompatResponse(ClientResponse):
 
 if "stream_writer" in inspect.signature(ClientResponse.__init__).parameters:
     aioresponses_core.ClientResponse = _CompatResponse  # type: ignore[misc]
+
+
+# -- event loops nobody closed ------------------------------------------------------------------
+#
+# An event loop that a library creates for a thread and never closes (jupyter_core's run_sync in
+# an in-process papermill run is one such) is garbage-collected during some later, unrelated
+# test, and its ResourceWarning fails that test (warnings are errors). Every loop is tracked
+# here with where it was made; after each test, a loop left open and not running is closed,
+# and where it came from is written to stderr (shown with the test's output).
+_LOOPS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, str] = weakref.WeakKeyDictionary()
+_base_init = asyncio.BaseEventLoop.__init__
+
+
+def _tracked_init(self: asyncio.BaseEventLoop, *args: Any, **kwargs: Any) -> None:
+    _base_init(self, *args, **kwargs)
+    frames = traceback.extract_stack(limit=8)[:-1]
+    _LOOPS[self] = " <- ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno}" for f in frames)
+
+
+asyncio.BaseEventLoop.__init__ = _tracked_init  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_event_loops() -> Iterator[None]:
+    yield
+    for loop, made in list(_LOOPS.items()):
+        if not loop.is_closed() and not loop.is_running() and loop is not _runner_loop():
+            sys.stderr.write(f"closing an event loop left open, made at {made}\n")
+            loop.close()
+
+
+def _runner_loop() -> asyncio.AbstractEventLoop | None:
+    """The toolkit's I/O loop, if one runs (it is closed by the runner's shutdown)."""
+    from toolkit import _runner
+
+    io = _runner._io
+    return None if io is None else io.loop
 
 
 @pytest.fixture

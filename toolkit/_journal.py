@@ -36,6 +36,7 @@ Example::
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import logging
 import queue
 import sqlite3
@@ -154,6 +155,17 @@ class Pending:
         return len(self.orders) + len(self.batches) + len(self.events)
 
 
+def _settle(
+    future: concurrent.futures.Future[Any], value: Any, error: BaseException | None
+) -> None:
+    """Resolve a write's future; the writer thread must never die of a future's state."""
+    with contextlib.suppress(concurrent.futures.InvalidStateError):
+        if error is None:
+            future.set_result(value)
+        else:
+            future.set_exception(error)
+
+
 class _Writer(threading.Thread):
     """The journal's one writer: group commit of every write queued meanwhile."""
 
@@ -180,7 +192,12 @@ class _Writer(threading.Thread):
                     stop = True
                     break
                 items.append(more)
-            self._journal._commit_group(items)
+            try:
+                self._journal._commit_group(items)  # the writer is the journal's own
+            except Exception as exc:  # never die: every waiter gets the error
+                _log.exception("toolkit: the journal writer failed")
+                for _, future in items:
+                    _settle(future, None, StoreError(f"the journal writer failed: {exc!r}"))
             if stop:
                 return
 
@@ -261,8 +278,11 @@ class Journal:
         self._close_connections()
 
     def _close_connections(self) -> None:
-        for con in {id(c): c for c in (getattr(self, "_write", None), getattr(self, "_read", None))
-                    if c is not None}.values():
+        for con in {
+            id(c): c
+            for c in (getattr(self, "_write", None), getattr(self, "_read", None))
+            if c is not None
+        }.values():
             con.close()
 
     # -- the writer ---------------------------------------------------------------------------
@@ -290,6 +310,9 @@ class Journal:
         future.what = what  # type: ignore[attr-defined]
         future.quiet = quiet  # type: ignore[attr-defined]
         future.durable = durable  # type: ignore[attr-defined]
+        # Running from now on: a waiter that gives up (a cancelled task awaiting it through
+        # asyncio.wrap_future) cannot cancel the write, which happens anyway.
+        future.set_running_or_notify_cancel()
         self._writer.queue.put((work, future))
         return future
 
@@ -339,22 +362,24 @@ class Journal:
         except sqlite3.Error as exc:  # the commit itself failed: nothing of the group is stored
             for _, future in items:
                 what = getattr(future, "what", "write")
-                future.set_exception(
-                    StoreError(f"cannot {what} in the store journal {self.name}: {exc}")
+                _settle(
+                    future,
+                    None,
+                    StoreError(f"cannot {what} in the store journal {self.name}: {exc}"),
                 )
             return
         wrote = False
         for future, value, error in results:
             if error is None:
                 wrote = wrote or not getattr(future, "quiet", False)
-                future.set_result(value)
+                _settle(future, value, None)
             elif isinstance(error, sqlite3.Error):
                 what = getattr(future, "what", "write")
                 wrapped = StoreError(f"cannot {what} in the store journal {self.name}: {error}")
                 wrapped.__cause__ = error
-                future.set_exception(wrapped)
+                _settle(future, None, wrapped)
             else:
-                future.set_exception(error)
+                _settle(future, None, error)
         if wrote and self.on_commit is not None:
             self.on_commit()
 
@@ -596,9 +621,7 @@ class Journal:
         """The batch recorded with ``key``, or ``None``."""
         return self.batch("key", key)
 
-    def order_rows(
-        self, where: str, params: Sequence[Any], order_by: str
-    ) -> list[tuple[Any, ...]]:
+    def order_rows(self, where: str, params: Sequence[Any], order_by: str) -> list[tuple[Any, ...]]:
         """Order rows (``ROW_FIELDS``) matching an SQL ``where`` clause."""
         return self._read_all(
             f"SELECT {_ORDER_COLS} FROM orders WHERE {where} ORDER BY {order_by}", params
@@ -692,4 +715,3 @@ class Journal:
             con.execute("UPDATE batches SET projected = 0")
 
         self._submit(work, "re-project the journal")
-

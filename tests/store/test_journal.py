@@ -125,3 +125,17 @@ def test_an_existing_duckdb_store_is_imported_into_a_new_journal(tmp_path: Path)
         assert events["event_id"].is_unique
         version = store.sql("select value from toolkit_meta where name = 'schema_version'")
         assert version["value"].tolist() == ["3"]
+
+
+def test_a_waiter_that_gives_up_cannot_cancel_a_write() -> None:
+    """A cancelled task awaiting a write through asyncio.wrap_future cancels its future; the
+    write happens anyway and the writer thread lives on (it once died of the cancelled future)."""
+    journal = Journal(None)
+    future = journal.record_batch(BatchRecord(batch_id="b1", created_at=NOW, n_orders=1),
+                                  _orders("b1", 1))  # fmt: skip
+    assert not future.cancel()  # running: cannot be cancelled
+    future.result(60)
+    journal.record_batch(BatchRecord(batch_id="b2", created_at=NOW, n_orders=1),
+                         _orders("b2", 1)).result(60)  # fmt: skip
+    assert len(journal.orders("1", [], "batch_id")) == 2
+    journal.close()
