@@ -444,35 +444,20 @@ class Session:
                 done = changed = [o for o in done if o.client_order_id in won]
                 self._publish(changed)
                 return done
-            # Queued under the lock (writes commit in queue order), awaited outside it: a batch's
-            # answers never wait behind a stream update's commit -- they share the next one.
-            written = self.store.submit_apply(
-                changed, source=source, venue=self.venue, finish=finish
-            )
-            before = self._remember_all(changed)
-        try:
-            await asyncio.wrap_future(written)
-        except StoreError:
-            self._unremember(before)  # not persisted: not the stored state
-            if publish_on_error:  # the exchange's answer is the truth: publish it anyway
-                self._publish(changed, remember=False)
-            raise
-        self._publish(changed, remember=False)
-        return done
-
-    def _remember_all(self, orders: Sequence[Order]) -> dict[str, Order | None]:
-        """Remember ``orders`` as the persisted state; returns what was remembered before."""
-        before = {o.client_order_id: self._last.get(o.client_order_id) for o in orders}
-        for order in orders:
-            self._remember(order)
-        return before
-
-    def _unremember(self, before: Mapping[str, Order | None]) -> None:
-        for cid, order in before.items():
-            if order is None:
-                self._last.pop(cid, None)
-            else:
-                self._last[cid] = order
+            # Awaited under the lock: the next finalize of an order must see this one's state
+            # (a late answer must not overwrite a fill the stream reported meanwhile). The
+            # journal write is a fraction of a millisecond; several share one commit.
+            try:
+                await asyncio.wrap_future(
+                    self.store.submit_apply(changed, source=source, venue=self.venue,
+                                            finish=finish)
+                )  # fmt: skip
+            except StoreError:
+                if publish_on_error:  # the exchange's answer is the truth: publish it anyway
+                    self._publish(changed, remember=False)
+                raise
+            self._publish(changed)
+            return done
 
     def _changes_known(self, order: Order) -> bool:
         """False when ``order`` says nothing new about the last state persisted for it."""
