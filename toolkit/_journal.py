@@ -39,8 +39,10 @@ import concurrent.futures
 import contextlib
 import logging
 import queue
+import random
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -213,25 +215,19 @@ class Journal:
         self.path = path
         self.name = str(path) if path is not None else ":memory:"
         self._closed = False
-        try:
-            if path is None:
-                # One connection for reads and writes: a memory database lives in it.
-                self._write = self._connect(f"file:tk-{uuid.uuid4().hex}?mode=memory", uri=True)
-                self._read = self._write
-                self._read_lock = threading.Lock()
-                self._write_lock = self._read_lock
-            else:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                self._write = self._connect(str(path))
-                self._read = self._connect(str(path))
-                self._read_lock = threading.Lock()
-                self._write_lock = threading.Lock()
-            with self._write_lock:
-                for statement in _DDL:
-                    self._write.execute(statement)
-        except sqlite3.Error as exc:
-            self._close_connections()
-            raise StoreError(f"cannot open the store journal {self.name}: {exc}") from exc
+        deadline = time.monotonic() + _BUSY_TIMEOUT
+        while True:
+            try:
+                self._open(path)
+                break
+            except sqlite3.OperationalError as exc:
+                # Processes opening a new store at once: switching it to WAL needs the file to
+                # itself for a moment, and SQLite answers "locked" at once instead of waiting.
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise StoreError(f"cannot open the store journal {self.name}: {exc}") from exc
+                time.sleep(random.uniform(0.005, 0.05))
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot open the store journal {self.name}: {exc}") from exc
         self._durable = True  # the connection's synchronous setting (FULL)
         #: Transactions committed so far (several writes share one under load: group commit).
         self.commits = 0
@@ -239,6 +235,33 @@ class Journal:
         self._writer.start()
         #: Called (no arguments) after every commit that changed something: wakes the projection.
         self.on_commit: Callable[[], None] | None = None
+
+    def _open(self, path: Path | None) -> None:
+        """The connections and the tables (closed again if anything fails)."""
+        opened: list[sqlite3.Connection] = []
+        try:
+            if path is None:
+                # One connection for reads and writes: a memory database lives in it.
+                write = self._connect(f"file:tk-{uuid.uuid4().hex}?mode=memory", uri=True)
+                opened.append(write)
+                read = write
+                self._read_lock = threading.Lock()
+                self._write_lock = self._read_lock
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                write = self._connect(str(path))
+                opened.append(write)
+                read = self._connect(str(path))
+                opened.append(read)
+                self._read_lock = threading.Lock()
+                self._write_lock = threading.Lock()
+            for statement in _DDL:
+                write.execute(statement)
+        except BaseException:
+            for con in opened:
+                con.close()
+            raise
+        self._write, self._read = write, read
 
     def _connect(self, target: str, *, uri: bool = False) -> sqlite3.Connection:
         con = sqlite3.connect(

@@ -8,6 +8,8 @@ python _worker.py hold PATH
     prints "holding" once held
 python _worker.py claim PATH BATCH_ID IDS START_AT
     claim_unplaced(BATCH_ID, IDS (comma-separated)) at START_AT; prints the ids it won
+python _worker.py open PATH START_AT NAME
+    at START_AT open the (new) store, write one keyed batch NAME, close; prints "ok"
 python _worker.py crash-flush PATH N_ORDERS WHEN
     write a batch of N_ORDERS (write-ahead, then accepted), then SIGKILL itself during the
     first projection flush: WHEN is "in-transaction" (inside DuckDB's transaction) or
@@ -91,9 +93,21 @@ def crash_flush(path: str, n_orders: int, when: str) -> None:
     print("not killed", flush=True)
 
 
+def open_at(path: str, start_at: float, name: str) -> None:
+    time.sleep(max(0.0, start_at - time.time()))
+    with Store(path) as store:  # a new store, opened by several processes at once
+        now = pd.Timestamp.now(tz="UTC")
+        store.record_batch(BatchRecord(batch_id=name, key=name, created_at=now, n_orders=1),
+                           [Order(client_order_id=f"{name}-0", exchange="paper", market="spot",
+                                  symbol="BTCUSDT", batch_id=name, position=0)])  # fmt: skip
+    print("ok", flush=True)
+
+
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
-    if command == "crash-flush":
+    if command == "open":
+        open_at(args[0], float(args[1]), args[2])
+    elif command == "crash-flush":
         crash_flush(args[0], int(args[1]), args[2])
     elif command == "claim":
         claim(args[0], args[1], args[2], float(args[3]))

@@ -294,3 +294,14 @@ def test_a_halt_from_one_process_stops_a_batch_running_in_another(tmp_path: Path
         paper.wait(10)
         if paper.stdout is not None:
             paper.stdout.close()
+
+
+def test_processes_opening_a_new_store_at_once_all_succeed(tmp_path: Path) -> None:
+    """Four processes (a notebook, jobs) open a store that does not exist yet at the same
+    moment: SQLite answers "locked" at once while one switches the journal to WAL; all retry."""
+    path = tmp_path / "fresh.duckdb"
+    start_at = time.time() + 3.0  # all four past their imports
+    procs = [_spawn("open", path, start_at, f"p{i}") for i in range(4)]
+    assert [_finish(p).strip() for p in procs] == ["ok"] * 4
+    with Store(path) as store:
+        assert sorted(store.orders()["key"]) == ["p0", "p1", "p2", "p3"]
