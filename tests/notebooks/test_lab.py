@@ -19,7 +19,6 @@ import pytest
 
 from .conftest import ROOT
 
-pytest.importorskip("jupyterlab")
 
 
 def _get(url: str) -> Any:
@@ -28,6 +27,8 @@ def _get(url: str) -> Any:
 
 
 def test_make_lab_serves_the_notebooks_with_the_toolkit_kernel() -> None:
+    import jupyterlab  # noqa: F401 - make test's environment has it (the lab extra, in dev)
+
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
