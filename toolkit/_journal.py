@@ -257,6 +257,10 @@ class Journal:
                 self._write_lock = threading.Lock()
             for statement in _DDL:
                 write.execute(statement)
+            have = {row[1] for row in write.execute("PRAGMA table_info(orders)")}
+            for name in ROW_FIELDS:  # columns added since the journal was made
+                if name not in have:
+                    write.execute(f"ALTER TABLE orders ADD COLUMN {name} TEXT")
         except BaseException:
             for con in opened:
                 con.close()

@@ -157,6 +157,9 @@ class Order:
     #: The request for this order is never sent after this instant; with recvWindow it bounds
     #: when the exchange could still accept it (see the reconciliation rule in ``_reconcile``).
     not_after: pd.Timestamp | None = None
+    #: A USD-M conditional order's algo id (``order_id`` holds it until the order fires, then the
+    #: triggered order's id): the store keeps both.
+    algo_id: str | None = None
 
     def evolve(self, **changes: Any) -> Order:
         """A copy with ``changes`` (``dataclasses.replace`` without re-running ``__init__``: the

@@ -120,6 +120,7 @@ def merge_found(known: Order, found: Order, *, placed: bool = True) -> Order:
         updated_at=found.updated_at or _now(),
         position=known.position,
         not_after=known.not_after,
+        algo_id=found.algo_id or known.algo_id,
         placed=placed,
     )
 
@@ -247,7 +248,7 @@ async def resolve_pending(
 _RANK = {OrderStatus.PENDING: 0, OrderStatus.NEW: 1, OrderStatus.PARTIALLY_FILLED: 2}
 _BOOKKEEPING = (
     "batch_id", "key", "position", "created_at", "not_after", "side", "type", "time_in_force",
-    "price", "stop_price", "qty", "reduce_only", "order_id",
+    "price", "stop_price", "qty", "reduce_only", "order_id", "algo_id",
 )  # fmt: skip
 
 

@@ -23,6 +23,7 @@ and ``journal_id``)::
       not_after TIMESTAMPTZ,                      -- the request is never sent after this instant
       raw JSON                                    -- the last exchange payload (secrets stripped)
       venue VARCHAR                               -- the server it was sent to (schema v2)
+      algo_id VARCHAR                             -- USD-M conditional: the algo id (schema v3)
 
     order_events   append-only, one row per real state change
       event_id BIGINT PRIMARY KEY (the journal's), client_order_id VARCHAR, ts TIMESTAMPTZ,

@@ -56,7 +56,7 @@ SOURCES: frozenset[str] = frozenset(
 )
 
 #: Columns of the ``orders`` table: the order frame's, then the store-only fields of ``Order``.
-ORDER_FIELDS: tuple[str, ...] = (*COLUMNS, "position", "placed", "not_after", "raw")
+ORDER_FIELDS: tuple[str, ...] = (*COLUMNS, "position", "placed", "not_after", "raw", "algo_id")
 
 SQL_TYPES: dict[str, str] = {
     **dict.fromkeys(COLUMNS, "VARCHAR"),
@@ -69,6 +69,7 @@ SQL_TYPES: dict[str, str] = {
     "placed": "BOOLEAN",
     "not_after": "TIMESTAMPTZ",
     "raw": "JSON",
+    "algo_id": "VARCHAR",
 }
 
 
@@ -125,6 +126,8 @@ DDL: tuple[str, ...] = (
     # version 2: the server an order was sent to (not a column of the order frame)
     "ALTER TABLE orders ADD COLUMN IF NOT EXISTS venue VARCHAR",
     "ALTER TABLE batches ADD COLUMN IF NOT EXISTS venue VARCHAR",
+    # version 3: a USD-M conditional order's algo id beside its (triggered) order id
+    "ALTER TABLE orders ADD COLUMN IF NOT EXISTS algo_id VARCHAR",
 )
 
 # A key is secret if its name, lower-cased with separators removed, contains one of these.

@@ -54,6 +54,12 @@ async def test_algo_orders_through_batch(io_paper: Paper, tmp_path: Any) -> None
         triggered = next(a for a in io_paper.exchange.algos.orders.values()
                      if a.client_algo_id == stop_id)
         assert stored.loc[stop_id, "order_id"] == str(triggered.actual_order_id)
+        both = futures.store.sql(
+            "select order_id, algo_id from orders where client_order_id = ?", [stop_id]
+        )
+        assert both.to_dict("records") == [  # the store keeps the algo id and the order's
+            {"order_id": str(triggered.actual_order_id), "algo_id": str(algo_ids[stop_id])}
+        ]
 
         cancelled = await futures.cancel([take_id])
         assert list(cancelled.status) == ["CANCELED"]

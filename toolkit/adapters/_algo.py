@@ -128,6 +128,7 @@ def parse_algo_order(payload: Mapping[str, Any], *, exchange: str) -> Order:
         type=kind,
         status=status,
         order_id=str(payload["algoId"]) if payload.get("algoId") is not None else None,
+        algo_id=str(payload["algoId"]) if payload.get("algoId") is not None else None,
         time_in_force=tif,
         price=_num(payload.get("price")),
         stop_price=_num(payload.get("triggerPrice")),
