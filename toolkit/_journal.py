@@ -244,17 +244,22 @@ class Journal:
                 # One connection for reads and writes: a memory database lives in it.
                 write = self._connect(f"file:tk-{uuid.uuid4().hex}?mode=memory", uri=True)
                 opened.append(write)
-                read = write
+                read = flags = write
                 self._read_lock = threading.Lock()
-                self._write_lock = self._read_lock
+                self._write_lock = self._flags_lock = self._read_lock
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 write = self._connect(str(path))
                 opened.append(write)
                 read = self._connect(str(path))
                 opened.append(read)
+                # the halt flag is read on the I/O loop while batches send: a connection of its
+                # own, never waiting behind a long read (a projection's snapshot)
+                flags = self._connect(str(path))
+                opened.append(flags)
                 self._read_lock = threading.Lock()
                 self._write_lock = threading.Lock()
+                self._flags_lock = threading.Lock()
             for statement in _DDL:
                 write.execute(statement)
             have = {row[1] for row in write.execute("PRAGMA table_info(orders)")}
@@ -265,7 +270,7 @@ class Journal:
             for con in opened:
                 con.close()
             raise
-        self._write, self._read = write, read
+        self._write, self._read, self._flags = write, read, flags
 
     def _connect(self, target: str, *, uri: bool = False) -> sqlite3.Connection:
         con = sqlite3.connect(
@@ -307,7 +312,11 @@ class Journal:
     def _close_connections(self) -> None:
         for con in {
             id(c): c
-            for c in (getattr(self, "_write", None), getattr(self, "_read", None))
+            for c in (
+                getattr(self, "_write", None),
+                getattr(self, "_read", None),
+                getattr(self, "_flags", None),
+            )
             if c is not None
         }.values():
             con.close()
@@ -670,8 +679,16 @@ class Journal:
         self._submit(work, f"set {name}", durable=True, quiet=True)
 
     def meta(self, name: str) -> str | None:
-        """A ``meta`` entry, or ``None``."""
-        rows = self._read_all("SELECT value FROM meta WHERE name = ?", [name])
+        """A ``meta`` entry, or ``None`` (cheap: polled while batches send)."""
+        if self._closed:
+            raise StoreError(f"the store journal {self.name} is closed; open a new Store")
+        try:
+            with self._flags_lock:
+                rows = self._flags.execute(
+                    "SELECT value FROM meta WHERE name = ?", [name]
+                ).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the store journal {self.name}: {exc}") from exc
         return str(rows[0][0]) if rows else None
 
     # -- the projection's side ----------------------------------------------------------------
