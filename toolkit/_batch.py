@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from . import _runner
-from ._cutoff import Cutoff
+from ._cutoff import ACTIVE, Cutoff
 from ._exceptions import (
     BatchInterrupted,
     BatchNotSavedError,
@@ -511,11 +511,11 @@ async def _send_and_finish(
     finalize. Rows still PENDING afterwards (the exchange was unreachable) are retried in the
     background by the session.
     """
-    ACTIVE_CUTOFFS.add(cutoff)
+    ACTIVE.add(cutoff)
     try:
         final = await _send(session, batch_id, orders, requests, progress, cutoff)
     finally:
-        ACTIVE_CUTOFFS.discard(cutoff)
+        ACTIVE.discard(cutoff)
     if any(o.filled_qty for o in final):
         session._sync_fills_soon()
     if any(o.status is OrderStatus.PENDING for o in final):
@@ -657,8 +657,6 @@ def _unsent(order: Order, cutoff: Cutoff) -> Order:
     )
 
 
-#: The cutoffs of the batches sending now in this process (a halt stops them at once).
-ACTIVE_CUTOFFS: set[Cutoff] = set()
 #: Seconds between two looks at the store's halt flag while a batch sends (another process
 #: may halt it).
 HALT_POLL = 0.25

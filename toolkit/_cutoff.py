@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-__all__ = ["Cutoff", "Deadline", "as_cutoff"]
+__all__ = ["ACTIVE", "Cutoff", "Deadline", "as_cutoff", "stop_all"]
 
 
 class Cutoff:
@@ -94,3 +94,14 @@ def as_cutoff(deadline: Deadline) -> Cutoff | None:
     if deadline is None or isinstance(deadline, Cutoff):
         return deadline
     return Cutoff(float(deadline))
+
+
+#: The cutoffs of the batches sending now in this process (a halt stops them at once). Used on
+#: the I/O loop only.
+ACTIVE: set[Cutoff] = set()
+
+
+def stop_all(reason: str) -> None:
+    """Stop every batch sending now in this process (call on the I/O loop)."""
+    for cutoff in list(ACTIVE):
+        cutoff.stop(reason)

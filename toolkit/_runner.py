@@ -50,8 +50,6 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
-from ._exceptions import BatchInterrupted
-
 __all__ = [
     "call",
     "generation",
@@ -235,10 +233,7 @@ def run(awaitable: Awaitable[T], *, timeout: float | None = None) -> T:
         return fut.result()
     except KeyboardInterrupt:  # Ctrl-C: stop the work; a batch stops cleanly and says how
         cancel()
-        try:
-            concurrent.futures.wait([fut])  # a second Ctrl-C gives up waiting
-        except KeyboardInterrupt:
-            raise
+        concurrent.futures.wait([fut])  # a second Ctrl-C gives up waiting
         report = _report_of(fut)
         if report is not None:
             raise report from None
@@ -355,8 +350,8 @@ async def _settled(cfut: concurrent.futures.Future[Any]) -> None:
 
 
 async def _stop_report(cfut: concurrent.futures.Future[Any]) -> BaseException | None:
-    """After cancelling the work of ``cfut``: its :class:`~toolkit.BatchInterrupted` (a batch
-    stopped cleanly), or ``None`` (it was simply cancelled)."""
+    """After cancelling the work of ``cfut``: the error it ended with instead of being cancelled
+    (a batch stops cleanly and raises :class:`~toolkit.BatchInterrupted`), or ``None``."""
     await _settled(cfut)  # a second cancel gives up waiting (CancelledError)
     return _report_of(cfut)
 
@@ -365,7 +360,7 @@ def _report_of(fut: concurrent.futures.Future[Any]) -> BaseException | None:
     if fut.cancelled():
         return None
     exc = fut.exception()
-    return exc if isinstance(exc, BatchInterrupted) else None
+    return exc if isinstance(exc, Exception) else None
 
 
 def ui_dispatcher() -> Dispatch | None:

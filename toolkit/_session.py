@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pandas as pd
 
 from . import _runner
-from ._batch import ACTIVE_CUTOFFS
 from ._config import SessionConfig
+from ._cutoff import stop_all
 from ._events import Callback, Publisher, Subscription
 from ._exceptions import InputError, SessionClosedError, StoreError, ToolkitError
 from ._guards import Limits
@@ -684,16 +684,10 @@ class Session:
         self._check()
         state = self.store.halt(reason)
         why = f"halted ({state.reason})"
-
-        def stop_all() -> None:
-            for cutoff in list(ACTIVE_CUTOFFS):
-                cutoff.stop(why)
-
-        loop = _runner.get_loop()
         if _runner.in_io_thread():
-            stop_all()
+            stop_all(why)
         else:
-            loop.call_soon_threadsafe(stop_all)
+            _runner.get_loop().call_soon_threadsafe(stop_all, why)
         _log.warning("toolkit: trading halted for %s: %s", self.config.store, state.reason)
         return state
 

@@ -6,8 +6,10 @@ own client code, so these tests check the server against the protocol, not again
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import json
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -140,3 +142,33 @@ def make_client(paper: PaperExchange, session: aiohttp.ClientSession) -> Any:
         return Client(session, paper.url, key, secret)
 
     return make
+
+
+# -- the spot WebSocket API (user-data subscription) ----------------------------------------------
+
+#: Generous bound for an answer that should arrive in milliseconds (never decides an outcome).
+WAIT = 10.0
+
+
+def signed(params: dict[str, Any], secret: str) -> dict[str, Any]:
+    """``params`` plus the WebSocket API signature (sorted ``k=v&...``, HMAC-SHA256 hex)."""
+    payload = "&".join(f"{k}={params[k]}" for k in sorted(params))
+    return {**params, "signature": hmac.new(secret.encode(), payload.encode(),
+                                            hashlib.sha256).hexdigest()}
+
+
+async def receive(ws: Any, predicate: Any) -> dict[str, Any]:
+    """The next JSON message matching ``predicate`` (others are skipped)."""
+    while True:
+        msg = await asyncio.wait_for(ws.receive(), WAIT)
+        assert msg.type == aiohttp.WSMsgType.TEXT, msg
+        body = json.loads(msg.data)
+        if predicate(body):
+            return body
+
+
+async def subscribe(ws: Any, key: str, secret: str, ident: str = "s1") -> dict[str, Any]:
+    params = signed({"apiKey": key, "timestamp": int(time.time() * 1000)}, secret)
+    await ws.send_json({"id": ident, "method": "userDataStream.subscribe.signature",
+                        "params": params})
+    return await receive(ws, lambda b: b.get("id") == ident)

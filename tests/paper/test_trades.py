@@ -18,8 +18,7 @@ import pytest
 
 from toolkit.paper import PaperExchange
 
-from .conftest import Client
-from .test_ws_api import subscribe
+from .conftest import Client, subscribe
 
 # Keys of the recorded real responses (values differ; the keys and their types are the contract).
 REAL_SPOT_TRADE = {

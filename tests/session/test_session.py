@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import toolkit as tk
-from toolkit import _batch, _config, _connect
+from toolkit import _config, _connect, _cutoff
 from toolkit._frame import COLUMNS, DTYPES
 
 from .conftest import HeldPlace, eventually
@@ -442,7 +442,7 @@ async def test_cancelled_caller_still_records_the_outcome(tkh: Any) -> None:
         await eventually(lambda: held.calls, "the send")
         task.cancel()  # e.g. the user interrupts the cell after the write-ahead
         # the interrupt reaches the batch on the I/O loop; then the held request may go on
-        await eventually(lambda: any(c.stopped for c in _batch.ACTIVE_CUTOFFS), "the stop")
+        await eventually(lambda: any(c.stopped for c in _cutoff.ACTIVE), "the stop")
         held.restore()  # (the held request had not gone out: the interrupt stops it)
         with pytest.raises(tk.BatchInterrupted, match="0 of 1 orders were placed") as info:
             await task
