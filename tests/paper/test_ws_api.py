@@ -17,7 +17,7 @@ import aiohttp
 
 from toolkit.paper import PaperExchange
 
-from .conftest import receive, subscribe
+from .conftest import receive, signed, subscribe
 
 
 async def test_subscribe_and_receive_order_events(
