@@ -27,13 +27,16 @@ import logging
 import math
 import os
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
 from . import _runner
+from ._adapter import ExchangeAdapter
+from ._config import SessionConfig
 from ._cutoff import ACTIVE, Cutoff
 from ._exceptions import (
     BatchInterrupted,
@@ -48,16 +51,17 @@ from ._frame import orders_to_frame
 from ._guards import Limits, apply_limits, needs_prices
 from ._ids import client_order_id, new_batch_id
 from ._input import InputRows, read_orders
+from ._ledger import Ledger
+from ._market_cache import MarketCache
 from ._models import Market, Order, OrderRequest, OrderStatus, OrderType
+from ._orderops import OrderOps, Spawn
+from ._ratelimit import RateLimiter
 from ._reconcile import merge_found, not_placed, resolve_pending
 from ._store import BatchRecord
 from ._validation import Prepared, prepare
 from .adapters.binance import NOT_PLACED
 
-if TYPE_CHECKING:
-    from ._session import Session
-
-__all__ = ["GROUP_SIZE", "Progress", "read_input", "run_batch"]
+__all__ = ["GROUP_SIZE", "BatchOptions", "Desk", "Progress", "read_input", "run_batch"]
 
 _log = logging.getLogger("toolkit")
 
@@ -65,6 +69,38 @@ _log = logging.getLogger("toolkit")
 #: most two groups are in flight, so the send-window check before each group stays meaningful.
 GROUP_SIZE = 20
 _GROUPS_IN_FLIGHT = 2
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """The caller's arguments of one batch (see ``Session.batch``), passed on as one value."""
+
+    key: str | None = None
+    all_or_nothing: bool = False
+    progress: bool | None = None
+    strict: bool = False
+    #: Recorded with the batch (default: ``TOOLKIT_RUN_PARAMS``).
+    run_params: Mapping[str, Any] | None = None
+    #: Replaces the session's pre-trade limits for this batch.
+    limits: Limits | None = None
+
+
+@dataclass(frozen=True)
+class Desk:
+    """What the batch procedure works with, built once by the session when it opens: the
+    settings, the ledger (store, finalize), the adapter, the market cache, the order operations
+    (reconcile), the transport's rate limiter and a spawn function; ``filled`` is called after
+    a batch that filled something (the background sync of fills)."""
+
+    config: SessionConfig
+    ledger: Ledger
+    adapter: ExchangeAdapter
+    market: MarketCache
+    ops: OrderOps
+    limiter: RateLimiter
+    has_credentials: bool
+    spawn: Spawn
+    filled: Callable[[], None]
 
 
 def read_input(orders: Any) -> InputRows:
@@ -106,12 +142,12 @@ class Progress:
         self._dispatch(self._close)
 
 
-def _make_progress(session: Session, total: int, progress: bool | None) -> Progress | None:
-    show = total >= session.config.progress_threshold if progress is None else progress
+def _make_progress(desk: Desk, total: int, progress: bool | None) -> Progress | None:
+    show = total >= desk.config.progress_threshold if progress is None else progress
     dispatch = _runner.ui_dispatcher()
     if not show or dispatch is None or total == 0:
         return None
-    return Progress(dispatch, total, f"{session.config.exchange} {session.config.market.value}")
+    return Progress(dispatch, total, f"{desk.config.exchange} {desk.config.market.value}")
 
 
 def _run_params() -> dict[str, Any] | None:
@@ -141,51 +177,25 @@ def _needs(rows: InputRows, market: Market) -> tuple[set[str], bool]:
     return priced, balances
 
 
-async def run_batch(
-    session: Session,
-    rows: InputRows,
-    *,
-    key: str | None,
-    all_or_nothing: bool,
-    progress: bool | None,
-    strict: bool,
-    run_params: Mapping[str, Any] | None = None,
-    limits: Limits | None = None,
-) -> pd.DataFrame:
+async def run_batch(desk: Desk, rows: InputRows, options: BatchOptions) -> pd.DataFrame:
     """The batch procedure (module docstring); runs on the I/O loop."""
     try:
-        return await _run_batch(
-            session,
-            rows,
-            key=key,
-            all_or_nothing=all_or_nothing,
-            progress=progress,
-            strict=strict,
-            run_params=run_params,
-            limits=session.config.limits if limits is None else limits,
-        )
+        return await _run_batch(desk, rows, options)
     except BatchNotSavedError as exc:
         exc.frame = _frame(exc.orders, rows)  # with the caller's index
         raise
 
 
-async def _run_batch(
-    session: Session,
-    rows: InputRows,
-    *,
-    key: str | None,
-    all_or_nothing: bool,
-    progress: bool | None,
-    strict: bool,
-    run_params: Mapping[str, Any] | None,
-    limits: Limits,
-) -> pd.DataFrame:
+async def _run_batch(desk: Desk, rows: InputRows, options: BatchOptions) -> pd.DataFrame:
+    key, all_or_nothing, strict = options.key, options.all_or_nothing, options.strict
+    progress, run_params = options.progress, options.run_params
+    limits = desk.config.limits if options.limits is None else options.limits
     attempt, refused = 1, None
     if key is not None:
-        existing = await session._db(session.store.find_batch, key)
+        existing = await desk.ledger.run(desk.ledger.store.find_batch, key)
         if existing is not None:
-            if await _spent(session, existing):
-                return await _rerun_key(session, rows, existing, progress, strict)
+            if await _spent(desk, existing):
+                return await _rerun_key(desk, rows, existing, progress, strict)
             # Refused before anything was sent: the key is free; this run is the next attempt
             # (the refused one stays in the store under a retired key).
             refused = existing
@@ -200,25 +210,27 @@ async def _run_batch(
             )
     if len(rows) == 0:
         return orders_to_frame([], index=rows.index)
-    _check_credentials(session)
-    check_not_halted(session)
+    _check_credentials(desk)
+    check_not_halted(desk)
 
     now = pd.Timestamp.now(tz="UTC")
     batch_id = new_batch_id()
     seed = id_seed(key, batch_id, attempt)
     prepared, prices = await _prepare(
-        session, rows, batch_id=batch_id, key=key, id_seed=seed, all_or_nothing=all_or_nothing,
+        desk, rows, batch_id=batch_id, key=key, id_seed=seed, all_or_nothing=all_or_nothing,
         now=now, all_prices=needs_prices(limits),
     )  # fmt: skip
     prepared = await _refuse_stored_ids(
-        session, rows, prepared, id_seed=seed, all_or_nothing=all_or_nothing
+        desk, rows, prepared, id_seed=seed, all_or_nothing=all_or_nothing
     )
-    prepared = await _guard(session, prepared, limits, prices)
+    prepared = await _guard(desk, prepared, limits, prices)
     if strict or all_or_nothing:  # (the limits may have made rows INVALID since prepare)
         prepared = _strict(rows, prepared, "strict=True" if strict else "all_or_nothing")
     # The send window starts at the write-ahead, after the (slow) rules/prices/balances reads.
     n_requests = sum(1 for p in prepared if p.request is not None)
-    not_after = pd.Timestamp.now(tz="UTC") + pd.Timedelta(seconds=send_window(session, n_requests))
+    not_after = pd.Timestamp.now(tz="UTC") + pd.Timedelta(
+        seconds=send_window(desk.config.send_window, desk.limiter, n_requests)
+    )
     # An INVALID row is never sent: placed=False says so in the store (it is never re-armed).
     orders = [
         p.order.evolve(not_after=not_after)
@@ -232,8 +244,8 @@ async def _run_batch(
         created_at=now,
         n_orders=len(orders),
         fingerprint=rows.fingerprint,
-        exchange=session.config.exchange,
-        market=session.config.market.value,
+        exchange=desk.config.exchange,
+        market=desk.config.market.value,
         params={
             "all_or_nothing": all_or_nothing,
             "strict": strict,
@@ -241,7 +253,7 @@ async def _run_batch(
             "attempt": attempt,
         },
         papermill=dict(run_params) if run_params is not None else _run_params(),
-        venue=session.venue,
+        venue=desk.ledger.venue,
     )
     if n_requests == 0:  # nothing to send: the write-ahead is the whole batch (one store open)
         counts = dict(Counter(o.status.value for o in orders))
@@ -252,19 +264,19 @@ async def _run_batch(
     try:
         # write-ahead: on disk before anything is sent
         await asyncio.wrap_future(
-            session.store.submit_record_batch(record, orders, supersedes=supersedes)
+            desk.ledger.store.submit_record_batch(record, orders, supersedes=supersedes)
         )
     except StoreError:
         # Another process recorded the same key between our look-up and our write: theirs wins.
-        existing = None if key is None else await session._db(session.store.find_batch, key)
+        existing = None if key is None else await desk.ledger.run(desk.ledger.store.find_batch, key)
         if existing is None:
             raise
-        return await _rerun_key(session, rows, existing, progress, strict)
+        return await _rerun_key(desk, rows, existing, progress, strict)
     requests = [(p.position, p.request) for p in prepared if p.request is not None]
     if not requests:
         return _result(orders, rows, strict)
     cutoff = Cutoff(None)
-    task = session._spawn(_send_and_finish(session, batch_id, orders, requests, progress, cutoff))
+    task = desk.spawn(_send_and_finish(desk, batch_id, orders, requests, progress, cutoff))
     final = await _await_send(task, cutoff, rows, key)
     return _result(final, rows, strict)
 
@@ -286,16 +298,16 @@ def _attempt(batch: BatchRecord) -> int:
     return int(batch.params.get("attempt", 1) or 1)
 
 
-async def _spent(session: Session, batch: BatchRecord) -> bool:
+async def _spent(desk: Desk, batch: BatchRecord) -> bool:
     """A key is spent once any of its orders may have reached the exchange: a batch whose
     rows are all INVALID (never sent: strict, all-or-nothing, every row invalid) leaves it free.
     """
-    stored = await session._db(session.store.batch_orders, batch.batch_id)
+    stored = await desk.ledger.run(desk.ledger.store.batch_orders, batch.batch_id)
     return not stored or any(o.status is not OrderStatus.INVALID for o in stored)
 
 
 async def _refuse_stored_ids(
-    session: Session,
+    desk: Desk,
     rows: InputRows,
     prepared: list[Prepared],
     *,
@@ -319,7 +331,7 @@ async def _refuse_stored_ids(
     )
     if not given:
         return prepared
-    stored = await session._db(session.store.records, client_order_ids=given)
+    stored = await desk.ledger.run(desk.ledger.store.records, client_order_ids=given)
     taken = {o.client_order_id: o for o in stored}
     if not taken:
         return prepared
@@ -360,7 +372,7 @@ async def _refuse_stored_ids(
 
 
 async def _guard(
-    session: Session, prepared: list[Prepared], limits: Limits, prices: Mapping[str, Decimal]
+    desk: Desk, prepared: list[Prepared], limits: Limits, prices: Mapping[str, Decimal]
 ) -> list[Prepared]:
     """The pre-trade limits (``_guards``), with the prices the batch was prepared with (the
     session's, cached briefly)."""
@@ -369,8 +381,8 @@ async def _guard(
         return prepared
     missing = [s for s in symbols if s not in prices]
     if missing:
-        prices = {**prices, **await session._prices(missing)}
-    rules = await session._symbol_rules()
+        prices = {**prices, **await desk.market.prices(missing)}
+    rules = await desk.market.rules()
     quote = {s: rules[s].quote_asset for s in symbols if s in rules}
     return apply_limits(prepared, limits, prices, quote=quote)
 
@@ -395,26 +407,26 @@ def _strict(rows: InputRows, prepared: list[Prepared], why: str) -> list[Prepare
     ]
 
 
-def _check_credentials(session: Session) -> None:
+def _check_credentials(desk: Desk) -> None:
     """No key: refuse before the write-ahead (no PENDING row that could never be reconciled)."""
-    if not session.transport.has_credentials:
+    if not desk.has_credentials:
         raise ConfigError(
-            f"{session.config.exchange} at {session.venue} needs an API key and secret to place"
+            f"{desk.config.exchange} at {desk.ledger.venue} needs an API key and secret to place"
             " orders: pass api_key= and api_secret=, or set TOOLKIT_API_KEY and"
             " TOOLKIT_API_SECRET"
         )
 
 
-def send_window(session: Session, n_requests: int) -> float:
+def send_window(base: float, limiter: RateLimiter, n_requests: int) -> float:
     """Seconds after the write-ahead during which the batch's requests may be sent.
 
-    ``config.send_window``, or longer when the exchange's order budget alone needs more time
-    for ``n_requests`` (a 1,000-order spot batch at Binance's 100 orders / 10 s takes ~2 min):
+    ``base`` (the setting ``send_window``), or longer when the exchange's order budget alone
+    needs more time for ``n_requests`` (a 1,000-order spot batch at Binance's 100 orders / 10 s
+    takes ~2 min):
     the estimate is the number of ``orders`` windows of the transport's limiter the batch must
     wait for (counting what the current window already used), added to the configured window.
     """
-    base = float(session.config.send_window)
-    limiter = session.transport.limiter
+    base = float(base)
     if n_requests <= 0 or not limiter.config.enabled:
         return base
     headroom = limiter.config.headroom
@@ -430,7 +442,7 @@ def send_window(session: Session, n_requests: int) -> float:
 
 
 async def _rerun_key(
-    session: Session,
+    desk: Desk,
     rows: InputRows,
     existing: BatchRecord,
     progress: bool | None,
@@ -440,9 +452,9 @@ async def _rerun_key(
     differs = [
         f"{what} {theirs!r} (this session: {ours!r})"
         for what, theirs, ours in (
-            ("exchange", existing.exchange, session.config.exchange),
-            ("market", existing.market, session.config.market.value),
-            ("venue", existing.venue, session.venue),
+            ("exchange", existing.exchange, desk.config.exchange),
+            ("market", existing.market, desk.config.market.value),
+            ("venue", existing.venue, desk.ledger.venue),
         )
         if theirs is not None and theirs != ours  # None: recorded before schema version 2
     ]
@@ -452,12 +464,12 @@ async def _rerun_key(
         )
     if existing.fingerprint != rows.fingerprint:
         raise KeyReuseError(key, f"batch {existing.batch_id} of {existing.n_orders} orders differs")
-    orders = await _rerun(session, rows, existing, progress)
+    orders = await _rerun(desk, rows, existing, progress)
     return _result(orders, rows, strict)
 
 
 async def _prepare(
-    session: Session,
+    desk: Desk,
     rows: InputRows,
     *,
     batch_id: str,
@@ -469,8 +481,8 @@ async def _prepare(
 ) -> tuple[list[Prepared], Mapping[str, Decimal]]:
     """Validated rows, and the prices they were checked with (``all_prices``: of every symbol
     of the batch, for the pre-trade limits; else only what sizing and checks need)."""
-    rules = await session._symbol_rules()
-    market = session.config.market
+    rules = await desk.market.rules()
+    market = desk.config.market
     priced, need_balances = _needs(rows, market)
     if all_prices:
         priced |= {row.symbol for row in rows if isinstance(row.symbol, str)}
@@ -478,13 +490,13 @@ async def _prepare(
     prices: Mapping[str, Decimal] = {}
     balances: Mapping[str, Decimal] = {}
     if priced:
-        prices = await session._prices(sorted(priced))
+        prices = await desk.market.prices(sorted(priced))
     if need_balances:
-        balances = await session.adapter.balances()
+        balances = await desk.adapter.balances()
     prepared = prepare(
         rows,
         market=market,
-        exchange=session.config.exchange,
+        exchange=desk.config.exchange,
         rules=rules,
         prices=prices,
         balances=balances,
@@ -498,7 +510,7 @@ async def _prepare(
 
 
 async def _send_and_finish(
-    session: Session,
+    desk: Desk,
     batch_id: str,
     orders: Sequence[Order],
     requests: Sequence[tuple[int, OrderRequest]],
@@ -513,20 +525,18 @@ async def _send_and_finish(
     """
     ACTIVE.add(cutoff)
     try:
-        final = await _send(session, batch_id, orders, requests, progress, cutoff)
+        final = await _send(desk, batch_id, orders, requests, progress, cutoff)
     finally:
         ACTIVE.discard(cutoff)
     if any(o.filled_qty for o in final):
-        session._sync_fills_soon()
+        desk.filled()
     if any(o.status is OrderStatus.PENDING for o in final):
-        from ._orderops import reconcile_later
-
-        reconcile_later(session)
+        desk.ops.reconcile_later()
     return final
 
 
 async def _send(
-    session: Session,
+    desk: Desk,
     batch_id: str,
     orders: Sequence[Order],
     requests: Sequence[tuple[int, OrderRequest]],
@@ -540,7 +550,7 @@ async def _send(
     :class:`BatchNotSavedError` (a ``StoreError``) carries every order's state.
     """
     results = list(orders)
-    bar = _make_progress(session, len(requests), progress)
+    bar = _make_progress(desk, len(requests), progress)
     slots = asyncio.Semaphore(_GROUPS_IN_FLIGHT)
     groups = [requests[i : i + GROUP_SIZE] for i in range(0, len(requests), GROUP_SIZE)]
     loop = asyncio.get_running_loop()
@@ -562,13 +572,13 @@ async def _send(
             todo = [(pos, req) for pos, req in group if pos not in late]
             # The adapter stops starting requests at the cutoff (they come back not placed)
             # and lets the ones on the wire finish: no outcome is made unknown by a cut-off.
-            got = await session.adapter.place([req for _, req in todo], deadline=cutoff)
+            got = await desk.adapter.place([req for _, req in todo], deadline=cutoff)
             for (pos, _), order in zip(todo, got, strict=True):
                 results[pos] = _merge_response(results[pos], order)
         if bar is not None:
             bar.advance(len(group))
 
-    watch = asyncio.ensure_future(_watch_halt(session, cutoff))
+    watch = asyncio.ensure_future(_watch_halt(desk, cutoff))
     try:
         await asyncio.gather(*(send_group(g) for g in groups))
     finally:
@@ -578,30 +588,30 @@ async def _send(
     sent_before = pd.Timestamp.now(tz="UTC")
     positions = [pos for pos, _ in requests]
     if any(_filter_failure(results[pos]) for pos in positions):
-        session._forget_market_data()  # our rules or prices are behind the exchange's
+        desk.market.forget()  # our rules or prices are behind the exchange's
     unknown = [pos for pos in positions if results[pos].status is OrderStatus.PENDING]
     # One store write for all answers (the store costs per call, not per row); it also
     # finishes the batch when nothing is left to reconcile.
     failed = await _finalize_batch(
-        session, results, positions, "response", finish=None if unknown else batch_id
+        desk, results, positions, "response", finish=None if unknown else batch_id
     )
     pending = [pos for pos in positions if results[pos].status is OrderStatus.PENDING]
     if pending:
         resolved = await resolve_pending(
-            session.adapter,
+            desk.adapter,
             [results[pos] for pos in pending],
-            recv_window=session.config.recv_window,
+            recv_window=desk.config.recv_window,
             sent_before=sent_before,
         )
         changed = [pos for pos, o in zip(pending, resolved, strict=True) if o is not results[pos]]
         for pos, order in zip(pending, resolved, strict=True):
             results[pos] = order
         failed = (
-            await _finalize_batch(session, results, changed, "reconcile", finish=batch_id) or failed
+            await _finalize_batch(desk, results, changed, "reconcile", finish=batch_id) or failed
         )
     if failed is not None:  # retry once more, everything at once
         await asyncio.sleep(_STORE_RETRY_PAUSE)
-        again = await _finalize_batch(session, results, positions, "response", finish=batch_id)
+        again = await _finalize_batch(desk, results, positions, "response", finish=batch_id)
         if again is not None:
             raise BatchNotSavedError(
                 f"the batch was sent but its outcome could not be saved in the store: {again}."
@@ -626,7 +636,7 @@ _STORE_RETRY_PAUSE = 1.0
 
 
 async def _finalize_batch(
-    session: Session,
+    desk: Desk,
     results: list[Order],
     positions: Sequence[int],
     source: str,
@@ -634,9 +644,9 @@ async def _finalize_batch(
     finish: str | None,
 ) -> StoreError | None:
     """Finalize ``results[pos]`` for ``positions`` in place; a ``StoreError`` is returned (the
-    orders are still published, see ``Session._finalize``), not raised."""
+    orders are still published, see ``Ledger.finalize``), not raised."""
     try:
-        done = await session._finalize(
+        done = await desk.ledger.finalize(
             [results[pos] for pos in positions], source, finish=finish, publish_on_error=True
         )
     except StoreError as exc:
@@ -662,21 +672,21 @@ def _unsent(order: Order, cutoff: Cutoff) -> Order:
 HALT_POLL = 0.25
 
 
-async def _watch_halt(session: Session, cutoff: Cutoff) -> None:
+async def _watch_halt(desk: Desk, cutoff: Cutoff) -> None:
     """Stop ``cutoff`` when the store says trading is halted (by any process)."""
     while await cutoff.sleep(HALT_POLL):
-        halt = session.store.halted()
+        halt = desk.ledger.store.halted()
         if halt is not None:
             cutoff.stop(f"halted ({halt.reason})")
             return
 
 
-def check_not_halted(session: Session) -> None:
+def check_not_halted(desk: Desk) -> None:
     """Raise :class:`TradingHalted` if ``tk.halt()`` is in force for the session's store."""
-    halt = session.store.halted()
+    halt = desk.ledger.store.halted()
     if halt is not None:
         raise TradingHalted(
-            f"trading is halted for the store {session.config.store} since {halt.since}"
+            f"trading is halted for the store {desk.config.store} since {halt.since}"
             f" ({halt.reason}): nothing is sent; tk.resume() lifts it",
             halt.reason,
         )
@@ -718,29 +728,27 @@ def _merge_response(known: Order, got: Order) -> Order:
 
 
 async def _rerun(
-    session: Session,
+    desk: Desk,
     rows: InputRows,
     existing: BatchRecord,
     progress: bool | None,
 ) -> list[Order]:
     """Same key, same orders: resolve what is unknown, re-send only what was never placed."""
-    from ._orderops import reconcile_and_finalize
-
-    stored = await session._db(session.store.batch_orders, existing.batch_id)
+    stored = await desk.ledger.run(desk.ledger.store.batch_orders, existing.batch_id)
     pending = [o for o in stored if o.status is OrderStatus.PENDING and o.placed]
     if pending:
-        resolved = await reconcile_and_finalize(session, pending, wait=True)
+        resolved = await desk.ops.reconcile_and_finalize(pending, wait=True)
         by_id = {o.client_order_id: o for o in resolved}
         stored = [by_id.get(o.client_order_id, o) for o in stored]
     unplaced = {
         o.client_order_id for o in stored if not o.placed and o.status is not OrderStatus.INVALID
     }
     if unplaced:
-        _check_credentials(session)
-        check_not_halted(session)
+        _check_credentials(desk)
+        check_not_halted(desk)
         now = pd.Timestamp.now(tz="UTC")
         prepared, _ = await _prepare(
-            session,
+            desk,
             rows,
             batch_id=existing.batch_id,
             key=existing.key,
@@ -749,7 +757,9 @@ async def _rerun(
             now=now,
         )
         now = pd.Timestamp.now(tz="UTC")  # the second write-ahead starts the window again
-        not_after = now + pd.Timedelta(seconds=send_window(session, len(unplaced)))
+        not_after = now + pd.Timedelta(
+            seconds=send_window(desk.config.send_window, desk.limiter, len(unplaced))
+        )
         position = {o.client_order_id: i for i, o in enumerate(stored)}
         again = [
             p
@@ -773,12 +783,12 @@ async def _rerun(
         ]
         # Write-ahead again, as a compare-and-set: a concurrent re-run of this key (in this
         # process or another) claims each row at most once, and only the claimer sends it.
-        claimed = await session._finalize(retry, "submit", claim=(existing.batch_id, not_after))
+        claimed = await desk.ledger.finalize(retry, "submit", claim=(existing.batch_id, not_after))
         for order in claimed:
             stored[position[order.client_order_id]] = order
         mine = {o.client_order_id for o in claimed}
         if len(mine) < len(retry):  # another run sends the rest: show their current state
-            current = await session._db(session.store.batch_orders, existing.batch_id)
+            current = await desk.ledger.run(desk.ledger.store.batch_orders, existing.batch_id)
             now_by_id = {o.client_order_id: o for o in current}
             stored = [
                 o if o.client_order_id in mine else now_by_id.get(o.client_order_id, o)
@@ -791,8 +801,8 @@ async def _rerun(
         ]
         if requests:
             cutoff = Cutoff(None)
-            task = session._spawn(
-                _send_and_finish(session, existing.batch_id, stored, requests, progress, cutoff)
+            task = desk.spawn(
+                _send_and_finish(desk, existing.batch_id, stored, requests, progress, cutoff)
             )
             stored = await _await_send(task, cutoff, rows, existing.key)
     return stored

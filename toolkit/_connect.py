@@ -5,9 +5,8 @@ re-running a ``connect`` cell returns the same session instead of leaking a seco
 The latest ``connect()`` becomes the default session of the module-level functions
 (``tk.batch`` ...); without any ``connect()`` the default is the embedded paper exchange, spot.
 
-``exchange="paper"`` without ``base_url`` uses the **embedded** paper exchange: one
-:class:`toolkit.paper.PaperExchange` per process, started on the I/O loop on an ephemeral
-127.0.0.1 port with a generated key, shared by the spot and USD-M sessions, closed at exit.
+``exchange="paper"`` without ``base_url`` uses the **embedded** paper exchange
+(:mod:`toolkit._embedded`): one per process, shared by the spot and USD-M sessions.
 
 Example::
 
@@ -16,14 +15,12 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
 import hashlib
 import os
 import threading
-import uuid
 from typing import Any
 
-from . import _runner
 from ._config import (
     BINANCE_VENUES,
     SessionConfig,
@@ -35,16 +32,7 @@ from ._config import (
 from ._models import Market
 from ._session import Session
 
-__all__ = [
-    "EMBEDDED_PAPER_OPTIONS",
-    "PaperEndpoint",
-    "connect",
-    "default_session",
-    "embedded_paper",
-    "forget",
-    "paper_exchange",
-    "sibling",
-]
+__all__ = ["close_default", "connect", "default_session", "forget", "sibling"]
 
 _lock = threading.Lock()
 _sessions: dict[tuple[Any, ...], Session] = {}
@@ -63,7 +51,13 @@ def _session_for(config: SessionConfig, api_key: str | None, api_secret: str | N
     with _lock:
         session = _sessions.get(key)
         if session is None or session.closed or session.stale:
-            session = Session(config, api_key=api_key, api_secret=api_secret)
+            session = Session(
+                config,
+                api_key=api_key,
+                api_secret=api_secret,
+                sibling=lambda market: sibling(config, api_key, api_secret, market),
+                on_close=forget,
+            )
             _sessions[key] = session
         return session
 
@@ -138,15 +132,16 @@ def default_session() -> Session:
     return session
 
 
-async def sibling(session: Session, market: Market) -> Session:
-    """The session with ``session``'s settings and keys but another market."""
-    import dataclasses
-
-    config = dataclasses.replace(session.config, market=market)
-    if config.exchange == "binance" and not _is_custom_url(session.config):
+async def sibling(
+    config: SessionConfig, api_key: str | None, api_secret: str | None, market: Market
+) -> Session:
+    """The open session with these settings and keys but another market."""
+    base = config
+    config = dataclasses.replace(config, market=market)
+    if config.exchange == "binance" and not _is_custom_url(base):
         name = venue_name(testnet=config.testnet, demo=config.demo)
         config = dataclasses.replace(config, base_url=BINANCE_VENUES[(name, market)].rest)
-    other = _session_for(config, session._api_key, session._api_secret)
+    other = _session_for(config, api_key, api_secret)
     await other.open()
     return other
 
@@ -172,66 +167,3 @@ async def close_default() -> None:
         session = _default
     if session is not None:
         await session.close()
-
-
-# -- the embedded paper exchange ----------------------------------------------------------------
-
-
-class PaperEndpoint:
-    """The running embedded paper exchange: its URL, the key/secret sessions use, and its venue.
-
-    ``venue`` names this exchange instance in the store: its orders die with the process, so
-    it is unique per start (a later process's embedded exchange is another venue, even on the
-    same port).
-    """
-
-    def __init__(self, exchange: Any, url: str, credentials: tuple[str, str]) -> None:
-        self.exchange = exchange
-        self.url = url
-        self.credentials = credentials
-        self.venue = f"embedded-paper:{os.getpid()}:{uuid.uuid4().hex[:12]}"
-
-
-#: Keyword arguments of the embedded ``PaperExchange`` (tests relax its rate limits here).
-EMBEDDED_PAPER_OPTIONS: dict[str, Any] = {}
-
-_paper: PaperEndpoint | None = None
-_paper_generation = 0
-_paper_lock: asyncio.Lock | None = None
-
-
-async def embedded_paper() -> PaperEndpoint:
-    """The process's embedded paper exchange, started on the I/O loop on first use."""
-    global _paper, _paper_generation, _paper_lock
-    generation = _runner.generation()
-    if _paper is not None and _paper_generation == generation:
-        return _paper
-    if _paper_lock is None or _paper_generation != generation:
-        _paper, _paper_lock, _paper_generation = None, asyncio.Lock(), generation
-    async with _paper_lock:
-        if _paper is None:
-            _paper = await _start_paper()
-            _runner.register_closer(_stop_paper, order=10)
-    return _paper
-
-
-async def _start_paper() -> PaperEndpoint:
-    from .paper import PaperExchange
-
-    options = {"host": "127.0.0.1", "port": 0, **EMBEDDED_PAPER_OPTIONS}
-    exchange = PaperExchange(**options)
-    await exchange.start()
-    api_key, api_secret = exchange.create_key()
-    return PaperEndpoint(exchange, exchange.url, (api_key, api_secret))
-
-
-async def _stop_paper() -> None:
-    global _paper
-    paper, _paper = _paper, None
-    if paper is not None:
-        await paper.exchange.stop()
-
-
-def paper_exchange() -> Any:
-    """The embedded :class:`~toolkit.paper.PaperExchange` object, or None if not started."""
-    return None if _paper is None else _paper.exchange

@@ -46,9 +46,11 @@ from .adapters.binance import NOT_PLACED
 __all__ = [
     "CONFIRM_INTERVAL",
     "DEFAULT_SLACK",
+    "STATE_FIELDS",
     "USDM_MEMORY",
     "Querier",
     "archived",
+    "changes",
     "deadline",
     "fill_bookkeeping",
     "is_behind",
@@ -274,3 +276,18 @@ def fill_bookkeeping(update: Order, known: Order) -> Order:
     """``update`` with the fields it leaves unknown (batch, key, position...) from ``known``."""
     missing = {f: getattr(known, f) for f in _BOOKKEEPING if getattr(update, f) is None}
     return dataclasses.replace(update, **missing) if missing else update
+
+
+#: The fields that make an update a change of state (the rest is bookkeeping).
+STATE_FIELDS = (
+    "status", "order_id", "filled_qty", "avg_price", "price", "qty", "error_code", "error_msg",
+    "placed",
+)  # fmt: skip
+
+
+def changes(known: Order | None, update: Order) -> bool:
+    """True if ``update`` changes the state of ``known`` (any of :data:`STATE_FIELDS`); the
+    one rule of "did this order change" (a ``None`` known state: always)."""
+    if known is None:
+        return True
+    return any(getattr(update, f) != getattr(known, f) for f in STATE_FIELDS)

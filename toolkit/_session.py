@@ -5,10 +5,12 @@ for its whole life, created on toolkit's I/O loop (:mod:`toolkit._runner`), so i
 from a notebook cell, papermill, ``asyncio.run`` or ``tk.run`` in many threads. Its lifecycle is
 unopened -> open -> closed; a closed session raises :class:`~toolkit.SessionClosedError`.
 
-Every state change of an order -- a batch response, a cancel, a refresh, a reconcile -- goes
-through one step, :meth:`Session._finalize`: persist (``store.apply`` in a worker thread) ->
-update the in-memory open orders -> publish to subscribers. Nothing else writes the store after
-the write-ahead of a batch, or notifies subscribers.
+The session is a thin facade: on open it builds its parts and hands each what it uses -- the
+:class:`~toolkit._ledger.Ledger` (the one finalize step: persist -> open-order state -> publish),
+the adapter (built by an adapter factory, by default :class:`~toolkit.adapters.BinanceAdapter`),
+the market cache, the order operations (:mod:`toolkit._orderops`), the batch procedure's
+:class:`~toolkit._batch.Desk` and the order feed (:mod:`toolkit._stream`). None of them knows
+the session.
 
 Example::
 
@@ -21,26 +23,31 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-import math
+import os
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
 import pandas as pd
 
 from . import _runner
+from ._adapter import ExchangeAdapter
+from ._batch import BatchOptions, Desk, read_input, run_batch
 from ._config import SessionConfig
 from ._cutoff import stop_all
+from ._embedded import embedded_paper
 from ._events import Callback, Publisher, Subscription
-from ._exceptions import InputError, SessionClosedError, StoreError, ToolkitError
+from ._exceptions import ConfigError, InputError, SessionClosedError, ToolkitError
 from ._guards import Limits
 from ._input import exchange_symbol
-from ._models import OPEN_STATUSES, Market, Order
+from ._ledger import Ledger, blocking
+from ._market_cache import MarketCache
+from ._models import Market, Order
+from ._orderops import OrderOps, ids_of
 from ._ratelimit import RateLimitConfig
-from ._reconcile import fill_bookkeeping, is_behind, merge_found
 from ._research import (
     checked_interval,
     default_start,
@@ -49,33 +56,17 @@ from ._research import (
     sync_fills,
     to_millis,
 )
-from ._rules import SymbolRules, parse_rules
+from ._rules import SymbolRules
 from ._store import Halt, Store
+from ._stream import OrderFeed
 from ._transport import Transport, TransportConfig
 from .adapters import BinanceAdapter
 
-if TYPE_CHECKING:
-    from ._stream import OrderFeed
-
-__all__ = ["Session"]
+__all__ = ["AdapterFactory", "Session", "binance_adapter"]
 
 _log = logging.getLogger("toolkit")
 _T = TypeVar("_T")
 _UNOPENED, _OPEN, _CLOSED = "unopened", "open", "closed"
-#: How many recently finalized orders a session remembers (to order concurrent updates).
-_REMEMBER = 50_000
-#: The fields that make an update a change of state (the rest is bookkeeping).
-_STATE_FIELDS = (
-    "status",
-    "order_id",
-    "filled_qty",
-    "avg_price",
-    "price",
-    "qty",
-    "error_code",
-    "error_msg",
-    "placed",
-)
 #: Seconds ``close()`` may take in total: under the runner's per-closer budget at exit
 #: (``_runner.CLOSE_TIMEOUT``), with room for the transport and the store.
 _CLOSE_BUDGET = min(8.0, _runner.CLOSE_TIMEOUT - 2.0)
@@ -83,6 +74,16 @@ _CLOSE_BUDGET = min(8.0, _runner.CLOSE_TIMEOUT - 2.0)
 _CLOSE_RESERVE = 3.0
 #: Seconds after the last batch with fills before the background fill sync.
 FILLS_DELAY = 2.0
+
+#: Builds a session's adapter from its transport and settings (``Session(adapter=...)``).
+AdapterFactory = Callable[[Transport, SessionConfig], ExchangeAdapter]
+
+
+def binance_adapter(transport: Transport, config: SessionConfig) -> ExchangeAdapter:
+    """The default adapter factory: Binance REST (Binance, its testnets, the paper exchange)."""
+    return BinanceAdapter(
+        transport, config.market, exchange=config.exchange, concurrency=config.concurrency
+    )
 
 
 class Session:
@@ -104,37 +105,39 @@ class Session:
         *,
         api_key: str | None = None,
         api_secret: str | None = None,
+        adapter: AdapterFactory = binance_adapter,
+        sibling: Callable[[Market], Awaitable[Session]] | None = None,
+        on_close: Callable[[Session], None] | None = None,
     ) -> None:
+        """``adapter`` builds the exchange adapter from the transport and the settings (tests
+        pass a fake one); ``sibling(market)`` gives the session of another market
+        (``batch(market=...)``; the registry of :func:`toolkit.connect` passes it);
+        ``on_close`` is called once the session is closed."""
         self.config = config
         self._api_key = api_key
         self._api_secret = api_secret
+        self._make_adapter = adapter
+        self._sibling = sibling
+        self._on_close = on_close
         self._state = _UNOPENED
         self._generation = _runner.generation()
         self._open_lock: asyncio.Lock | None = None
         self._opening: asyncio.Task[None] | None = None
         self._transport: Transport | None = None
-        self._adapter: BinanceAdapter | None = None
+        self._adapter: ExchangeAdapter | None = None
         self._store: Store | None = None
         self._publisher = Publisher()
-        self._open_orders: dict[str, Order] = {}
-        # The last finalized state of recent orders, to keep updates from going backwards.
-        self._last: dict[str, Order] = {}
-        self._finalize_lock: asyncio.Lock | None = None
+        self._ledger: Ledger | None = None
+        self._market: MarketCache | None = None
+        self._ops: OrderOps | None = None
+        self._desk: Desk | None = None
         #: The live order feed (user-data stream, or polling), started on open.
         self.feed: OrderFeed | None = None
-        self._rules: dict[str, SymbolRules] | None = None
-        self._rules_at = 0.0
-        self._price_cache: dict[str, Decimal] = {}
-        self._prices_at: dict[str, float] = {}
         self._closer: int | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._background: set[asyncio.Task[Any]] = set()
         self._store_lock = threading.Lock()
-        # Guards _open_orders against readers on other threads (open_order_state()).
-        self._state_lock = threading.Lock()
         self._venue: str | None = None
-        #: The background task that retries PENDING rows later (one at a time).
-        self._later: asyncio.Task[Any] | None = None
         self._fills_task: asyncio.Task[None] | None = None
         self._fills_due = 0.0
 
@@ -163,11 +166,32 @@ class Session:
         return self._transport
 
     @property
-    def adapter(self) -> BinanceAdapter:
+    def adapter(self) -> ExchangeAdapter:
         """The exchange adapter (opened on first use)."""
         if self._adapter is None:
             raise RuntimeError("the session is not open yet; await session.open()")
         return self._adapter
+
+    @property
+    def ledger(self) -> Ledger:
+        """The session's finalize step and order state (opened on first use)."""
+        if self._ledger is None:
+            raise RuntimeError("the session is not open yet; await session.open()")
+        return self._ledger
+
+    @property
+    def market_cache(self) -> MarketCache:
+        """The session's symbol rules and prices (opened on first use)."""
+        if self._market is None:
+            raise RuntimeError("the session is not open yet; await session.open()")
+        return self._market
+
+    @property
+    def ops(self) -> OrderOps:
+        """The session's order operations (opened on first use)."""
+        if self._ops is None:
+            raise RuntimeError("the session is not open yet; await session.open()")
+        return self._ops
 
     @property
     def venue(self) -> str:
@@ -248,8 +272,6 @@ class Session:
             self._check()
             if self._state == _OPEN:
                 return
-            from ._connect import embedded_paper
-
             base_url = self.config.base_url
             key, secret = self._api_key, self._api_secret
             venue = base_url
@@ -269,20 +291,52 @@ class Session:
                 api_key=key,
                 api_secret=secret,
             )
-            self._adapter = BinanceAdapter(
-                self._transport,
-                self.config.market,
-                exchange=self.config.exchange,
-                concurrency=self.config.concurrency,
+            config = self.config
+            adapter = self._adapter = self._make_adapter(self._transport, config)
+            store = await blocking(lambda: self.store)
+            ledger = self._ledger = Ledger(
+                store, venue=self.venue, publisher=self._publisher, loop=asyncio.get_running_loop()
             )
-            await self._db(lambda: self.store)
+            market = self._market = MarketCache(
+                adapter, config.market, rules_ttl=config.rules_ttl, price_ttl=config.price_ttl
+            )
+            ops = self._ops = OrderOps(ledger, adapter, config, market, self._spawn)
+            self._desk = Desk(
+                config=config,
+                ledger=ledger,
+                adapter=adapter,
+                market=market,
+                ops=ops,
+                limiter=self._transport.limiter,
+                has_credentials=self._transport.has_credentials,
+                spawn=self._spawn,
+                filled=self._sync_fills_soon,
+            )
             self._state = _OPEN
             self._closer = _runner.register_closer(self._aclose, order=0)
-            if self.config.stream:
-                from ._stream import start_feed
+            if config.stream:
+                self.feed = self._start_feed(ledger, ops)
+        await ops.reconcile_stored()
 
-                self.feed = start_feed(self)
-        await self._reconcile_stored()
+    def _start_feed(self, ledger: Ledger, ops: OrderOps) -> OrderFeed:
+        """The order feed: stream events go through the ledger (``"stream"``); its resync is
+        the open-order refresh (which also asks what became of orders no longer listed)."""
+
+        async def apply(orders: list[Order]) -> None:
+            await ledger.finalize(orders, "stream")
+
+        async def resync() -> None:
+            await ops.open_orders_now(None)
+
+        feed = OrderFeed(
+            self.transport,
+            market=self.config.market,
+            exchange=self.config.exchange,
+            apply=apply,
+            resync=resync,
+        )
+        feed.start()
+        return feed
 
     async def close(self) -> None:
         """Close the session: finish in-flight work, close the HTTP session (idempotent).
@@ -313,6 +367,8 @@ class Session:
             return max(0.05, end - reserve - loop.time())
 
         try:
+            if self._ops is not None:
+                self._ops.close()
             if self._closer is not None:
                 _runner.unregister_closer(self._closer)
             for task in list(self._background):
@@ -339,23 +395,11 @@ class Session:
                 self._publisher.close()
                 if self._store is not None:
                     store, self._store = self._store, None
-                    await self._db(store.close)
-                from . import _connect
-
-                _connect.forget(self)
+                    await blocking(store.close)
+                if self._on_close is not None:
+                    self._on_close(self)
 
     # -- helpers used by the batch procedure ------------------------------------------------------
-
-    async def _db(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
-        """Run a (sync) store call in a worker thread: DuckDB never runs on the I/O loop."""
-        loop = asyncio.get_running_loop()
-        call = functools.partial(fn, *args, **kwargs)
-        try:
-            return await loop.run_in_executor(None, call)
-        except RuntimeError as exc:  # at interpreter exit worker threads are gone: block briefly
-            if "after shutdown" not in str(exc):
-                raise
-            return call()
 
     def _spawn(self, coro: Coroutine[Any, Any, _T], *, critical: bool = True) -> asyncio.Task[_T]:
         """A task on the I/O loop owned by the session.
@@ -368,144 +412,6 @@ class Session:
         tasks.add(task)
         task.add_done_callback(tasks.discard)
         return task
-
-    async def _symbol_rules(self) -> dict[str, SymbolRules]:
-        """Symbol rules from exchangeInfo, cached for ``config.rules_ttl`` seconds."""
-        now = asyncio.get_running_loop().time()
-        if self._rules is None or now - self._rules_at > self.config.rules_ttl:
-            info = await self.adapter.exchange_info()
-            self._rules = parse_rules(info, self.config.market)
-            self._rules_at = now
-        return self._rules
-
-    async def _prices(self, symbols: Sequence[str]) -> dict[str, Decimal]:
-        """Prices of ``symbols``, fetched when the last fetch of any of them is older than
-        ``config.price_ttl`` seconds (one request for all of them then)."""
-        now = asyncio.get_running_loop().time()
-        ttl = self.config.price_ttl
-        stale = [s for s in symbols if now - self._prices_at.get(s, -math.inf) > ttl]
-        if stale:
-            fresh = await self.adapter.prices(sorted(stale))
-            for symbol, price in fresh.items():
-                self._price_cache[symbol] = price
-                self._prices_at[symbol] = now
-        return {s: self._price_cache[s] for s in symbols if s in self._price_cache}
-
-    def _forget_market_data(self) -> None:
-        """The exchange refused an order for a filter: rules and prices are fetched again."""
-        self._rules = None
-        self._prices_at.clear()
-
-    # -- the one finalize step ----------------------------------------------------------------
-
-    async def _finalize(
-        self,
-        orders: Sequence[Order],
-        source: str,
-        *,
-        finish: str | None = None,
-        claim: tuple[str, pd.Timestamp] | None = None,
-        publish_on_error: bool = False,
-    ) -> list[Order]:
-        """normalize -> persist -> update the order state -> publish. The only path.
-
-        Returns the orders as finalized (positional). Updates are serialized per session, and
-        an update that is *behind* what the session already knows (a batch answer saying NEW
-        after the stream said FILLED) does not regress it: the known state wins, with the
-        update's bookkeeping (batch, key, position) filled in.
-
-        ``finish`` (a batch id) finishes that batch in the same store transaction. ``claim``
-        ``(batch_id, not_after)`` re-arms orders proven not placed with a compare-and-set
-        (``Store.claim_unplaced``) instead of an upsert: only the orders claimed are returned
-        (and published) -- the others were claimed by a concurrent re-run. With
-        ``publish_on_error`` a ``StoreError`` still updates the order state and publishes
-        (the exchange's answer is the truth) before it is raised.
-        """
-        if not orders and finish is None:
-            return []
-        if self._finalize_lock is None:
-            self._finalize_lock = asyncio.Lock()
-        async with self._finalize_lock:
-            now = pd.Timestamp.now(tz="UTC")
-            done = [self._normalize(o, now) for o in orders]
-            # An update equal to the state already persisted (the stream echoing a batch
-            # answer, a refresh of an unchanged order) costs no store write and no publish;
-            # the caller still gets every order back, in place.
-            changed = done if claim is not None else [o for o in done if self._changes_known(o)]
-            if not changed and finish is None:
-                return done
-            if claim is not None:  # compare-and-set: rare (a re-run), done under the lock
-                batch_id, not_after = claim
-                ids = [o.client_order_id for o in done]
-                claimed: list[str] = await asyncio.wrap_future(
-                    self.store.submit_claim_unplaced(batch_id, ids, not_after)
-                )
-                won = set(claimed)
-                done = changed = [o for o in done if o.client_order_id in won]
-                self._publish(changed)
-                return done
-            # Awaited under the lock: the next finalize of an order must see this one's state
-            # (a late answer must not overwrite a fill the stream reported meanwhile). The
-            # journal write is a fraction of a millisecond; several share one commit.
-            try:
-                await asyncio.wrap_future(
-                    self.store.submit_apply(changed, source=source, venue=self.venue,
-                                            finish=finish)
-                )  # fmt: skip
-            except StoreError:
-                if publish_on_error:  # the exchange's answer is the truth: publish it anyway
-                    self._publish(changed, remember=False)
-                raise
-            self._publish(changed)
-            return done
-
-    def _changes_known(self, order: Order) -> bool:
-        """False when ``order`` says nothing new about the last state persisted for it."""
-        known = self._last.get(order.client_order_id)
-        if known is None:
-            return True
-        if known.batch_id is None and order.batch_id is not None:
-            return True  # the stream told the state before the batch answer brought its key
-        return any(getattr(order, f) != getattr(known, f) for f in _STATE_FIELDS)
-
-    def _publish(self, done: list[Order], *, remember: bool = True) -> None:
-        if remember:
-            for order in done:
-                self._remember(order)
-        if done:
-            self._publisher.publish(done, _runner.get_loop())
-
-    def _normalize(self, order: Order, now: pd.Timestamp) -> Order:
-        if order.updated_at is None:
-            order = order.evolve(updated_at=now)
-        known = self._last.get(order.client_order_id)
-        if known is None:
-            return order
-        if is_behind(order, known):
-            return fill_bookkeeping(merge_found(order, known), known)
-        return fill_bookkeeping(order, known)
-
-    def _remember(self, order: Order) -> None:
-        cid = order.client_order_id
-        self._last.pop(cid, None)
-        self._last[cid] = order
-        if len(self._last) > _REMEMBER:
-            del self._last[next(iter(self._last))]
-        with self._state_lock:
-            if order.status in OPEN_STATUSES:
-                self._open_orders[cid] = order
-            else:
-                self._open_orders.pop(cid, None)
-
-    async def _reconcile_stored(self) -> None:
-        from ._orderops import reconcile_stored
-
-        await reconcile_stored(self)
-
-    async def _known(self, ids: Sequence[str]) -> dict[str, Order]:
-        from ._orderops import known_orders
-
-        return await known_orders(self, ids)
 
     # -- public API -------------------------------------------------------------------------------
 
@@ -537,35 +443,36 @@ class Session:
             frame = await session.batch(df, key="rebalance-2026-11-25")
         """
         self._check()
-        if market is not None and Market(market) is not self.config.market:
-            from ._connect import sibling
-
-            other = await sibling(self, Market(market))
-            return await other.batch(
-                orders,
-                key=key,
-                all_or_nothing=all_or_nothing,
-                progress=progress,
-                strict=strict,
-                run_params=run_params,
-                limits=limits,
-            )
-        from ._batch import read_input, run_batch
-
-        rows = read_input(orders)
-        return await self._call(
-            functools.partial(
-                run_batch,
-                self,
-                rows,
-                key=key,
-                all_or_nothing=all_or_nothing,
-                progress=progress,
-                strict=strict,
-                run_params=run_params,
-                limits=limits,
-            )
+        options = BatchOptions(
+            key=key,
+            all_or_nothing=all_or_nothing,
+            progress=progress,
+            strict=strict,
+            run_params=run_params,
+            limits=limits,
         )
+        if market is not None and Market(market) is not self.config.market:
+            if self._sibling is None:
+                raise ConfigError(
+                    f"{self!r} was not made by tk.connect(): it has no sibling session of"
+                    f" market {Market(market).value!r}"
+                )
+            other = await self._sibling(Market(market))
+            return await other._place(orders, options)
+        return await self._place(orders, options)
+
+    async def _place(
+        self, orders: pd.DataFrame | Sequence[Mapping[str, Any]], options: BatchOptions
+    ) -> pd.DataFrame:
+        """:meth:`batch` on this session's market, its arguments as one value."""
+        self._check()
+        rows = read_input(orders)
+        return await self._call(lambda: run_batch(self._opened_desk(), rows, options))
+
+    def _opened_desk(self) -> Desk:
+        if self._desk is None:
+            raise RuntimeError("the session is not open yet; await session.open()")
+        return self._desk
 
     async def balances(self) -> dict[str, Decimal]:
         """Free (spot) or available (USD-M) balance per asset, from the exchange.
@@ -593,7 +500,7 @@ class Session:
 
             (await session.symbol_rules())["BTCUSDT"]
         """
-        return dict(await self._call(self._symbol_rules))
+        return dict(await self._call(lambda: self.market_cache.rules()))
 
     async def cancel(self, orders: pd.DataFrame | str | Sequence[str]) -> pd.DataFrame:
         """Cancel orders given as an order frame, client order ids or order ids.
@@ -606,9 +513,8 @@ class Session:
             await session.cancel(frame[frame.status == "NEW"])
         """
         self._check()
-        from ._orderops import cancel_ids, ids_of
-
-        return await self._call(functools.partial(cancel_ids, self, ids_of(orders)))
+        ids = ids_of(orders)
+        return await self._call(lambda: self.ops.cancel_ids(ids))
 
     async def cancel_all(self, symbol: str | None = None) -> pd.DataFrame:
         """Cancel every open order (of ``symbol``); returns the order frame of what was cancelled.
@@ -618,9 +524,7 @@ class Session:
             await session.cancel_all("BTCUSDT")
         """
         self._check()
-        from ._orderops import cancel_all
-
-        return await self._call(functools.partial(cancel_all, self, symbol))
+        return await self._call(lambda: self.ops.cancel_all(symbol))
 
     async def open_orders(self, symbol: str | None = None) -> pd.DataFrame:
         """Refresh the open orders from the exchange (from the store when it is unreachable).
@@ -630,9 +534,7 @@ class Session:
             await session.open_orders("BTCUSDT")
         """
         self._check()
-        from ._orderops import open_orders_now
-
-        return await self._call(functools.partial(open_orders_now, self, symbol))
+        return await self._call(lambda: self.ops.open_orders_now(symbol))
 
     async def wait(
         self,
@@ -651,11 +553,8 @@ class Session:
         self._check()
         if until not in ("done", "accepted"):
             raise ValueError("until must be 'done' or 'accepted'")
-        from ._orderops import ids_of, wait
-
-        return await self._call(
-            functools.partial(wait, self, ids_of(orders), until=until, timeout=timeout)
-        )
+        ids = ids_of(orders)
+        return await self._call(lambda: self.ops.wait(ids, until=until, timeout=timeout))
 
     def orders(self, **filters: Any) -> pd.DataFrame:
         """Order history from the store (sync): ``status``, ``symbol``, ``key``, ``since``,
@@ -762,7 +661,7 @@ class Session:
 
         async def work() -> pd.DataFrame:
             checked_interval(interval, self.config.market.value)
-            rules = await self._symbol_rules()
+            rules = await self.market_cache.rules()
             unknown = [s for s in names if s not in rules]
             if unknown:
                 known = ", ".join(sorted(rules)[:20])
@@ -827,7 +726,7 @@ class Session:
 
     async def _duckdb(self, work: Callable[[Any], _T]) -> _T:
         """``work(con)`` on the store's DuckDB file, in a worker thread."""
-        return await self._db(self.store.duckdb, work, "research data")
+        return await blocking(self.store.duckdb, work, "research data")
 
     def sql(self, query: str, *, write: bool = False) -> pd.DataFrame:
         """Run SQL on the store (tables ``orders``, ``order_events``, ``batches``); sync.
@@ -842,7 +741,7 @@ class Session:
         self._check()
         return self.store.sql(query, write=write)
 
-    def export(self, path: str) -> Any:
+    def export(self, path: str | os.PathLike[str]) -> Path:
         """Write the store's tables as Parquet partitioned by date; returns the directory.
 
         Example::
@@ -885,8 +784,8 @@ class Session:
 
     def open_order_state(self) -> list[Order]:
         """The open orders as last seen by this session (no request); safe from any thread."""
-        with self._state_lock:
-            return list(self._open_orders.values())
+        ledger = self._ledger
+        return [] if ledger is None else ledger.open_orders()
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:

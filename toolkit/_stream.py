@@ -32,8 +32,8 @@ here with its letter tables).
 Example::
 
     feed = OrderFeed(transport, market=Market.SPOT, exchange="paper",
-                     apply=lambda orders: session._finalize(orders, source="stream"),
-                     resync=session._refresh_open_orders)
+                     apply=lambda orders: ledger.finalize(orders, "stream"),
+                     resync=lambda: ops.open_orders_now(None))
     feed.start()          # on the I/O loop
     ...
     await feed.stop()
@@ -61,9 +61,6 @@ from ._models import Market, Order
 from ._stream_events import ALGO_EVENT_KEYS, SPOT_EVENT_KEYS, USDM_EVENT_KEYS, parse_event
 from ._transport import Transport
 
-if TYPE_CHECKING:
-    from ._session import Session
-
 __all__ = [
     "ALGO_EVENT_KEYS",
     "DEFAULT_STREAM_CONFIG",
@@ -75,7 +72,6 @@ __all__ = [
     "OrderFeed",
     "StreamConfig",
     "parse_event",
-    "start_feed",
     "stream_url",
     "ws_api_url",
 ]
@@ -520,34 +516,3 @@ class OrderFeed:
         if ws is not None and not ws.closed:
             with contextlib.suppress(Exception):
                 await ws.close()
-
-
-def start_feed(session: Session, config: StreamConfig = DEFAULT_STREAM_CONFIG) -> OrderFeed:
-    """Start the order feed of an open ``session`` (call on the I/O loop, from ``open``).
-
-    Stream events go through ``session._finalize(orders, "stream")``; the resync is the
-    session's open-order refresh (which also asks what became of orders no longer listed).
-
-    Example::
-
-        self.feed = start_feed(self)        # in Session._open
-        await self.feed.stop()              # in Session._aclose, before the transport closes
-    """
-    from ._orderops import open_orders_now
-
-    async def apply(orders: list[Order]) -> None:
-        await session._finalize(orders, "stream")
-
-    async def resync() -> None:
-        await open_orders_now(session, None)
-
-    feed = OrderFeed(
-        session.transport,
-        market=session.config.market,
-        exchange=session.config.exchange,
-        apply=apply,
-        resync=resync,
-        config=config,
-    )
-    feed.start()
-    return feed

@@ -25,7 +25,7 @@ from collections import Counter
 from typing import Any
 
 import toolkit as tk
-from toolkit import _session
+from toolkit import _ledger
 from toolkit.adapters import binance
 
 from ._harness import make_orders
@@ -48,14 +48,14 @@ def _install_crash(point: str) -> None:
 
         binance.BinanceAdapter.place = place_then_die  # type: ignore[method-assign]
     elif point == "after-send":
-        finalize = _session.Session._finalize
+        finalize = _ledger.Ledger.finalize
 
         async def finalize_or_die(self: Any, orders: Any, source: str, **kw: Any) -> Any:
             if source == "response":
                 _die()
             return await finalize(self, orders, source, **kw)
 
-        _session.Session._finalize = finalize_or_die  # type: ignore[method-assign]
+        _ledger.Ledger.finalize = finalize_or_die  # type: ignore[method-assign]
 
 
 async def _run(spec: dict[str, Any]) -> dict[str, Any]:

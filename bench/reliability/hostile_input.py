@@ -336,12 +336,11 @@ def run_hostile_input(store: Path, *, examples: int = 50, seed: int = 0) -> dict
     blocking bridge ``tk.run`` (hypothesis drives a sync test function).
     """
     import toolkit as tk
-    from toolkit import _connect
+    from toolkit import _embedded
 
     from ._serve import GENEROUS
 
-    saved = _connect.EMBEDDED_PAPER_OPTIONS
-    _connect.EMBEDDED_PAPER_OPTIONS = {"price_mode": "fixed", "rate_limits": GENEROUS}
+    saved = _embedded.configure({"price_mode": "fixed", "rate_limits": GENEROUS})
     stats = _Stats()
     failure: str | None = None
     try:
@@ -349,7 +348,7 @@ def run_hostile_input(store: Path, *, examples: int = 50, seed: int = 0) -> dict
             m: tk.run(tk.connect(market=m, store=str(store), stream=False))
             for m in ("spot", "usdm")
         }
-        paper = _connect.paper_exchange()
+        paper = _embedded.paper_exchange()
 
         @hypothesis_seed(seed)
         @settings(
@@ -378,7 +377,7 @@ def run_hostile_input(store: Path, *, examples: int = 50, seed: int = 0) -> dict
         for session in sessions.values():
             tk.run(session.close())
     finally:
-        _connect.EMBEDDED_PAPER_OPTIONS = saved
+        _embedded.configure(saved)
     violations = list(dict.fromkeys(stats.gaps))
     if failure:
         violations.append(failure)

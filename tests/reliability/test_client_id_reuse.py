@@ -9,20 +9,21 @@ exchange never sees the id twice.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import toolkit as tk
 from bench.reliability._serve import GENEROUS
-from toolkit import _connect
+from toolkit import _embedded
 
 
 @pytest.fixture(autouse=True)
-def _embedded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(
-        _connect, "EMBEDDED_PAPER_OPTIONS", {"price_mode": "fixed", "rate_limits": GENEROUS}
-    )
+def _fixed_paper() -> Iterator[None]:
+    saved = _embedded.configure({"price_mode": "fixed", "rate_limits": GENEROUS})
+    yield
+    _embedded.configure(saved)
 
 
 def _row(cid: str, price: str = "80000") -> dict[str, str]:
@@ -40,7 +41,7 @@ async def test_a_reused_user_client_order_id_is_an_invalid_row(tmp_path: Path) -
     assert list(second["status"]) == ["INVALID", "NEW"]
     assert "mine-1" in second["error_msg"].iloc[0]
     assert second["client_order_id"].iloc[0] != "mine-1"  # the store keeps one row per id
-    paper = _connect.paper_exchange()
+    paper = _embedded.paper_exchange()
     assert paper is not None
     placed = paper.counters()["orders_by_client_id"]
     assert placed["mine-1"] == 1

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from toolkit import _connect, _runner
+from toolkit import _embedded, _runner
 from toolkit._models import Order, OrderRequest
 from toolkit.paper import PaperExchange, RateLimits
 
@@ -37,13 +37,10 @@ def _fresh_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     monkeypatch.setenv("TOOLKIT_STORE", str(tmp_path / "toolkit.duckdb"))
     for name in ("TOOLKIT_API_KEY", "TOOLKIT_API_SECRET", "TOOLKIT_RUN_PARAMS"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(
-        _connect,
-        "EMBEDDED_PAPER_OPTIONS",
-        {"price_mode": "fixed", "rate_limits": _GENEROUS},
-    )
+    saved = _embedded.configure({"price_mode": "fixed", "rate_limits": _GENEROUS})
     yield
     _runner.shutdown()
+    _embedded.configure(saved)
 
 
 class Helpers:
@@ -52,7 +49,7 @@ class Helpers:
     @staticmethod
     def paper() -> PaperExchange:
         """The embedded paper exchange (after the first connect/batch)."""
-        exchange = _connect.paper_exchange()
+        exchange = _embedded.paper_exchange()
         assert exchange is not None, "the embedded paper exchange is not running"
         assert isinstance(exchange, PaperExchange)
         return exchange

@@ -36,7 +36,7 @@ async def test_rules_are_fetched_again_after_a_filter_failure(tkh: Any) -> None:
     await session.batch([tkh.limit()])  # warm up: rules cached
     assert await _requests_of_a_batch(tkh, session, [tkh.limit()]) == 1
     # the exchange's tick size is 0.01; our copy of the rules says 0.001 (as if they changed)
-    rules = session._rules
+    rules = session.market_cache.symbol_rules
     assert rules is not None
     rules["BTCUSDT"] = dataclasses.replace(rules["BTCUSDT"], tick_size=Decimal("0.001"))
     frame = await session.batch([tkh.limit(price="88000.005")])

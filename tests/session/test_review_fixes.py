@@ -224,10 +224,11 @@ async def test_send_window_covers_the_order_budget(tkh: Any) -> None:
     session.transport.limiter.configure(
         [{"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100}]
     )
-    assert send_window(session, 1) == 30.0
-    assert send_window(session, 1000) >= 100.0  # 1,000 orders at 90 / 10 s need ~110 s
+    limiter = session.transport.limiter
+    assert send_window(30.0, limiter, 1) == 30.0
+    assert send_window(30.0, limiter, 1000) >= 100.0  # 1,000 orders at 90 / 10 s need ~110 s
     off = await tk.connect(send_window=30.0, rate_limits=False)
-    assert send_window(off, 1000) == 30.0
+    assert send_window(30.0, off.transport.limiter, 1000) == 30.0
 
 
 # -- 6. rate_limits setting ---------------------------------------------------------------------
@@ -362,8 +363,8 @@ async def test_pending_after_a_batch_is_retried_later(tkh: Any) -> None:
     session.adapter.query = offline  # type: ignore[method-assign]
     frame = await session.batch([tkh.limit(price="87000")])
     assert frame["status"].tolist() == ["PENDING"]
-    assert session._later is not None
-    assert not session._later.done()
+    assert session.ops.later is not None
+    assert not session.ops.later.done()
     session.adapter.place, session.adapter.query = place, query  # type: ignore[method-assign]
 
 

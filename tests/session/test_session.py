@@ -416,16 +416,16 @@ async def test_stream_events_go_through_finalize(tkh: Any) -> None:
     events = tk.sql("select event, source from order_events where event = 'filled'")
     assert events["source"].tolist() == [source]
     # a late, older answer cannot move it back
-    from toolkit._models import OrderStatus
+    from toolkit._models import Order, OrderStatus
 
-    stale = session._last[cid].__class__(
+    stale = Order(
         client_order_id=cid,
         exchange="paper",
         market="spot",
         symbol="BTCUSDT",
         status=OrderStatus.NEW,
     )
-    [kept] = await tk._runner.call(session._finalize([stale], "response"))
+    [kept] = await tk._runner.call(session.ledger.finalize([stale], "response"))
     assert kept.status is OrderStatus.FILLED
     assert kept.key == "streamed"
 

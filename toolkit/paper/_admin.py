@@ -25,17 +25,15 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from ._app import json_response
-from ._faults import FaultConfig
+from ._engine import Engine
+from ._faults import FaultConfig, FaultInjector
 
-if TYPE_CHECKING:
-    from ._exchange import PaperExchange
-
-__all__ = ["handle_admin"]
+__all__ = ["AdminTarget", "handle_admin"]
 
 _LOOPBACK = ("127.", "::1", "::ffff:127.")
 
@@ -45,6 +43,32 @@ class _AdminError(Exception):
         super().__init__(msg)
         self.status = status
         self.msg = msg
+
+
+class AdminTarget(Protocol):
+    """What the admin endpoints read and change of a paper exchange (``PaperExchange``)."""
+
+    url: str
+    engine: Engine
+    faults: FaultInjector
+
+    def counters(self) -> dict[str, Any]: ...
+    def reset_counters(self) -> None: ...
+    def orders(
+        self, api_key: str | None = None, market: str | None = None
+    ) -> list[dict[str, Any]]: ...
+    def trades(
+        self, api_key: str | None = None, market: str | None = None
+    ) -> list[dict[str, Any]]: ...
+    def set_price(self, symbol: str, price: Decimal, market: str | None = None) -> None: ...
+    def set_balance(self, api_key: str, asset: str, amount: Decimal, market: str = ...) -> None: ...
+    def set_liquidity(
+        self, symbol: str, qty: Decimal | None, market: str | None = None
+    ) -> None: ...
+    def configure_faults(self, config: FaultConfig) -> None: ...
+    async def drop_user_streams(self) -> int: ...
+    def add_key(self, api_key: str, api_secret: str) -> None: ...
+    def create_key(self) -> tuple[str, str]: ...
 
 
 def _decimal(value: Any, name: str) -> Decimal:
@@ -78,7 +102,7 @@ async def _body(request: web.BaseRequest) -> dict[str, Any]:
     return data
 
 
-async def handle_admin(ex: PaperExchange, request: web.BaseRequest) -> web.Response:
+async def handle_admin(ex: AdminTarget, request: web.BaseRequest) -> web.Response:
     """Answer one ``/paper/...`` request."""
     remote = request.remote or ""
     if not remote.startswith(_LOOPBACK):
@@ -92,7 +116,7 @@ async def handle_admin(ex: PaperExchange, request: web.BaseRequest) -> web.Respo
     return json_response(body)
 
 
-async def _route(ex: PaperExchange, request: web.BaseRequest) -> Any:
+async def _route(ex: AdminTarget, request: web.BaseRequest) -> Any:
     action = (request.method, request.path)
     query = request.query
     if action == ("GET", "/paper/health"):
