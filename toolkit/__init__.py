@@ -19,7 +19,8 @@ import importlib
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 
@@ -53,6 +54,9 @@ from ._guards import Limits
 from ._models import DONE_STATUSES, OPEN_STATUSES, Market, Order, OrderStatus
 from ._rebalance import rebalance_orders
 from ._session import Session
+
+if TYPE_CHECKING:  # the panel module is imported on first use (tk.panel())
+    from ._panel import Panel
 
 __version__ = "0.1.0"
 
@@ -318,14 +322,14 @@ def sql(query: str, *, write: bool = False) -> pd.DataFrame:
     return default_session().sql(query, write=write)
 
 
-def export(path: str | os.PathLike[str]) -> Any:
+def export(path: str | os.PathLike[str]) -> Path:
     """Write the store as Parquet partitioned by date under ``path``; returns the directory.
 
     Example::
 
         tk.export("history/")
     """
-    return default_session().export(os.fspath(path))
+    return default_session().export(path)
 
 
 def subscribe(callback: Callback) -> Subscription:
@@ -349,7 +353,7 @@ def updates() -> AsyncIterator[list[Order]]:
     return default_session().updates()
 
 
-def panel(session: Session | None = None, **options: Any) -> Any:
+def panel(session: Session | None = None, **options: Any) -> Panel:
     """The live open-order panel (ipywidgets) of ``session`` (default: the default session).
 
     Options: ``poll_interval`` (seconds between refreshes where there is no user-data stream),
@@ -368,7 +372,8 @@ def panel(session: Session | None = None, **options: Any) -> Any:
             "the open-order panel needs ipywidgets, a dependency of toolkit that is missing from "
             "this environment: pip install 'ipywidgets>=8.1,<9' (or reinstall toolkit)"
         ) from exc
-    return module.panel(session or default_session(), **options)
+    made: Panel = module.panel(session or default_session(), **options)
+    return made
 
 
 async def close() -> None:

@@ -46,19 +46,70 @@ import re
 import time
 import weakref
 from collections import Counter
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from typing import Any, Protocol
 
 import pandas as pd
 
+from ._connect import default_session
 from ._exceptions import ToolkitError
 from ._frame import frame_to_orders
-from ._models import OPEN_STATUSES, Order
+from ._models import OPEN_STATUSES, Market, Order
+from ._store import Halt
 
-if TYPE_CHECKING:
-    from ._session import Session
+__all__ = [
+    "Clock",
+    "FeedView",
+    "LoopClock",
+    "Panel",
+    "PanelSession",
+    "Snapshot",
+    "TimerHandle",
+    "panel",
+]
 
-__all__ = ["Clock", "LoopClock", "Panel", "Snapshot", "TimerHandle", "panel"]
+class _PanelConfig(Protocol):
+    """The settings the panel shows."""
+
+    @property
+    def exchange(self) -> str: ...
+    @property
+    def market(self) -> Market: ...
+    @property
+    def live(self) -> bool: ...
+
+
+class FeedView(Protocol):
+    """What the panel shows and sets of a session's order feed."""
+
+    @property
+    def state(self) -> Any:
+        """The feed's state (an enum: its ``value`` is shown)."""
+        ...
+
+    def set_poll_interval(self, seconds: float) -> None:
+        """Change the polling pace."""
+        ...
+
+
+class PanelSession(Protocol):
+    """What the panel uses of a :class:`~toolkit.Session` (tests pass a fake one)."""
+
+    @property
+    def config(self) -> _PanelConfig: ...
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def feed(self) -> FeedView | None: ...
+    def open_order_state(self) -> list[Order]: ...
+    def updates(self) -> AsyncIterator[list[Order]]: ...
+    async def open_orders(self, symbol: str | None = None) -> pd.DataFrame: ...
+    async def cancel(self, orders: pd.DataFrame | str | Sequence[str]) -> pd.DataFrame: ...
+    async def cancel_all(self, symbol: str | None = None) -> pd.DataFrame: ...
+    def halted(self) -> Halt | None: ...
+    def halt(self, reason: str = ...) -> Halt: ...
+    def resume(self) -> None: ...
+
 
 #: Table columns: header label, width (CSS grid track).
 _COLUMNS: tuple[tuple[str, str], ...] = (
@@ -208,7 +259,7 @@ class _Board:
     """The order state all panels of one session (on one loop) show; see the module docstring."""
 
     def __init__(
-        self, session: Session, loop: asyncio.AbstractEventLoop, *, linger: float,
+        self, session: PanelSession, loop: asyncio.AbstractEventLoop, *, linger: float,
         clock: Clock | None = None,
     ) -> None:
         self.session = session
@@ -307,10 +358,9 @@ class _Board:
         return sorted({o.symbol for o in self.orders.values()})
 
     def feed_state(self) -> str:
-        feed = getattr(self.session, "feed", None)
-        state = getattr(feed, "state", None)
-        if state is not None:
-            return str(getattr(state, "value", state))
+        feed = self.session.feed
+        if feed is not None:
+            return str(feed.state.value)
         return "polling" if self._poll_interval else "updates"
 
     # -- work -----------------------------------------------------------------------------------
@@ -359,8 +409,8 @@ class _Board:
         """Poll through the session's feed if it has one, else from here."""
         if seconds is None:
             return
-        feed = getattr(self.session, "feed", None)
-        if feed is not None and hasattr(feed, "set_poll_interval"):
+        feed = self.session.feed
+        if feed is not None:
             feed.set_poll_interval(seconds)
             return
         first = self._poll_interval is None
@@ -453,11 +503,11 @@ class _Board:
 _boards: dict[tuple[int, int], _Board] = {}
 
 
-def _board_key(session: Session, loop: asyncio.AbstractEventLoop) -> tuple[int, int]:
+def _board_key(session: PanelSession, loop: asyncio.AbstractEventLoop) -> tuple[int, int]:
     return id(session), id(loop)
 
 
-def _board_for(session: Session, loop: asyncio.AbstractEventLoop, linger: float,
+def _board_for(session: PanelSession, loop: asyncio.AbstractEventLoop, linger: float,
                clock: Clock | None = None) -> _Board:
     key = _board_key(session, loop)
     board = _boards.get(key)
@@ -867,7 +917,7 @@ class Panel:
 
 
 def panel(
-    session: Session | None = None,
+    session: PanelSession | None = None,
     *,
     poll_interval: float | None = None,
     linger: float = 5.0,
@@ -902,7 +952,5 @@ def panel(
     return Panel(board, max_rate=max_rate)
 
 
-def _default_session() -> Session:
-    from ._connect import default_session
-
+def _default_session() -> PanelSession:
     return default_session()

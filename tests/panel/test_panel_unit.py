@@ -44,6 +44,7 @@ class FakeSession:
         self.cancel_calls: list[list[str]] = []
         self.cancel_all_calls: list[str | None] = []
         self.gate: asyncio.Event | None = None
+        self.feed = None  # no order feed: the board polls
 
     def open_order_state(self) -> list[Order]:
         return []

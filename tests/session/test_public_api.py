@@ -29,6 +29,8 @@ def test_all_is_sorted_and_complete() -> None:
         "importlib",
         "os",
         "pd",
+        "Path",
+        "TYPE_CHECKING",
     } == set(tk.__all__)
 
 
