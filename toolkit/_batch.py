@@ -618,6 +618,7 @@ async def _send(
                 " The frame of this error holds every order's state; the store keeps them"
                 " PENDING until the next connect reconciles them",
                 orders=results,
+                frame=orders_to_frame(results),
             ) from again
     return results
 

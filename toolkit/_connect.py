@@ -30,7 +30,7 @@ from ._config import (
     venue_name,
 )
 from ._models import Market
-from ._session import Session
+from ._session import AdapterFactory, Session, binance_adapter
 
 __all__ = ["close_default", "connect", "default_session", "forget", "sibling"]
 
@@ -40,14 +40,19 @@ _default: Session | None = None
 
 
 def _registry_key(
-    config: SessionConfig, api_key: str | None, api_secret: str | None
+    config: SessionConfig, api_key: str | None, api_secret: str | None, adapter: AdapterFactory
 ) -> tuple[Any, ...]:
     secret = hashlib.sha256(api_secret.encode()).hexdigest() if api_secret else None
-    return (config, api_key, secret)
+    return (config, api_key, secret, adapter)
 
 
-def _session_for(config: SessionConfig, api_key: str | None, api_secret: str | None) -> Session:
-    key = _registry_key(config, api_key, api_secret)
+def _session_for(
+    config: SessionConfig,
+    api_key: str | None,
+    api_secret: str | None,
+    adapter: AdapterFactory = binance_adapter,
+) -> Session:
+    key = _registry_key(config, api_key, api_secret, adapter)
     with _lock:
         session = _sessions.get(key)
         if session is None or session.closed or session.stale:
@@ -55,7 +60,8 @@ def _session_for(config: SessionConfig, api_key: str | None, api_secret: str | N
                 config,
                 api_key=api_key,
                 api_secret=api_secret,
-                sibling=lambda market: sibling(config, api_key, api_secret, market),
+                adapter=adapter,
+                sibling=lambda market: sibling(config, api_key, api_secret, market, adapter),
                 on_close=forget,
             )
             _sessions[key] = session
@@ -73,6 +79,7 @@ async def connect(
     demo: bool = False,
     base_url: str | None = None,
     live: bool = False,
+    adapter: AdapterFactory | None = None,
     **settings: Any,
 ) -> Session:
     """Return the open session for these settings (the same one for the same settings).
@@ -87,6 +94,8 @@ async def connect(
     ``rate_limits=False`` to turn the client-side rate limiter off, ``limits=tk.Limits(...)``
     for the pre-trade limits). Binance's live trading hosts move real money: they need
     ``live=True`` (or ``TOOLKIT_LIVE=1``), else ``ConfigError`` -- before any request.
+    ``adapter`` builds the exchange adapter from the transport and the settings (default:
+    Binance REST); tests pass their own, as httpx takes a ``transport=``.
     The session becomes the default of ``tk.batch`` & co. PENDING orders of the store are
     reconciled with the exchange on connect.
 
@@ -104,7 +113,7 @@ async def connect(
         live=live, **settings,
     )
     key, secret = credentials(config, api_key, api_secret)
-    session = _session_for(config, key, secret)
+    session = _session_for(config, key, secret, adapter or binance_adapter)
     await session.open()
     with _lock:
         _default = session
@@ -133,15 +142,19 @@ def default_session() -> Session:
 
 
 async def sibling(
-    config: SessionConfig, api_key: str | None, api_secret: str | None, market: Market
+    config: SessionConfig,
+    api_key: str | None,
+    api_secret: str | None,
+    market: Market,
+    adapter: AdapterFactory = binance_adapter,
 ) -> Session:
-    """The open session with these settings and keys but another market."""
+    """The open session with these settings, keys and adapter factory but another market."""
     base = config
     config = dataclasses.replace(config, market=market)
     if config.exchange == "binance" and not _is_custom_url(base):
         name = venue_name(testnet=config.testnet, demo=config.demo)
         config = dataclasses.replace(config, base_url=BINANCE_VENUES[(name, market)].rest)
-    other = _session_for(config, api_key, api_secret)
+    other = _session_for(config, api_key, api_secret, adapter)
     await other.open()
     return other
 

@@ -221,9 +221,7 @@ class BatchNotSavedError(StoreError):
     ``orders`` holds the same states as records.
     """
 
-    def __init__(self, message: str, *, orders: Sequence[Order]) -> None:
-        from ._frame import orders_to_frame
-
+    def __init__(self, message: str, *, orders: Sequence[Order], frame: pd.DataFrame) -> None:
         super().__init__(message)
         self.orders = list(orders)
-        self.frame = orders_to_frame(self.orders)
+        self.frame = frame

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._models import Order
+from ._models import Order, OrderStatus
 
 __all__ = ["COLUMNS", "DTYPES", "empty_frame", "frame_to_orders", "orders_to_frame"]
 
@@ -122,8 +122,6 @@ def _utc_nanos(stamp: pd.Timestamp) -> int:
 
 def frame_to_orders(frame: pd.DataFrame) -> list[Order]:
     """The inverse of :func:`orders_to_frame` (for frames read back from the store)."""
-    from ._models import OrderStatus
-
     orders: list[Order] = []
     for rec in frame.to_dict("records"):
         clean: dict[str, Any] = {

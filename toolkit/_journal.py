@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import json
 import logging
 import queue
 import random
@@ -129,8 +130,6 @@ def journal_path(store: Path) -> Path:
 
 
 def _json_list(values: Iterable[Any]) -> str:
-    import json
-
     return json.dumps(list(values))
 
 

@@ -12,7 +12,11 @@ from typing import Any
 import pytest
 
 from toolkit import _embedded, _runner
+from toolkit._config import SessionConfig
+from toolkit._cutoff import Deadline
 from toolkit._models import Order, OrderRequest
+from toolkit._transport import Transport
+from toolkit.adapters import BinanceAdapter
 from toolkit.paper import PaperExchange, RateLimits
 
 #: How long a test waits for something that must happen. A bound for a hung test, never a
@@ -101,28 +105,107 @@ async def io_barrier() -> None:
     await _runner.call(asyncio.sleep(0))
 
 
-class HeldPlace:
-    """The session's ``adapter.place`` held until :meth:`release` (a gate, not a latency)."""
+#: Hooks get the adapter first (``adapter.real_place`` ... reach the exchange).
+PlaceHook = Callable[["ScriptedAdapter", Sequence[OrderRequest], Deadline], Awaitable[list[Order]]]
+QueryHook = Callable[..., Awaitable["Order | None"]]
+CancelHook = Callable[..., Awaitable[Order]]
+CancelAllHook = Callable[["ScriptedAdapter", str], Awaitable[list[Order]]]
 
-    def __init__(self, session: Any) -> None:
-        self.session = session
-        self.original = session.adapter.place
+
+class Script:
+    """An adapter factory for ``tk.connect(adapter=...)``: each session gets a real
+    :class:`BinanceAdapter` whose calls a test replaces one at a time by setting a hook
+    (``place``, ``query``, ``cancel``, ``cancel_all``); ``None`` is the real call."""
+
+    def __init__(self) -> None:
+        self.place: PlaceHook | None = None
+        self.query: QueryHook | None = None
+        self.cancel: CancelHook | None = None
+        self.cancel_all: CancelAllHook | None = None
+        #: The adapters made so far (one per session).
+        self.adapters: list[ScriptedAdapter] = []
+
+    def __call__(self, transport: Transport, config: SessionConfig) -> ScriptedAdapter:
+        adapter = ScriptedAdapter(self, transport, config)
+        self.adapters.append(adapter)
+        return adapter
+
+
+class ScriptedAdapter(BinanceAdapter):
+    """A real adapter that asks its :class:`Script` first."""
+
+    def __init__(self, script: Script, transport: Transport, config: SessionConfig) -> None:
+        super().__init__(
+            transport, config.market, exchange=config.exchange, concurrency=config.concurrency
+        )
+        self.script = script
+
+    async def place(
+        self, requests: Sequence[OrderRequest], *, deadline: Deadline = None
+    ) -> list[Order]:
+        if self.script.place is not None:
+            return await self.script.place(self, requests, deadline)
+        return await super().place(requests, deadline=deadline)
+
+    async def query(
+        self, symbol: str, *, client_order_id: str | None = None, order_id: str | None = None
+    ) -> Order | None:
+        if self.script.query is not None:
+            return await self.script.query(
+                self, symbol, client_order_id=client_order_id, order_id=order_id
+            )
+        return await super().query(symbol, client_order_id=client_order_id, order_id=order_id)
+
+    async def cancel(
+        self, symbol: str, *, client_order_id: str | None = None, order_id: str | None = None
+    ) -> Order:
+        if self.script.cancel is not None:
+            return await self.script.cancel(
+                self, symbol, client_order_id=client_order_id, order_id=order_id
+            )
+        return await super().cancel(symbol, client_order_id=client_order_id, order_id=order_id)
+
+    async def cancel_all(self, symbol: str) -> list[Order]:
+        if self.script.cancel_all is not None:
+            return await self.script.cancel_all(self, symbol)
+        return await super().cancel_all(symbol)
+
+    async def real_place(
+        self, requests: Sequence[OrderRequest], *, deadline: Deadline = None
+    ) -> list[Order]:
+        """The real ``place`` (for hooks that pass requests on)."""
+        return await super().place(requests, deadline=deadline)
+
+    async def real_cancel(self, symbol: str, **kw: Any) -> Order:
+        """The real ``cancel``."""
+        return await super().cancel(symbol, **kw)
+
+    async def real_cancel_all(self, symbol: str) -> list[Order]:
+        """The real ``cancel_all``."""
+        return await super().cancel_all(symbol)
+
+
+class HeldPlace:
+    """A :class:`Script` whose ``place`` is held until :meth:`release` (a gate, not a
+    latency): ``session = await tk.connect(adapter=held.script)``."""
+
+    def __init__(self) -> None:
+        self.script = Script()
         self.calls = 0
         self._gate = threading.Event()
 
         async def held(
-            requests: Sequence[OrderRequest], *, deadline: Any = None
+            adapter: ScriptedAdapter, requests: Sequence[OrderRequest], deadline: Deadline
         ) -> list[Order]:
             self.calls += 1
             await asyncio.to_thread(self._gate.wait, PATIENCE)  # the I/O loop keeps running
-            got: list[Order] = await self.original(requests, deadline=deadline)
-            return got
+            return await adapter.real_place(requests, deadline=deadline)
 
-        session.adapter.place = held
+        self.script.place = held
 
     def release(self) -> None:
         self._gate.set()
 
     def restore(self) -> None:
         self._gate.set()
-        self.session.adapter.place = self.original
+        self.script.place = None

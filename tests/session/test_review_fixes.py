@@ -29,21 +29,22 @@ from toolkit._journal_rows import to_micros
 from toolkit._models import Order, OrderRequest, OrderStatus
 from toolkit.adapters._wire import order_from_request
 
-from .conftest import eventually
+from .conftest import Script, ScriptedAdapter, eventually
 
 pytestmark = pytest.mark.loop
 
 
-def _not_placed_once(session: tk.Session) -> Any:
-    """Make the adapter's next place() answer "not placed" (nothing sent), then restore it."""
-    original = session.adapter.place
+def _not_placed_once(script: Script) -> None:
+    """Make the adapter's next place() answer "not placed" (nothing sent), then the real one."""
 
-    async def refuse(requests: Sequence[OrderRequest], **_: Any) -> list[Order]:
-        session.adapter.place = original  # type: ignore[method-assign]
+    async def refuse(
+        adapter: ScriptedAdapter, requests: Sequence[OrderRequest], deadline: Any
+    ) -> list[Order]:
+        script.place = None
         return [
             order_from_request(
                 r,
-                exchange=session.adapter.exchange,
+                exchange=adapter.exchange,
                 status=OrderStatus.REJECTED,
                 error_msg="not placed: simulated",
                 placed=False,
@@ -51,16 +52,17 @@ def _not_placed_once(session: tk.Session) -> Any:
             for r in requests
         ]
 
-    session.adapter.place = refuse  # type: ignore[method-assign]
+    script.place = refuse
 
 
 # -- 1. concurrent re-runs and first runs of one key ------------------------------------------
 
 
 async def test_concurrent_reruns_send_a_not_placed_row_once(tkh: Any) -> None:
-    session = await tk.connect()
+    script = Script()
+    session = await tk.connect(adapter=script)
     rows = [tkh.market()]
-    _not_placed_once(session)
+    _not_placed_once(script)
     first = await session.batch(rows, key="K")
     assert first["status"].tolist() == ["REJECTED"]
     cid = first["client_order_id"].iloc[0]
@@ -300,17 +302,17 @@ async def test_a_transient_store_failure_is_retried(
 
 
 async def test_one_failed_cancel_loses_no_other_result(tkh: Any) -> None:
-    session = await tk.connect(stream=False)
+    script = Script()
+    session = await tk.connect(stream=False, adapter=script)
     frame = await session.batch([tkh.limit(price="88000"), tkh.limit(price="87000")])
     bad = frame["client_order_id"].iloc[0]
-    cancel = session.adapter.cancel
 
-    async def flaky(symbol: str, **kw: Any) -> Order:
+    async def flaky(adapter: ScriptedAdapter, symbol: str, **kw: Any) -> Order:
         if kw.get("client_order_id") == bad:
             raise TransportError("timed out", method="DELETE", path="/api/v3/order")
-        return await cancel(symbol, **kw)
+        return await adapter.real_cancel(symbol, **kw)
 
-    session.adapter.cancel = flaky  # type: ignore[method-assign]
+    script.cancel = flaky
     out = (await session.cancel(frame)).set_index("client_order_id")
     good = frame["client_order_id"].iloc[1]
     assert out.loc[good, "status"] == "CANCELED"
@@ -322,16 +324,16 @@ async def test_one_failed_cancel_loses_no_other_result(tkh: Any) -> None:
 
 
 async def test_one_failed_cancel_all_symbol_loses_no_other(tkh: Any) -> None:
-    session = await tk.connect(stream=False)
+    script = Script()
+    session = await tk.connect(stream=False, adapter=script)
     await session.batch([tkh.limit(), tkh.limit(symbol="ETHUSDT", price="2000", qty="0.01")])
-    cancel_all = session.adapter.cancel_all
 
-    async def flaky(symbol: str) -> list[Order]:
+    async def flaky(adapter: ScriptedAdapter, symbol: str) -> list[Order]:
         if symbol == "ETHUSDT":
             raise TransportError("timed out", method="DELETE", path="/api/v3/openOrders")
-        return await cancel_all(symbol)
+        return await adapter.real_cancel_all(symbol)
 
-    session.adapter.cancel_all = flaky  # type: ignore[method-assign]
+    script.cancel_all = flaky
     out = (await session.cancel_all()).set_index("symbol")
     assert out.loc["BTCUSDT", "status"] == "CANCELED"
     assert str(out.loc["ETHUSDT", "error_msg"]).startswith("cancel_all failed")
@@ -346,26 +348,26 @@ async def test_pending_after_a_batch_is_retried_later(tkh: Any) -> None:
     # The default send window: a short one (it was 0.2 s) expired before the send on a busy
     # machine and made the row "not placed" instead of PENDING. The background retry waits
     # send_window + recv_window + slack before it looks, so it is still pending at the end.
-    session = await tk.connect(stream=False)
+    script = Script()
+    session = await tk.connect(stream=False, adapter=script)
     await session.batch([tkh.limit()])
-    place, query = session.adapter.place, session.adapter.query
 
-    async def unknown(requests: Sequence[OrderRequest], **_: Any) -> list[Order]:
+    async def unknown(
+        adapter: ScriptedAdapter, requests: Sequence[OrderRequest], deadline: Any
+    ) -> list[Order]:
         return [
-            order_from_request(r, exchange=session.adapter.exchange, error_msg="lost")
-            for r in requests
+            order_from_request(r, exchange=adapter.exchange, error_msg="lost") for r in requests
         ]
 
     async def offline(*_: Any, **__: Any) -> Order | None:
         raise TransportError("offline", method="GET", path="/api/v3/order")
 
-    session.adapter.place = unknown  # type: ignore[method-assign]
-    session.adapter.query = offline  # type: ignore[method-assign]
+    script.place, script.query = unknown, offline
     frame = await session.batch([tkh.limit(price="87000")])
     assert frame["status"].tolist() == ["PENDING"]
     assert session.ops.later is not None
     assert not session.ops.later.done()
-    session.adapter.place, session.adapter.query = place, query  # type: ignore[method-assign]
+    script.place = script.query = None
 
 
 # -- 10. the not-placed rule --------------------------------------------------------------------

@@ -228,8 +228,8 @@ async def test_key_rerun_places_nothing(tkh: Any) -> None:
 
 
 async def test_write_ahead_rows_exist_while_in_flight(tkh: Any) -> None:
-    session = await tk.connect()
-    held = HeldPlace(session)  # nothing reaches the exchange until released
+    held = HeldPlace()  # nothing reaches the exchange until released
+    await tk.connect(adapter=held.script)
     try:
         task = asyncio.ensure_future(tk.batch([tkh.limit(), tkh.limit(price="87000")], key="wa"))
 
@@ -431,8 +431,8 @@ async def test_stream_events_go_through_finalize(tkh: Any) -> None:
 
 
 async def test_cancelled_caller_still_records_the_outcome(tkh: Any) -> None:
-    session = await tk.connect()
-    held = HeldPlace(session)  # the order is on its way: written ahead, not yet answered
+    held = HeldPlace()  # the order is on its way: written ahead, not yet answered
+    await tk.connect(adapter=held.script)
     try:
         task = asyncio.ensure_future(tk.batch([tkh.limit()], key="interrupted"))
 
