@@ -60,6 +60,7 @@ from ._reconcile import merge_found, not_placed, resolve_pending
 from ._store import BatchRecord
 from ._validation import Prepared, prepare
 from .adapters.binance import NOT_PLACED
+from .binance._codes import is_filter_failure
 
 __all__ = ["GROUP_SIZE", "BatchOptions", "Desk", "Progress", "read_input", "run_batch"]
 
@@ -625,13 +626,11 @@ async def _send(
 
 def _filter_failure(order: Order) -> bool:
     """True if the exchange refused ``order`` for one of its filters (-1013 "Filter failure")."""
-    return order.status is OrderStatus.REJECTED and (
-        order.error_code == FILTER_FAILURE or "Filter failure" in (order.error_msg or "")
+    return order.status is OrderStatus.REJECTED and is_filter_failure(
+        order.error_code, order.error_msg
     )
 
 
-#: Binance's error code of an order refused by a symbol filter.
-FILTER_FAILURE = -1013
 #: Seconds before the final retry of a batch's store write that failed.
 _STORE_RETRY_PAUSE = 1.0
 

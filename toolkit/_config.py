@@ -20,72 +20,11 @@ from typing import Any
 from ._exceptions import ConfigError
 from ._guards import DEFAULT_LIMITS, Limits
 from ._models import Market
+from .binance._venues import BINANCE_VENUES, LIVE_HOSTS, venue_name
 
-__all__ = [
-    "BINANCE_URLS",
-    "BINANCE_VENUES",
-    "DEFAULT_STORE",
-    "BinanceVenue",
-    "SessionConfig",
-    "credentials",
-    "make_config",
-    "venue_for",
-    "venue_name",
-]
+__all__ = ["DEFAULT_STORE", "SessionConfig", "credentials", "make_config"]
 
 
-@dataclass(frozen=True)
-class BinanceVenue:
-    """Where one Binance venue lives for one market (a frozen value object).
-
-    ``rest`` is the REST base URL, ``stream`` the WebSocket Streams host (USD-M user data:
-    ``<stream>/ws/<listenKey>``), ``ws_api`` the spot WebSocket API (user data since the spot
-    listen keys were retired on 2026-02-20); ``None`` where the toolkit does not use one.
-    """
-
-    name: str
-    market: Market
-    rest: str
-    stream: str
-    ws_api: str | None = None
-
-
-#: Every Binance venue by (name, market): ``live``, the ``testnet`` (separate keys) and
-#: ``demo`` (Demo Mode, separate keys). Checked 2026-11-30 against Binance's spot docs
-#: (rest-api.md, web-socket-api.md, testnet/ and demo-mode/general-info.md), the USD-M "General
-#: Info" page and ccxt 4.5.90's ``urls`` (test and demo). USD-M user data moved to the
-#: ``/private`` route of the stream hosts (Binance announcement of 2026-03-06, legacy URLs
-#: retired 2026-04-23; as implemented in ccxt/go-binance PR #809, tested on testnet and demo).
-BINANCE_VENUES: dict[tuple[str, Market], BinanceVenue] = {
-    (venue.name, venue.market): venue
-    for venue in (
-        BinanceVenue("live", Market.SPOT, "https://api.binance.com",
-                     "wss://stream.binance.com:9443", "wss://ws-api.binance.com:443/ws-api/v3"),
-        BinanceVenue("live", Market.USDM, "https://fapi.binance.com",
-                     "wss://fstream.binance.com/private"),
-        BinanceVenue("testnet", Market.SPOT, "https://testnet.binance.vision",
-                     "wss://stream.testnet.binance.vision",
-                     "wss://ws-api.testnet.binance.vision/ws-api/v3"),
-        BinanceVenue("testnet", Market.USDM, "https://testnet.binancefuture.com",
-                     "wss://fstream.binancefuture.com/private"),
-        BinanceVenue("demo", Market.SPOT, "https://demo-api.binance.com",
-                     "wss://demo-stream.binance.com", "wss://demo-ws-api.binance.com/ws-api/v3"),
-        BinanceVenue("demo", Market.USDM, "https://demo-fapi.binance.com",
-                     "wss://fstream.binancefuture.com/private"),
-    )
-}
-
-#: Binance REST base URLs by (testnet, market) (the live and testnet rows of the table above).
-BINANCE_URLS: dict[tuple[bool, Market], str] = {
-    (name == "testnet", market): venue.rest
-    for (name, market), venue in BINANCE_VENUES.items() if name != "demo"
-}
-
-
-def venue_for(base_url: str) -> BinanceVenue | None:
-    """The Binance venue whose REST base is ``base_url`` (``None``: another server)."""
-    url = base_url.rstrip("/")
-    return next((v for v in BINANCE_VENUES.values() if v.rest == url), None)
 #: The store file when neither ``store=`` nor ``TOOLKIT_STORE`` is given.
 DEFAULT_STORE = "toolkit.duckdb"
 _EXCHANGES = ("paper", "binance")
@@ -188,7 +127,7 @@ def make_config(
     url = base_url.rstrip("/") if base_url else None
     if exchange == "binance" and url is None:
         url = BINANCE_VENUES[(venue_name(testnet=testnet, demo=demo), mkt)].rest
-    real = exchange == "binance" and url in _LIVE_HOSTS
+    real = exchange == "binance" and url in LIVE_HOSTS
     allowed = bool(live) or os.environ.get("TOOLKIT_LIVE", "") == "1"
     if real and not allowed:
         raise ConfigError(
@@ -200,15 +139,6 @@ def make_config(
         exchange=exchange, market=mkt, base_url=url, testnet=bool(testnet), demo=bool(demo),
         live=real, store=path, **settings,
     )
-
-
-#: Binance's live trading hosts (REST), which need ``live=True``.
-_LIVE_HOSTS = frozenset(v.rest for (name, _), v in BINANCE_VENUES.items() if name == "live")
-
-
-def venue_name(*, testnet: bool, demo: bool) -> str:
-    """``"demo"``, ``"testnet"`` or ``"live"``."""
-    return "demo" if demo else "testnet" if testnet else "live"
 
 
 def credentials(

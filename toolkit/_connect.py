@@ -21,16 +21,10 @@ import os
 import threading
 from typing import Any
 
-from ._config import (
-    BINANCE_VENUES,
-    SessionConfig,
-    credentials,
-    make_config,
-    venue_for,
-    venue_name,
-)
+from ._config import SessionConfig, credentials, make_config
 from ._models import Market
 from ._session import AdapterFactory, Session, binance_adapter
+from .binance._venues import BINANCE_VENUES, venue_for, venue_name
 
 __all__ = ["close_default", "connect", "default_session", "forget", "sibling"]
 

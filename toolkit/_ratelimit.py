@@ -26,7 +26,6 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import functools
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -35,11 +34,11 @@ from typing import Any
 
 from ._cutoff import Deadline, as_cutoff
 from ._exceptions import RateLimitError
+from .binance._headers import counter_header
 
 __all__ = ["DEFAULT_RATE_LIMITS", "RateLimitConfig", "RateLimitStats", "RateLimiter"]
 
 _INTERVAL_SECONDS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400}
-_LETTER_SECONDS = {"S": 1, "M": 60, "H": 3600, "D": 86400}
 _KINDS = {"REQUEST_WEIGHT": "weight", "ORDERS": "orders", "RAW_REQUESTS": "raw"}
 
 
@@ -213,12 +212,12 @@ class RateLimiter:
         return True
 
     def observe(self, headers: Mapping[str, str]) -> None:
-        """Correct the counters from ``X-MBX-USED-WEIGHT-*`` / ``X-MBX-ORDER-COUNT-*`` headers."""
+        """Correct the counters from the answer's counter headers (:func:`counter_header`)."""
         if not self._windows:  # no limits (e.g. none advertised): nothing to correct
             return
         now = self.clock()
         for name, value in headers.items():
-            counter = _counter(name)
+            counter = counter_header(name)
             if counter is None:
                 continue
             kind, seconds = counter
@@ -246,22 +245,3 @@ class RateLimiter:
             self._banned = False
             return 0.0
         return left
-
-
-@functools.lru_cache(maxsize=256)
-def _counter(name: str) -> tuple[str, int] | None:
-    """``(kind, seconds)`` of a counter header name (``X-MBX-USED-WEIGHT-1M``), else ``None``.
-
-    Cached: every answer carries the same few header names, and this runs for each of them.
-    """
-    upper = name.upper()
-    if upper.startswith("X-MBX-USED-WEIGHT-"):
-        kind, spec = "weight", upper[len("X-MBX-USED-WEIGHT-") :]
-    elif upper.startswith("X-MBX-ORDER-COUNT-"):
-        kind, spec = "orders", upper[len("X-MBX-ORDER-COUNT-") :]
-    else:
-        return None
-    try:
-        return kind, int(spec[:-1]) * _LETTER_SECONDS[spec[-1]]
-    except (KeyError, ValueError, IndexError):
-        return None

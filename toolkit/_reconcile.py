@@ -42,6 +42,7 @@ import pandas as pd
 from ._exceptions import ExchangeError, ToolkitError
 from ._models import Order, OrderStatus
 from .adapters.binance import NOT_PLACED
+from .binance._codes import ORDER_ARCHIVED
 
 __all__ = [
     "CONFIRM_INTERVAL",
@@ -68,8 +69,6 @@ CONFIRM_INTERVAL = 1.0
 #: USD-M forgets canceled/expired orders without fills after this long: older absent orders
 #: are never marked not placed.
 USDM_MEMORY = pd.Timedelta(days=3)
-#: Spot's "order archived" error: the order existed (canceled/expired without fills).
-ORDER_ARCHIVED = -2026
 #: Kept for compatibility; an absent order is no longer polled before its deadline (see
 #: ``_resolve_one``).
 POLL_INTERVAL = 0.5

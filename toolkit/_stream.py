@@ -55,37 +55,26 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from yarl import URL
 
-from ._config import venue_for
 from ._exceptions import ConfigError, ExchangeError, ExchangeUnavailable, ToolkitError
 from ._models import Market, Order
 from ._stream_events import ALGO_EVENT_KEYS, SPOT_EVENT_KEYS, USDM_EVENT_KEYS, parse_event
 from ._transport import Transport
+from .binance._codes import NO_STREAM_CODES
+from .binance._venues import LISTEN_KEY_PATHS, SUBSCRIBE_METHOD, stream_url, ws_api_url
 
 __all__ = [
     "ALGO_EVENT_KEYS",
     "DEFAULT_STREAM_CONFIG",
-    "LISTEN_KEY_PATHS",
     "SPOT_EVENT_KEYS",
     "USDM_EVENT_KEYS",
-    "WS_API_PATH",
     "FeedState",
     "OrderFeed",
     "StreamConfig",
     "parse_event",
-    "stream_url",
-    "ws_api_url",
 ]
 
 log = logging.getLogger("toolkit.stream")
 
-#: Listen-key endpoint per market (POST creates, PUT keeps alive, DELETE closes). Spot has none
-#: since 2026-02-20: it subscribes over the WebSocket API instead.
-LISTEN_KEY_PATHS: dict[Market, str] = {
-    Market.USDM: "/fapi/v1/listenKey",
-}
-#: The WebSocket API's path on a host that is not a known Binance venue (the paper exchange).
-WS_API_PATH = "/ws-api/v3"
-_SUBSCRIBE = "userDataStream.subscribe.signature"
 
 @dataclass(frozen=True)
 class StreamConfig:
@@ -118,46 +107,6 @@ class FeedState(str, enum.Enum):
     LIVE = "live"
     RECONNECTING = "reconnecting"
     POLLING = "polling"
-
-
-def stream_url(base_url: str, market: Market) -> str:
-    """The WebSocket base for ``base_url``'s user-data stream (``/ws/<listenKey>`` goes after it).
-
-    Example::
-
-        >>> stream_url("https://fapi.binance.com", Market.USDM)
-        'wss://fstream.binance.com/private'
-        >>> stream_url("http://127.0.0.1:8765", Market.SPOT)
-        'ws://127.0.0.1:8765'
-    """
-    venue = venue_for(base_url)
-    if venue is not None:
-        return venue.stream
-    return _same_host(base_url)
-
-
-def ws_api_url(base_url: str) -> str:
-    """The spot WebSocket API URL that goes with the REST base ``base_url``.
-
-    Example::
-
-        >>> ws_api_url("https://api.binance.com")
-        'wss://ws-api.binance.com:443/ws-api/v3'
-        >>> ws_api_url("https://demo-api.binance.com")
-        'wss://demo-ws-api.binance.com/ws-api/v3'
-        >>> ws_api_url("http://127.0.0.1:8765")
-        'ws://127.0.0.1:8765/ws-api/v3'
-    """
-    venue = venue_for(base_url)
-    if venue is not None and venue.ws_api is not None:
-        return venue.ws_api
-    return _same_host(base_url) + WS_API_PATH
-
-
-def _same_host(base_url: str) -> str:
-    url = URL(base_url)
-    scheme = "wss" if url.scheme == "https" else "ws"
-    return str(url.with_scheme(scheme).with_path("").with_query(None)).rstrip("/")
 
 
 def _segments(orders: list[Order]) -> list[list[Order]]:
@@ -454,7 +403,7 @@ class OrderFeed:
             raise _StreamUnavailable(str(exc)) from exc
         self._requests += 1
         ident = f"toolkit-subscribe-{self._requests}"
-        await ws.send_str(json.dumps({"id": ident, "method": _SUBSCRIBE, "params": params}))
+        await ws.send_str(json.dumps({"id": ident, "method": SUBSCRIBE_METHOD, "params": params}))
         answer = await asyncio.wait_for(self._answer(ws, ident), self.config.subscribe_timeout)
         if answer.get("status") != 200:
             error = answer.get("error")
@@ -462,9 +411,9 @@ class OrderFeed:
                 error = {}
             code, msg = error.get("code"), str(error.get("msg", "subscription refused"))
             refused = ExchangeError(code, msg, status=int(answer.get("status") or 0),
-                                    method="WS", path=_SUBSCRIBE)
-            if code in (-2014, -2015, -1002) or answer.get("status") in (401, 403):
-                raise _StreamUnavailable(f"{_SUBSCRIBE} refused: {code} {msg}") from refused
+                                    method="WS", path=SUBSCRIBE_METHOD)
+            if code in NO_STREAM_CODES or answer.get("status") in (401, 403):
+                raise _StreamUnavailable(f"{SUBSCRIBE_METHOD} refused: {code} {msg}") from refused
             raise refused
         result = answer.get("result")
         self.subscription_id = (

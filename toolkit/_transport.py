@@ -15,7 +15,8 @@ not JSON) is **never** resent: the error is raised and the caller resolves it by
 :class:`NotSentError` marks the cases where the request provably never left the machine (the
 connection could not be opened, or the ``deadline`` passed before it could be sent:
 :class:`SendWindowClosed`). :func:`order_outcome` is the one rule saying what an exchange answer
-(HTTP status, Binance code) means for an order request: refused, unknown, already there, not sent.
+(HTTP status, Binance code) means for an order request: refused, unknown, already there, not sent
+(it lives with the rest of Binance's rules in :mod:`toolkit.binance._codes`).
 
 Example::
 
@@ -58,73 +59,21 @@ from ._exceptions import (
 )
 from ._ratelimit import DEFAULT_RATE_LIMITS, RateLimitConfig, RateLimiter
 from ._signing import Signer, encode_params, ws_api_payload
+from .binance._codes import (
+    AUTH_CODES,
+    SEND_WINDOW_CLOSED,
+    TIMESTAMP_CODE,
+    error_parts,
+    order_outcome,
+)
+from .binance._headers import API_KEY_HEADER
 
-__all__ = [
-    "AUTH_CODES",
-    "DUPLICATE_CODES",
-    "SEND_WINDOW_CLOSED",
-    "UNKNOWN_OUTCOME_CODES",
-    "Kind",
-    "OrderOutcome",
-    "Response",
-    "Transport",
-    "TransportConfig",
-    "TransportStats",
-    "error_parts",
-    "is_duplicate",
-    "order_outcome",
-]
+__all__ = ["Kind", "Response", "Transport", "TransportConfig", "TransportStats"]
 
 log = logging.getLogger("toolkit.transport")
 
 #: What a request does: reads may be retried; orders and cancels never blindly.
 Kind = Literal["read", "order", "cancel"]
-
-#: Exchange codes that mean "your credentials or clock are wrong".
-AUTH_CODES = frozenset({-1021, -1022, -2015, -2014})
-#: Exchange codes whose execution status is unknown (like a 5xx): -1006 unexpected, -1007 timeout.
-UNKNOWN_OUTCOME_CODES = frozenset({-1006, -1007})
-#: USD-M "ClientOrderId is duplicated": an order with this client order id already exists.
-DUPLICATE_CODES = frozenset({-4116})
-#: Spot says "duplicate" with the generic new-order-rejected code and this message.
-_SPOT_DUPLICATE = (-2010, "duplicate order sent")
-_TIMESTAMP_CODE = -1021
-#: Message of :class:`SendWindowClosed` (and, after "not placed: ", of the adapter's order).
-SEND_WINDOW_CLOSED = "the send window closed before it was sent"
-
-#: What an answer means for an order request (see :func:`order_outcome`).
-OrderOutcome = Literal["rejected", "unknown", "exists", "not_sent"]
-
-
-def is_duplicate(code: int | None, msg: str = "") -> bool:
-    """True if ``(code, msg)`` says an order with the request's client order id already exists."""
-    if code in DUPLICATE_CODES:
-        return True
-    return (code, msg.strip().rstrip(".").lower()) == _SPOT_DUPLICATE
-
-
-def order_outcome(status: int, code: int | None, msg: str = "") -> OrderOutcome:
-    """The one rule: what an error answer (HTTP ``status``, Binance ``code``/``msg``) means for an
-    order request, or for one element of a USD-M batch answer (``status`` of the whole answer).
-
-    * ``"not_sent"``: 429/418, the exchange refused it before execution (safe to send again);
-    * ``"unknown"``: 5xx, 408, -1006/-1007, or a 2xx answer without a readable code (not JSON, an
-      unexpected element): the order may or may not exist, resolve it by client order id;
-    * ``"exists"``: a duplicate client order id (spot -2010 "Duplicate order sent.", USD-M -4116):
-      an order with this id is already at the exchange; resolve it by client order id;
-    * ``"rejected"``: any other refusal; the order does not exist.
-    """
-    if status in (418, 429):
-        return "not_sent"
-    if status >= 500 or status == 408 or code in UNKNOWN_OUTCOME_CODES:
-        return "unknown"
-    if is_duplicate(code, msg):
-        return "exists"
-    if code is None and status < 400:
-        return "unknown"
-    return "rejected"
-
-
 @dataclass(frozen=True)
 class TransportConfig:
     """Settings of one :class:`Transport` (a frozen value object; secrets are not part of it)."""
@@ -197,22 +146,11 @@ def _fixed_headers(api_key: str | None) -> dict[tuple[bool, bool], Mapping[str, 
         for form in (False, True):
             headers: dict[str, str] = {}
             if keyed and api_key is not None:
-                headers["X-MBX-APIKEY"] = api_key
+                headers[API_KEY_HEADER] = api_key
             if form:
                 headers["Content-Type"] = _FORM
             out[keyed, form] = MappingProxyType(headers)
     return out
-
-
-def error_parts(data: Any, text: str = "") -> tuple[int | None, str]:
-    """``(code, msg)`` of a Binance error body ``{"code": -1013, "msg": "..."}``."""
-    if isinstance(data, Mapping) and "code" in data:
-        try:
-            code: int | None = int(data["code"])
-        except (TypeError, ValueError):
-            code = None
-        return code, str(data.get("msg", ""))
-    return None, text.strip()[:200]
 
 
 def _retry_after(headers: Mapping[str, str], default: float) -> float:
@@ -470,7 +408,7 @@ class Transport:
                     raise
                 rate_limited += 1  # a 429 was not executed: sending again is safe
             except AuthenticationError as exc:
-                if exc.code != _TIMESTAMP_CODE or not signed or resynced:
+                if exc.code != TIMESTAMP_CODE or not signed or resynced:
                     raise
                 resynced = True  # a -1021 request was refused before execution: safe to resend
                 await self._ensure_time(method, path, force=True)

@@ -23,10 +23,9 @@ from toolkit._stream import (
     OrderFeed,
     StreamConfig,
     parse_event,
-    stream_url,
-    ws_api_url,
 )
 from toolkit._transport import Transport, TransportConfig
+from toolkit.binance._venues import stream_url, ws_api_url
 from toolkit.paper._errors import PaperError
 from toolkit.paper._userstream import UserStreams, execution_report, order_trade_update
 

@@ -345,17 +345,3 @@ async def test_prices_balances_exchange_info(
     assert transport.limiter.limits() == [("weight", 60, 2400), ("orders", 10, 300)]
     (ticker,) = [k[1] for k in mock.requests if k[1].path == "/api/v3/ticker/price"]
     assert ticker.query["symbols"] == '["BTCUSDT","ETHUSDT"]'
-
-
-async def test_listen_key_helpers(mock: aioresponses, spot: BinanceAdapter) -> None:
-    mock.post(url("/api/v3/userDataStream"), payload={"listenKey": "LK1"})
-    mock.put(url("/api/v3/userDataStream"), payload={})
-    mock.delete(url("/api/v3/userDataStream"), payload={})
-    key = await spot.listen_key()
-    assert key == "LK1"
-    await spot.keepalive(key)
-    await spot.close_listen_key(key)
-    (put,) = calls(mock, "PUT", "/api/v3/userDataStream")
-    assert form(put) == {"listenKey": "LK1"}
-    assert put.kwargs["headers"]["X-MBX-APIKEY"] == API_KEY
-    assert "signature" not in form(put)

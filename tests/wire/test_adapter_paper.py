@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from toolkit._exceptions import ExchangeError, OrderRejected
+from toolkit._exceptions import OrderRejected
 from toolkit._models import Market, OrderStatus, OrderType, TimeInForce
 from toolkit._ratelimit import RateLimitConfig
 from toolkit._transport import Transport, TransportConfig
@@ -124,21 +124,3 @@ async def test_error_before_accept_is_pending_and_query_finds_nothing(
     paper.configure_faults(FaultConfig())
     assert order.status is OrderStatus.PENDING  # a 5xx is unknown from the client's side
     assert await adapter.query("BTCUSDT", client_order_id="c1") is None
-
-
-async def test_listen_key_round_trip(transport: Transport) -> None:
-    # Spot listen keys were retired on 2026-02-20 (spot CHANGELOG 2026-01-21): HTTP 410.
-    with pytest.raises(ExchangeError) as gone:
-        await BinanceAdapter(transport, Market.SPOT, exchange="paper").listen_key()
-    assert gone.value.status == 410
-    for market in (Market.USDM,):
-        adapter = BinanceAdapter(transport, market, exchange="paper")
-        try:
-            key = await adapter.listen_key()
-        except ExchangeError as exc:
-            if exc.status == 404:  # the paper exchange does not mount the stream routes yet
-                pytest.skip(f"paper exchange has no user-data stream: {exc.msg}")
-            raise
-        assert key
-        await adapter.keepalive(key)
-        await adapter.close_listen_key(key)

@@ -16,13 +16,10 @@ from aioresponses import CallbackResult, aioresponses
 
 from toolkit._exceptions import SendWindowClosed, ServerError, SessionClosedError
 from toolkit._models import Market, OrderStatus
-from toolkit._transport import (
-    SEND_WINDOW_CLOSED,
-    Transport,
-    order_outcome,
-)
+from toolkit._transport import Transport
 from toolkit.adapters import BinanceAdapter
 from toolkit.adapters.binance import NOT_PLACED, UNKNOWN_OUTCOME
+from toolkit.binance._codes import SEND_WINDOW_CLOSED, order_outcome
 
 from .conftest import (
     API_KEY,

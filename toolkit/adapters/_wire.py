@@ -28,7 +28,7 @@ import pandas as pd
 
 from .._models import Market, Order, OrderRequest, OrderStatus
 from .._signing import wire_value
-from .._transport import error_parts
+from ..binance._codes import error_parts
 
 __all__ = [
     "ORDER_FIELDS",

@@ -18,7 +18,7 @@ raises for a per-order failure: each request comes back as one :class:`~toolkit.
   id already exists at the exchange, so it is ``PENDING`` (same prefix), never ``REJECTED``.
 
 Which of these an exchange answer means is decided by one rule,
-:func:`toolkit._transport.order_outcome`, for whole answers and batch elements alike.
+:func:`toolkit.binance._codes.order_outcome`, for whole answers and batch elements alike.
 
 Example::
 
@@ -52,12 +52,8 @@ from .._exceptions import (
     ToolkitError,
 )
 from .._models import Market, Order, OrderRequest, OrderStatus
-from .._transport import (
-    SEND_WINDOW_CLOSED,
-    OrderOutcome,
-    Transport,
-    order_outcome,
-)
+from .._transport import Transport
+from ..binance._codes import SEND_WINDOW_CLOSED, OrderOutcome, order_outcome
 from ._algo import algo_params, is_algo, parse_algo_order
 from ._marketdata import (
     check_interval,
@@ -103,7 +99,6 @@ class _Endpoints:
     open_orders: str
     open_weight: tuple[int, int]  # with a symbol, without
     cancel_all: str
-    listen_key: str
 
 
 _ENDPOINTS = {
@@ -117,7 +112,6 @@ _ENDPOINTS = {
         open_orders="/api/v3/openOrders",
         open_weight=(6, 80),
         cancel_all="/api/v3/openOrders",
-        listen_key="/api/v3/userDataStream",
     ),
     Market.USDM: _Endpoints(
         exchange_info=("/fapi/v1/exchangeInfo", 1),
@@ -129,7 +123,6 @@ _ENDPOINTS = {
         open_orders="/fapi/v1/openOrders",
         open_weight=(1, 40),
         cancel_all="/fapi/v1/batchOrders",
-        listen_key="/fapi/v1/listenKey",
     ),
 }
 
@@ -364,7 +357,7 @@ class BinanceAdapter:
     def _settle(
         self, request: OrderRequest, outcome: OrderOutcome, code: int | None, msg: str
     ) -> Order:
-        """The Order for an ``outcome`` of :func:`~toolkit._transport.order_outcome`."""
+        """The Order for an ``outcome`` of :func:`~toolkit.binance._codes.order_outcome`."""
         if outcome == "not_sent":
             return order_from_request(
                 request,
@@ -544,29 +537,6 @@ class BinanceAdapter:
         if client_order_id:
             params["origClientOrderId"] = client_order_id
         return params
-
-    # -- user-data stream -----------------------------------------------------------------------
-
-    async def listen_key(self) -> str:
-        """Open (or get the current) user-data stream listen key."""
-        resp = await self.transport.request("POST", self._paths.listen_key, keyed=True)
-        return str(resp.data["listenKey"])
-
-    async def keepalive(self, listen_key: str) -> None:
-        """Extend the listen key's life by 60 minutes (call every ~30 minutes)."""
-        await self.transport.request(
-            "PUT", self._paths.listen_key, self._listen_params(listen_key), keyed=True
-        )
-
-    async def close_listen_key(self, listen_key: str) -> None:
-        """Close the user-data stream."""
-        await self.transport.request(
-            "DELETE", self._paths.listen_key, self._listen_params(listen_key), keyed=True
-        )
-
-    def _listen_params(self, listen_key: str) -> dict[str, Any]:
-        # spot names the key; USD-M has one stream per key and takes no parameter
-        return {"listenKey": listen_key} if self.market is Market.SPOT else {}
 
     # -- research data: fills, candles, depth, tickers (shapes in _marketdata) -------------------
 
