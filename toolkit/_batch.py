@@ -53,13 +53,12 @@ from ._ids import client_order_id, new_batch_id
 from ._input import InputRows, read_orders
 from ._ledger import Ledger
 from ._market_cache import MarketCache
-from ._models import Market, Order, OrderRequest, OrderStatus, OrderType
+from ._models import Market, Order, OrderRequest, OrderStatus, OrderType, Outcome
 from ._orderops import OrderOps, Spawn
 from ._ratelimit import RateLimiter
 from ._reconcile import merge_found, not_placed, resolve_pending
 from ._store import BatchRecord
 from ._validation import Prepared, prepare
-from .adapters.binance import NOT_PLACED
 from .binance._codes import is_filter_failure
 
 __all__ = ["GROUP_SIZE", "BatchOptions", "Desk", "Progress", "read_input", "run_batch"]
@@ -232,11 +231,11 @@ async def _run_batch(desk: Desk, rows: InputRows, options: BatchOptions) -> pd.D
     not_after = pd.Timestamp.now(tz="UTC") + pd.Timedelta(
         seconds=send_window(desk.config.send_window, desk.limiter, n_requests)
     )
-    # An INVALID row is never sent: placed=False says so in the store (it is never re-armed).
+    # An INVALID row is never sent: NOT_PLACED (placed=False in the store; never re-armed).
     orders = [
-        p.order.evolve(not_after=not_after)
+        p.order.evolve(not_after=not_after, outcome=Outcome.UNKNOWN)
         if p.request is not None
-        else p.order.evolve(placed=False)
+        else p.order.evolve(outcome=Outcome.NOT_PLACED)
         for p in prepared
     ]
     record = BatchRecord(
@@ -661,8 +660,8 @@ def _unsent(order: Order, cutoff: Cutoff) -> Order:
     """``order`` not sent because ``cutoff`` stopped the batch (an interrupt, a halt)."""
     return order.evolve(
         status=OrderStatus.REJECTED,
-        placed=False,
-        error_msg=f"{NOT_PLACED}{cutoff.why} before it was sent",
+        outcome=Outcome.NOT_PLACED,
+        error_msg=Outcome.NOT_PLACED.says(f"{cutoff.why} before it was sent"),
         updated_at=pd.Timestamp.now(tz="UTC"),
     )
 
@@ -724,7 +723,7 @@ def _past(order: Order, now: pd.Timestamp) -> bool:
 
 def _merge_response(known: Order, got: Order) -> Order:
     """The adapter's answer for a request, with the batch bookkeeping of the written-ahead row."""
-    return merge_found(known, got, placed=got.placed)
+    return merge_found(known, got, outcome=got.outcome)
 
 
 async def _rerun(
@@ -772,7 +771,7 @@ async def _rerun(
             dataclasses.replace(
                 stored[position[p.request.client_order_id]],
                 status=OrderStatus.PENDING,
-                placed=True,
+                outcome=Outcome.UNKNOWN,
                 error_code=None,
                 error_msg=None,
                 not_after=not_after,

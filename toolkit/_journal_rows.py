@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from ._frame import COLUMNS
-from ._models import Order, OrderStatus
+from ._models import Order, OrderStatus, Outcome
 from ._store_schema import ORDER_FIELDS, BatchRecord, to_json, to_order_frame
 
 __all__ = [
@@ -114,11 +114,10 @@ def order_from_row(row: Sequence[Any]) -> Order:
     for name in _TIMES:
         if kw[name] is not None:
             kw[name] = from_micros(kw[name])
-    for name in ("reduce_only", "placed"):
-        if kw[name] is not None:
-            kw[name] = bool(kw[name])
-    if kw["placed"] is None:
-        kw["placed"] = True
+    if kw["reduce_only"] is not None:
+        kw["reduce_only"] = bool(kw["reduce_only"])
+    placed = kw.pop("placed")
+    kw["outcome"] = Outcome.of(kw["status"], placed is None or bool(placed))
     if kw["raw"] is not None:
         kw["raw"] = json.loads(kw["raw"])
     return Order(**kw)

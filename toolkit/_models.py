@@ -29,6 +29,7 @@ __all__ = [
     "OrderRequest",
     "OrderStatus",
     "OrderType",
+    "Outcome",
     "Side",
     "TimeInForce",
 ]
@@ -87,6 +88,46 @@ class OrderStatus(str, enum.Enum):
     EXPIRED = "EXPIRED"
     INVALID = "INVALID"
 
+
+class Outcome(str, enum.Enum):
+    """What is known of an order request's fate at the exchange (a field of :class:`Order`).
+
+    The store keeps it as its ``placed`` column with the status: ``placed = FALSE`` is
+    ``NOT_PLACED``; a ``PENDING`` row that may be placed is ``UNKNOWN``; the rest ``PLACED``.
+    """
+
+    #: The exchange has (or had) the order; its status is the exchange's.
+    PLACED = "placed"
+    #: Written ahead or sent, no definite answer yet (status ``PENDING``): resolved by client
+    #: order id.
+    UNKNOWN = "unknown"
+    #: Provably never reached the exchange (status ``REJECTED``, or ``INVALID``: never sent); a
+    #: re-run of its key may send it.
+    NOT_PLACED = "not_placed"
+
+    def says(self, why: str) -> str:
+        """The ``error_msg`` of an order with this outcome for the reason ``why``.
+
+        Example::
+
+            >>> Outcome.NOT_PLACED.says("interrupted before it was sent")
+            'not placed: interrupted before it was sent'
+        """
+        return _OUTCOME_TEXT[self] + why
+
+    @classmethod
+    def of(cls, status: OrderStatus, placed: bool) -> Outcome:
+        """The outcome the store's ``status`` and ``placed`` columns express."""
+        if not placed:
+            return cls.NOT_PLACED
+        return cls.UNKNOWN if status is OrderStatus.PENDING else cls.PLACED
+
+
+_OUTCOME_TEXT = {
+    Outcome.PLACED: "",
+    Outcome.UNKNOWN: "execution status unknown: ",
+    Outcome.NOT_PLACED: "not placed: ",
+}
 
 #: Orders that may still trade: they show in the panel and in ``open_orders()``.
 OPEN_STATUSES: frozenset[OrderStatus] = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
@@ -149,9 +190,8 @@ class Order:
     created_at: pd.Timestamp | None = None
     updated_at: pd.Timestamp | None = None
     raw: dict[str, Any] | list[Any] | None = field(default=None, compare=False, repr=False)
-    #: False once reconciliation proved the order never reached the exchange (a re-run may
-    #: place it).
-    placed: bool = True
+    #: What is known of the order's fate at the exchange (see :class:`Outcome`).
+    outcome: Outcome = Outcome.PLACED
     #: Position of the row in its batch (0-based), so stored rows come back in input order.
     position: int | None = None
     #: The request for this order is never sent after this instant; with recvWindow it bounds
@@ -187,9 +227,10 @@ class Order:
         return self.status in OPEN_STATUSES
 
     @property
-    def is_done(self) -> bool:
-        """True once nothing more will happen to the order."""
-        return self.status in DONE_STATUSES
+    def placed(self) -> bool:
+        """False once the order is proven never to have reached the exchange (a re-run of its
+        key may place it): the store's ``placed`` column."""
+        return self.outcome is not Outcome.NOT_PLACED
 
 
 _ORDER_FIELDS = frozenset(f.name for f in dataclasses.fields(Order))

@@ -40,8 +40,7 @@ from typing import Protocol
 import pandas as pd
 
 from ._exceptions import ExchangeError, ToolkitError
-from ._models import Order, OrderStatus
-from .adapters.binance import NOT_PLACED
+from ._models import Order, OrderStatus, Outcome
 from .binance._codes import ORDER_ARCHIVED
 
 __all__ = [
@@ -102,7 +101,7 @@ def deadline(
     return limit
 
 
-def merge_found(known: Order, found: Order, *, placed: bool = True) -> Order:
+def merge_found(known: Order, found: Order, *, outcome: Outcome = Outcome.PLACED) -> Order:
     """The exchange's state of ``found`` with our bookkeeping of ``known`` (batch, key...)."""
     return found.evolve(
         client_order_id=known.client_order_id,
@@ -122,7 +121,7 @@ def merge_found(known: Order, found: Order, *, placed: bool = True) -> Order:
         position=known.position,
         not_after=known.not_after,
         algo_id=found.algo_id or known.algo_id,
-        placed=placed,
+        outcome=outcome,
     )
 
 
@@ -132,8 +131,8 @@ def not_placed(order: Order, reason: str | None = None) -> Order:
     return dataclasses.replace(
         order,
         status=OrderStatus.REJECTED,
-        placed=False,
-        error_msg=f"{NOT_PLACED}{why} (absent at the exchange after its send window)",
+        outcome=Outcome.NOT_PLACED,
+        error_msg=Outcome.NOT_PLACED.says(f"{why} (absent at the exchange after its send window)"),
         updated_at=_now(),
     )
 
@@ -144,7 +143,7 @@ def archived(order: Order) -> Order:
     return dataclasses.replace(
         order,
         status=status,
-        placed=True,
+        outcome=Outcome.PLACED,
         filled_qty=order.filled_qty or 0.0,
         error_code=ORDER_ARCHIVED,
         error_msg="archived by the exchange: canceled or expired without fills",
@@ -280,7 +279,7 @@ def fill_bookkeeping(update: Order, known: Order) -> Order:
 #: The fields that make an update a change of state (the rest is bookkeeping).
 STATE_FIELDS = (
     "status", "order_id", "filled_qty", "avg_price", "price", "qty", "error_code", "error_msg",
-    "placed",
+    "outcome",
 )  # fmt: skip
 
 

@@ -26,7 +26,7 @@ from toolkit._exceptions import (
     TransportError,
 )
 from toolkit._journal_rows import to_micros
-from toolkit._models import Order, OrderRequest, OrderStatus
+from toolkit._models import Order, OrderRequest, OrderStatus, Outcome
 from toolkit.adapters._wire import order_from_request
 
 from .conftest import Script, ScriptedAdapter, eventually
@@ -47,7 +47,7 @@ def _not_placed_once(script: Script) -> None:
                 exchange=adapter.exchange,
                 status=OrderStatus.REJECTED,
                 error_msg="not placed: simulated",
-                placed=False,
+                outcome=Outcome.NOT_PLACED,
             )
             for r in requests
         ]
@@ -401,7 +401,6 @@ def _pending(market: str = "spot", age: pd.Timedelta | None = None) -> Order:
 
 async def test_not_placed_needs_two_absent_answers_a_second_apart() -> None:
     from toolkit._reconcile import DEFAULT_SLACK, resolve_pending
-    from toolkit.adapters.binance import NOT_PLACED
 
     assert DEFAULT_SLACK >= 3.0
     querier = _Absent()
@@ -409,7 +408,8 @@ async def test_not_placed_needs_two_absent_answers_a_second_apart() -> None:
     assert out.status is OrderStatus.REJECTED
     assert not out.placed
     assert out.error_msg is not None
-    assert out.error_msg.startswith(NOT_PLACED)
+    assert out.error_msg.startswith("not placed: ")
+    assert out.outcome is Outcome.NOT_PLACED
     assert len(querier.times) == 2
     assert querier.times[1] - querier.times[0] >= 1.0
 

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from toolkit._models import Order, OrderStatus
+from toolkit._models import Order, OrderStatus, Outcome
 from toolkit._store import BatchRecord, Store
 
 NOW = pd.Timestamp("2026-11-25 09:30:00.123456", tz="UTC")
@@ -55,7 +55,7 @@ def _make_orders(
             updated_at=created_at,
             position=i,
             not_after=created_at + pd.Timedelta(seconds=30),
-            **fields,
+            **{"outcome": Outcome.of(status, True), **fields},
         )
         for i in range(n)
     ]

@@ -14,7 +14,7 @@ import pytest
 
 from toolkit._exceptions import InputError, StoreError
 from toolkit._frame import COLUMNS, DTYPES, orders_to_frame
-from toolkit._models import Order, OrderStatus
+from toolkit._models import Order, OrderStatus, Outcome
 from toolkit._store import BatchRecord, RetryPolicy, Store
 from toolkit._store_schema import SCHEMA_VERSION, strip_secrets
 
@@ -48,7 +48,7 @@ def _full_order() -> Order:
         created_at=NOW,
         updated_at=NOW + pd.Timedelta(seconds=1),
         raw={"orderId": 123456789, "status": "PARTIALLY_FILLED", "fills": [{"qty": "0.5"}]},
-        placed=True,
+        outcome=Outcome.PLACED,
         position=0,
         not_after=NOW + pd.Timedelta(seconds=30),
     )
@@ -262,13 +262,16 @@ def test_not_placed_then_resent(
     (order,) = make_orders(1)
     store.record_batch(make_batch("b1", "k1", 1), [order])
     gone = dataclasses.replace(
-        order, status=OrderStatus.REJECTED, placed=False, error_msg="not placed: expired window"
+        order,
+        status=OrderStatus.REJECTED,
+        outcome=Outcome.NOT_PLACED,
+        error_msg="not placed: expired window",
     )
     store.apply([gone], source="reconcile")
     (stored,) = store.batch_orders("b1")
     assert stored.placed is False
     resent = dataclasses.replace(
-        order, placed=True, error_msg=None, not_after=NOW + pd.Timedelta(minutes=10)
+        order, outcome=Outcome.PLACED, error_msg=None, not_after=NOW + pd.Timedelta(minutes=10)
     )
     store.apply([resent], source="submit")
     assert [e[0] for e in _events(store, "b1-0")] == ["submitted", "not_placed", "submitted"]

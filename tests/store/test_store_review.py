@@ -11,7 +11,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from toolkit._models import OrderStatus
+from toolkit._models import OrderStatus, Outcome
 from toolkit._store import BatchRecord, Store
 from toolkit._store_schema import SCHEMA_VERSION
 
@@ -24,7 +24,9 @@ def _unplaced(
     orders = make_orders(3)
     store.record_batch(make_batch(n=3), orders)
     gone = [
-        dataclasses.replace(o, status=OrderStatus.REJECTED, placed=False, error_msg="not placed: x")
+        dataclasses.replace(
+            o, status=OrderStatus.REJECTED, outcome=Outcome.NOT_PLACED, error_msg="not placed: x"
+        )
         for o in orders[:2]
     ]
     store.apply(gone, source="reconcile")

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 from toolkit._exceptions import StoreError
-from toolkit._models import Order, OrderStatus
+from toolkit._models import Order, OrderStatus, Outcome
 from toolkit._store import BatchRecord, RetryPolicy, Store
 
 WORKER = Path(__file__).with_name("_worker.py")
@@ -171,7 +171,10 @@ def test_two_processes_claim_each_unplaced_row_once(tmp_path: Path) -> None:
         store.record_batch(BatchRecord(batch_id="b", key="k", created_at=pd.Timestamp.now(tz="UTC"),
                                        n_orders=len(orders)), orders)  # fmt: skip
         store.apply(
-            [dataclasses.replace(o, status=OrderStatus.REJECTED, placed=False) for o in orders],
+            [
+                dataclasses.replace(o, status=OrderStatus.REJECTED, outcome=Outcome.NOT_PLACED)
+                for o in orders
+            ],
             source="reconcile",
         )
     start = time.time() + 2.0

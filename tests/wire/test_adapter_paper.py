@@ -8,11 +8,10 @@ from decimal import Decimal
 import pytest
 
 from toolkit._exceptions import OrderRejected
-from toolkit._models import Market, OrderStatus, OrderType, TimeInForce
+from toolkit._models import Market, OrderStatus, OrderType, Outcome, TimeInForce
 from toolkit._ratelimit import RateLimitConfig
 from toolkit._transport import Transport, TransportConfig
 from toolkit.adapters import BinanceAdapter
-from toolkit.adapters.binance import UNKNOWN_OUTCOME
 from toolkit.paper import FaultConfig, PaperExchange
 
 from .conftest import req
@@ -96,7 +95,8 @@ async def test_error_after_accept_is_pending_then_resolved_by_query(
     paper.configure_faults(FaultConfig())
 
     assert all(o.status is OrderStatus.PENDING for o in orders)
-    assert all((o.error_msg or "").startswith(UNKNOWN_OUTCOME) for o in orders)
+    assert all((o.error_msg or "").startswith("execution status unknown: ") for o in orders)
+    assert all(o.outcome is Outcome.UNKNOWN for o in orders)
     assert sent == (3 if market is Market.SPOT else 1)  # one try each, never resent
     for request in requests:
         resolved = await adapter.query("BTCUSDT", client_order_id=request.client_order_id)

@@ -15,10 +15,9 @@ import pytest
 from aioresponses import CallbackResult, aioresponses
 
 from toolkit._exceptions import SendWindowClosed, ServerError, SessionClosedError
-from toolkit._models import Market, OrderStatus
+from toolkit._models import Market, OrderStatus, Outcome
 from toolkit._transport import Transport
 from toolkit.adapters import BinanceAdapter
-from toolkit.adapters.binance import NOT_PLACED, UNKNOWN_OUTCOME
 from toolkit.binance._codes import SEND_WINDOW_CLOSED, order_outcome
 
 from .conftest import (
@@ -33,7 +32,8 @@ from .conftest import (
     url,
 )
 
-NOT_SENT = NOT_PLACED + SEND_WINDOW_CLOSED
+NOT_SENT = Outcome.NOT_PLACED.says(SEND_WINDOW_CLOSED)
+UNKNOWN_OUTCOME = Outcome.UNKNOWN.says("")
 
 
 @pytest.fixture
@@ -264,7 +264,7 @@ async def test_place_on_a_transport_closed_mid_wait_is_not_placed(
     assert order.status is OrderStatus.REJECTED
     assert not order.placed
     assert order.error_msg is not None
-    assert order.error_msg.startswith(NOT_PLACED)
+    assert order.error_msg.startswith(Outcome.NOT_PLACED.says(""))
 
 
 # -- fix: place(deadline=...) never sends after the send window --------------------------------

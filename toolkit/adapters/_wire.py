@@ -26,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from .._models import Market, Order, OrderRequest, OrderStatus
+from .._models import Market, Order, OrderRequest, OrderStatus, Outcome
 from .._signing import wire_value
 from ..binance._codes import error_parts
 
@@ -245,7 +245,7 @@ def order_from_request(
     status: OrderStatus = OrderStatus.PENDING,
     error_code: int | None = None,
     error_msg: str | None = None,
-    placed: bool = True,
+    outcome: Outcome = Outcome.PLACED,
 ) -> Order:
     """The ``Order`` for a request the exchange has not (or not yet) described: PENDING/REJECTED."""
 
@@ -267,7 +267,7 @@ def order_from_request(
         reduce_only=request.reduce_only if request.market is Market.USDM else None,
         error_code=error_code,
         error_msg=error_msg,
-        placed=placed,
+        outcome=outcome,
     )
 
 

@@ -9,11 +9,12 @@ raises for a per-order failure: each request comes back as one :class:`~toolkit.
 * accepted: the exchange's status and fields;
 * refused by the exchange: ``REJECTED`` with the exchange's ``error_code``/``error_msg``;
 * provably never at the exchange (connection refused, rate-limited, transport closed, the
-  ``deadline`` passed before it was sent): ``REJECTED``, ``placed=False``, ``error_msg`` starting
-  with ``"not placed:"``;
+  ``deadline`` passed before it was sent): ``REJECTED``, ``outcome=Outcome.NOT_PLACED``,
+  ``error_msg`` starting with ``"not placed:"``;
 * outcome unknown (timeout, 5xx, -1006/-1007, dropped connection, a 2xx answer that is not JSON;
-  for USD-M the whole chunk, or one element carrying such a code): ``PENDING`` with ``error_msg``
-  starting with ``"execution status unknown:"``. Resolve it with :meth:`query`;
+  for USD-M the whole chunk, or one element carrying such a code): ``PENDING``,
+  ``outcome=Outcome.UNKNOWN``, ``error_msg`` starting with ``"execution status unknown:"``.
+  Resolve it with :meth:`query`;
 * duplicate client order id (spot -2010 "Duplicate order sent.", USD-M -4116): an order with this
   id already exists at the exchange, so it is ``PENDING`` (same prefix), never ``REJECTED``.
 
@@ -51,7 +52,7 @@ from .._exceptions import (
     SessionClosedError,
     ToolkitError,
 )
-from .._models import Market, Order, OrderRequest, OrderStatus
+from .._models import Market, Order, OrderRequest, OrderStatus, Outcome
 from .._transport import Transport
 from ..binance._codes import SEND_WINDOW_CLOSED, OrderOutcome, order_outcome
 from ._algo import algo_params, is_algo, parse_algo_order
@@ -67,7 +68,7 @@ from ._marketdata import (
 )
 from ._wire import element_error, order_from_request, order_params, parse_order
 
-__all__ = ["BATCH_SIZE", "NOT_PLACED", "UNKNOWN_OUTCOME", "BinanceAdapter"]
+__all__ = ["BATCH_SIZE", "BinanceAdapter"]
 
 log = logging.getLogger("toolkit.adapters.binance")
 
@@ -75,10 +76,6 @@ log = logging.getLogger("toolkit.adapters.binance")
 BATCH_SIZE = 5
 #: Most order ids ``DELETE /fapi/v1/batchOrders`` accepts in one request.
 CANCEL_BATCH_SIZE = 10
-#: ``error_msg`` prefix of orders that provably never reached the exchange.
-NOT_PLACED = "not placed: "
-#: ``error_msg`` prefix of PENDING orders whose request outcome is unknown.
-UNKNOWN_OUTCOME = "execution status unknown: "
 
 _NO_SUCH_ORDER = -2013
 _UNKNOWN_ORDER = -2011
@@ -207,7 +204,7 @@ class BinanceAdapter:
         which can also be stopped at any moment (an interrupt, a halt: the requests still
         waiting come back not placed with its reason); ``None`` (the default) means no limit. A
         request (spot) or chunk of 5 (USD-M) whose concurrency slot or rate-limit wait would only
-        end at or after ``deadline`` is **not sent**: it comes back ``REJECTED``, ``placed=False``,
+        end at or after ``deadline`` is **not sent**: it comes back ``REJECTED``, not placed,
         ``error_msg`` starting with ``"not placed: the send window closed before it was sent"``.
         Requests already on the wire are never cut short: they finish normally (accepted,
         rejected, or PENDING on a timeout). ``place`` therefore returns at the latest about one
@@ -337,7 +334,11 @@ class BinanceAdapter:
 
     def _unknown(self, request: OrderRequest, why: str, code: int | None = None) -> Order:
         return order_from_request(
-            request, exchange=self.exchange, error_code=code, error_msg=UNKNOWN_OUTCOME + why
+            request,
+            exchange=self.exchange,
+            error_code=code,
+            error_msg=Outcome.UNKNOWN.says(why),
+            outcome=Outcome.UNKNOWN,
         )
 
     def _failed(self, request: OrderRequest, exc: Exception) -> Order:
@@ -364,8 +365,8 @@ class BinanceAdapter:
                 exchange=self.exchange,
                 status=OrderStatus.REJECTED,
                 error_code=code,
-                error_msg=NOT_PLACED + msg,
-                placed=False,
+                error_msg=Outcome.NOT_PLACED.says(msg),
+                outcome=Outcome.NOT_PLACED,
             )
         if outcome == "rejected":
             return self._rejected(request, code, msg)
