@@ -48,6 +48,7 @@ from ._exceptions import (
     ToolkitError,
     TradingHalted,
     TransportError,
+    UsageError,
 )
 from ._frame import COLUMNS
 from ._guards import Limits
@@ -93,6 +94,7 @@ __all__ = [
     "ToolkitError",
     "TradingHalted",
     "TransportError",
+    "UsageError",
     "batch",
     "cancel",
     "cancel_all",

@@ -14,6 +14,9 @@ store for DuckDB), with ``raise ... from exc`` so the original stays reachable::
     ├── ConfigError                         bad connect() settings (unknown exchange, no keys)
     ├── SessionClosedError                  the session was closed; connect() again
     ├── LoopMismatchError (also RuntimeError) a transport used from another event loop
+    ├── UsageError (also RuntimeError)      called where it cannot work: tk.run() on the I/O
+    │                                       thread, tk.panel() without a running loop, a
+    │                                       session's parts before it is open
     ├── TransportError                      no usable HTTP answer
     │   ├── ExchangeUnavailable             cannot connect / connection dropped
     │   │   └── NotSentError                provably never written to the wire
@@ -69,6 +72,7 @@ __all__ = [
     "ToolkitError",
     "TradingHalted",
     "TransportError",
+    "UsageError",
 ]
 
 
@@ -161,6 +165,11 @@ class SendWindowClosed(NotSentError):
 
 class LoopMismatchError(ToolkitError, RuntimeError):
     """The transport was used from an event loop other than the one its session lives on."""
+
+
+class UsageError(ToolkitError, RuntimeError):
+    """toolkit was called where or when it cannot work (see the tree above); the message says
+    what to do instead. A ``RuntimeError`` too, as these were before."""
 
 
 class RequestTimeout(TransportError):

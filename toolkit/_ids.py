@@ -42,8 +42,9 @@ __all__ = [
 ID_PREFIX = "tk"
 _HASH_CHARS = 30
 
-#: Binance's accepted client order ids per market (BINANCE.md §4). The spot docs write
-#: ``[a-zA-Z0-9-_]``, where ``9-_`` would literally be a range; the server means ``[A-Za-z0-9_-]``.
+#: Binance's accepted client order ids per market (the ``newClientOrderId`` docs). The spot docs
+#: write ``[a-zA-Z0-9-_]``, where ``9-_`` would literally be a range; the server means
+#: ``[A-Za-z0-9_-]``.
 CLIENT_ORDER_ID_PATTERNS: dict[Market, re.Pattern[str]] = {
     Market.SPOT: re.compile(r"[A-Za-z0-9_-]{1,36}"),
     Market.USDM: re.compile(r"[.A-Z:/a-z0-9_-]{1,36}"),

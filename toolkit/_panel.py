@@ -52,7 +52,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from ._connect import default_session
-from ._exceptions import ToolkitError
+from ._exceptions import ToolkitError, UsageError
 from ._frame import frame_to_orders
 from ._models import OPEN_STATUSES, Market, Order
 from ._store import Halt
@@ -943,7 +943,7 @@ def panel(
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
-        raise RuntimeError(
+        raise UsageError(
             "tk.panel() needs a running event loop: call it from a notebook cell "
             "(or an async function); in scripts use tk.orders() / await tk.open_orders()"
         ) from None

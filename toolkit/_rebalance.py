@@ -44,6 +44,7 @@ from typing import Any
 
 import pandas as pd
 
+from ._exceptions import InputError
 from ._rules import SymbolRules
 
 __all__ = ["ORDER_COLUMNS", "PLAN_COLUMNS", "rebalance_orders"]
@@ -69,22 +70,22 @@ def _dec(value: Any, what: str) -> Decimal:
     try:
         out = Decimal(str(value))
     except ArithmeticError:
-        raise ValueError(f"{what} must be a number, got {value!r}") from None
+        raise InputError(f"{what} must be a number, got {value!r}") from None
     if not out.is_finite():
-        raise ValueError(f"{what} must be finite, got {value!r}")
+        raise InputError(f"{what} must be finite, got {value!r}")
     return out
 
 
 def _weights(targets: Mapping[str, Any]) -> dict[str, Decimal]:
     if not targets:
-        raise ValueError("targets is empty: give weights per asset, e.g. {'BTC': 0.5, 'USDT': 0.5}")
+        raise InputError("targets is empty: give weights per asset, e.g. {'BTC': 0.5, 'USDT': 0.5}")
     weights = {str(a).upper(): _dec(w, f"the weight of {a}") for a, w in targets.items()}
     negative = [a for a, w in weights.items() if w < 0]
     if negative:
-        raise ValueError(f"weights must be >= 0; negative: {', '.join(negative)}")
+        raise InputError(f"weights must be >= 0; negative: {', '.join(negative)}")
     total = sum(weights.values(), Decimal(0))
     if abs(total - 1) > _TOLERANCE:
-        raise ValueError(f"weights must sum to 1 (they sum to {total}): {weights}")
+        raise InputError(f"weights must sum to 1 (they sum to {total}): {weights}")
     return weights
 
 
@@ -123,7 +124,7 @@ def rebalance_orders(
         known = Decimal(1) if symbol is None else prices.get(symbol)
         price = None if known is None else _dec(known, f"the price of {symbol}")
         if price is None and held != 0:
-            raise ValueError(f"{asset} is held ({held}) but {symbol} has no price to value it")
+            raise InputError(f"{asset} is held ({held}) but {symbol} has no price to value it")
         rows.append({"asset": asset, "symbol": symbol, "weight": weights[asset], "balance": held,
                      "price": price, "value": held * (price or 0)})
     total = sum((r["value"] for r in rows), Decimal(0))

@@ -68,9 +68,6 @@ CONFIRM_INTERVAL = 1.0
 #: USD-M forgets canceled/expired orders without fills after this long: older absent orders
 #: are never marked not placed.
 USDM_MEMORY = pd.Timedelta(days=3)
-#: Kept for compatibility; an absent order is no longer polled before its deadline (see
-#: ``_resolve_one``).
-POLL_INTERVAL = 0.5
 
 
 class Querier(Protocol):

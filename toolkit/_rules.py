@@ -2,7 +2,7 @@
 
 ``parse_rules`` turns the exchange's filter list into one frozen :class:`SymbolRules` per symbol,
 with every number as an exact ``Decimal``. The spot and USD-M documents differ in key names and in
-one rule, and this module is the one place that knows it (BINANCE.md §7):
+one rule, and this module is the one place that knows it (Binance's "Filters" pages):
 
 ============================  ===================================  ================================
 filter                        spot                                 USD-M

@@ -50,6 +50,8 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
+from ._exceptions import UsageError
+
 __all__ = [
     "call",
     "generation",
@@ -200,7 +202,7 @@ def run(awaitable: Awaitable[T], *, timeout: float | None = None) -> T:
     io = _get()
     if in_io_thread():
         _discard(awaitable)
-        raise RuntimeError(
+        raise UsageError(
             "toolkit.run() was called on toolkit's I/O thread, where it would deadlock; "
             "use `await` there instead (e.g. in a subscriber callback, schedule a task)"
         )
@@ -269,7 +271,7 @@ async def call(coro: Coroutine[Any, Any, T]) -> T:
         return await coro
     if running is None:  # pragma: no cover - an `async def` always has a running loop
         coro.close()
-        raise RuntimeError("toolkit._runner.call() needs a running event loop")
+        raise UsageError("toolkit._runner.call() needs a running event loop")
     loop = running
 
     def dispatch(fn: Callable[..., Any], *args: Any) -> None:
@@ -457,7 +459,7 @@ def shutdown() -> None:
             return
         _io = None
     if threading.get_ident() == io.thread.ident:  # pragma: no cover - misuse
-        raise RuntimeError("toolkit._runner.shutdown() cannot run on the I/O thread")
+        raise UsageError("toolkit._runner.shutdown() cannot run on the I/O thread")
     if io.thread.is_alive():
         with _lock:
             closers = [entry for _, entry in sorted(io.closers.items())]  # by registration

@@ -40,7 +40,7 @@ from ._config import SessionConfig
 from ._cutoff import stop_all
 from ._embedded import embedded_paper
 from ._events import Callback, Publisher, Subscription
-from ._exceptions import ConfigError, InputError, SessionClosedError, ToolkitError
+from ._exceptions import ConfigError, InputError, SessionClosedError, ToolkitError, UsageError
 from ._guards import Limits
 from ._input import exchange_symbol
 from ._ledger import Ledger, blocking
@@ -162,35 +162,35 @@ class Session:
     def transport(self) -> Transport:
         """The session's one transport (opened on first use)."""
         if self._transport is None:
-            raise RuntimeError("the session is not open yet; await session.open()")
+            raise UsageError("the session is not open yet; await session.open()")
         return self._transport
 
     @property
     def adapter(self) -> ExchangeAdapter:
         """The exchange adapter (opened on first use)."""
         if self._adapter is None:
-            raise RuntimeError("the session is not open yet; await session.open()")
+            raise UsageError("the session is not open yet; await session.open()")
         return self._adapter
 
     @property
     def ledger(self) -> Ledger:
         """The session's finalize step and order state (opened on first use)."""
         if self._ledger is None:
-            raise RuntimeError("the session is not open yet; await session.open()")
+            raise UsageError("the session is not open yet; await session.open()")
         return self._ledger
 
     @property
     def market_cache(self) -> MarketCache:
         """The session's symbol rules and prices (opened on first use)."""
         if self._market is None:
-            raise RuntimeError("the session is not open yet; await session.open()")
+            raise UsageError("the session is not open yet; await session.open()")
         return self._market
 
     @property
     def ops(self) -> OrderOps:
         """The session's order operations (opened on first use)."""
         if self._ops is None:
-            raise RuntimeError("the session is not open yet; await session.open()")
+            raise UsageError("the session is not open yet; await session.open()")
         return self._ops
 
     @property
@@ -203,7 +203,7 @@ class Session:
         """
         if self._venue is None:
             if self.config.base_url is None:
-                raise RuntimeError("the session is not open yet; await session.open()")
+                raise UsageError("the session is not open yet; await session.open()")
             return self.config.base_url
         return self._venue
 
@@ -471,7 +471,7 @@ class Session:
 
     def _opened_desk(self) -> Desk:
         if self._desk is None:
-            raise RuntimeError("the session is not open yet; await session.open()")
+            raise UsageError("the session is not open yet; await session.open()")
         return self._desk
 
     async def balances(self) -> dict[str, Decimal]:
@@ -552,7 +552,7 @@ class Session:
         """
         self._check()
         if until not in ("done", "accepted"):
-            raise ValueError("until must be 'done' or 'accepted'")
+            raise InputError("until must be 'done' or 'accepted'")
         ids = ids_of(orders)
         return await self._call(lambda: self.ops.wait(ids, until=until, timeout=timeout))
 

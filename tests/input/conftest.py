@@ -1,4 +1,4 @@
-"""Binance-shaped exchangeInfo factories (real filter key names, BINANCE.md §7), a runner."""
+"""Binance-shaped exchangeInfo factories (real filter key names), a runner."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def spot_symbol(
     order_types: Sequence[str] = SPOT_TYPES,
     max_num_orders: int = 200,
 ) -> dict[str, Any]:
-    """A spot symbol like the real BTCUSDT capture of BINANCE.md §7."""
+    """A spot symbol like the real BTCUSDT exchangeInfo capture."""
     return {
         "symbol": symbol,
         "status": status,

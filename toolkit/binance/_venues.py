@@ -20,7 +20,6 @@ from yarl import URL
 from .._models import Market
 
 __all__ = [
-    "BINANCE_URLS",
     "BINANCE_VENUES",
     "LISTEN_KEY_PATHS",
     "LIVE_HOSTS",
@@ -75,11 +74,6 @@ BINANCE_VENUES: dict[tuple[str, Market], BinanceVenue] = {
     )
 }
 
-#: Binance REST base URLs by (testnet, market) (the live and testnet rows of the table above).
-BINANCE_URLS: dict[tuple[bool, Market], str] = {
-    (name == "testnet", market): venue.rest
-    for (name, market), venue in BINANCE_VENUES.items() if name != "demo"
-}
 
 
 def venue_for(base_url: str) -> BinanceVenue | None:
