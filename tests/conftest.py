@@ -96,8 +96,20 @@ class PaperProcess:
 def paper_process() -> Iterator[PaperProcess]:
     """The CLI in a subprocess (fixed prices, no rate limits); terminated afterwards."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "toolkit", "paper", "--port", "0", "--json", "--no-rate-limits",
-         "--price-mode", "fixed", "--max-lifetime", "600"],
+        [
+            sys.executable,
+            "-m",
+            "toolkit",
+            "paper",
+            "--port",
+            "0",
+            "--json",
+            "--no-rate-limits",
+            "--price-mode",
+            "fixed",
+            "--max-lifetime",
+            "600",
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -102,9 +102,19 @@ def voila(io_paper: tuple[PaperExchange, str, str], tmp_path: Path) -> Iterator[
     voila_bin = Path(sys.executable).with_name("voila")
     log = open(tmp_path / "voila.log", "wb")  # noqa: SIM115 (closed below)
     proc = subprocess.Popen(
-        [str(voila_bin), str(NOTEBOOK), "--no-browser", f"--port={port}",
-         "--Voila.ip=127.0.0.1", "--show_tracebacks=True"],
-        cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            str(voila_bin),
+            str(NOTEBOOK),
+            "--no-browser",
+            f"--port={port}",
+            "--Voila.ip=127.0.0.1",
+            "--show_tracebacks=True",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -127,8 +137,9 @@ def test_panel_in_voila_cancels_a_row(
     voila: str, io_paper: tuple[PaperExchange, str, str], tmp_path: Path
 ) -> None:
     if not os.path.exists(CHROMIUM):
-        pytest.fail("the browser test needs Debian's chromium at /usr/bin/chromium "
-                    "(make browser-deps)")
+        pytest.fail(
+            "the browser test needs Debian's chromium at /usr/bin/chromium (make browser-deps)"
+        )
     from playwright.sync_api import expect, sync_playwright
 
     exchange, key, _ = io_paper
@@ -164,7 +175,8 @@ def test_panel_in_voila_cancels_a_row(
             after = exchange_orders(exchange, key)
             assert sorted(c for c, o in after.items() if o["status"] == "NEW") == sorted(placed)[1:]
             expect(page.locator(f'[data-cid="{target}"]')).to_contain_text(
-                "CANCELED", timeout=10_000)
+                "CANCELED", timeout=10_000
+            )
             expect(page.locator(".tk-header")).to_contain_text("CANCELED")
             page.screenshot(path=str(ARTIFACTS / "panel.png"), full_page=True)
 

@@ -86,8 +86,13 @@ async def io_paper() -> AsyncIterator[Paper]:
 
 @pytest.fixture
 async def session(io_paper: Paper, tmp_path: Path) -> AsyncIterator[tk.Session]:
-    s = await tk.connect("paper", base_url=io_paper.exchange.url, api_key=io_paper.key,
-                         api_secret=io_paper.secret, store=str(tmp_path / "panel.duckdb"))
+    s = await tk.connect(
+        "paper",
+        base_url=io_paper.exchange.url,
+        api_key=io_paper.key,
+        api_secret=io_paper.secret,
+        store=str(tmp_path / "panel.duckdb"),
+    )
     try:
         yield s
     finally:

@@ -24,8 +24,13 @@ async def resting(session: tk.Session, io_paper: Paper, n: int = 3, symbol: str 
     """Place ``n`` buy limits 10-15 % below the market; returns their client order ids."""
     price = await io_paper.price(symbol)
     rows = [
-        {"symbol": symbol, "side": "buy", "type": "limit",
-         "price": round(price * (0.9 - 0.01 * i), 2), "qty": 0.01 if symbol == BTC else 0.1}
+        {
+            "symbol": symbol,
+            "side": "buy",
+            "type": "limit",
+            "price": round(price * (0.9 - 0.01 * i), 2),
+            "qty": 0.01 if symbol == BTC else 0.1,
+        }
         for i in range(n)
     ]
     frame = await session.batch(rows)
@@ -43,8 +48,9 @@ def status(p: Panel, cid: str) -> str | None:
 
 
 async def live(session: tk.Session) -> None:
-    await until(lambda: getattr(session, "feed", None) is not None
-                and session.feed.state is FeedState.LIVE)
+    await until(
+        lambda: getattr(session, "feed", None) is not None and session.feed.state is FeedState.LIVE
+    )
 
 
 async def test_rows_appear_after_a_batch_and_fills_move_them(
@@ -76,7 +82,11 @@ async def test_rows_appear_after_a_batch_and_fills_move_them(
         first = row(p, ids[0])
         assert first is not None
         assert (first["symbol"], first["side"], first["type"], first["qty"]) == (
-            BTC, "buy", "limit", "0.01")
+            BTC,
+            "buy",
+            "limit",
+            "0.01",
+        )
 
         # partial fill, then full fill, pushed by the user-data stream
         await tk_liquidity(io_paper, BTC, 0.004)
@@ -220,8 +230,12 @@ async def test_state_converges_after_the_websocket_drops(
         # while the socket is down: one order fills, another is cancelled by someone else
         limit0 = float(row(p, ids[0])["order"].price)  # type: ignore[index]
         await io_paper.set_price(BTC, limit0 * 0.999)
-        await on_io(io_paper.exchange.engine.cancel, io_paper.key, "spot",
-                    {"symbol": BTC, "origClientOrderId": ids[2]})
+        await on_io(
+            io_paper.exchange.engine.cancel,
+            io_paper.key,
+            "spot",
+            {"symbol": BTC, "origClientOrderId": ids[2]},
+        )
         # reconnect (backoff) + REST resync bring the panel and the store to the truth
         await until(lambda: feed.connections == 2 and feed.state is FeedState.LIVE, timeout=10)
         await until(lambda: status(p, ids[0]) == "FILLED" and status(p, ids[2]) == "CANCELED")
@@ -260,21 +274,34 @@ async def tk_wait_accepted(session: tk.Session, ids: list[str]) -> None:
 
 
 async def test_usdm_fills_arrive_as_order_trade_update(io_paper: Paper, tmp_path: Any) -> None:
-    futures = await tk.connect("paper", market="usdm", base_url=io_paper.exchange.url,
-                               api_key=io_paper.key, api_secret=io_paper.secret,
-                               store=str(tmp_path / "usdm.duckdb"))
+    futures = await tk.connect(
+        "paper",
+        market="usdm",
+        base_url=io_paper.exchange.url,
+        api_key=io_paper.key,
+        api_secret=io_paper.secret,
+        store=str(tmp_path / "usdm.duckdb"),
+    )
     p = make_panel(futures, linger=30.0)
     try:
         await live(futures)
         price = float(await on_io(io_paper.exchange.price, BTC, "usdm"))
-        frame = await futures.batch([{"symbol": BTC, "side": "buy", "type": "limit",
-                                      "price": round(price * 0.9, 1), "qty": 0.01}])
+        frame = await futures.batch(
+            [
+                {
+                    "symbol": BTC,
+                    "side": "buy",
+                    "type": "limit",
+                    "price": round(price * 0.9, 1),
+                    "qty": 0.01,
+                }
+            ]
+        )
         cid = frame.client_order_id[0]
         await until(lambda: status(p, cid) == "NEW")
         await on_io(io_paper.exchange.set_price, BTC, round(price * 0.85, 1), "usdm")
         await until(lambda: status(p, cid) == "FILLED")
-        events = futures.sql(
-            f"select source from order_events where client_order_id = '{cid}'")
+        events = futures.sql(f"select source from order_events where client_order_id = '{cid}'")
         assert "stream" in set(events.source)
         assert "usdm" in p.header.value
     finally:
@@ -287,9 +314,10 @@ async def test_admin_endpoint_drops_the_stream(session: tk.Session, io_paper: Pa
 
     await session.open_orders()
     await live(session)
-    async with aiohttp.ClientSession() as http, http.post(
-        io_paper.exchange.url + "/paper/userstream/drop", json={}
-    ) as resp:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(io_paper.exchange.url + "/paper/userstream/drop", json={}) as resp,
+    ):
         assert resp.status == 200
         assert await resp.json() == {"dropped": 1}
     await until(lambda: session.feed.connections == 2 and session.feed.state is FeedState.LIVE)

@@ -24,12 +24,24 @@ from toolkit._panel import Panel, panel
 from .clock import WALL_START, FakeClock, drain
 
 
-def order(cid: str, symbol: str = "BTCUSDT", status: OrderStatus = OrderStatus.NEW,
-          **kw: Any) -> Order:
-    return Order(client_order_id=cid, exchange="paper", market="spot", symbol=symbol,
-                 side="buy", type="limit", status=status, price=100.0, qty=1.0, filled_qty=0.0,
-                 order_id=cid.upper(), created_at=pd.Timestamp(WALL_START, unit="s", tz="UTC"),
-                 **kw)
+def order(
+    cid: str, symbol: str = "BTCUSDT", status: OrderStatus = OrderStatus.NEW, **kw: Any
+) -> Order:
+    return Order(
+        client_order_id=cid,
+        exchange="paper",
+        market="spot",
+        symbol=symbol,
+        side="buy",
+        type="limit",
+        status=status,
+        price=100.0,
+        qty=1.0,
+        filled_qty=0.0,
+        order_id=cid.upper(),
+        created_at=pd.Timestamp(WALL_START, unit="s", tz="UTC"),
+        **kw,
+    )
 
 
 class FakeSession:
@@ -75,15 +87,19 @@ class FakeSession:
         self.cancel_calls.append(list(ids))
         if self.gate is not None:
             await self.gate.wait()
-        done = [dataclasses.replace(self.exchange_orders[i], status=OrderStatus.CANCELED)
-                for i in ids]
+        done = [
+            dataclasses.replace(self.exchange_orders[i], status=OrderStatus.CANCELED) for i in ids
+        ]
         self.publish(done)
         return orders_to_frame(done)
 
     async def cancel_all(self, symbol: str | None = None) -> pd.DataFrame:
         self.cancel_all_calls.append(symbol)
-        done = [dataclasses.replace(o, status=OrderStatus.CANCELED)
-                for o in self.exchange_orders.values() if o.is_open and o.symbol == symbol]
+        done = [
+            dataclasses.replace(o, status=OrderStatus.CANCELED)
+            for o in self.exchange_orders.values()
+            if o.is_open and o.symbol == symbol
+        ]
         self.publish(done)
         return orders_to_frame(done)
 
@@ -118,13 +134,23 @@ async def test_rows_from_the_initial_refresh_and_updates(
         await settle(p)
         assert sorted(r["client_order_id"] for r in p.rows()) == ["a1", "a2"]
         assert p.counts() == {"NEW": 2}
-        fake.publish([dataclasses.replace(fake.exchange_orders["a1"],
-                                          status=OrderStatus.PARTIALLY_FILLED, filled_qty=0.4)])
+        fake.publish(
+            [
+                dataclasses.replace(
+                    fake.exchange_orders["a1"], status=OrderStatus.PARTIALLY_FILLED, filled_qty=0.4
+                )
+            ]
+        )
         await settle(p)
         row = next(r for r in p.rows() if r["client_order_id"] == "a1")
         assert (row["status"], row["filled"]) == ("PARTIALLY_FILLED", "0.4")
-        fake.publish([dataclasses.replace(fake.exchange_orders["a1"], status=OrderStatus.FILLED,
-                                          filled_qty=1.0)])
+        fake.publish(
+            [
+                dataclasses.replace(
+                    fake.exchange_orders["a1"], status=OrderStatus.FILLED, filled_qty=1.0
+                )
+            ]
+        )
         await settle(p, 1.0)  # the done row leaves after `linger` (at the next tick, 1 s)
         assert [r["client_order_id"] for r in p.rows()] == ["a2"]
         assert p.counts() == {"NEW": 1, "FILLED": 1}
@@ -198,8 +224,7 @@ async def test_cancel_all_needs_confirmation_and_respects_the_filter(
         assert [r["client_order_id"] for r in p.rows()] == ["a2"]
         p.cancel_all_button.click()
         assert p.confirm_box.layout.display == "flex"
-        assert "Cancel 1 open order" in (
-            p.confirm_text.value)
+        assert "Cancel 1 open order" in (p.confirm_text.value)
         await settle(p)
         assert fake.cancel_all_calls == []  # nothing without confirmation
         p.back_button.click()
@@ -277,8 +302,9 @@ def test_import_toolkit_does_not_import_ipywidgets() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, toolkit, toolkit._panel, toolkit._stream; "
-            "print('ipywidgets' in sys.modules)")
+    code = (
+        "import sys, toolkit, toolkit._panel, toolkit._stream; print('ipywidgets' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -289,8 +315,9 @@ async def test_without_a_feed_the_board_polls(fake: FakeSession, clock: FakeCloc
         await settle(p)
         # changes the session never published (no stream): only a refresh can see them
         fake.exchange_orders["q1"] = order("q1")
-        fake.exchange_orders["a1"] = dataclasses.replace(fake.exchange_orders["a1"],
-                                                         status=OrderStatus.FILLED)
+        fake.exchange_orders["a1"] = dataclasses.replace(
+            fake.exchange_orders["a1"], status=OrderStatus.FILLED
+        )
         await settle(p, 0.1)  # one poll
         ids = sorted(r["client_order_id"] for r in p.rows())
         assert ids == ["a2", "q1"]

@@ -98,8 +98,11 @@ async def server() -> AsyncIterator[Server]:
 
 @pytest.fixture
 async def transport(server: Server) -> AsyncIterator[Transport]:
-    async with Transport(TransportConfig(base_url=server.url, sync_time=False, timeout=2.0),
-                         api_key=KEY, api_secret="s" * 64) as tr:
+    async with Transport(
+        TransportConfig(base_url=server.url, sync_time=False, timeout=2.0),
+        api_key=KEY,
+        api_secret="s" * 64,
+    ) as tr:
         yield tr
 
 
@@ -120,7 +123,12 @@ def test_execution_report_has_binance_fields() -> None:
     for letter in "eEscSofqpPFgCxXriIlzLnNTtwmMOZYQWV":
         assert letter in event, letter
     assert (event["e"], event["x"], event["X"], event["c"], event["C"]) == (
-        "executionReport", "NEW", "NEW", "a1", "")
+        "executionReport",
+        "NEW",
+        "NEW",
+        "a1",
+        "",
+    )
     assert event["i"] == 11
     assert event["q"] == "0.01"
     assert event["p"] == "50000"
@@ -143,10 +151,14 @@ def test_fill_fields_are_derived_from_the_previous_state() -> None:
     streams._push = lambda key, text: sent.append(json.loads(text))  # type: ignore[method-assign]
     streams.create(KEY, "spot")
     streams.on_order(KEY, "spot", rest_order())
-    streams.on_order(KEY, "spot", rest_order(status="PARTIALLY_FILLED",
-                                             executedQty="0.004", cummulativeQuoteQty="200"))
-    streams.on_order(KEY, "spot", rest_order(status="FILLED",
-                                             executedQty="0.01", cummulativeQuoteQty="500"))
+    streams.on_order(
+        KEY,
+        "spot",
+        rest_order(status="PARTIALLY_FILLED", executedQty="0.004", cummulativeQuoteQty="200"),
+    )
+    streams.on_order(
+        KEY, "spot", rest_order(status="FILLED", executedQty="0.01", cummulativeQuoteQty="500")
+    )
     assert [(e["x"], e["X"], e["l"], e["z"], e["L"]) for e in sent] == [
         ("NEW", "NEW", "0", "0", "0"),
         ("TRADE", "PARTIALLY_FILLED", "0.004", "0.004", "50000"),
@@ -163,46 +175,91 @@ def test_an_order_filled_on_arrival_is_new_then_trade() -> None:
     sent: list[dict[str, Any]] = []
     streams._push = lambda key, text: sent.append(json.loads(text))  # type: ignore[method-assign]
     streams.create(KEY, "spot")
-    streams.on_order(KEY, "spot", rest_order(type="MARKET", status="FILLED",
-                                             executedQty="0.01", cummulativeQuoteQty="500"))
+    streams.on_order(
+        KEY,
+        "spot",
+        rest_order(type="MARKET", status="FILLED", executedQty="0.01", cummulativeQuoteQty="500"),
+    )
     assert [(e["x"], e["X"]) for e in sent] == [("NEW", "NEW"), ("TRADE", "FILLED")]
 
 
 def test_order_trade_update_shape_and_parse() -> None:
-    event = order_trade_update(rest_order(status="PARTIALLY_FILLED", executedQty="0.004",
-                                          cumQuote="200", avgPrice="50000", reduceOnly=True))
+    event = order_trade_update(
+        rest_order(
+            status="PARTIALLY_FILLED",
+            executedQty="0.004",
+            cumQuote="200",
+            avgPrice="50000",
+            reduceOnly=True,
+        )
+    )
     assert event["e"] == "ORDER_TRADE_UPDATE"
     assert {"E", "T", "o"} <= set(event)
     body = event["o"]
-    for key in ("s", "c", "S", "o", "f", "q", "p", "ap", "sp", "x", "X", "i", "l", "z", "L",
-                "N", "n", "T", "t", "b", "a", "m", "R", "wt", "ot", "ps", "cp", "rp"):
+    for key in (
+        "s",
+        "c",
+        "S",
+        "o",
+        "f",
+        "q",
+        "p",
+        "ap",
+        "sp",
+        "x",
+        "X",
+        "i",
+        "l",
+        "z",
+        "L",
+        "N",
+        "n",
+        "T",
+        "t",
+        "b",
+        "a",
+        "m",
+        "R",
+        "wt",
+        "ot",
+        "ps",
+        "cp",
+        "rp",
+    ):
         assert key in body, key
     order = parse_event(event, market=Market.USDM, exchange="paper")
     assert order is not None
     assert (order.status, order.filled_qty, order.avg_price, order.reduce_only) == (
-        OrderStatus.PARTIALLY_FILLED, 0.004, 50000.0, True)
+        OrderStatus.PARTIALLY_FILLED,
+        0.004,
+        50000.0,
+        True,
+    )
 
 
 def test_stream_url() -> None:
     assert stream_url("https://api.binance.com", Market.SPOT) == "wss://stream.binance.com:9443"
     # USD-M user data on the /private route since 2026-03-06 (ccxt/go-binance PR #809)
     assert stream_url("https://fapi.binance.com", Market.USDM) == (
-        "wss://fstream.binance.com/private")
+        "wss://fstream.binance.com/private"
+    )
     assert stream_url("http://127.0.0.1:8765", Market.SPOT) == "ws://127.0.0.1:8765"
     # USD-M testnet and Demo Mode streams: ccxt 4.5.90 urls["test"] / urls["demo"], /private
     assert stream_url("https://testnet.binancefuture.com", Market.USDM) == (
-        "wss://fstream.binancefuture.com/private")
+        "wss://fstream.binancefuture.com/private"
+    )
     assert stream_url("https://demo-fapi.binance.com", Market.USDM) == (
-        "wss://fstream.binancefuture.com/private")
+        "wss://fstream.binancefuture.com/private"
+    )
 
 
 def test_ws_api_url() -> None:
     # Binance spot docs: web-socket-api.md, testnet/ and demo-mode/general-info.md
     assert ws_api_url("https://api.binance.com") == "wss://ws-api.binance.com:443/ws-api/v3"
     assert ws_api_url("https://testnet.binance.vision") == (
-        "wss://ws-api.testnet.binance.vision/ws-api/v3")
-    assert ws_api_url("https://demo-api.binance.com") == (
-        "wss://demo-ws-api.binance.com/ws-api/v3")
+        "wss://ws-api.testnet.binance.vision/ws-api/v3"
+    )
+    assert ws_api_url("https://demo-api.binance.com") == ("wss://demo-ws-api.binance.com/ws-api/v3")
     assert ws_api_url("http://127.0.0.1:8765") == "ws://127.0.0.1:8765/ws-api/v3"
 
 
@@ -248,8 +305,14 @@ async def test_feed_applies_events_and_survives_a_drop(
 ) -> None:
     sink = Sink()
     config = StreamConfig(backoff_initial=0.05, poll_interval=0.2, heartbeat=5)
-    feed = OrderFeed(transport, market=Market.USDM, exchange="paper",
-                     apply=sink.apply, resync=sink.resync, config=config)
+    feed = OrderFeed(
+        transport,
+        market=Market.USDM,
+        exchange="paper",
+        apply=sink.apply,
+        resync=sink.resync,
+        config=config,
+    )
     feed.start()
     try:
         await until(lambda: feed.state is FeedState.LIVE)
@@ -257,15 +320,19 @@ async def test_feed_applies_events_and_survives_a_drop(
         assert server.streams.connections() == 1
         streams = server.streams
         streams.on_order(KEY, "usdm", rest_order())
-        streams.on_order(KEY, "usdm", rest_order(status="PARTIALLY_FILLED",
-                                                 executedQty="0.004", cummulativeQuoteQty="200"))
+        streams.on_order(
+            KEY,
+            "usdm",
+            rest_order(status="PARTIALLY_FILLED", executedQty="0.004", cummulativeQuoteQty="200"),
+        )
         await until(lambda: len(sink.orders) == 2)
         assert [o.status for o in sink.orders] == [OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED]
 
         assert await streams.drop_connections() == 1
         # while disconnected the order fills: the resync after reconnecting must be called
-        streams.on_order(KEY, "usdm", rest_order(status="FILLED", executedQty="0.01",
-                                                 cummulativeQuoteQty="500"))
+        streams.on_order(
+            KEY, "usdm", rest_order(status="FILLED", executedQty="0.01", cummulativeQuoteQty="500")
+        )
         await until(lambda: feed.connections == 2 and feed.state is FeedState.LIVE)
         assert sink.resyncs >= 2
         streams.on_order(KEY, "usdm", rest_order("b2", orderId=12))
@@ -278,11 +345,20 @@ async def test_feed_applies_events_and_survives_a_drop(
 
 async def test_feed_outlives_the_http_timeout(server: Server) -> None:
     """The socket is long-lived: the transport's total request timeout must not kill it."""
-    async with Transport(TransportConfig(base_url=server.url, sync_time=False, timeout=0.3),
-                         api_key=KEY, api_secret="s" * 64) as tr:
+    async with Transport(
+        TransportConfig(base_url=server.url, sync_time=False, timeout=0.3),
+        api_key=KEY,
+        api_secret="s" * 64,
+    ) as tr:
         sink = Sink()
-        feed = OrderFeed(tr, market=Market.USDM, exchange="paper", apply=sink.apply,
-                         resync=sink.resync, config=StreamConfig(backoff_initial=0.05))
+        feed = OrderFeed(
+            tr,
+            market=Market.USDM,
+            exchange="paper",
+            apply=sink.apply,
+            resync=sink.resync,
+            config=StreamConfig(backoff_initial=0.05),
+        )
         feed.start()
         try:
             await until(lambda: feed.state is FeedState.LIVE)
@@ -295,12 +371,21 @@ async def test_feed_outlives_the_http_timeout(server: Server) -> None:
 
 
 async def test_feed_polls_without_a_stream(server: Server) -> None:
-    async with Transport(TransportConfig(base_url=server.url + "/nothing", sync_time=False),
-                         api_key=KEY, api_secret="s" * 64) as tr:
+    async with Transport(
+        TransportConfig(base_url=server.url + "/nothing", sync_time=False),
+        api_key=KEY,
+        api_secret="s" * 64,
+    ) as tr:
         sink = Sink()
-        feed = OrderFeed(tr, market=Market.SPOT, exchange="paper", apply=sink.apply,
-                         resync=sink.resync, ws_base=server.url.replace("http", "ws"),
-                         config=StreamConfig(poll_interval=0.05))
+        feed = OrderFeed(
+            tr,
+            market=Market.SPOT,
+            exchange="paper",
+            apply=sink.apply,
+            resync=sink.resync,
+            ws_base=server.url.replace("http", "ws"),
+            config=StreamConfig(poll_interval=0.05),
+        )
         feed.start()
         try:
             await until(lambda: sink.resyncs >= 3)
@@ -311,13 +396,21 @@ async def test_feed_polls_without_a_stream(server: Server) -> None:
 
 async def test_keepalive_keeps_the_key_and_expiry_gets_a_new_one() -> None:
     # validity 2 s, keep-alives every 0.1 s: the key survives a loop stalled for 1.9 s
-    async with Server(UserStreams(validity=2.0)) as srv, Transport(
-        TransportConfig(base_url=srv.url, sync_time=False), api_key=KEY, api_secret="s" * 64
-    ) as tr:
+    async with (
+        Server(UserStreams(validity=2.0)) as srv,
+        Transport(
+            TransportConfig(base_url=srv.url, sync_time=False), api_key=KEY, api_secret="s" * 64
+        ) as tr,
+    ):
         sink = Sink()
-        kept = OrderFeed(tr, market=Market.USDM, exchange="paper", apply=sink.apply,
-                         resync=sink.resync,
-                         config=StreamConfig(keepalive_interval=0.1, backoff_initial=0.05))
+        kept = OrderFeed(
+            tr,
+            market=Market.USDM,
+            exchange="paper",
+            apply=sink.apply,
+            resync=sink.resync,
+            config=StreamConfig(keepalive_interval=0.1, backoff_initial=0.05),
+        )
         kept.start()
         try:
             await until(lambda: kept.state is FeedState.LIVE)
@@ -329,8 +422,14 @@ async def test_keepalive_keeps_the_key_and_expiry_gets_a_new_one() -> None:
             await kept.stop()
 
         sink = Sink()
-        lapsed = OrderFeed(tr, market=Market.USDM, exchange="paper", apply=sink.apply,
-                           resync=sink.resync, config=StreamConfig(backoff_initial=0.05))
+        lapsed = OrderFeed(
+            tr,
+            market=Market.USDM,
+            exchange="paper",
+            apply=sink.apply,
+            resync=sink.resync,
+            config=StreamConfig(backoff_initial=0.05),
+        )
         lapsed.start()
         try:
             await until(lambda: lapsed.state is FeedState.LIVE)
@@ -354,11 +453,18 @@ async def test_spot_feed_subscribes_over_the_ws_api_and_resubscribes() -> None:
 
     async with PaperExchange(price_mode="fixed") as paper:
         key, secret = paper.create_key()
-        async with Transport(TransportConfig(base_url=paper.url, sync_time=False),
-                             api_key=key, api_secret=secret) as tr:
+        async with Transport(
+            TransportConfig(base_url=paper.url, sync_time=False), api_key=key, api_secret=secret
+        ) as tr:
             sink = Sink()
-            feed = OrderFeed(tr, market=Market.SPOT, exchange="paper", apply=sink.apply,
-                             resync=sink.resync, config=StreamConfig(backoff_initial=0.05))
+            feed = OrderFeed(
+                tr,
+                market=Market.SPOT,
+                exchange="paper",
+                apply=sink.apply,
+                resync=sink.resync,
+                config=StreamConfig(backoff_initial=0.05),
+            )
             feed.start()
             try:
                 await until(lambda: feed.state is FeedState.LIVE)
@@ -366,16 +472,25 @@ async def test_spot_feed_subscribes_over_the_ws_api_and_resubscribes() -> None:
                 assert feed.subscription_id == 0
                 assert paper.ws_api.subscriptions() == 1
                 assert paper.user_streams.listen_keys() == []  # no spot listen key at all
-                paper.engine.place(key, "spot", {
-                    "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
-                    "quantity": "0.001", "price": "80000", "newClientOrderId": "w1"})
+                paper.engine.place(
+                    key,
+                    "spot",
+                    {
+                        "symbol": "BTCUSDT",
+                        "side": "BUY",
+                        "type": "LIMIT",
+                        "timeInForce": "GTC",
+                        "quantity": "0.001",
+                        "price": "80000",
+                        "newClientOrderId": "w1",
+                    },
+                )
                 await until(lambda: [o.client_order_id for o in sink.orders] == ["w1"])
                 assert await paper.drop_user_streams() == 1
                 await until(lambda: feed.connections == 2 and feed.state is FeedState.LIVE)
                 assert sink.resyncs == 2
                 assert paper.ws_api.subscriptions() == 1  # subscribed again on the new socket
-                paper.engine.cancel(key, "spot", {"symbol": "BTCUSDT",
-                                                  "origClientOrderId": "w1"})
+                paper.engine.cancel(key, "spot", {"symbol": "BTCUSDT", "origClientOrderId": "w1"})
                 await until(lambda: sink.orders[-1].status is OrderStatus.CANCELED)
             finally:
                 await feed.stop()
@@ -385,13 +500,23 @@ async def test_spot_feed_subscribes_over_the_ws_api_and_resubscribes() -> None:
 async def test_spot_feed_polls_when_the_subscription_is_refused() -> None:
     from toolkit.paper import PaperExchange
 
-    async with PaperExchange(price_mode="fixed") as paper, Transport(
-        TransportConfig(base_url=paper.url, sync_time=False),
-        api_key="unknown-key", api_secret="s" * 64,
-    ) as tr:
+    async with (
+        PaperExchange(price_mode="fixed") as paper,
+        Transport(
+            TransportConfig(base_url=paper.url, sync_time=False),
+            api_key="unknown-key",
+            api_secret="s" * 64,
+        ) as tr,
+    ):
         sink = Sink()
-        feed = OrderFeed(tr, market=Market.SPOT, exchange="paper", apply=sink.apply,
-                         resync=sink.resync, config=StreamConfig(poll_interval=0.05))
+        feed = OrderFeed(
+            tr,
+            market=Market.SPOT,
+            exchange="paper",
+            apply=sink.apply,
+            resync=sink.resync,
+            config=StreamConfig(poll_interval=0.05),
+        )
         feed.start()
         try:
             await until(lambda: sink.resyncs >= 2)
@@ -405,13 +530,20 @@ async def test_spot_feed_retries_a_refused_signature_without_leaking_sockets() -
 
     async with PaperExchange(price_mode="fixed") as paper:
         key, _ = paper.create_key()
-        async with Transport(TransportConfig(base_url=paper.url, sync_time=False),
-                             api_key=key, api_secret="not-the-secret") as tr:
+        async with Transport(
+            TransportConfig(base_url=paper.url, sync_time=False),
+            api_key=key,
+            api_secret="not-the-secret",
+        ) as tr:
             sink = Sink()
-            feed = OrderFeed(tr, market=Market.SPOT, exchange="paper", apply=sink.apply,
-                             resync=sink.resync,
-                             config=StreamConfig(backoff_initial=0.01, backoff_max=0.02,
-                                                 poll_interval=0.01))
+            feed = OrderFeed(
+                tr,
+                market=Market.SPOT,
+                exchange="paper",
+                apply=sink.apply,
+                resync=sink.resync,
+                config=StreamConfig(backoff_initial=0.01, backoff_max=0.02, poll_interval=0.01),
+            )
             feed.start()
             try:
                 await until(lambda: feed.last_error is not None and "-1022" in feed.last_error)

@@ -53,7 +53,12 @@ class Client:
         self.secret = secret
 
     async def raw(
-        self, method: str, path: str, *, query: str = "", body: str = "",
+        self,
+        method: str,
+        path: str,
+        *,
+        query: str = "",
+        body: str = "",
         headers: Mapping[str, str] | None = None,
     ) -> Reply:
         """Send exactly ``query`` and ``body``."""
@@ -63,7 +68,9 @@ class Client:
             hdrs["Content-Type"] = "application/x-www-form-urlencoded"
         hdrs.update(headers or {})
         async with self.session.request(
-            method, URL(url, encoded=True), data=body.encode() if body else None,
+            method,
+            URL(url, encoded=True),
+            data=body.encode() if body else None,
             headers=hdrs,
         ) as resp:
             text = await resp.text()
@@ -74,9 +81,16 @@ class Client:
             return Reply(resp.status, parsed, resp.headers)
 
     async def call(
-        self, method: str, path: str, params: Mapping[str, Any] | None = None, *,
-        signed: bool = True, in_body: bool | None = None, recv_window: int | None = None,
-        timestamp: int | None = None, secret: str | None = None,
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        signed: bool = True,
+        in_body: bool | None = None,
+        recv_window: int | None = None,
+        timestamp: int | None = None,
+        secret: str | None = None,
     ) -> Reply:
         """Encode ``params`` (form encoding), add timestamp and signature, send."""
         items = {k: v for k, v in (params or {}).items() if v is not None}
@@ -119,11 +133,23 @@ async def client(paper: PaperExchange, session: aiohttp.ClientSession) -> Client
     return Client(session, paper.url, key, secret)
 
 
-def limit(symbol: str = "BTCUSDT", side: str = "BUY", qty: str = "0.001", price: str = "89000",
-          **extra: Any) -> dict[str, Any]:
+def limit(
+    symbol: str = "BTCUSDT",
+    side: str = "BUY",
+    qty: str = "0.001",
+    price: str = "89000",
+    **extra: Any,
+) -> dict[str, Any]:
     """Parameters of a GTC LIMIT order."""
-    return {"symbol": symbol, "side": side, "type": "LIMIT", "timeInForce": "GTC",
-            "quantity": qty, "price": price, **extra}
+    return {
+        "symbol": symbol,
+        "side": side,
+        "type": "LIMIT",
+        "timeInForce": "GTC",
+        "quantity": qty,
+        "price": price,
+        **extra,
+    }
 
 
 @pytest.fixture
@@ -153,8 +179,10 @@ WAIT = 10.0
 def signed(params: dict[str, Any], secret: str) -> dict[str, Any]:
     """``params`` plus the WebSocket API signature (sorted ``k=v&...``, HMAC-SHA256 hex)."""
     payload = "&".join(f"{k}={params[k]}" for k in sorted(params))
-    return {**params, "signature": hmac.new(secret.encode(), payload.encode(),
-                                            hashlib.sha256).hexdigest()}
+    return {
+        **params,
+        "signature": hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest(),
+    }
 
 
 async def receive(ws: Any, predicate: Any) -> dict[str, Any]:
@@ -169,6 +197,7 @@ async def receive(ws: Any, predicate: Any) -> dict[str, Any]:
 
 async def subscribe(ws: Any, key: str, secret: str, ident: str = "s1") -> dict[str, Any]:
     params = signed({"apiKey": key, "timestamp": int(time.time() * 1000)}, secret)
-    await ws.send_json({"id": ident, "method": "userDataStream.subscribe.signature",
-                        "params": params})
+    await ws.send_json(
+        {"id": ident, "method": "userDataStream.subscribe.signature", "params": params}
+    )
     return await receive(ws, lambda b: b.get("id") == ident)

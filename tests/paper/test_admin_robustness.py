@@ -18,35 +18,59 @@ def test_public_surface() -> None:
         assert getattr(paper_pkg, name).__doc__
 
 
-async def _admin(session: aiohttp.ClientSession, ex: PaperExchange, method: str, path: str,
-                 body: Any = None, data: bytes | None = None) -> tuple[int, Any]:
+async def _admin(
+    session: aiohttp.ClientSession,
+    ex: PaperExchange,
+    method: str,
+    path: str,
+    body: Any = None,
+    data: bytes | None = None,
+) -> tuple[int, Any]:
     async with session.request(method, ex.url + path, json=body, data=data) as r:
         return r.status, await r.json()
 
 
-async def test_admin_endpoints(paper: PaperExchange, session: aiohttp.ClientSession,
-                               client: Any, limit_order: Any) -> None:
+async def test_admin_endpoints(
+    paper: PaperExchange, session: aiohttp.ClientSession, client: Any, limit_order: Any
+) -> None:
     status, body = await _admin(session, paper, "POST", "/paper/keys")
     assert status == 200
     assert len(body["api_key"]) == 64
     assert body["api_secret"]
-    status, _ = await _admin(session, paper, "POST", "/paper/keys",
-                             {"api_key": "K", "api_secret": "S"})
+    status, _ = await _admin(
+        session, paper, "POST", "/paper/keys", {"api_key": "K", "api_secret": "S"}
+    )
     assert status == 200
     assert "K" in paper.keys
-    status, body = await _admin(session, paper, "POST", "/paper/price",
-                                {"symbol": "ETHUSDT", "price": "3100.006"})
+    status, body = await _admin(
+        session, paper, "POST", "/paper/price", {"symbol": "ETHUSDT", "price": "3100.006"}
+    )
     assert body["prices"] == {"spot": "3100.01", "usdm": "3100.01"}
-    status, body = await _admin(session, paper, "POST", "/paper/price",
-                                {"symbol": "ETHUSDT", "price": "3200", "market": "usdm"})
+    status, body = await _admin(
+        session,
+        paper,
+        "POST",
+        "/paper/price",
+        {"symbol": "ETHUSDT", "price": "3200", "market": "usdm"},
+    )
     assert body["prices"] == {"spot": "3100.01", "usdm": "3200"}
     assert (await _admin(session, paper, "GET", "/paper/prices"))[1]["usdm"]["ETHUSDT"] == "3200"
-    status, _ = await _admin(session, paper, "POST", "/paper/balance",
-                             {"api_key": client.key, "asset": "USDT", "amount": "12.5"})
+    status, _ = await _admin(
+        session,
+        paper,
+        "POST",
+        "/paper/balance",
+        {"api_key": client.key, "asset": "USDT", "amount": "12.5"},
+    )
     acct = (await client.get("/api/v3/account")).body
     assert next(b for b in acct["balances"] if b["asset"] == "USDT")["free"] == "12.50000000"
-    await _admin(session, paper, "POST", "/paper/balance",
-                 {"api_key": client.key, "asset": "USDT", "amount": 7, "market": "usdm"})
+    await _admin(
+        session,
+        paper,
+        "POST",
+        "/paper/balance",
+        {"api_key": client.key, "asset": "USDT", "amount": 7, "market": "usdm"},
+    )
     assert (await client.get("/fapi/v2/account")).body["totalWalletBalance"] == "7.00000000"
     status, body = await _admin(session, paper, "POST", "/paper/faults", {"latency": 0.01})
     assert body["latency"] == 0.01
@@ -63,15 +87,18 @@ async def test_admin_endpoints(paper: PaperExchange, session: aiohttp.ClientSess
     status, counters = await _admin(session, paper, "GET", "/paper/counters")
     assert counters["orders_by_client_id"] == {"adm1": 1}
     assert counters["requests"] > 5
-    assert (await _admin(session, paper, "POST", "/paper/liquidity",
-                         {"symbol": "BTCUSDT", "qty": "1"}))[0] == 200
+    assert (
+        await _admin(session, paper, "POST", "/paper/liquidity", {"symbol": "BTCUSDT", "qty": "1"})
+    )[0] == 200
     await _admin(session, paper, "POST", "/paper/reset")
     assert paper.counters()["requests"] == 0
     assert (await _admin(session, paper, "POST", "/paper/price", data=b"{bad"))[0] == 400
-    assert (await _admin(session, paper, "POST", "/paper/price", {"symbol": "X", "price": 1})
-            )[0] == 400
-    assert (await _admin(session, paper, "POST", "/paper/price",
-                         {"symbol": "BTCUSDT", "price": "nan"}))[0] == 400
+    assert (await _admin(session, paper, "POST", "/paper/price", {"symbol": "X", "price": 1}))[
+        0
+    ] == 400
+    assert (
+        await _admin(session, paper, "POST", "/paper/price", {"symbol": "BTCUSDT", "price": "nan"})
+    )[0] == 400
     assert (await _admin(session, paper, "GET", "/paper/nothing"))[0] == 404
     assert (await _admin(session, paper, "GET", "/paper/health"))[1]["ok"] is True
 
@@ -79,7 +106,9 @@ async def test_admin_endpoints(paper: PaperExchange, session: aiohttp.ClientSess
 async def test_order_events(paper: PaperExchange, client: Any, limit_order: Any) -> None:
     seen: list[tuple[str, str, str]] = []
     unsubscribe = paper.engine.subscribe(
-        lambda key, market, order: seen.append((key, market, order["status"])))
+        lambda key, market, order: seen.append((key, market, order["status"]))
+    )
+
     def broken(key: str, market: str, order: dict[str, Any]) -> None:
         raise RuntimeError("a failing subscriber does not break matching")
 
@@ -89,12 +118,17 @@ async def test_order_events(paper: PaperExchange, client: Any, limit_order: Any)
     await client.post("/fapi/v1/order", limit_order(price="80000.0", qty="0.002"))
     await client.delete("/fapi/v1/allOpenOrders", {"symbol": "BTCUSDT"})
     unsubscribe()
-    assert seen == [(client.key, "spot", "NEW"), (client.key, "spot", "FILLED"),
-                    (client.key, "usdm", "NEW"), (client.key, "usdm", "CANCELED")]
+    assert seen == [
+        (client.key, "spot", "NEW"),
+        (client.key, "spot", "FILLED"),
+        (client.key, "usdm", "NEW"),
+        (client.key, "usdm", "CANCELED"),
+    ]
 
 
-async def test_malformed_requests_keep_the_server_up(paper: PaperExchange, client: Any,
-                                                     limit_order: Any) -> None:
+async def test_malformed_requests_keep_the_server_up(
+    paper: PaperExchange, client: Any, limit_order: Any
+) -> None:
     r = await client.raw("GET", "/api/v3/ticker/price", query="symbol=BTCUSDT&symbol=ETHUSDT")
     assert (r.code, r.body["msg"]) == (-1101, "Duplicate values for a parameter detected.")
     r = await client.post("/api/v3/order", limit_order(qty="9" * 40))
@@ -105,7 +139,9 @@ async def test_malformed_requests_keep_the_server_up(paper: PaperExchange, clien
     assert r.code == -1100
     r = await client.post("/api/v3/order", {"symbol": "BTCUSDT", "side": "BUY"})
     assert (r.code, r.body["msg"]) == (
-        -1102, "Mandatory parameter 'type' was not sent, was empty/null, or malformed.")
+        -1102,
+        "Mandatory parameter 'type' was not sent, was empty/null, or malformed.",
+    )
     r = await client.post("/api/v3/order", limit_order(type="ICEBERG"))
     assert (r.code, r.body["msg"]) == (-1116, "Invalid orderType.")
     r = await client.post("/api/v3/order", limit_order(timeInForce="GTX"))

@@ -23,10 +23,13 @@ def _point_at(exchange: Any, url: str) -> None:
 @pytest.fixture
 async def clients(paper: PaperExchange) -> AsyncIterator[tuple[Any, Any]]:
     key, secret = paper.create_key()
-    options = {"apiKey": key, "secret": secret, "enableRateLimit": False,
-               "options": {"fetchCurrencies": False}}
-    spot = ccxt.binance({**options, "options": {"fetchCurrencies": False,
-                                                "defaultType": "spot"}})
+    options = {
+        "apiKey": key,
+        "secret": secret,
+        "enableRateLimit": False,
+        "options": {"fetchCurrencies": False},
+    }
+    spot = ccxt.binance({**options, "options": {"fetchCurrencies": False, "defaultType": "spot"}})
     usdm = ccxt.binanceusdm(options)
     for exchange in (spot, usdm):
         _point_at(exchange, paper.url)
@@ -67,12 +70,24 @@ async def test_ccxt_usdm(paper: PaperExchange, clients: tuple[Any, Any]) -> None
     assert order["status"] == "open"
     fetched = await usdm.fetch_order(order["id"], "BTC/USDT:USDT")
     assert fetched["clientOrderId"] == order["clientOrderId"]
-    batch = await usdm.create_orders([
-        {"symbol": "BTC/USDT:USDT", "type": "limit", "side": "buy", "amount": 0.002,
-         "price": 88000},
-        {"symbol": "BTC/USDT:USDT", "type": "limit", "side": "buy", "amount": 0.002,
-         "price": 88000.05},  # off tick: ccxt rounds it to 88000.1 -> accepted
-    ])
+    batch = await usdm.create_orders(
+        [
+            {
+                "symbol": "BTC/USDT:USDT",
+                "type": "limit",
+                "side": "buy",
+                "amount": 0.002,
+                "price": 88000,
+            },
+            {
+                "symbol": "BTC/USDT:USDT",
+                "type": "limit",
+                "side": "buy",
+                "amount": 0.002,
+                "price": 88000.05,
+            },  # off tick: ccxt rounds it to 88000.1 -> accepted
+        ]
+    )
     assert [o["status"] for o in batch] == ["open", "open"]
     opened = await usdm.fetch_open_orders("BTC/USDT:USDT")
     assert len(opened) == 3

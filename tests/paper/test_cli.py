@@ -37,9 +37,26 @@ def test_paper_process_serves_signed_requests(paper_process: Any) -> None:
 
 def test_given_keys_and_sigterm() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "toolkit", "paper", "--port", "0", "--json", "--api-key", "K1",
-         "--api-secret", "S1", "--price-mode", "fixed", "--error-after-rate", "0"],
-        stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "toolkit",
+            "paper",
+            "--port",
+            "0",
+            "--json",
+            "--api-key",
+            "K1",
+            "--api-secret",
+            "S1",
+            "--price-mode",
+            "fixed",
+            "--error-after-rate",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         info = json.loads(proc.stdout.readline())
@@ -66,10 +83,25 @@ def test_help_documents_every_option() -> None:
     parser = argparse.ArgumentParser(prog="toolkit")
     sub = parser.add_subparsers(dest="command")
     out = add_parser(sub).format_help()
-    for flag in ("--host", "--port", "--api-key", "--api-secret", "--seed", "--no-rate-limits",
-                 "--price-mode", "--json", "--latency", "--error-before-rate",
-                 "--error-after-rate", "--drop-after-rate", "--burst-429-rate",
-                 "--clock-skew-ms", "--fault-seed", "--max-lifetime", "--tls"):
+    for flag in (
+        "--host",
+        "--port",
+        "--api-key",
+        "--api-secret",
+        "--seed",
+        "--no-rate-limits",
+        "--price-mode",
+        "--json",
+        "--latency",
+        "--error-before-rate",
+        "--error-after-rate",
+        "--drop-after-rate",
+        "--burst-429-rate",
+        "--clock-skew-ms",
+        "--fault-seed",
+        "--max-lifetime",
+        "--tls",
+    ):
         assert flag in out
 
 

@@ -56,8 +56,16 @@ def _point_at(exchange: Any, url: str) -> None:
 async def clients(paper: PaperExchange) -> AsyncIterator[tuple[Any, Any]]:
     key, secret = paper.create_key()
     options = {"apiKey": key, "secret": secret, "enableRateLimit": False}
-    spot = ccxt.binance({**options, "options": {"fetchCurrencies": False, "defaultType": "spot",
-                                                "fetchMarkets": {"types": ["spot"]}}})
+    spot = ccxt.binance(
+        {
+            **options,
+            "options": {
+                "fetchCurrencies": False,
+                "defaultType": "spot",
+                "fetchMarkets": {"types": ["spot"]},
+            },
+        }
+    )
     usdm = ccxt.binanceusdm({**options, "options": {"fetchCurrencies": False}})
     for exchange in (spot, usdm):
         _point_at(exchange, paper.url)
@@ -87,7 +95,9 @@ async def test_spot_calls_and_shapes(clients: tuple[Any, Any]) -> None:
     assert by_cost["info"]["origQuoteOrderQty"] == "100.00000000"
     ioc = await spot.create_order(S, "limit", "buy", 0.001, 80000, {"timeInForce": "IOC"})
     assert (ioc["status"], ioc["info"]["expiryReason"]) == (
-        "expired", "UNFILLED_IOC_QUANTITY_EXPIRED")
+        "expired",
+        "UNFILLED_IOC_QUANTITY_EXPIRED",
+    )
     fok = await spot.create_order(S, "limit", "buy", 0.001, 80000, {"timeInForce": "FOK"})
     assert fok["info"]["expiryReason"] == "UNFILLED_FOK_ORDER_EXPIRED"
     stop = await spot.create_order(S, "limit", "sell", 0.001, 85000, {"stopLossPrice": 86000})
@@ -111,18 +121,21 @@ async def test_spot_calls_and_shapes(clients: tuple[Any, Any]) -> None:
 async def test_usdm_calls_and_shapes(paper: PaperExchange, clients: tuple[Any, Any]) -> None:
     _, usdm = clients
     assert isinstance(await usdm.fetch_time(), int)
-    batch = await usdm.create_orders([
-        {"symbol": F, "type": "limit", "side": "buy", "amount": 0.002, "price": 88000},
-        {"symbol": F, "type": "limit", "side": "buy", "amount": 0.002, "price": 87000},
-    ])
+    batch = await usdm.create_orders(
+        [
+            {"symbol": F, "type": "limit", "side": "buy", "amount": 0.002, "price": 88000},
+            {"symbol": F, "type": "limit", "side": "buy", "amount": 0.002, "price": 87000},
+        ]
+    )
     assert [shape(o["info"]) for o in batch] == [FUT_ORDER, FUT_ORDER]
     one = batch[0]
     assert shape((await usdm.fetch_order(one["id"], F))["info"]) == FUT_QUERY
     still_open = await usdm.fetch_open_order(one["id"], F)
     assert shape(still_open["info"]) == FUT_QUERY
     # ccxt 4.5.90 sends {"test": True} to the test endpoint on spot only: call it directly
-    tested = await usdm.fapiPrivatePostOrderTest({"symbol": "BTCUSDT", "side": "BUY",
-                                                  "type": "MARKET", "quantity": "0.002"})
+    tested = await usdm.fapiPrivatePostOrderTest(
+        {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.002"}
+    )
     assert tested == {}
     gone = await usdm.cancel_orders([o["id"] for o in batch], F)
     assert [o["status"] for o in gone] == ["canceled", "canceled"]
@@ -139,25 +152,29 @@ async def test_usdm_calls_and_shapes(paper: PaperExchange, clients: tuple[Any, A
     assert len(await usdm.fetch_orders(F)) == 4
 
 
-async def test_usdm_algo_orders_through_ccxt(paper: PaperExchange,
-                                             clients: tuple[Any, Any]) -> None:
+async def test_usdm_algo_orders_through_ccxt(
+    paper: PaperExchange, clients: tuple[Any, Any]
+) -> None:
     _, usdm = clients
     await usdm.create_order(F, "market", "buy", 0.004)
-    stop = await usdm.create_order(F, "market", "sell", 0.002, None,
-                                   {"stopLossPrice": 89000, "reduceOnly": True})
+    stop = await usdm.create_order(
+        F, "market", "sell", 0.002, None, {"stopLossPrice": 89000, "reduceOnly": True}
+    )
     assert shape(stop["info"]) == ALGO_NEW
     assert (stop["status"], stop["info"]["orderType"]) == ("open", "STOP_MARKET")
-    take = await usdm.create_order(F, "limit", "sell", 0.002, 91000,
-                                   {"takeProfitPrice": 91000})
+    take = await usdm.create_order(F, "limit", "sell", 0.002, 91000, {"takeProfitPrice": 91000})
     assert take["info"]["orderType"] == "TAKE_PROFIT"
     fetched = await usdm.fetch_order(stop["id"], F, {"trigger": True})
     assert shape(fetched["info"]) == ALGO_QUERY
     listed = await usdm.fetch_open_orders(F, None, None, {"trigger": True})
     assert sorted(o["id"] for o in listed) == sorted([stop["id"], take["id"]])
     canceled = await usdm.cancel_order(take["id"], F, {"trigger": True})
-    assert canceled["info"] == {"algoId": int(take["id"]),
-                                "clientAlgoId": take["clientOrderId"], "code": "200",
-                                "msg": "success"}
+    assert canceled["info"] == {
+        "algoId": int(take["id"]),
+        "clientAlgoId": take["clientOrderId"],
+        "code": "200",
+        "msg": "success",
+    }
     paper.set_price("BTCUSDT", 88900, market="usdm")  # the paper price reaches the stop
     fired = await usdm.fetch_order(stop["id"], F, {"trigger": True})
     assert fired["status"] == "closed"  # FINISHED: its market order filled
@@ -166,6 +183,12 @@ async def test_usdm_algo_orders_through_ccxt(paper: PaperExchange,
     assert {o["info"]["algoStatus"] for o in history} == {"FINISHED", "CANCELED"}
     # USD-M refuses the conditional types on the old endpoint (-4120 -> ccxt error)
     with pytest.raises(ccxt.ExchangeError):
-        await usdm.fapiPrivatePostOrder({"symbol": "BTCUSDT", "side": "SELL",
-                                         "type": "STOP_MARKET", "quantity": "0.002",
-                                         "stopPrice": "80000"})
+        await usdm.fapiPrivatePostOrder(
+            {
+                "symbol": "BTCUSDT",
+                "side": "SELL",
+                "type": "STOP_MARKET",
+                "quantity": "0.002",
+                "stopPrice": "80000",
+            }
+        )

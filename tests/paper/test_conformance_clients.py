@@ -56,12 +56,22 @@ def client_env(name: str, packages: list[str]) -> Path:
             return python
         if not uv.exists():
             pytest.skip("uv is not installed next to this Python; cannot build the env")
-        made = subprocess.run([str(uv), "venv", "-q", "--clear", "-p", sys.executable, str(root)],
-                              capture_output=True, text=True, timeout=RUN_TIMEOUT)
-        installed = made.returncode == 0 and subprocess.run(
-            [str(uv), "pip", "install", "-q", "-p", str(python), *packages],
-            capture_output=True, text=True, timeout=RUN_TIMEOUT,
-        ).returncode == 0
+        made = subprocess.run(
+            [str(uv), "venv", "-q", "--clear", "-p", sys.executable, str(root)],
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT,
+        )
+        installed = (
+            made.returncode == 0
+            and subprocess.run(
+                [str(uv), "pip", "install", "-q", "-p", str(python), *packages],
+                capture_output=True,
+                text=True,
+                timeout=RUN_TIMEOUT,
+            ).returncode
+            == 0
+        )
         if not installed:
             pytest.skip(f"could not install {packages} (no package registry?)")
         marker.write_text(" ".join(packages))
@@ -72,8 +82,13 @@ async def run_client(python: Path, script: str, paper: PaperExchange) -> dict[st
     """Run ``clients/<script>`` against ``paper`` (served by this loop meanwhile)."""
     key, secret = paper.create_key()
     proc = await asyncio.create_subprocess_exec(
-        str(python), str(CLIENTS / script), paper.url, key, secret,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        str(python),
+        str(CLIENTS / script),
+        paper.url,
+        key,
+        secret,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         out, err = await asyncio.wait_for(proc.communicate(), RUN_TIMEOUT)
@@ -88,11 +103,15 @@ async def run_client(python: Path, script: str, paper: PaperExchange) -> dict[st
 async def test_python_binance(paper: PaperExchange) -> None:
     python = await asyncio.to_thread(client_env, "python-binance", ["python-binance==1.0.37"])
     got = await run_client(python, "pybinance_calls.py", paper)
-    errors = {name: v["error"] for name, v in got.items()
-              if isinstance(v, dict) and "error" in v}
+    errors = {name: v["error"] for name, v in got.items() if isinstance(v, dict) and "error" in v}
     # the one expected refusal: spot listen keys are retired (spot CHANGELOG 2026-01-21)
-    assert errors == {"spot_listen_key": {
-        "status": 410, "code": -1000, "message": got["spot_listen_key"]["error"]["message"]}}
+    assert errors == {
+        "spot_listen_key": {
+            "status": 410,
+            "code": -1000,
+            "message": got["spot_listen_key"]["error"]["message"],
+        }
+    }
     assert set(got["time"]) == {"serverTime"}
     for name in ("limit", "market", "market_quote", "ioc"):  # python-binance asks for FULL
         assert set(shape(got[name])) - {"expiryReason"} == set(SPOT_NEW), name
@@ -103,7 +122,9 @@ async def test_python_binance(paper: PaperExchange) -> None:
     assert shape(got["get_order"]) == SPOT_QUERY
     assert got["get_order_by_client_id"] == got["get_order"]
     assert [o["orderId"] for o in got["open_orders"]] == [
-        got["limit"]["orderId"], got["stop_loss_limit"]["orderId"]]
+        got["limit"]["orderId"],
+        got["stop_loss_limit"]["orderId"],
+    ]
     assert len(got["all_orders"]) == 5
     assert got["cancel"]["status"] == "CANCELED"
     assert [o["status"] for o in got["cancel_all"]] == ["CANCELED"]
@@ -126,14 +147,15 @@ async def test_python_binance(paper: PaperExchange) -> None:
     # python-binance's futures_position_information calls /fapi/v3/positionRisk
     assert [shape(p) for p in got["f_position_risk"]] == [POSITION_V3]
     assert got["f_cancel"]["status"] == "CANCELED"
-    assert got["f_cancel_all"] == {"code": 200,
-                                   "msg": "The operation of cancel all open order is done."}
+    assert got["f_cancel_all"] == {
+        "code": 200,
+        "msg": "The operation of cancel all open order is done.",
+    }
     assert len(got["f_listen_key"]) == 64
 
 
 #: The official SDKs, one environment for both (they share ``binance-common``).
-SDK_PACKAGES = ["binance-sdk-spot==13.3.0",
-                "binance-sdk-derivatives-trading-usds-futures==18.1.0"]
+SDK_PACKAGES = ["binance-sdk-spot==13.3.0", "binance-sdk-derivatives-trading-usds-futures==18.1.0"]
 
 
 async def test_official_spot_sdk_rest_and_ws_api(paper: PaperExchange) -> None:
@@ -152,8 +174,7 @@ async def test_official_spot_sdk_rest_and_ws_api(paper: PaperExchange) -> None:
     assert got["ws_subscribe"]["status"] == 200
     assert got["ws_subscribe"]["result"] == {"subscriptionId": 0}
     event = got["ws_event"]
-    assert (event["c"], event["X"], event["x"], event["s"]) == ("sdk-ws-1", "NEW", "NEW",
-                                                               "BTCUSDT")
+    assert (event["c"], event["X"], event["x"], event["s"]) == ("sdk-ws-1", "NEW", "NEW", "BTCUSDT")
 
 
 async def test_official_usdm_sdk(paper: PaperExchange) -> None:
@@ -170,8 +191,12 @@ async def test_official_usdm_sdk(paper: PaperExchange) -> None:
     assert shape(got["algo_new"]) == ALGO_NEW
     assert shape(got["algo_query"]) == ALGO_QUERY
     assert [a["clientAlgoId"] for a in got["algo_open"]] == ["sdk-sl-1"]
-    assert got["algo_cancel"] == {"algoId": got["algo_new"]["algoId"],
-                                  "clientAlgoId": "sdk-sl-1", "code": "200", "msg": "success"}
+    assert got["algo_cancel"] == {
+        "algoId": got["algo_new"]["algoId"],
+        "clientAlgoId": "sdk-sl-1",
+        "code": "200",
+        "msg": "success",
+    }
     assert [shape(p) for p in got["positions_v3"]] == [POSITION_V3]
     assert "feeTier" not in got["account_v3"]
     assert got["cancel"]["status"] == "CANCELED"
@@ -203,13 +228,19 @@ async def test_deprecated_spot_connector(paper: PaperExchange) -> None:
 
 async def test_deprecated_usdm_connector(paper: PaperExchange) -> None:
     """binance-futures-connector 4.2.0, in an environment of its own (same binance/api.py)."""
-    python = await asyncio.to_thread(client_env, "binance-futures-connector",
-                                     ["binance-futures-connector==4.2.0"])
+    python = await asyncio.to_thread(
+        client_env, "binance-futures-connector", ["binance-futures-connector==4.2.0"]
+    )
     got = await run_client(python, "connector_usdm_calls.py", paper)
     # the old endpoint refuses conditional types (-4120, observed 2025-12-09, nautilus#3287)
-    assert _errors(got) == {"stop_market_old_endpoint": {
-        "status": 400, "code": -4120, "message": "Order type not supported for this endpoint. "
-        "Please use the Algo Order API endpoints instead."}}
+    assert _errors(got) == {
+        "stop_market_old_endpoint": {
+            "status": 400,
+            "code": -4120,
+            "message": "Order type not supported for this endpoint. "
+            "Please use the Algo Order API endpoints instead.",
+        }
+    }
     assert shape(got["limit"]) == FUT_ORDER
     assert got["test_order"] == {}
     assert shape(got["query"]) == FUT_QUERY

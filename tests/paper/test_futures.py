@@ -15,10 +15,18 @@ ORDER = "/fapi/v1/order"
 B = "/fapi/v1/batchOrders"
 
 
-def fut(side: str = "BUY", qty: str = "0.002", price: str = "89000.0", **extra: Any
-        ) -> dict[str, Any]:
-    return {"symbol": "BTCUSDT", "side": side, "type": "LIMIT", "timeInForce": "GTC",
-            "quantity": qty, "price": price, **extra}
+def fut(
+    side: str = "BUY", qty: str = "0.002", price: str = "89000.0", **extra: Any
+) -> dict[str, Any]:
+    return {
+        "symbol": "BTCUSDT",
+        "side": side,
+        "type": "LIMIT",
+        "timeInForce": "GTC",
+        "quantity": qty,
+        "price": price,
+        **extra,
+    }
 
 
 async def test_public_endpoints(client: Any) -> None:
@@ -50,7 +58,11 @@ async def test_limit_order_lifecycle_and_position(paper: PaperExchange, client: 
     assert r.status == 200, r.body
     body = r.body
     assert (body["status"], body["price"], body["origQty"], body["positionSide"]) == (
-        "NEW", "89000.00", "0.002", "BOTH")
+        "NEW",
+        "89000.00",
+        "0.002",
+        "BOTH",
+    )
     assert body["cumQuote"] == "0.00000"
     assert body["reduceOnly"] is False
     assert {"cumQty", "avgPrice", "updateTime", "origType", "goodTillDate"} <= set(body)
@@ -64,20 +76,38 @@ async def test_limit_order_lifecycle_and_position(paper: PaperExchange, client: 
     assert (q.body["status"], q.body["avgPrice"]) == ("FILLED", "89000.00000")
     pos = await client.get("/fapi/v2/positionRisk", {"symbol": "BTCUSDT"})
     assert (pos.body[0]["positionAmt"], Decimal(pos.body[0]["entryPrice"])) == (
-        "0.002", Decimal(89000))
+        "0.002",
+        Decimal(89000),
+    )
     assert Decimal(pos.body[0]["unRealizedProfit"]) == -1
     bal = (await client.get("/fapi/v2/balance")).body
     usdt = next(b for b in bal if b["asset"] == "USDT")
     assert Decimal(usdt["balance"]) == 100_000
     # close with a reduce-only market order: realized -1 USDT
-    r = await client.post(ORDER, {"symbol": "BTCUSDT", "side": "SELL", "type": "MARKET",
-                              "quantity": "0.002", "reduceOnly": "true",
-                              "newOrderRespType": "RESULT"})
+    r = await client.post(
+        ORDER,
+        {
+            "symbol": "BTCUSDT",
+            "side": "SELL",
+            "type": "MARKET",
+            "quantity": "0.002",
+            "reduceOnly": "true",
+            "newOrderRespType": "RESULT",
+        },
+    )
     assert (r.body["status"], r.body["reduceOnly"]) == ("FILLED", True)
     bal = (await client.get("/fapi/v2/balance")).body
     assert Decimal(next(b for b in bal if b["asset"] == "USDT")["balance"]) == 99_999
-    r = await client.post(ORDER, {"symbol": "BTCUSDT", "side": "SELL", "type": "MARKET",
-                              "quantity": "0.002", "reduceOnly": "true"})
+    r = await client.post(
+        ORDER,
+        {
+            "symbol": "BTCUSDT",
+            "side": "SELL",
+            "type": "MARKET",
+            "quantity": "0.002",
+            "reduceOnly": "true",
+        },
+    )
     assert (r.status, r.code, r.body["msg"]) == (400, -2022, "ReduceOnly Order is rejected.")
 
 
@@ -104,32 +134,54 @@ async def test_cancel_lists_and_cancel_all(client: Any) -> None:
     [
         ({"price": "89000.05"}, -4014, "Price not increased by tick size."),
         ({"qty": "0.0025"}, -4023, "Qty not increased by step size."),
-        ({"qty": "0.001"}, -4164,
-         "Order's notional must be no smaller than 100 (unless you choose reduce only)."),
+        (
+            {"qty": "0.001"},
+            -4164,
+            "Order's notional must be no smaller than 100 (unless you choose reduce only).",
+        ),
         ({"price": "95000.0"}, -4016, "Price is higher than mark price multiplier cap."),
-        ({"side": "SELL", "price": "85000.0"}, -4024,
-         "Price is lower than mark price multiplier floor."),
+        (
+            {"side": "SELL", "price": "85000.0"},
+            -4024,
+            "Price is lower than mark price multiplier floor.",
+        ),
         ({"qty": "0.0001"}, -4004, "Quantity less than min quantity."),
         ({"qty": "1001"}, -4005, "Quantity greater than max quantity."),
         ({"price": "0.01"}, -4013, "Price less than min price."),
         ({"price": "1800000.1"}, -4002, "Price greater than max price."),
         ({"qty": "0"}, -4003, "Quantity less than or equal to zero."),
-        ({"type": "STOP_MARKET", "stopPrice": "80000"}, -4120,
-         "Order type not supported for this endpoint. Please use the Algo Order API endpoints "
-         "instead."),
-        ({"timeInForce": "GTX", "price": "90000.0"}, -5022,
-         "Due to the order could not be executed as maker, the Post Only order will be "
-         "rejected. The order will not be recorded in the order history"),
-        ({"timeInForce": "FOK", "price": "89000.0"}, -5021,
-         "Due to the order could not be filled immediately, the FOK order has been rejected. "
-         "The order will not be recorded in the order history"),
-        ({"newClientOrderId": "bad id"}, -1100,
-         "Illegal characters found in parameter 'newClientOrderId'; legal range is "
-         "'^[\\.A-Z\\:/a-z0-9_-]{1,36}$'."),
+        (
+            {"type": "STOP_MARKET", "stopPrice": "80000"},
+            -4120,
+            "Order type not supported for this endpoint. Please use the Algo Order API endpoints "
+            "instead.",
+        ),
+        (
+            {"timeInForce": "GTX", "price": "90000.0"},
+            -5022,
+            "Due to the order could not be executed as maker, the Post Only order will be "
+            "rejected. The order will not be recorded in the order history",
+        ),
+        (
+            {"timeInForce": "FOK", "price": "89000.0"},
+            -5021,
+            "Due to the order could not be filled immediately, the FOK order has been rejected. "
+            "The order will not be recorded in the order history",
+        ),
+        (
+            {"newClientOrderId": "bad id"},
+            -1100,
+            "Illegal characters found in parameter 'newClientOrderId'; legal range is "
+            "'^[\\.A-Z\\:/a-z0-9_-]{1,36}$'.",
+        ),
         ({"symbol": "NOPEUSDT"}, -1121, "Invalid symbol."),
         ({"side": "UP"}, -1117, "Invalid side."),
-        ({"qty": "1e3"}, -1100, "Illegal characters found in parameter 'quantity'; legal range "
-         "is '^([0-9]{1,20})(\\.[0-9]{1,20})?$'."),
+        (
+            {"qty": "1e3"},
+            -1100,
+            "Illegal characters found in parameter 'quantity'; legal range "
+            "is '^([0-9]{1,20})(\\.[0-9]{1,20})?$'.",
+        ),
     ],
 )
 async def test_futures_errors(client: Any, params: dict[str, str], code: int, msg: str) -> None:
@@ -151,15 +203,26 @@ async def test_margin_and_duplicates(paper: PaperExchange, client: Any) -> None:
     assert (r.code, r.body["msg"]) == (-4116, "ClientOrderId is duplicated.")
     r = await client.post(ORDER, fut(timeInForce="IOC", price="89000.0"))
     assert r.body["status"] == "EXPIRED"
-    r = await client.post(ORDER, {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET",
-                              "quantity": "0.002"})
+    r = await client.post(
+        ORDER, {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.002"}
+    )
     assert (r.body["status"], r.body["avgPrice"]) == ("FILLED", "90000.00000")
 
 
 def _batch(n: int, **extra: Any) -> list[dict[str, Any]]:
-    return [{"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
-             "quantity": "0.002", "price": "89000", "newClientOrderId": f"b{i}", **extra}
-            for i in range(n)]
+    return [
+        {
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "LIMIT",
+            "timeInForce": "GTC",
+            "quantity": "0.002",
+            "price": "89000",
+            "newClientOrderId": f"b{i}",
+            **extra,
+        }
+        for i in range(n)
+    ]
 
 
 async def test_batch_positional_results(client: Any) -> None:
@@ -184,19 +247,22 @@ async def test_batch_encodings(client: Any, style: str) -> None:
     orders = _batch(2)
     ts = __import__("time").time()
     if style == "raw":  # ccxt: compact JSON, not encoded, in the body
-        body = f"timestamp={int(ts * 1000)}&batchOrders=" + json.dumps(orders, separators=(
-            ",", ":"))
+        body = f"timestamp={int(ts * 1000)}&batchOrders=" + json.dumps(
+            orders, separators=(",", ":")
+        )
     elif style == "percent":
         body = urlencode({"batchOrders": json.dumps(orders), "timestamp": int(ts * 1000)})
     elif style == "python-binance":  # repr of a list, quotes as %22, spaces as +
         body = urlencode({"batchOrders": str(orders), "timestamp": int(ts * 1000)}).replace(
-            "%27", "%22")
+            "%27", "%22"
+        )
     else:
         for o in orders:
             o["quantity"], o["price"] = 0.002, 89000
         body = "batchOrders=" + quote(json.dumps(orders)) + f"&timestamp={int(ts * 1000)}"
     import hashlib
     import hmac
+
     sig = hmac.new(client.secret.encode(), body.encode(), hashlib.sha256).hexdigest()
     r = await client.raw("POST", B, body=body + "&signature=" + sig)
     assert r.status == 200, r.body
@@ -211,8 +277,9 @@ async def test_batch_cancel(client: Any) -> None:
     assert r.body[0]["status"] == "CANCELED"
     assert r.body[1] == {"code": -2011, "msg": "Unknown order sent."}
     # ccxt sends the list names in lower case
-    r = await client.delete(B, {"symbol": "BTCUSDT",
-                                "origclientorderidlist": json.dumps(["b1", "b2"])})
+    r = await client.delete(
+        B, {"symbol": "BTCUSDT", "origclientorderidlist": json.dumps(["b1", "b2"])}
+    )
     assert [o["status"] for o in r.body] == ["CANCELED", "CANCELED"]
     r = await client.delete(B, {"symbol": "BTCUSDT", "orderIdList": json.dumps(list(range(11)))})
     assert r.code == -4084

@@ -63,7 +63,9 @@ async def test_order_rate_limit(make_client: Any, limit_order: Any) -> None:
         assert codes == [200, 200, 429]
         r = await c.post(ORDER, limit_order())
         assert (r.code, r.body["msg"]) == (
-            -1015, "Too many new orders; current limit is 2 orders per 10 SECOND.")
+            -1015,
+            "Too many new orders; current limit is 2 orders per 10 SECOND.",
+        )
     finally:
         await ex.stop()
 
@@ -82,8 +84,9 @@ async def test_rate_limits_off(make_client: Any) -> None:
         await ex.stop()
 
 
-async def test_error_before_accept_creates_no_order(paper: PaperExchange, client: Any,
-                                                    limit_order: Any) -> None:
+async def test_error_before_accept_creates_no_order(
+    paper: PaperExchange, client: Any, limit_order: Any
+) -> None:
     paper.configure_faults(FaultConfig(error_before_rate=1.0))
     r = await client.post(ORDER, limit_order(newClientOrderId="eb1"))
     assert r.status == 503
@@ -94,8 +97,9 @@ async def test_error_before_accept_creates_no_order(paper: PaperExchange, client
     assert "eb1" not in paper.counters()["orders_by_client_id"]
 
 
-async def test_error_after_accept_order_exists(paper: PaperExchange, client: Any,
-                                               limit_order: Any) -> None:
+async def test_error_after_accept_order_exists(
+    paper: PaperExchange, client: Any, limit_order: Any
+) -> None:
     paper.configure_faults(FaultConfig(error_after_rate=1.0))
     r = await client.post(ORDER, limit_order(newClientOrderId="ea1"))
     assert r.status == 503
@@ -110,8 +114,10 @@ async def test_error_after_accept_order_exists(paper: PaperExchange, client: Any
 
 async def test_drop_after_accept_order_exists(paper: PaperExchange, client: Any) -> None:
     paper.configure_faults(FaultConfig(drop_after_rate=1.0))
-    batch = '[{"symbol":"BTCUSDT","side":"BUY","type":"LIMIT","timeInForce":"GTC",' \
-            '"quantity":"0.002","price":"89000","newClientOrderId":"dr1"}]'
+    batch = (
+        '[{"symbol":"BTCUSDT","side":"BUY","type":"LIMIT","timeInForce":"GTC",'
+        '"quantity":"0.002","price":"89000","newClientOrderId":"dr1"}]'
+    )
     with pytest.raises(aiohttp.ClientError):
         await client.post("/fapi/v1/batchOrders", {"batchOrders": batch})
     paper.configure_faults(FaultConfig())
@@ -146,8 +152,9 @@ def test_faults_are_deterministic_under_seed() -> None:
     from toolkit.paper._faults import FaultInjector
 
     def draws(seed: int) -> list[Any]:
-        inj = FaultInjector(FaultConfig(error_before_rate=0.3, error_after_rate=0.3,
-                                        drop_after_rate=0.3, seed=seed))
+        inj = FaultInjector(
+            FaultConfig(error_before_rate=0.3, error_after_rate=0.3, drop_after_rate=0.3, seed=seed)
+        )
         return [(inj.error_before(), inj.after()) for _ in range(50)]
 
     assert draws(7) == draws(7)
@@ -159,8 +166,7 @@ def test_faults_are_deterministic_under_seed() -> None:
 async def test_concurrent_requests_with_latency(paper: PaperExchange, client: Any) -> None:
     paper.configure_faults(FaultConfig(latency=0.5))
     started = time.monotonic()
-    replies = await asyncio.gather(*(client.get("/api/v3/time", signed=False)
-                                     for _ in range(20)))
+    replies = await asyncio.gather(*(client.get("/api/v3/time", signed=False) for _ in range(20)))
     assert all(r.status == 200 for r in replies)
     # serialized, 20 requests would take 10 s; concurrent, one latency plus overhead
     assert time.monotonic() - started < 5.0

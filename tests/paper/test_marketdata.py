@@ -29,21 +29,77 @@ from .conftest import Client
 START = 1_790_000_000.0  # 2026-09-21 14:13:20 UTC: mid-minute, mid-hour
 MINUTE = 60_000
 
-REAL_SPOT_KLINE = [1706630400000, "43519.34000000", "43936.00000000", "43171.00000000",
-                   "43488.71000000", "20.55495000", 1706633999999, "891428.42858070", 3743,
-                   "10.91428000", "473782.95739920", "0"]
-REAL_USDM_KLINE = [1712738520000, "71471.00", "71471.00", "70459.40", "70459.40", "0.120",
-                   1712738579999, "8518.17600", 9, "0.061", "4359.72600", "0"]
+REAL_SPOT_KLINE = [
+    1706630400000,
+    "43519.34000000",
+    "43936.00000000",
+    "43171.00000000",
+    "43488.71000000",
+    "20.55495000",
+    1706633999999,
+    "891428.42858070",
+    3743,
+    "10.91428000",
+    "473782.95739920",
+    "0",
+]
+REAL_USDM_KLINE = [
+    1712738520000,
+    "71471.00",
+    "71471.00",
+    "70459.40",
+    "70459.40",
+    "0.120",
+    1712738579999,
+    "8518.17600",
+    9,
+    "0.061",
+    "4359.72600",
+    "0",
+]
 REAL_SPOT_DEPTH_KEYS = ["lastUpdateId", "bids", "asks"]
 REAL_USDM_DEPTH_KEYS = ["lastUpdateId", "E", "T", "bids", "asks"]
 SPOT_TICKER_KEYS = [  # rest-api.md, "24hr ticker price change statistics" (FULL)
-    "symbol", "priceChange", "priceChangePercent", "weightedAvgPrice", "prevClosePrice",
-    "lastPrice", "lastQty", "bidPrice", "bidQty", "askPrice", "askQty", "openPrice", "highPrice",
-    "lowPrice", "volume", "quoteVolume", "openTime", "closeTime", "firstId", "lastId", "count"]
+    "symbol",
+    "priceChange",
+    "priceChangePercent",
+    "weightedAvgPrice",
+    "prevClosePrice",
+    "lastPrice",
+    "lastQty",
+    "bidPrice",
+    "bidQty",
+    "askPrice",
+    "askQty",
+    "openPrice",
+    "highPrice",
+    "lowPrice",
+    "volume",
+    "quoteVolume",
+    "openTime",
+    "closeTime",
+    "firstId",
+    "lastId",
+    "count",
+]
 USDM_TICKER_KEYS = [  # USD-M "24hr Ticker Price Change Statistics"
-    "symbol", "priceChange", "priceChangePercent", "weightedAvgPrice", "lastPrice", "lastQty",
-    "openPrice", "highPrice", "lowPrice", "volume", "quoteVolume", "openTime", "closeTime",
-    "firstId", "lastId", "count"]
+    "symbol",
+    "priceChange",
+    "priceChangePercent",
+    "weightedAvgPrice",
+    "lastPrice",
+    "lastQty",
+    "openPrice",
+    "highPrice",
+    "lowPrice",
+    "volume",
+    "quoteVolume",
+    "openTime",
+    "closeTime",
+    "firstId",
+    "lastId",
+    "count",
+]
 
 
 class Clock:
@@ -98,12 +154,14 @@ async def test_kline_rows_have_the_real_shapes(api: Client) -> None:
     [spot] = await _klines(api, interval="1h", limit=1)
     assert _types(spot) == _types(REAL_SPOT_KLINE)
     assert [_decimals(v) for v in spot if isinstance(v, str)] == [
-        _decimals(v) for v in REAL_SPOT_KLINE if isinstance(v, str)]
+        _decimals(v) for v in REAL_SPOT_KLINE if isinstance(v, str)
+    ]
     [usdm] = await _klines(api, "/fapi/v1/klines", interval="1m", limit=1)
     assert _types(usdm) == _types(REAL_USDM_KLINE)
     # USD-M pads to the symbol: price 2 decimals, qty 3, quote volume 5 (as recorded).
     assert [_decimals(v) for v in usdm if isinstance(v, str)] == [
-        _decimals(v) for v in REAL_USDM_KLINE if isinstance(v, str)]
+        _decimals(v) for v in REAL_USDM_KLINE if isinstance(v, str)
+    ]
     assert spot[6] - spot[0] == 3_600_000 - 1
     assert usdm[6] - usdm[0] == MINUTE - 1
 
@@ -123,14 +181,30 @@ async def test_depth_ticker_and_avg_price_shapes(api: Client) -> None:
     avg = await api.get("/api/v3/avgPrice", {"symbol": "BTCUSDT"}, signed=False)
     assert list(avg.body) == ["mins", "price", "closeTime"]
     assert avg.body["mins"] == 5
-    mini = await api.get("/api/v3/ticker/24hr", {"symbol": "BTCUSDT", "type": "MINI"},
-                         signed=False)
+    mini = await api.get("/api/v3/ticker/24hr", {"symbol": "BTCUSDT", "type": "MINI"}, signed=False)
     assert list(mini.body) == [  # rest-api.md, 24hr ticker, type MINI
-        "symbol", "openPrice", "highPrice", "lowPrice", "lastPrice", "volume", "quoteVolume",
-        "openTime", "closeTime", "firstId", "lastId", "count"]
+        "symbol",
+        "openPrice",
+        "highPrice",
+        "lowPrice",
+        "lastPrice",
+        "volume",
+        "quoteVolume",
+        "openTime",
+        "closeTime",
+        "firstId",
+        "lastId",
+        "count",
+    ]
     every = await api.get("/api/v3/ticker/24hr", signed=False)
     assert [t["symbol"] for t in every.body] == [
-        "BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT"]
+        "BTCUSDT",
+        "ETHUSDT",
+        "BNBUSDT",
+        "SOLUSDT",
+        "XRPUSDT",
+        "DOGEUSDT",
+    ]
 
 
 # --------------------------------------------------------------------- paging and intervals
@@ -155,14 +229,31 @@ async def test_paging_follows_binance_rules(api: Client, clock: Clock) -> None:
     assert await _klines(api, interval="1m", startTime=now + MINUTE) == []
     assert await _klines(api, interval="1d", endTime=0) == []  # before the paper listing
     assert len(await _klines(api, "/fapi/v1/klines", interval="1m", limit=1500)) == 1500
-    too_many = await api.get("/api/v3/klines", {"symbol": "BTCUSDT", "interval": "1m",
-                                                "limit": 1001}, signed=False)
+    too_many = await api.get(
+        "/api/v3/klines", {"symbol": "BTCUSDT", "interval": "1m", "limit": 1001}, signed=False
+    )
     assert too_many.status == 400
 
 
 async def test_every_binance_interval(api: Client) -> None:
-    spot = ["1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d",
-            "3d", "1w", "1M"]
+    spot = [
+        "1s",
+        "1m",
+        "3m",
+        "5m",
+        "15m",
+        "30m",
+        "1h",
+        "2h",
+        "4h",
+        "6h",
+        "8h",
+        "12h",
+        "1d",
+        "3d",
+        "1w",
+        "1M",
+    ]
     for interval in spot:
         rows = await _klines(api, interval=interval, limit=3)
         assert len(rows) == 3, interval
@@ -201,8 +292,9 @@ async def test_coarse_candles_aggregate_the_fine_ones(api: Client, clock: Clock)
 
 
 # --------------------------------------------------------------------- consistency
-async def test_history_meets_the_live_price(api: Client, timed: PaperExchange,
-                                            clock: Clock) -> None:
+async def test_history_meets_the_live_price(
+    api: Client, timed: PaperExchange, clock: Clock
+) -> None:
     now = int(clock.t * 1000)
     rows = await _klines(api, interval="1m", limit=3)
     assert rows[-1][0] == now - now % MINUTE
@@ -211,30 +303,50 @@ async def test_history_meets_the_live_price(api: Client, timed: PaperExchange,
     assert fut[0][4] == fut[1][1] == "90000.00"
 
 
-async def test_fills_lie_inside_their_candles(api: Client, timed: PaperExchange,
-                                              clock: Clock) -> None:
+async def test_fills_lie_inside_their_candles(
+    api: Client, timed: PaperExchange, clock: Clock
+) -> None:
     trades: list[dict[str, Any]] = []
     for step, price in enumerate((90000, 90450, 89620, 90990, 88800, 89500)):
         clock.t = START + 37 * step  # fills spread over several minutes
         timed.set_price("BTCUSDT", price)
-        await api.post("/api/v3/order", {"symbol": "BTCUSDT", "side": "BUY" if step % 2 else
-                                         "SELL", "type": "MARKET", "quantity": "0.01"})
+        await api.post(
+            "/api/v3/order",
+            {
+                "symbol": "BTCUSDT",
+                "side": "BUY" if step % 2 else "SELL",
+                "type": "MARKET",
+                "quantity": "0.01",
+            },
+        )
         # A resting limit that the next move crosses fills at its own price.
-        await api.post("/api/v3/order", {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT",
-                                         "timeInForce": "GTC", "quantity": "0.001",
-                                         "price": str(price - 300)})
+        await api.post(
+            "/api/v3/order",
+            {
+                "symbol": "BTCUSDT",
+                "side": "BUY",
+                "type": "LIMIT",
+                "timeInForce": "GTC",
+                "quantity": "0.001",
+                "price": str(price - 300),
+            },
+        )
     clock.t += 61
     timed.set_price("BTCUSDT", 85000)  # crosses every resting buy
     trades = (await api.get("/api/v3/myTrades", {"symbol": "BTCUSDT"})).body
     assert len(trades) == 12
     assert any(t["isMaker"] for t in trades)
     for interval, back in (("1s", 1), ("1m", 10), ("3m", 30), ("1h", 120), ("1d", 3000)):
-        rows = await _klines(api, interval=interval,
-                             startTime=trades[0]["time"] - back * MINUTE, limit=1000)
+        rows = await _klines(
+            api, interval=interval, startTime=trades[0]["time"] - back * MINUTE, limit=1000
+        )
         for trade in trades:
             [row] = [r for r in rows if r[0] <= trade["time"] <= r[6]]
             assert Decimal(row[3]) <= Decimal(trade["price"]) <= Decimal(row[2]), (
-                interval, trade, row)
+                interval,
+                trade,
+                row,
+            )
     depth = await api.get("/api/v3/depth", {"symbol": "BTCUSDT", "limit": 10}, signed=False)
     best_bid, best_ask = Decimal(depth.body["bids"][0][0]), Decimal(depth.body["asks"][0][0])
     assert (best_bid + best_ask) / 2 == Decimal(85000)
@@ -270,15 +382,17 @@ async def test_depth_is_centred_sorted_and_weighted(api: Client, timed: PaperExc
 
 
 async def test_avg_price_is_within_recent_candles(api: Client) -> None:
-    avg = Decimal((await api.get("/api/v3/avgPrice", {"symbol": "BTCUSDT"},
-                                 signed=False)).body["price"])
+    avg = Decimal(
+        (await api.get("/api/v3/avgPrice", {"symbol": "BTCUSDT"}, signed=False)).body["price"]
+    )
     rows = await _klines(api, interval="1m", limit=5)
     assert min(Decimal(r[3]) for r in rows) <= avg <= max(Decimal(r[2]) for r in rows)
 
 
 # --------------------------------------------------------------------- determinism
-async def _history(seed: int, t: float, first: str, session: aiohttp.ClientSession
-                   ) -> dict[str, Any]:
+async def _history(
+    seed: int, t: float, first: str, session: aiohttp.ClientSession
+) -> dict[str, Any]:
     ex = PaperExchange(price_mode="fixed", seed=seed, clock=Clock(t))
     await ex.start()
     try:
@@ -319,8 +433,7 @@ async def test_thirty_days_of_minutes_for_three_symbols_loads_fast(
         for symbol in ("BTCUSDT", "ETHUSDT", "SOLUSDT"):
             start = now - 30 * 86_400_000
             while True:
-                page = await _klines(api, symbol=symbol, interval="1m", startTime=start,
-                                     limit=1000)
+                page = await _klines(api, symbol=symbol, interval="1m", startTime=start, limit=1000)
                 requests += 1
                 rows += len(page)
                 if len(page) < 1000:
@@ -341,8 +454,9 @@ ccxt = pytest.importorskip("ccxt.async_support")
 async def test_ccxt_market_data_spot_and_usdm(timed: PaperExchange, clock: Clock) -> None:
     from .test_ccxt import _point_at
 
-    spot = ccxt.binance({"enableRateLimit": False, "options": {
-        "fetchCurrencies": False, "defaultType": "spot"}})
+    spot = ccxt.binance(
+        {"enableRateLimit": False, "options": {"fetchCurrencies": False, "defaultType": "spot"}}
+    )
     usdm = ccxt.binanceusdm({"enableRateLimit": False, "options": {"fetchCurrencies": False}})
     for exchange in (spot, usdm):
         _point_at(exchange, timed.url)
@@ -352,8 +466,7 @@ async def test_ccxt_market_data_spot_and_usdm(timed: PaperExchange, clock: Clock
             ohlcv = await exchange.fetch_ohlcv(symbol, "1h", since=since, limit=5)
             assert len(ohlcv) == 5
             assert ohlcv[0][0] >= since
-            assert all(low <= o <= high and low <= c <= high
-                       for _t, o, high, low, c, _v in ohlcv)
+            assert all(low <= o <= high and low <= c <= high for _t, o, high, low, c, _v in ohlcv)
             book = await exchange.fetch_order_book(symbol, 5)
             assert (book["bids"][0][0] + book["asks"][0][0]) / 2 == pytest.approx(90000)
             ticker = await exchange.fetch_ticker(symbol)

@@ -93,9 +93,7 @@ async def test_secrets_never_leave_the_session(tmp_path: Path) -> None:
 
 
 async def test_concurrent_batches_and_two_processes_on_one_store(tmp_path: Path) -> None:
-    report = await load.run_load(
-        tmp_path, n_batches=20, size=20, shared_batches=3, shared_size=20
-    )
+    report = await load.run_load(tmp_path, n_batches=20, size=20, shared_batches=3, shared_size=20)
     assert report["violations"] == [], show(report)
     concurrent = report["concurrent"]
     assert concurrent["max_client_connections"] <= concurrent["connection_limit"]

@@ -18,8 +18,10 @@ async def test_max_order_notional_just_inside_and_just_outside(tkh: Any) -> None
     frame = await session.batch([tkh.limit(qty="0.001", price="90000"),  # 90: at the cap
                                  tkh.limit(qty="0.001", price="90010")])  # fmt: skip
     assert frame["status"].tolist() == ["FILLED", "INVALID"]  # (a buy at the price fills)
-    assert frame["error_msg"].iloc[1].startswith(
-        "notional 90.01 USDT exceeds max_order_notional 90 USDT"
+    assert (
+        frame["error_msg"]
+        .iloc[1]
+        .startswith("notional 90.01 USDT exceeds max_order_notional 90 USDT")
     )
     market = await session.batch([tkh.market(qty="0.001"), tkh.market(qty="0.00101")])
     assert market["status"].tolist() == ["FILLED", "INVALID"]  # valued at the known price

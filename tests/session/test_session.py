@@ -449,9 +449,11 @@ async def test_cancelled_caller_still_records_the_outcome(tkh: Any) -> None:
     finally:
         held.restore()
     assert info.value.frame["status"].tolist() == ["REJECTED"]
-    assert (await rows())["error_msg"].str.startswith(
-        "not placed: interrupted before it was sent"
-    ).all()
+    assert (
+        (await rows())["error_msg"]
+        .str.startswith("not placed: interrupted before it was sent")
+        .all()
+    )
     assert sum(tkh.placed().values()) == 0
     again = await tk.batch([tkh.limit()], key="interrupted")  # the re-run sends it, once
     assert again["status"].tolist() == ["NEW"]

@@ -272,6 +272,7 @@ def test_a_halt_from_one_process_stops_a_batch_running_in_another(tmp_path: Path
             [sys.executable, "-m", "bench.reliability._child", json.dumps(spec)],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
+
         def at_exchange() -> int:
             with urllib.request.urlopen(f"{info['url']}/paper/counters") as resp:
                 return int(json.loads(resp.read())["orders"])

@@ -31,28 +31,82 @@ from toolkit.adapters._marketdata import (
 )
 from toolkit.paper import PaperExchange
 
-SPOT_TRADE = {"symbol": "LTCUSDT", "id": 309520010, "orderId": 3784695242, "orderListId": -1,
-              "price": "69.63000000", "qty": "0.20000000", "quoteQty": "13.92600000",
-              "commission": "0.01392600", "commissionAsset": "USDT", "time": 1698138992358,
-              "isBuyer": False, "isMaker": False, "isBestMatch": True}
-USDM_TRADE = {"symbol": "BTCUSDT", "id": 272536245, "orderId": 3524852987, "side": "BUY",
-              "price": "36567.10", "qty": "0.010", "realizedPnl": "0", "marginAsset": "USDT",
-              "quoteQty": "365.67100", "commission": "0.14626840", "commissionAsset": "USDT",
-              "time": 1699972836419, "positionSide": "BOTH", "maker": False, "buyer": True}
-SPOT_KLINE = [1706630400000, "43519.34000000", "43936.00000000", "43171.00000000",
-              "43488.71000000", "20.55495000", 1706633999999, "891428.42858070", 3743,
-              "10.91428000", "473782.95739920", "0"]
-USDM_DEPTH = {"lastUpdateId": 35263532345, "E": 1706803917264, "T": 1706803917258,
-              "bids": [["42651.10", "470.672"], ["42650.00", "66.452"]],
-              "asks": [["42878.00", "7.011"]]}
-SPOT_TICKER = {"symbol": "BNBBTC", "priceChange": "-94.99999800", "priceChangePercent": "-95.960",
-               "weightedAvgPrice": "0.29628482", "prevClosePrice": "0.10002000",
-               "lastPrice": "4.00000200", "lastQty": "200.00000000", "bidPrice": "4.00000000",
-               "bidQty": "100.00000000", "askPrice": "4.00000200", "askQty": "100.00000000",
-               "openPrice": "99.00000000", "highPrice": "100.00000000",
-               "lowPrice": "0.10000000", "volume": "8913.30000000", "quoteVolume": "15.30000000",
-               "openTime": 1499783499040, "closeTime": 1499869899040, "firstId": 28385,
-               "lastId": 28460, "count": 76}
+SPOT_TRADE = {
+    "symbol": "LTCUSDT",
+    "id": 309520010,
+    "orderId": 3784695242,
+    "orderListId": -1,
+    "price": "69.63000000",
+    "qty": "0.20000000",
+    "quoteQty": "13.92600000",
+    "commission": "0.01392600",
+    "commissionAsset": "USDT",
+    "time": 1698138992358,
+    "isBuyer": False,
+    "isMaker": False,
+    "isBestMatch": True,
+}
+USDM_TRADE = {
+    "symbol": "BTCUSDT",
+    "id": 272536245,
+    "orderId": 3524852987,
+    "side": "BUY",
+    "price": "36567.10",
+    "qty": "0.010",
+    "realizedPnl": "0",
+    "marginAsset": "USDT",
+    "quoteQty": "365.67100",
+    "commission": "0.14626840",
+    "commissionAsset": "USDT",
+    "time": 1699972836419,
+    "positionSide": "BOTH",
+    "maker": False,
+    "buyer": True,
+}
+SPOT_KLINE = [
+    1706630400000,
+    "43519.34000000",
+    "43936.00000000",
+    "43171.00000000",
+    "43488.71000000",
+    "20.55495000",
+    1706633999999,
+    "891428.42858070",
+    3743,
+    "10.91428000",
+    "473782.95739920",
+    "0",
+]
+USDM_DEPTH = {
+    "lastUpdateId": 35263532345,
+    "E": 1706803917264,
+    "T": 1706803917258,
+    "bids": [["42651.10", "470.672"], ["42650.00", "66.452"]],
+    "asks": [["42878.00", "7.011"]],
+}
+SPOT_TICKER = {
+    "symbol": "BNBBTC",
+    "priceChange": "-94.99999800",
+    "priceChangePercent": "-95.960",
+    "weightedAvgPrice": "0.29628482",
+    "prevClosePrice": "0.10002000",
+    "lastPrice": "4.00000200",
+    "lastQty": "200.00000000",
+    "bidPrice": "4.00000000",
+    "bidQty": "100.00000000",
+    "askPrice": "4.00000200",
+    "askQty": "100.00000000",
+    "openPrice": "99.00000000",
+    "highPrice": "100.00000000",
+    "lowPrice": "0.10000000",
+    "volume": "8913.30000000",
+    "quoteVolume": "15.30000000",
+    "openTime": 1499783499040,
+    "closeTime": 1499869899040,
+    "firstId": 28385,
+    "lastId": 28460,
+    "count": 76,
+}
 
 
 def _dtypes(frame: pd.DataFrame) -> dict[str, str]:
@@ -66,10 +120,13 @@ def _declared(dtypes: dict[str, object]) -> dict[str, str]:
 def test_frames_keep_columns_and_dtypes_also_when_empty() -> None:
     cases = [
         (trades_frame([], exchange="x", market="spot"), TRADE_DTYPES),
-        (klines_frame([], exchange="x", market="spot", symbol="S", interval="1m"),
-         KLINE_DTYPES),
-        (depth_frame({"lastUpdateId": 1, "bids": [], "asks": []}, exchange="x", market="spot",
-                     symbol="S"), DEPTH_DTYPES),
+        (klines_frame([], exchange="x", market="spot", symbol="S", interval="1m"), KLINE_DTYPES),
+        (
+            depth_frame(
+                {"lastUpdateId": 1, "bids": [], "asks": []}, exchange="x", market="spot", symbol="S"
+            ),
+            DEPTH_DTYPES,
+        ),
         (tickers_frame([], exchange="x", market="spot"), TICKER_DTYPES),
     ]
     for frame, dtypes in cases:
@@ -82,7 +139,11 @@ def test_recorded_trades_parse() -> None:
     assert _dtypes(spot) == _declared(TRADE_DTYPES)
     row = spot.iloc[0]
     assert (row["trade_id"], row["order_id"], row["side"], bool(row["maker"])) == (
-        "309520010", "3784695242", "sell", False)
+        "309520010",
+        "3784695242",
+        "sell",
+        False,
+    )
     assert (row["price"], row["qty"], row["commission"]) == (69.63, 0.2, 0.013926)
     assert pd.isna(row["realized_pnl"])
     assert row["time"] == pd.Timestamp(1698138992358, unit="ms", tz="UTC")
@@ -91,8 +152,9 @@ def test_recorded_trades_parse() -> None:
 
 
 def test_recorded_klines_depth_and_ticker_parse() -> None:
-    candles = klines_frame([SPOT_KLINE], exchange="binance", market="spot", symbol="BTCUSDT",
-                           interval="1h")
+    candles = klines_frame(
+        [SPOT_KLINE], exchange="binance", market="spot", symbol="BTCUSDT", interval="1h"
+    )
     first = candles.iloc[0]
     assert (first["open"], first["close"], first["trades"]) == (43519.34, 43488.71, 3743)
     assert first["close_time"] - first["open_time"] == pd.Timedelta(milliseconds=3_599_999)
@@ -103,7 +165,10 @@ def test_recorded_klines_depth_and_ticker_parse() -> None:
     assert set(book["last_update_id"]) == {35263532345}
     ticker = tickers_frame(SPOT_TICKER, exchange="binance", market="spot").iloc[0]
     assert (ticker["symbol"], ticker["last_price"], ticker["price_change_pct"]) == (
-        "BNBBTC", 4.000002, -95.96)
+        "BNBBTC",
+        4.000002,
+        -95.96,
+    )
     assert ticker["trades"] == 76
 
 
@@ -132,8 +197,9 @@ async def test_adapter_research_calls(transport: Transport, market: Market) -> N
     pages: list[int] = []
     now = int(time.time() * 1000)
     start = now - now % 60_000 - 2999 * 60_000
-    candles = await adapter.klines("BTCUSDT", "1m", start=start, end=start + 2999 * 60_000,
-                                   progress=pages.append)  # an end: no race with the minute
+    candles = await adapter.klines(
+        "BTCUSDT", "1m", start=start, end=start + 2999 * 60_000, progress=pages.append
+    )  # an end: no race with the minute
     assert len(candles) == 3000
     assert candles["open_time"].is_monotonic_increasing
     assert candles["open_time"].diff().dropna().eq(pd.Timedelta(minutes=1)).all()
@@ -152,8 +218,14 @@ async def test_adapter_research_calls(transport: Transport, market: Market) -> N
 async def test_adapter_fills_page_by_id(paper: PaperExchange, transport: Transport) -> None:
     adapter = BinanceAdapter(transport, Market.SPOT, exchange="paper")
     requests = [
-        OrderRequest(client_order_id=f"fill-{i}", symbol="ETHUSDT", side=Side.BUY,
-                     type=OrderType.MARKET, qty=Decimal("0.01"), market=Market.SPOT)
+        OrderRequest(
+            client_order_id=f"fill-{i}",
+            symbol="ETHUSDT",
+            side=Side.BUY,
+            type=OrderType.MARKET,
+            qty=Decimal("0.01"),
+            market=Market.SPOT,
+        )
         for i in range(5)
     ]
     placed = await adapter.place(requests)
@@ -169,8 +241,10 @@ async def test_thirty_days_of_minutes_through_the_adapter(transport: Transport) 
     adapter = BinanceAdapter(transport, Market.SPOT, exchange="paper")
     now = int(time.time() * 1000)
     began = time.perf_counter()
-    frames = [await adapter.klines(s, "1m", start=now - 30 * 86_400_000)
-              for s in ("BTCUSDT", "ETHUSDT", "SOLUSDT")]
+    frames = [
+        await adapter.klines(s, "1m", start=now - 30 * 86_400_000)
+        for s in ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+    ]
     elapsed = time.perf_counter() - began
     assert sum(len(f) for f in frames) >= 3 * 30 * 1440
     assert elapsed < 30, elapsed

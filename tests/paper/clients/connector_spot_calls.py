@@ -24,27 +24,67 @@ def main(url: str, key: str, secret: str) -> None:
         try:
             out[name] = fn()
         except ClientError as exc:
-            out[name] = {"error": {"status": exc.status_code, "code": exc.error_code,
-                                   "message": exc.error_message}}
+            out[name] = {
+                "error": {
+                    "status": exc.status_code,
+                    "code": exc.error_code,
+                    "message": exc.error_message,
+                }
+            }
         return out[name]
 
     call("time", client.time)
     call("account", client.account)
-    limit = call("limit", lambda: client.new_order(
-        symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.001",
-        price="89000", newOrderRespType="FULL"))
-    call("market_quote", lambda: client.new_order(symbol="BTCUSDT", side="BUY", type="MARKET",
-                                                  quoteOrderQty="100"))
-    call("fok", lambda: client.new_order(symbol="BTCUSDT", side="BUY", type="LIMIT",
-                                         timeInForce="FOK", quantity="0.001", price="80000"))
-    call("take_profit_limit", lambda: client.new_order(
-        symbol="BTCUSDT", side="SELL", type="TAKE_PROFIT_LIMIT", timeInForce="GTC",
-        quantity="0.001", price="95000", stopPrice="94000"))
-    call("test_order", lambda: client.new_order_test(symbol="BTCUSDT", side="BUY",
-                                                     type="MARKET", quantity="0.001"))
+    limit = call(
+        "limit",
+        lambda: client.new_order(
+            symbol="BTCUSDT",
+            side="BUY",
+            type="LIMIT",
+            timeInForce="GTC",
+            quantity="0.001",
+            price="89000",
+            newOrderRespType="FULL",
+        ),
+    )
+    call(
+        "market_quote",
+        lambda: client.new_order(symbol="BTCUSDT", side="BUY", type="MARKET", quoteOrderQty="100"),
+    )
+    call(
+        "fok",
+        lambda: client.new_order(
+            symbol="BTCUSDT",
+            side="BUY",
+            type="LIMIT",
+            timeInForce="FOK",
+            quantity="0.001",
+            price="80000",
+        ),
+    )
+    call(
+        "take_profit_limit",
+        lambda: client.new_order(
+            symbol="BTCUSDT",
+            side="SELL",
+            type="TAKE_PROFIT_LIMIT",
+            timeInForce="GTC",
+            quantity="0.001",
+            price="95000",
+            stopPrice="94000",
+        ),
+    )
+    call(
+        "test_order",
+        lambda: client.new_order_test(
+            symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.001"
+        ),
+    )
     call("get_order", lambda: client.get_order("BTCUSDT", orderId=limit["orderId"]))
-    call("get_order_by_client_id", lambda: client.get_order(
-        "BTCUSDT", origClientOrderId=limit["clientOrderId"]))
+    call(
+        "get_order_by_client_id",
+        lambda: client.get_order("BTCUSDT", origClientOrderId=limit["clientOrderId"]),
+    )
     call("open_orders", lambda: client.get_open_orders("BTCUSDT"))
     call("all_orders", lambda: client.get_orders("BTCUSDT"))
     call("cancel", lambda: client.cancel_order("BTCUSDT", orderId=limit["orderId"]))

@@ -25,41 +25,94 @@ def main(url: str, key: str, secret: str) -> None:
         try:
             out[name] = fn()
         except ClientError as exc:
-            out[name] = {"error": {"status": exc.status_code, "code": exc.error_code,
-                                   "message": exc.error_message}}
+            out[name] = {
+                "error": {
+                    "status": exc.status_code,
+                    "code": exc.error_code,
+                    "message": exc.error_message,
+                }
+            }
         return out[name]
 
     call("time", client.time)
     call("account_v3", client.account)
     call("leverage", lambda: client.change_leverage(symbol="BTCUSDT", leverage=5))
-    limit = call("limit", lambda: client.new_order(
-        symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.002",
-        price="88000"))
-    call("test_order", lambda: client.new_order_test(symbol="BTCUSDT", side="BUY",
-                                                     type="MARKET", quantity="0.002"))
+    limit = call(
+        "limit",
+        lambda: client.new_order(
+            symbol="BTCUSDT",
+            side="BUY",
+            type="LIMIT",
+            timeInForce="GTC",
+            quantity="0.002",
+            price="88000",
+        ),
+    )
+    call(
+        "test_order",
+        lambda: client.new_order_test(
+            symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.002"
+        ),
+    )
     call("query", lambda: client.query_order(symbol="BTCUSDT", orderId=limit["orderId"]))
-    call("open_order", lambda: client.get_open_orders(symbol="BTCUSDT",
-                                                      orderId=limit["orderId"]))
+    call("open_order", lambda: client.get_open_orders(symbol="BTCUSDT", orderId=limit["orderId"]))
     call("open_orders", lambda: client.get_orders(symbol="BTCUSDT"))
-    batch = call("batch", lambda: client.new_batch_order([
-        {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
-         "quantity": "0.002", "price": p} for p in ("87000", "86000")]))
-    call("batch_cancel", lambda: client.cancel_batch_order(
-        symbol="BTCUSDT", orderIdList=[o["orderId"] for o in batch],
-        origClientOrderIdList=None))
-    call("market", lambda: client.new_order(symbol="BTCUSDT", side="BUY", type="MARKET",
-                                            quantity="0.004"))
-    call("stop_market_old_endpoint", lambda: client.new_order(
-        symbol="BTCUSDT", side="SELL", type="STOP_MARKET", quantity="0.002",
-        stopPrice="89000"))
-    algo = call("algo_new", lambda: client.sign_request("POST", "/fapi/v1/algoOrder", {
-        "algoType": "CONDITIONAL", "symbol": "BTCUSDT", "side": "SELL",
-        "type": "STOP_MARKET", "quantity": "0.002", "triggerPrice": "89000",
-        "clientAlgoId": "conn-sl-1"}))
-    call("algo_query", lambda: client.sign_request("GET", "/fapi/v1/algoOrder",
-                                                   {"algoId": algo["algoId"]}))
-    call("algo_cancel", lambda: client.sign_request("DELETE", "/fapi/v1/algoOrder",
-                                                    {"clientAlgoId": "conn-sl-1"}))
+    batch = call(
+        "batch",
+        lambda: client.new_batch_order(
+            [
+                {
+                    "symbol": "BTCUSDT",
+                    "side": "BUY",
+                    "type": "LIMIT",
+                    "timeInForce": "GTC",
+                    "quantity": "0.002",
+                    "price": p,
+                }
+                for p in ("87000", "86000")
+            ]
+        ),
+    )
+    call(
+        "batch_cancel",
+        lambda: client.cancel_batch_order(
+            symbol="BTCUSDT", orderIdList=[o["orderId"] for o in batch], origClientOrderIdList=None
+        ),
+    )
+    call(
+        "market",
+        lambda: client.new_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.004"),
+    )
+    call(
+        "stop_market_old_endpoint",
+        lambda: client.new_order(
+            symbol="BTCUSDT", side="SELL", type="STOP_MARKET", quantity="0.002", stopPrice="89000"
+        ),
+    )
+    algo = call(
+        "algo_new",
+        lambda: client.sign_request(
+            "POST",
+            "/fapi/v1/algoOrder",
+            {
+                "algoType": "CONDITIONAL",
+                "symbol": "BTCUSDT",
+                "side": "SELL",
+                "type": "STOP_MARKET",
+                "quantity": "0.002",
+                "triggerPrice": "89000",
+                "clientAlgoId": "conn-sl-1",
+            },
+        ),
+    )
+    call(
+        "algo_query",
+        lambda: client.sign_request("GET", "/fapi/v1/algoOrder", {"algoId": algo["algoId"]}),
+    )
+    call(
+        "algo_cancel",
+        lambda: client.sign_request("DELETE", "/fapi/v1/algoOrder", {"clientAlgoId": "conn-sl-1"}),
+    )
     call("positions_v3", lambda: client.get_position_risk(symbol="BTCUSDT"))
     call("cancel", lambda: client.cancel_order(symbol="BTCUSDT", orderId=limit["orderId"]))
     call("cancel_all", lambda: client.cancel_open_orders(symbol="BTCUSDT"))

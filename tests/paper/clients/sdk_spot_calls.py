@@ -50,8 +50,9 @@ def dump(value: Any) -> Any:
 
 async def main(url: str, key: str, secret: str) -> None:
     out: dict[str, Any] = {}
-    rest = Spot(config_rest_api=ConfigurationRestAPI(api_key=key, api_secret=secret,
-                                                     base_path=url)).rest_api
+    rest = Spot(
+        config_rest_api=ConfigurationRestAPI(api_key=key, api_secret=secret, base_path=url)
+    ).rest_api
 
     def call(name: str, fn: Any) -> Any:
         try:
@@ -63,33 +64,63 @@ async def main(url: str, key: str, secret: str) -> None:
 
     call("time", rest.time)
     call("account", rest.get_account)
-    limit = call("limit", lambda: rest.new_order(
-        symbol="BTCUSDT", side=NewOrderSideEnum.BUY, type=NewOrderTypeEnum.LIMIT,
-        time_in_force=NewOrderTimeInForceEnum.GTC, quantity=0.001, price=89000.0,
-        new_order_resp_type=NewOrderNewOrderRespTypeEnum.FULL))
-    call("market_quote", lambda: rest.new_order(
-        symbol="BTCUSDT", side=NewOrderSideEnum.BUY, type=NewOrderTypeEnum.MARKET,
-        quote_order_qty=100.0, new_order_resp_type=NewOrderNewOrderRespTypeEnum.FULL))
-    call("test_order", lambda: rest.order_test(symbol="BTCUSDT", side=OrderTestSideEnum.BUY,
-                                               type=OrderTestTypeEnum.MARKET, quantity=0.001))
+    limit = call(
+        "limit",
+        lambda: rest.new_order(
+            symbol="BTCUSDT",
+            side=NewOrderSideEnum.BUY,
+            type=NewOrderTypeEnum.LIMIT,
+            time_in_force=NewOrderTimeInForceEnum.GTC,
+            quantity=0.001,
+            price=89000.0,
+            new_order_resp_type=NewOrderNewOrderRespTypeEnum.FULL,
+        ),
+    )
+    call(
+        "market_quote",
+        lambda: rest.new_order(
+            symbol="BTCUSDT",
+            side=NewOrderSideEnum.BUY,
+            type=NewOrderTypeEnum.MARKET,
+            quote_order_qty=100.0,
+            new_order_resp_type=NewOrderNewOrderRespTypeEnum.FULL,
+        ),
+    )
+    call(
+        "test_order",
+        lambda: rest.order_test(
+            symbol="BTCUSDT",
+            side=OrderTestSideEnum.BUY,
+            type=OrderTestTypeEnum.MARKET,
+            quantity=0.001,
+        ),
+    )
     call("get_order", lambda: rest.get_order(symbol="BTCUSDT", order_id=limit["orderId"]))
     call("open_orders", lambda: rest.get_open_orders(symbol="BTCUSDT"))
     call("all_orders", lambda: rest.all_orders(symbol="BTCUSDT"))
     call("cancel", lambda: rest.delete_order(symbol="BTCUSDT", order_id=limit["orderId"]))
 
     ws_url = url.replace("http", "ws", 1) + "/ws-api/v3"
-    client = Spot(config_ws_api=ConfigurationWebSocketAPI(api_key=key, api_secret=secret,
-                                                          stream_url=ws_url))
+    client = Spot(
+        config_ws_api=ConfigurationWebSocketAPI(api_key=key, api_secret=secret, stream_url=ws_url)
+    )
     connection = await client.websocket_api.create_connection()
     events: asyncio.Queue[Any] = asyncio.Queue()
     try:
         subscribed = await connection.user_data_stream_subscribe_signature()
         out["ws_subscribe"] = dump(subscribed.response.data())
         subscribed.stream.on("message", lambda data: events.put_nowait(dump(data)))
-        await asyncio.to_thread(lambda: rest.new_order(
-            symbol="BTCUSDT", side=NewOrderSideEnum.BUY, type=NewOrderTypeEnum.LIMIT,
-            time_in_force=NewOrderTimeInForceEnum.GTC, quantity=0.001, price=88000.0,
-            new_client_order_id="sdk-ws-1"))
+        await asyncio.to_thread(
+            lambda: rest.new_order(
+                symbol="BTCUSDT",
+                side=NewOrderSideEnum.BUY,
+                type=NewOrderTypeEnum.LIMIT,
+                time_in_force=NewOrderTimeInForceEnum.GTC,
+                quantity=0.001,
+                price=88000.0,
+                new_client_order_id="sdk-ws-1",
+            )
+        )
         out["ws_event"] = await asyncio.wait_for(events.get(), 30)
     finally:
         await connection.close_connection(close_session=True)

@@ -55,8 +55,9 @@ def dump(value: Any) -> Any:
 
 def main(url: str, key: str, secret: str) -> None:
     out: dict[str, Any] = {}
-    rest = DerivativesTradingUsdsFutures(config_rest_api=ConfigurationRestAPI(
-        api_key=key, api_secret=secret, base_path=url)).rest_api
+    rest = DerivativesTradingUsdsFutures(
+        config_rest_api=ConfigurationRestAPI(api_key=key, api_secret=secret, base_path=url)
+    ).rest_api
 
     def call(name: str, fn: Any) -> Any:
         try:
@@ -69,30 +70,72 @@ def main(url: str, key: str, secret: str) -> None:
     call("time", rest.check_server_time)
     call("account_v3", rest.account_information_v3)
     call("leverage", lambda: rest.change_initial_leverage(symbol="BTCUSDT", leverage=5))
-    limit = call("limit", lambda: rest.new_order(
-        symbol="BTCUSDT", side=NewOrderSideEnum.BUY, type=NewOrderTypeEnum.LIMIT,
-        time_in_force=NewOrderTimeInForceEnum.GTC, quantity=0.002, price=88000.0))
-    call("test_order", lambda: rest.test_order(symbol="BTCUSDT", side=TestOrderSideEnum.BUY,
-                                               type=TestOrderTypeEnum.MARKET, quantity=0.002))
+    limit = call(
+        "limit",
+        lambda: rest.new_order(
+            symbol="BTCUSDT",
+            side=NewOrderSideEnum.BUY,
+            type=NewOrderTypeEnum.LIMIT,
+            time_in_force=NewOrderTimeInForceEnum.GTC,
+            quantity=0.002,
+            price=88000.0,
+        ),
+    )
+    call(
+        "test_order",
+        lambda: rest.test_order(
+            symbol="BTCUSDT",
+            side=TestOrderSideEnum.BUY,
+            type=TestOrderTypeEnum.MARKET,
+            quantity=0.002,
+        ),
+    )
     call("query", lambda: rest.query_order(symbol="BTCUSDT", order_id=limit["orderId"]))
-    call("open_order", lambda: rest.query_current_open_order(symbol="BTCUSDT",
-                                                             order_id=limit["orderId"]))
+    call(
+        "open_order",
+        lambda: rest.query_current_open_order(symbol="BTCUSDT", order_id=limit["orderId"]),
+    )
     call("open_orders", lambda: rest.current_all_open_orders(symbol="BTCUSDT"))
-    batch = call("batch", lambda: rest.place_multiple_orders(batch_orders=[
-        PlaceMultipleOrdersBatchOrdersParameterInner(
-            symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity=0.002,
-            price=float(p))
-        for p in (87000, 86000)]))
+    batch = call(
+        "batch",
+        lambda: rest.place_multiple_orders(
+            batch_orders=[
+                PlaceMultipleOrdersBatchOrdersParameterInner(
+                    symbol="BTCUSDT",
+                    side="BUY",
+                    type="LIMIT",
+                    timeInForce="GTC",
+                    quantity=0.002,
+                    price=float(p),
+                )
+                for p in (87000, 86000)
+            ]
+        ),
+    )
     ids = [o["orderId"] for o in batch if isinstance(o, dict) and "orderId" in o]
-    call("batch_cancel", lambda: rest.cancel_multiple_orders(symbol="BTCUSDT",
-                                                             order_id_list=ids))
-    call("market", lambda: rest.new_order(symbol="BTCUSDT", side=NewOrderSideEnum.BUY,
-                                          type=NewOrderTypeEnum.MARKET, quantity=0.004))
-    algo = call("algo_new", lambda: rest.new_algo_order(
-        algo_type=NewAlgoOrderAlgoTypeEnum.CONDITIONAL, symbol="BTCUSDT",
-        side=NewAlgoOrderSideEnum.SELL, type=NewAlgoOrderTypeEnum.STOP_MARKET, quantity=0.002,
-        trigger_price=89000.0, reduce_only=NewAlgoOrderReduceOnlyEnum.TRUE,
-        client_algo_id="sdk-sl-1"))
+    call("batch_cancel", lambda: rest.cancel_multiple_orders(symbol="BTCUSDT", order_id_list=ids))
+    call(
+        "market",
+        lambda: rest.new_order(
+            symbol="BTCUSDT",
+            side=NewOrderSideEnum.BUY,
+            type=NewOrderTypeEnum.MARKET,
+            quantity=0.004,
+        ),
+    )
+    algo = call(
+        "algo_new",
+        lambda: rest.new_algo_order(
+            algo_type=NewAlgoOrderAlgoTypeEnum.CONDITIONAL,
+            symbol="BTCUSDT",
+            side=NewAlgoOrderSideEnum.SELL,
+            type=NewAlgoOrderTypeEnum.STOP_MARKET,
+            quantity=0.002,
+            trigger_price=89000.0,
+            reduce_only=NewAlgoOrderReduceOnlyEnum.TRUE,
+            client_algo_id="sdk-sl-1",
+        ),
+    )
     call("algo_query", lambda: rest.query_algo_order(algo_id=algo["algoId"]))
     call("algo_open", lambda: rest.current_all_algo_open_orders(symbol="BTCUSDT"))
     call("algo_all", lambda: rest.query_all_algo_orders(symbol="BTCUSDT"))
