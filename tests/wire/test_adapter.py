@@ -14,10 +14,9 @@ import pytest
 from aioresponses import CallbackResult, aioresponses
 
 from toolkit._exceptions import ConfigError, ExchangeError, OrderRejected
-from toolkit._models import Market, OrderStatus
+from toolkit._models import Market, OrderStatus, Outcome
 from toolkit._transport import Transport
 from toolkit.adapters import BinanceAdapter
-from toolkit.adapters.binance import NOT_PLACED, UNKNOWN_OUTCOME
 
 from .conftest import (
     API_KEY,
@@ -162,7 +161,8 @@ async def test_unknown_outcome_is_pending_and_never_resent(
     for order in spot_orders + usdm_orders:
         assert order.status is OrderStatus.PENDING
         assert order.error_msg is not None
-        assert order.error_msg.startswith(UNKNOWN_OUTCOME)
+        assert order.error_msg.startswith(Outcome.UNKNOWN.says(""))
+        assert order.outcome is Outcome.UNKNOWN
         assert order.placed is True
     assert [o.client_order_id for o in usdm_orders] == [f"c{i}" for i in range(7)]
 
@@ -200,7 +200,8 @@ async def test_connection_refused_is_rejected_not_placed() -> None:
             assert order.status is OrderStatus.REJECTED
             assert order.placed is False
             assert order.error_msg is not None
-            assert order.error_msg.startswith(NOT_PLACED)
+            assert order.error_msg.startswith(Outcome.NOT_PLACED.says(""))
+            assert order.outcome is Outcome.NOT_PLACED
     finally:
         await transport.close()
 

@@ -1,4 +1,5 @@
-"""Signature test vectors (Binance's "SIGNED endpoint examples") and the exact wire encoding of values."""
+"""Signature test vectors (Binance's SIGNED endpoint examples) and the exact wire encoding of
+values."""
 
 from __future__ import annotations
 
