@@ -35,7 +35,9 @@ lab: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check toolkit tests bench
+	$(VENV)/bin/ruff format --check tests
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --explicit-package-bases tests
 
 browser-deps: $(VENV)/.installed
 	@if [ ! -x /usr/bin/chromium ]; then \

@@ -31,7 +31,7 @@ class _CompatResponse(ClientResponse):
 
 
 if "stream_writer" in inspect.signature(ClientResponse.__init__).parameters:
-    aioresponses_core.ClientResponse = _CompatResponse  # type: ignore[misc]
+    aioresponses_core.ClientResponse = _CompatResponse  # type: ignore[attr-defined]
 
 
 # -- event loops nobody closed ------------------------------------------------------------------
@@ -51,7 +51,7 @@ def _tracked_init(self: asyncio.BaseEventLoop, *args: Any, **kwargs: Any) -> Non
     _LOOPS[self] = " <- ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno}" for f in frames)
 
 
-asyncio.BaseEventLoop.__init__ = _tracked_init  # type: ignore[method-assign]
+asyncio.BaseEventLoop.__init__ = _tracked_init  # type: ignore[method-assign,assignment]
 
 
 @pytest.fixture(autouse=True)
@@ -148,7 +148,7 @@ def papermill_loop_closed() -> Iterator[None]:
         return
     holder = getattr(utils, "_loop", None)  # jupyter_core 5.x: ContextVar of run_sync's loop
     loop = holder.get() if holder is not None else None
-    if loop is not None and not loop.is_running():
+    if holder is not None and loop is not None and not loop.is_running():
         loop.close()
         holder.set(None)
         asyncio.set_event_loop(None)

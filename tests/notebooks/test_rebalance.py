@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from typing import Any
+
 import pandas as pd
 import pytest
 
@@ -28,8 +30,8 @@ def rules(symbol: str, step: str, min_notional: str = "5") -> SymbolRules:
 RULES = {"BTCUSDT": rules("BTCUSDT", "0.00001"), "ETHUSDT": rules("ETHUSDT", "0.0001")}
 
 
-def by_asset(plan: pd.DataFrame) -> dict[str, dict[str, object]]:
-    return {str(r["asset"]): r for r in plan.to_dict("records")}
+def by_asset(plan: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    return {str(r["asset"]): {str(k): v for k, v in r.items()} for r in plan.to_dict("records")}
 
 
 def test_moves_the_target_assets_to_their_weights() -> None:
@@ -51,7 +53,7 @@ def test_moves_the_target_assets_to_their_weights() -> None:
 def test_the_orders_are_a_valid_batch_input() -> None:
     plan = rebalance_orders({"BTC": 0.4, "ETH": 0.3, "USDT": 0.3}, BALANCES, PRICES, rules=RULES)
     rows = read_orders(plan.loc[plan.send, ORDER_COLUMNS])
-    assert [(r.symbol, r.side.value, r.type.value, r.qty, r.quote_qty, r.problems)
+    assert [(r.symbol, r.side and r.side.value, r.type and r.type.value, r.qty, r.quote_qty, r.problems)
             for r in rows] == [
         ("BTCUSDT", "sell", "market", D("0.02222"), None, ()),
         ("ETHUSDT", "buy", "market", None, D("36000.0"), ()),

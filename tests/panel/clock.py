@@ -55,7 +55,12 @@ class FakeClock:
 
     async def sleep(self, seconds: float) -> None:
         fut = asyncio.get_running_loop().create_future()
-        self.call_later(seconds, lambda: fut.done() or fut.set_result(None))
+
+        def wake() -> None:
+            if not fut.done():
+                fut.set_result(None)
+
+        self.call_later(seconds, wake)
         await fut
 
     def pending(self) -> list[FakeHandle]:

@@ -48,9 +48,7 @@ def status(p: Panel, cid: str) -> str | None:
 
 
 async def live(session: tk.Session) -> None:
-    await until(
-        lambda: getattr(session, "feed", None) is not None and session.feed.state is FeedState.LIVE
-    )
+    await until(lambda: session.feed is not None and session.feed.state is FeedState.LIVE)
 
 
 async def test_rows_appear_after_a_batch_and_fills_move_them(
@@ -137,7 +135,7 @@ async def test_row_cancel_button_cancels_at_the_exchange(
         assert status(p, ids[1]) == "CANCELING"
 
         async def cancelled() -> bool:
-            return (await io_paper.orders())[ids[1]]["status"] == "CANCELED"
+            return bool((await io_paper.orders())[ids[1]]["status"] == "CANCELED")
 
         await until_async(cancelled)
         await until(lambda: status(p, ids[1]) in ("CANCELED", None))
@@ -224,6 +222,7 @@ async def test_state_converges_after_the_websocket_drops(
         ids = await resting(session, io_paper, 3)
         await until(lambda: len(p.rows()) == 3)
         feed = session.feed
+        assert feed is not None
         assert feed.connections == 1
 
         assert await io_paper.drop_streams() == 1
@@ -320,13 +319,16 @@ async def test_admin_endpoint_drops_the_stream(session: tk.Session, io_paper: Pa
     ):
         assert resp.status == 200
         assert await resp.json() == {"dropped": 1}
-    await until(lambda: session.feed.connections == 2 and session.feed.state is FeedState.LIVE)
+    feed = session.feed
+    assert feed is not None
+    await until(lambda: feed.connections == 2 and feed.state is FeedState.LIVE)
 
 
 async def test_tk_panel_follows_the_default_session(session: tk.Session, io_paper: Paper) -> None:
     p = tk.panel(poll_interval=2)  # the last connect() is the default session
     try:
         assert p._board.session is session
+        assert session.feed is not None
         assert session.feed.poll_interval == 2
         ids = await resting(session, io_paper, 1)
         final = await tk.wait(ids, until="accepted", timeout=5)

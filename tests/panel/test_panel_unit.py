@@ -368,7 +368,7 @@ async def test_the_halt_button_halts_and_resumes(fake: FakeSession, clock: FakeC
         assert "HALTED" in p.header.value
         assert p.halt_button.description == "Resume"
         p.halt_button.click()
-        assert fake.halt_reason is None
+        assert fake.halted() is None
         await settle(p)
         assert "HALTED" not in p.header.value
         assert p.halt_button.description == "Halt"

@@ -71,7 +71,7 @@ class Server:
         params.update(dict(parse_qsl((await request.read()).decode())))
         api_key = request.headers.get("X-MBX-APIKEY", "")
         try:
-            return web.json_response(route.handler(None, params, api_key))
+            return web.json_response(route.handler(None, params, api_key))  # type: ignore[arg-type]
         except PaperError as exc:
             return web.json_response(exc.body(), status=exc.status)
 

@@ -190,7 +190,7 @@ async def receive(ws: Any, predicate: Any) -> dict[str, Any]:
     while True:
         msg = await asyncio.wait_for(ws.receive(), WAIT)
         assert msg.type == aiohttp.WSMsgType.TEXT, msg
-        body = json.loads(msg.data)
+        body: dict[str, Any] = json.loads(msg.data)
         if predicate(body):
             return body
 

@@ -286,7 +286,7 @@ async def test_admin_lists_every_fill(
 
 
 async def _trade_events(
-    ws: aiohttp.ClientWebSocketResponse, count: int, usdm: bool
+    ws: aiohttp.ClientWebSocketResponse[bool], count: int, usdm: bool
 ) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     while len(events) < count:

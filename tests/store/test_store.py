@@ -500,9 +500,9 @@ def test_newer_schema_version_is_refused(tmp_path: Path) -> None:
         Store(path)
     other = tmp_path / "other.duckdb"
     Store(other).close()
-    with sqlite3.connect(f"{other}.journal") as con:
-        con.execute("UPDATE meta SET value = '999' WHERE name = 'schema_version'")
-    con.close()
+    with sqlite3.connect(f"{other}.journal") as lite:
+        lite.execute("UPDATE meta SET value = '999' WHERE name = 'schema_version'")
+    lite.close()
     with pytest.raises(StoreError, match=r"journal .* schema version 999"):
         Store(other)
 

@@ -53,7 +53,7 @@ def batch_answer(url_: Any, **kwargs: Any) -> CallbackResult:
             out.append({"code": -2022, "msg": "ReduceOnly Order is rejected."})
         else:
             out.append(futures_order(element, order_id=int(cid.strip("cbad"))))
-    return CallbackResult(payload=out, headers={"X-MBX-ORDER-COUNT-10S": "5"})
+    return CallbackResult(payload=out, headers={"X-MBX-ORDER-COUNT-10S": "5"})  # type: ignore[arg-type]
 
 
 async def test_usdm_12_orders_go_as_3_batches_with_positional_results(
@@ -292,7 +292,7 @@ async def test_usdm_cancel_all_cancels_by_id_in_chunks(
             else futures_order(elements[i], i, status="CANCELED")
             for i in ids
         ]
-        return CallbackResult(payload=out)
+        return CallbackResult(payload=out)  # type: ignore[arg-type]
 
     mock.delete(url("/fapi/v1/batchOrders"), callback=cancel_answer, repeat=True)
     cancelled = await usdm.cancel_all("BTCUSDT")

@@ -110,7 +110,7 @@ SPOT_TICKER = {
 
 
 def _dtypes(frame: pd.DataFrame) -> dict[str, str]:
-    return {k: str(v) for k, v in frame.dtypes.items()}
+    return {str(k): str(v) for k, v in frame.dtypes.items()}
 
 
 def _declared(dtypes: dict[str, object]) -> dict[str, str]:

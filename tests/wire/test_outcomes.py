@@ -89,7 +89,7 @@ def _batch_with(codes: dict[int, tuple[int, str]]) -> Any:
             {"code": codes[i][0], "msg": codes[i][1]} if i in codes else futures_order(e, i + 1)
             for i, e in enumerate(batch)
         ]
-        return CallbackResult(payload=out)
+        return CallbackResult(payload=out)  # type: ignore[arg-type]
 
     return answer
 
