@@ -549,25 +549,53 @@ async def _send(
         left = (min(ends) - pd.Timestamp.now(tz="UTC")).total_seconds()
         cutoff.at = loop.time() + max(0.0, left)
 
+    failed: StoreError | None = None
+    left = len(groups)  # groups not answered yet
+    finished = False  # the batch was finished with the last group's answers
+
     async def send_group(group: Sequence[tuple[int, OrderRequest]]) -> None:
+        nonlocal failed, left, finished
         async with slots:
             if cutoff.stopped:  # an interrupt or a halt: nothing more goes out
                 for pos, _ in group:
                     results[pos] = _unsent(results[pos], cutoff)
-                return
-            now = pd.Timestamp.now(tz="UTC")
-            late = [pos for pos, _ in group if _past(results[pos], now)]
-            for pos in late:  # the send window closed before we got to it: never send it
-                results[pos] = not_placed(results[pos], "send window passed before sending")
-            todo = [(pos, req) for pos, req in group if pos not in late]
-            # The adapter stops starting requests at the cutoff (they come back not placed)
-            # and lets the ones on the wire finish: no outcome is made unknown by a cut-off.
-            got = await session.adapter.place([req for _, req in todo], deadline=cutoff)
-            for (pos, _), order in zip(todo, got, strict=True):
-                results[pos] = _merge_response(results[pos], order)
+            else:
+                now = pd.Timestamp.now(tz="UTC")
+                late = [pos for pos, _ in group if _past(results[pos], now)]
+                for pos in late:  # the send window closed before we got to it: never send it
+                    results[pos] = not_placed(results[pos], "send window passed before sending")
+                todo = [(pos, req) for pos, req in group if pos not in late]
+                # The adapter stops starting requests at the cutoff (they come back not placed)
+                # and lets the ones on the wire finish: no outcome is made unknown by a cut-off.
+                got = await session.adapter.place([req for _, req in todo], deadline=cutoff)
+                for (pos, _), order in zip(todo, got, strict=True):
+                    results[pos] = _merge_response(results[pos], order)
+        # The group's answers are recorded (and published) as they come, in one store write;
+        # then the stream updates held for these orders, mostly known by now (no write).
+        try:
+            positions = [pos for pos, _ in group]
+            left -= 1
+            # the last answers finish the batch in the same write, unless some are unknown
+            finish = left == 0 and not any(
+                results[pos].status is OrderStatus.PENDING for pos, _ in requests
+            )
+            error = await _finalize_batch(
+                session, results, positions, "response", finish=batch_id if finish else None
+            )
+            finished = finish and error is None
+            failed = failed or error
+        finally:
+            await release(group)
         if bar is not None:
             bar.advance(len(group))
 
+    async def release(group: Sequence[tuple[int, OrderRequest]]) -> None:
+        if id(group) in held:
+            held.discard(id(group))
+            await session._release_stream([req.client_order_id for _, req in group])
+
+    session._hold_stream([req.client_order_id for _, req in requests])
+    held = {id(g) for g in groups}  # groups whose stream updates are held
     watch = asyncio.ensure_future(_watch_halt(session, cutoff))
     try:
         await asyncio.gather(*(send_group(g) for g in groups))
@@ -575,16 +603,17 @@ async def _send(
         watch.cancel()
         if bar is not None:
             bar.close()
+        for group in groups:  # (a group that failed to finish)
+            await release(group)
     sent_before = pd.Timestamp.now(tz="UTC")
     positions = [pos for pos, _ in requests]
     if any(_filter_failure(results[pos]) for pos in positions):
         session._forget_market_data()  # our rules or prices are behind the exchange's
     unknown = [pos for pos in positions if results[pos].status is OrderStatus.PENDING]
-    # One store write for all answers (the store costs per call, not per row); it also
-    # finishes the batch when nothing is left to reconcile.
-    failed = await _finalize_batch(
-        session, results, positions, "response", finish=None if unknown else batch_id
-    )
+    # Every answer is recorded by now (and the batch finished with the last, unless some are
+    # unknown): this records what changed since, if anything.
+    finish = None if unknown or finished else batch_id
+    failed = await _finalize_batch(session, results, positions, "response", finish=finish) or failed
     pending = [pos for pos in positions if results[pos].status is OrderStatus.PENDING]
     if pending:
         resolved = await resolve_pending(

@@ -21,6 +21,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import logging
 import math
@@ -120,6 +121,10 @@ class Session:
         # The last finalized state of recent orders, to keep updates from going backwards.
         self._last: dict[str, Order] = {}
         self._finalize_lock: asyncio.Lock | None = None
+        # Orders a batch is sending (client order id -> batches), and the stream updates about
+        # them held until their answers are finalized (_hold_stream / _release_stream).
+        self._sending: collections.Counter[str] = collections.Counter()
+        self._held: dict[str, list[Order]] = {}
         #: The live order feed (user-data stream, or polling), started on open.
         self.feed: OrderFeed | None = None
         self._rules: dict[str, SymbolRules] | None = None
@@ -421,6 +426,8 @@ class Session:
         ``publish_on_error`` a ``StoreError`` still updates the order state and publishes
         (the exchange's answer is the truth) before it is raised.
         """
+        if source == "stream" and self._sending:
+            orders = self._hold(orders)
         if not orders and finish is None:
             return []
         if self._finalize_lock is None:
@@ -458,6 +465,35 @@ class Session:
                 raise
             self._publish(changed)
             return done
+
+    def _hold_stream(self, client_order_ids: Sequence[str]) -> None:
+        """A batch is about to send these orders: stream updates about them wait for their
+        answers (:meth:`_release_stream`). The answer and the stream mostly say the same (a
+        market order's NEW and FILL), so the updates then cost no store write; finalized
+        first, each would cost one, on the I/O loop, while the batch sends."""
+        self._sending.update(client_order_ids)
+
+    async def _release_stream(self, client_order_ids: Sequence[str]) -> None:
+        """The answers about these orders are finalized: finalize the stream updates held for
+        them (the ones that say something new: a later fill) in the order they came."""
+        held: list[Order] = []
+        for cid in client_order_ids:
+            self._sending[cid] -= 1
+            if self._sending[cid] <= 0:
+                del self._sending[cid]
+                held.extend(self._held.pop(cid, ()))
+        if held:
+            await self._finalize(held, "stream")
+
+    def _hold(self, orders: Sequence[Order]) -> list[Order]:
+        """Hold the stream updates about orders being sent; the others, to finalize now."""
+        now: list[Order] = []
+        for order in orders:
+            if order.client_order_id in self._sending:
+                self._held.setdefault(order.client_order_id, []).append(order)
+            else:
+                now.append(order)
+        return now
 
     def _changes_known(self, order: Order) -> bool:
         """False when ``order`` says nothing new about the last state persisted for it."""
