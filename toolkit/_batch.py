@@ -49,6 +49,7 @@ from ._guards import Limits, apply_limits, needs_prices
 from ._ids import client_order_id, new_batch_id
 from ._input import InputRows, read_orders
 from ._models import Market, Order, OrderRequest, OrderStatus, OrderType
+from ._progress import Progress
 from ._reconcile import merge_found, not_placed, resolve_pending
 from ._store import BatchRecord
 from ._validation import Prepared, prepare
@@ -70,40 +71,6 @@ _GROUPS_IN_FLIGHT = 2
 def read_input(orders: Any) -> InputRows:
     """Read the caller's orders (raises ``InputError`` if they cannot be read at all)."""
     return read_orders(orders)
-
-
-class Progress:
-    """A tqdm bar (``tqdm.auto``: a widget in notebooks) drawn on the *caller's* side.
-
-    Every method only schedules work through the caller's dispatcher; the bar object itself is
-    created and touched on the caller's loop or thread, never on the I/O thread.
-    """
-
-    def __init__(self, dispatch: _runner.Dispatch, total: int, desc: str) -> None:
-        self._dispatch = dispatch
-        self._bar: Any = None
-        dispatch(self._open, total, desc)
-
-    def _open(self, total: int, desc: str) -> None:
-        from tqdm.auto import tqdm
-
-        self._bar = tqdm(total=total, desc=desc, unit="order", leave=True)
-
-    def _update(self, n: int) -> None:
-        if self._bar is not None:
-            self._bar.update(n)
-
-    def _close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-
-    def advance(self, n: int) -> None:
-        """``n`` more orders are done."""
-        self._dispatch(self._update, n)
-
-    def close(self) -> None:
-        """Finish the bar."""
-        self._dispatch(self._close)
 
 
 def _make_progress(session: Session, total: int, progress: bool | None) -> Progress | None:
@@ -554,25 +521,36 @@ async def _send(
             if cutoff.stopped:  # an interrupt or a halt: nothing more goes out
                 for pos, _ in group:
                     results[pos] = _unsent(results[pos], cutoff)
+                if bar is not None:
+                    bar.advance(len(group))
                 return
             now = pd.Timestamp.now(tz="UTC")
             late = [pos for pos, _ in group if _past(results[pos], now)]
             for pos in late:  # the send window closed before we got to it: never send it
                 results[pos] = not_placed(results[pos], "send window passed before sending")
+            if bar is not None and late:
+                bar.advance(len(late))
             todo = [(pos, req) for pos, req in group if pos not in late]
             # The adapter stops starting requests at the cutoff (they come back not placed)
             # and lets the ones on the wire finish: no outcome is made unknown by a cut-off.
-            got = await session.adapter.place([req for _, req in todo], deadline=cutoff)
+            # The bar moves with each answer, not with the group.
+            got = await session.adapter.place(
+                [req for _, req in todo],
+                deadline=cutoff,
+                on_answer=None if bar is None else bar.advance,
+            )
             for (pos, _), order in zip(todo, got, strict=True):
                 results[pos] = _merge_response(results[pos], order)
-        if bar is not None:
-            bar.advance(len(group))
 
     watch = asyncio.ensure_future(_watch_halt(session, cutoff))
+    # the bar says when the exchange's rate limit (the client-side limiter) paces the batch
+    unwatch = None if bar is None else session.transport.limiter.watch(bar.paced)
     try:
         await asyncio.gather(*(send_group(g) for g in groups))
     finally:
         watch.cancel()
+        if unwatch is not None:
+            unwatch()
         if bar is not None:
             bar.close()
     sent_before = pd.Timestamp.now(tz="UTC")
