@@ -49,7 +49,7 @@ from ._guards import Limits, apply_limits, needs_prices
 from ._ids import client_order_id, new_batch_id
 from ._input import InputRows, read_orders
 from ._models import Market, Order, OrderRequest, OrderStatus, OrderType
-from ._progress import Progress
+from ._progress import Progress, ProgressOption, adopt
 from ._reconcile import merge_found, not_placed, resolve_pending
 from ._store import BatchRecord
 from ._validation import Prepared, prepare
@@ -73,12 +73,16 @@ def read_input(orders: Any) -> InputRows:
     return read_orders(orders)
 
 
-def _make_progress(session: Session, total: int, progress: bool | None) -> Progress | None:
-    show = total >= session.config.progress_threshold if progress is None else progress
+def _make_progress(session: Session, total: int, progress: ProgressOption) -> Progress | None:
     dispatch = _runner.ui_dispatcher()
-    if not show or dispatch is None or total == 0:
+    if dispatch is None or total == 0:
         return None
-    return Progress(dispatch, total, f"{session.config.exchange} {session.config.market.value}")
+    desc = f"{session.config.exchange} {session.config.market.value}"
+    if progress is None or isinstance(progress, bool):
+        show = total >= session.config.progress_threshold if progress is None else progress
+        return Progress(dispatch, total, desc) if show else None
+    # the caller's own bar (displayed already, e.g. in Voila): moved, and left open
+    return Progress(dispatch, total, desc, bar=adopt(progress), close_bar=False)
 
 
 def _run_params() -> dict[str, Any] | None:
@@ -114,7 +118,7 @@ async def run_batch(
     *,
     key: str | None,
     all_or_nothing: bool,
-    progress: bool | None,
+    progress: ProgressOption,
     strict: bool,
     run_params: Mapping[str, Any] | None = None,
     limits: Limits | None = None,
@@ -142,7 +146,7 @@ async def _run_batch(
     *,
     key: str | None,
     all_or_nothing: bool,
-    progress: bool | None,
+    progress: ProgressOption,
     strict: bool,
     run_params: Mapping[str, Any] | None,
     limits: Limits,
@@ -204,7 +208,7 @@ async def _run_batch(
         params={
             "all_or_nothing": all_or_nothing,
             "strict": strict,
-            "progress": progress,
+            "progress": progress if progress is None or isinstance(progress, bool) else "bar",
             "attempt": attempt,
         },
         papermill=dict(run_params) if run_params is not None else _run_params(),
@@ -400,7 +404,7 @@ async def _rerun_key(
     session: Session,
     rows: InputRows,
     existing: BatchRecord,
-    progress: bool | None,
+    progress: ProgressOption,
     strict: bool,
 ) -> pd.DataFrame:
     key = existing.key or ""
@@ -469,7 +473,7 @@ async def _send_and_finish(
     batch_id: str,
     orders: Sequence[Order],
     requests: Sequence[tuple[int, OrderRequest]],
-    progress: bool | None,
+    progress: ProgressOption,
     cutoff: Cutoff,
 ) -> list[Order]:
     """Steps 5-7; runs as its own task so the caller's cancellation cannot cut it short.
@@ -497,7 +501,7 @@ async def _send(
     batch_id: str,
     orders: Sequence[Order],
     requests: Sequence[tuple[int, OrderRequest]],
-    progress: bool | None,
+    progress: ProgressOption,
     cutoff: Cutoff,
 ) -> list[Order]:
     """Place, finalize the responses, reconcile unknown outcomes, finalize those. -> all orders.
@@ -699,7 +703,7 @@ async def _rerun(
     session: Session,
     rows: InputRows,
     existing: BatchRecord,
-    progress: bool | None,
+    progress: ProgressOption,
 ) -> list[Order]:
     """Same key, same orders: resolve what is unknown, re-send only what was never placed."""
     from ._orderops import reconcile_and_finalize

@@ -21,6 +21,14 @@ Redraws are coalesced: at most one per ``interval`` seconds while answers stream
 for the last answer before a pause (a trailing redraw), and one at once when pacing starts or
 stops -- a 10,000-order batch does not send 10,000 widget messages.
 
+**A bar you display yourself.** ``batch(..., progress=bar)`` with a tqdm bar (``tqdm.auto``)
+moves that bar instead of making one: it is reset to the batch's total, shows the average rate,
+and is left open for the next batch. That is what Voilà needs: Voilà shows a cell's output only
+once the cell has run (by default, once the whole notebook has), so a bar made by the batch
+itself appears at 100%; a bar displayed by an earlier cell (or in a dashboard's layout) is on
+the page already and moves while the batch runs -- with Voilà's progressive rendering when a
+later cell awaits the batch, or with the batch started as a task (a button's handler).
+
 Example::
 
     bar = Progress(dispatch, total=150, desc="paper spot")
@@ -36,7 +44,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-__all__ = ["PACED", "Bar", "Progress", "tqdm_bar"]
+__all__ = ["PACED", "Bar", "Progress", "ProgressOption", "adopt", "tqdm_bar"]
 
 #: What the bar says while the client-side rate limiter holds requests back.
 PACED = "paced by rate limit"
@@ -50,6 +58,9 @@ _BAR_FORMAT = (
 class Bar(Protocol):
     """The part of a tqdm bar that :class:`Progress` uses (tests pass a recording fake)."""
 
+    def reset(self, total: int | None = None) -> None:
+        """Start again from 0 of ``total``."""
+
     def update(self, n: int = 1) -> Any:
         """Add ``n`` to the count and redraw."""
 
@@ -61,6 +72,28 @@ class Bar(Protocol):
 
     def close(self) -> None:
         """Finish the bar."""
+
+
+#: What ``batch(progress=...)`` takes: ``None`` (a bar from ``progress_threshold`` orders on),
+#: ``True``/``False`` (a bar or none), or a tqdm bar to move (see "A bar you display yourself").
+ProgressOption = bool | Bar | None
+
+
+def adopt(bar: Any) -> Callable[[int, str], Bar]:
+    """A bar factory that hands out ``bar`` (a tqdm bar the caller displayed), reset to the
+    batch's total and set to redraw when :class:`Progress` says and to estimate the time left
+    from the average rate (its description stays the caller's)."""
+
+    def make(total: int, desc: str) -> Bar:
+        # tqdm's own throttles would drop the last redraw before a pause: Progress decides
+        bar.mininterval, bar.miniters, bar.dynamic_miniters = 0, 1, False
+        bar.smoothing = 0  # its time left from the average rate, like ours
+        bar.bar_format = _BAR_FORMAT
+        adopted: Bar = bar
+        adopted.reset(total=total)
+        return adopted
+
+    return make
 
 
 def tqdm_bar(total: int, desc: str) -> Bar:
@@ -86,7 +119,8 @@ class Progress:
     loop; the bar is created and drawn through ``dispatch``, on the caller's side.
 
     ``clock`` (monotonic seconds) measures the rate; ``bar`` makes the bar (``tqdm_bar``);
-    ``interval`` is the least time between two redraws while answers stream in.
+    ``interval`` is the least time between two redraws while answers stream in;
+    ``close_bar=False`` leaves the bar open at the end (a bar the caller owns).
     """
 
     def __init__(
@@ -98,8 +132,10 @@ class Progress:
         clock: Callable[[], float] = time.monotonic,
         bar: Callable[[int, str], Bar] = tqdm_bar,
         interval: float = 0.1,
+        close_bar: bool = True,
     ) -> None:
         self._dispatch = dispatch
+        self._close_bar = close_bar  # False: the caller's bar stays open for the next batch
         self._clock = clock
         self._interval = interval
         self._started = clock()
@@ -181,5 +217,5 @@ class Progress:
             self._bar.refresh()
 
     def _finish(self) -> None:
-        if self._bar is not None:
+        if self._bar is not None and self._close_bar:
             self._bar.close()

@@ -73,3 +73,21 @@ async def test_stop_releases_held_requests(client: Any, limit_order: Any) -> Non
     await ex.stop()  # must not wait for the held request forever
     with contextlib.suppress(aiohttp.ClientError):  # either answer is fine: the stop matters
         await send
+
+
+async def test_a_new_hold_lets_the_longest_held_go_first(
+    paper: PaperExchange, client: Any, limit_order: Any
+) -> None:
+    paper.hold_orders(after=0)
+    sends = []
+    for i in range(4):  # one after the other: the held order is the arrival order
+        sends.append(
+            asyncio.ensure_future(client.post(ORDER, limit_order(newClientOrderId=f"s{i}")))
+        )
+        await _until(lambda i=i: paper.counters()["gate"]["held"] == i + 1, f"{i + 1} held")
+    paper.hold_orders(after=2)  # two more: the first two held
+    await _until(lambda: sum(s.done() for s in sends) == 2, "two answers")
+    assert [s.done() for s in sends] == [True, True, False, False]
+    assert paper.counters()["gate"] == {"holding": True, "passed": 2, "held": 2, "passes_left": 0}
+    paper.release_orders()
+    assert [r.status for r in await asyncio.gather(*sends)] == [200] * 4

@@ -10,6 +10,7 @@ decides anything) or paced by its real rate limits, and read the terminal bar tq
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from typing import Any
 
@@ -55,6 +56,9 @@ class RecordingBar:
 
     def refresh(self) -> None:
         self.draws.append((self.n, self.postfix))
+
+    def reset(self, total: int | None = None) -> None:
+        self.n, self.total = 0, total if total is not None else self.total
 
     def close(self) -> None:
         self.closed = True
@@ -179,3 +183,21 @@ async def test_a_batch_paced_by_the_exchange_order_limit_says_so(
     assert "20/20" in err
     last = err.rsplit("\r", 1)[-1]
     assert PACED not in last  # the final state no longer says paced
+
+
+async def test_a_bar_the_caller_displayed_is_moved_and_left_open(tkh: Any) -> None:
+    # Voila shows a cell's output only once the cell has run: a dashboard displays its bar
+    # first and hands it to the batch
+    bar = RecordingBar(0, "my orders")
+    bar.n = 7  # left over from an earlier batch
+    frame = await tk.batch([tkh.limit() for _ in range(30)], progress=bar, key="own-bar")
+    assert (frame["status"] == "NEW").all()
+    assert (bar.total, bar.n, bar.desc) == (30, 30, "my orders")
+    assert bar.postfix.endswith("orders/s")
+    assert not bar.closed  # the caller's bar stays for the next batch
+    assert vars(bar)["smoothing"] == 0  # its time left from the average rate
+    again = await tk.batch([tkh.limit() for _ in range(5)], progress=bar, key="own-bar-2")
+    assert len(again) == 5
+    assert (bar.total, bar.n) == (5, 5)
+    params = tk.sql("select params from batches where key = 'own-bar'")["params"].iloc[0]
+    assert json.loads(params)["progress"] == "bar"  # recorded as JSON, not the object

@@ -273,8 +273,9 @@ class PaperExchange:
         self.engine.skew_ms = config.clock_skew_ms
 
     def hold_orders(self, after: int = 0) -> None:
-        """Let ``after`` more order requests through, then hold the rest (read, not processed)
-        until :meth:`release_orders` -- a gate for tests that look at a batch while it runs."""
+        """Let ``after`` more order requests through (held ones first), then hold the rest
+        (read, not processed) until :meth:`release_orders` -- a gate for tests that look at a
+        batch while it runs (see ``toolkit.paper._hold``)."""
         self._state.gate.hold(after)
 
     def release_orders(self) -> None:

@@ -2,9 +2,10 @@
 
 ``hold(after=n)`` lets the next ``n`` order-placing requests (``POST order``, ``POST
 batchOrders``) through and holds every later one -- read in full, not yet processed, no order
-created -- until ``release()``. A test can then look at a client *while its batch is still
-running*, for as long as it needs, without racing a timer; releasing lets the held requests go
-on in the order they arrived. Stopping the exchange releases everything.
+created -- until ``release()``; another ``hold(after=m)`` lets ``m`` more go (the longest-held
+first), so a test can move a client forward step by step. A test can then look at a client
+*while its batch is still running*, for as long as it needs, without racing a timer; releasing
+lets the held requests go on in the order they arrived. Stopping the exchange releases everything.
 
 Example::
 
@@ -16,6 +17,8 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 from typing import Any
 
 __all__ = ["OrderGate"]
@@ -27,46 +30,62 @@ class OrderGate:
     def __init__(self) -> None:
         self._open = True
         self._passes_left = 0
-        self._released: asyncio.Event | None = None
-        self.held = 0  # requests waiting now
-        self.passed = 0  # requests let through while holding
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self.passed = 0  # requests let through since the hold began
 
     @property
     def holding(self) -> bool:
         """Whether requests beyond the allowance are held."""
         return not self._open
 
+    @property
+    def held(self) -> int:
+        """Requests waiting now."""
+        return sum(1 for w in self._waiters if not w.done())
+
     def hold(self, after: int = 0) -> None:
-        """Let ``after`` more order requests through, then hold the rest until :meth:`release`."""
+        """Let ``after`` more order requests through -- the longest-held first, then new ones
+        -- and hold the rest until :meth:`release` (or the next ``hold``)."""
         if after < 0:
             raise ValueError("after must be >= 0")
+        if self._open:
+            self.passed = 0
         self._open = False
         self._passes_left = after
-        self.passed = 0
+        while self._passes_left > 0 and self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self._pass()
+                waiter.set_result(None)
 
     def release(self) -> None:
         """Let every held request go on, and stop holding."""
         self._open = True
-        released, self._released = self._released, None
-        if released is not None:
-            released.set()
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _pass(self) -> None:
+        self._passes_left -= 1
+        self.passed += 1
 
     async def wait(self) -> None:
-        """Return at once while open or within the allowance; else when released."""
+        """Return at once while open or within the allowance; else when let through."""
         if self._open:
             return
         if self._passes_left > 0:
-            self._passes_left -= 1
-            self.passed += 1
+            self._pass()
             return
-        if self._released is None:
-            self._released = asyncio.Event()
-        released = self._released
-        self.held += 1
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
         try:
-            await released.wait()
+            await waiter
         finally:
-            self.held -= 1
+            if not waiter.done():  # the request was cancelled (its client left)
+                waiter.cancel()
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(waiter)
 
     def state(self) -> dict[str, Any]:
         """As JSON: ``holding``, ``passed``, ``held`` and the allowance left."""
