@@ -40,6 +40,7 @@ from ._exceptions import InputError, SessionClosedError, StoreError, ToolkitErro
 from ._guards import Limits
 from ._input import exchange_symbol
 from ._models import OPEN_STATUSES, Market, Order
+from ._progress import ProgressOption
 from ._ratelimit import RateLimitConfig
 from ._reconcile import fill_bookkeeping, is_behind, merge_found
 from ._research import (
@@ -552,7 +553,7 @@ class Session:
         key: str | None = None,
         market: Market | str | None = None,
         all_or_nothing: bool = False,
-        progress: bool | None = None,
+        progress: ProgressOption = None,
         strict: bool = False,
         run_params: Mapping[str, Any] | None = None,
         limits: Limits | None = None,
@@ -561,9 +562,11 @@ class Session:
 
         ``key`` makes the batch idempotent: a re-run with the same key places nothing twice.
         ``market`` sends to the sibling session of that market. ``all_or_nothing`` sends nothing
-        if any row is invalid. ``progress`` forces the progress bar on/off (default: shown above
-        ``config.progress_threshold`` orders). ``strict`` checks every row before anything is
-        sent (one INVALID row: nothing is sent) and raises ``StrictBatchError`` if any row is
+        if any row is invalid. ``progress`` forces the progress bar on/off (default: shown from
+        ``config.progress_threshold`` orders on), or is a tqdm bar you displayed, which the
+        batch moves (Voila shows a cell's output only once it has run: see the README).
+        ``strict`` checks every row before anything is sent (one INVALID row: nothing is
+        sent) and raises ``StrictBatchError`` if any row is
         INVALID or REJECTED. ``run_params`` (e.g. the notebook's papermill parameters) are
         recorded with the batch; default: ``TOOLKIT_RUN_PARAMS`` (JSON). ``limits`` replaces
         the session's pre-trade limits (``connect(limits=...)``) for this batch.
