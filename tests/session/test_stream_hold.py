@@ -20,11 +20,9 @@ def _answers_after_the_stream(session: Any, per_order: int, then: Any = None) ->
     a real network); ``then()`` runs between the send and that wait."""
     place = session.adapter.place
 
-    async def stream_first(
-        requests: Sequence[OrderRequest], *, deadline: Any = None
-    ) -> list[Order]:
+    async def stream_first(requests: Sequence[OrderRequest], **kw: Any) -> list[Order]:
         before = session.feed.events
-        got: list[Order] = await place(requests, deadline=deadline)
+        got: list[Order] = await place(requests, **kw)
         if then is not None:
             then()
         await eventually(
