@@ -267,6 +267,11 @@ class Projection:
                 self._journal.projected(pending)
                 written += len(pending)
                 self.flushes += 1
+                # Everything committed before this flush began is written now, unless a chunk
+                # was full. What was committed meanwhile waits for the next flush: chasing it
+                # while batches keep committing kept DuckDB flushing without a pause.
+                if max(len(pending.orders), len(pending.batches), len(pending.events)) < CHUNK:
+                    return written
 
     def _check_identity(self, retry: RetryPolicy | None) -> None:
         """If DuckDB was not written from this journal (replaced, or restored from a backup),
