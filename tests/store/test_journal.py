@@ -9,13 +9,16 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
 
 from toolkit._journal import Journal
 from toolkit._models import Order, OrderStatus
+from toolkit._projection import Projection
 from toolkit._store import BatchRecord, Store
+from toolkit._store_db import Database
 
 NOW = pd.Timestamp("2026-11-30 12:00", tz="UTC")
 
@@ -209,4 +212,31 @@ def test_another_process_holding_the_journal_never_blocks_the_caller(tmp_path: P
     future.result(60)
     assert journal.inline_commits == inline
     assert [o.client_order_id for o in journal.orders("1", [], "batch_id")] == ["b1-0"]
+    journal.close()
+
+
+def test_a_flush_writes_what_was_committed_before_it_began(tmp_path: Path) -> None:
+    """A commit made while a flush writes DuckDB waits for the next flush: a flush that chased
+    such commits never ended while batches kept committing (DuckDB flushed back to back)."""
+    journal = Journal(tmp_path / "f.duckdb.journal")
+    committed_meanwhile: list[Any] = []
+
+    class CommitDuringTheFirstWrite(Database):
+        def run(self, work: Any, what: str, *args: Any, **kw: Any) -> Any:
+            result = super().run(work, what, *args, **kw)
+            if what.startswith("write") and not committed_meanwhile:
+                batch = BatchRecord(batch_id="b2", created_at=NOW, n_orders=1)
+                committed_meanwhile.append(journal.record_batch(batch, _orders("b2", 1)).result())
+            return result
+
+    projection = Projection(journal, CommitDuringTheFirstWrite(tmp_path / "f.duckdb"),
+                            journal_id=journal.initialize(lambda jid: ([], [], 0)))  # fmt: skip
+    journal.record_batch(BatchRecord(batch_id="b1", created_at=NOW, n_orders=2),
+                         _orders("b1", 2)).result(60)  # fmt: skip
+    projection.flush()
+    assert committed_meanwhile  # a commit happened during the write
+    assert projection.flushes == 1
+    assert journal.has_pending()  # b2: for the next flush
+    projection.flush()
+    assert not journal.has_pending()
     journal.close()
