@@ -246,6 +246,8 @@ class Journal:
         self.commits = 0
         #: Of those, the ones committed on the caller's thread (an idle journal, a small write).
         self.inline_commits = 0
+        #: Seconds the writer waited for another process's transaction (``BEGIN IMMEDIATE``).
+        self.lock_wait = 0.0
         # writes handed to the writer and not committed yet (guarded by _queue_lock): a write
         # goes inline only when this is 0, so writes commit in the order they were made
         self._queue_lock = threading.Lock()
@@ -468,8 +470,10 @@ class Journal:
         ``BEGIN IMMEDIATE`` done), each in a savepoint; then every future is settled."""
         results: list[tuple[concurrent.futures.Future[Any], Any, BaseException | None]] = []
         try:
-            if not begun:
+            if not begun:  # the writer: waits (busy timeout) while another process writes
+                start = time.perf_counter()
                 con.execute("BEGIN IMMEDIATE")
+                self.lock_wait += time.perf_counter() - start
             try:
                 for work, future in items:
                     con.execute("SAVEPOINT tk_op")
