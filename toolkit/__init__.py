@@ -95,6 +95,7 @@ __all__ = [
     "candles",
     "close",
     "connect",
+    "costs",
     "default_session",
     "depth",
     "export",
@@ -104,6 +105,7 @@ __all__ = [
     "open_orders",
     "orders",
     "panel",
+    "positions",
     "rebalance_orders",
     "resume",
     "run",
@@ -269,6 +271,30 @@ def fills(**filters: Any) -> pd.DataFrame:
         tk.fills(key="rebalance-2026-11-25")
     """
     return default_session().fills(**filters)
+
+
+async def positions() -> pd.DataFrame:
+    """What the account holds (spot: balances valued in USDT with weights; USD-M: open
+    positions), from the exchange; also kept as a snapshot in the store's ``positions`` table.
+
+    Example::
+
+        await tk.positions()
+    """
+    return await default_session().positions()
+
+
+def costs(key: str | None = None, batch_id: str | None = None) -> Any:
+    """What a batch cost (default: the last one): arrival price, average fill price, slippage
+    in bps, fees in the quote currency, fill ratio, time to first and last fill, per order and
+    for the batch (``.summary``); ``.plot()`` draws the fills against the price path.
+
+    Example::
+
+        report = tk.costs(key="rebalance-2026-11-25")
+        report.plot()
+    """
+    return default_session().costs(key=key, batch_id=batch_id)
 
 
 async def candles(
