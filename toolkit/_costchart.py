@@ -15,7 +15,6 @@ Example::
 from __future__ import annotations
 
 import io
-import math
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -75,9 +74,10 @@ def draw(report: CostReport, *, width: float = 9.0) -> CostChart:
     axes = figure.subplots(rows, 1, squeeze=False)[:, 0]
     for ax, symbol in zip(axes, symbols or [""], strict=False):
         _panel(ax, report, symbol)
-    key = report.summary["key"].iloc[0] if len(report.summary) else None
-    slip = report.summary["slippage_bps"].iloc[0] if len(report.summary) else math.nan
-    title = f"batch {key or report.summary['batch_id'].iloc[0]}"
+    first = report.summary.iloc[0]
+    name = first["key"] if isinstance(first["key"], str) else first["batch_id"]
+    slip = first["slippage_bps"]
+    title = f"batch {name}"
     if not pd.isna(slip):
         title += f": slippage {slip:+.1f} bps"
     figure.suptitle(title)
@@ -90,7 +90,8 @@ def _panel(ax: Any, report: CostReport, symbol: str) -> None:
         times = candles["open_time"].dt.tz_convert(None)
         ax.fill_between(times, candles["low"], candles["high"], step="post", color=_PRICE,
                         alpha=0.15, linewidth=0, label="high-low")  # fmt: skip
-        ax.plot(times, candles["close"], color=_PRICE, linewidth=1, label="close")
+        closes = candles["close_time"].dt.tz_convert(None)
+        ax.plot(closes, candles["close"], color=_PRICE, linewidth=1, label="close")
     orders = report.orders[report.orders["symbol"] == symbol]
     arrival = orders["arrival_price"].dropna()
     if not arrival.empty:
