@@ -203,7 +203,11 @@ def candle_ranges(
     if first is None or last is None:
         return [(start, end)]
     ranges = []
-    if first > start:
+    step = INTERVALS[interval]
+    # before the first stored candle: only if a candle can open there (they open on multiples
+    # of the interval; months are irregular, so for "1M" any gap is asked for)
+    boundary = -(-start // step) * step if interval != "1M" else start
+    if first > start and boundary < first:
         ranges.append((start, int(first) - 1))
     ranges.append((int(last), end))
     return ranges
