@@ -255,3 +255,44 @@ async def test_fills_add_up_under_fault_injection(tkh: Any) -> None:
         await session.close()
     finally:
         await tk._runner.call(exchange.stop())
+
+
+@pytest.mark.parametrize("market", ["spot", "usdm"])
+async def test_stored_candles_are_the_exchanges(
+    fee_paper: PaperExchange, tkh: Any, market: str
+) -> None:
+    """The store's candles, loaded in pages and twice (the second time incrementally), are the
+    exchange's klines, value for value."""
+    session, _ = await _connect(fee_paper, market=market)
+    await session.batch([tkh.market(qty="0.010")])  # a fill inside the recorded history
+    end = pd.Timestamp.now(tz="UTC").floor("min") + pd.Timedelta(minutes=1)
+    start = end - pd.Timedelta(hours=30)  # two pages of 1m candles
+    await session.candles("BTCUSDT", "1m", start=start, end=end - pd.Timedelta(hours=1))
+    stored = await session.candles("BTCUSDT", "1m", start=start, end=end)
+    path = "/api/v3/klines" if market == "spot" else "/fapi/v1/klines"
+    rows: list[Any] = []
+    cursor = int(start.value // 1_000_000)
+    async with aiohttp.ClientSession() as http:
+        while True:
+            params = {
+                "symbol": "BTCUSDT",
+                "interval": "1m",
+                "limit": "1000",
+                "startTime": str(cursor),
+                "endTime": str(int(end.value // 1_000_000)),
+            }
+            async with http.get(fee_paper.url + path, params=params) as resp:
+                page = await resp.json()
+            rows += page
+            if len(page) < 1000:
+                break
+            cursor = page[-1][0] + 60_000
+    assert len(stored) == len(rows) >= 30 * 60 - 1  # (end is a minute ahead)
+    assert stored["open_time"].tolist() == [pd.Timestamp(r[0], unit="ms", tz="UTC") for r in rows]
+    for i, column in ((1, "open"), (2, "high"), (3, "low"), (4, "close"), (5, "volume")):
+        assert stored[column].tolist()[:-1] == [float(r[i]) for r in rows][:-1], column
+    fill = fee_paper.trades()[-1]
+    minute = stored[
+        stored["open_time"] == pd.Timestamp(fill["time"] // 60_000 * 60_000, unit="ms", tz="UTC")
+    ]
+    assert float(minute["low"].iloc[0]) <= float(fill["price"]) <= float(minute["high"].iloc[0])
