@@ -330,7 +330,9 @@ async def tickers(symbols: str | Sequence[str] | None = None) -> pd.DataFrame:
 
 
 def sql(query: str, *, write: bool = False) -> pd.DataFrame:
-    """Run SQL on the store (``orders``, ``order_events``, ``batches``) and get a DataFrame.
+    """Run SQL on the store (``orders``, ``order_events``, ``batches``; the research tables
+    ``fills``, ``candles``, ``positions``, ``position_snapshots`` and the view
+    ``batch_positions``) and get a DataFrame.
 
     Reads only: a query that would change the store raises ``StoreError``. ``write=True``
     allows it, for tables of your own beside the toolkit's (which are its record, rewritten
