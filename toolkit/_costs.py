@@ -272,7 +272,9 @@ class CostReport:
         self.created_at = created_at
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name in ("orders", "summary", "fills", "candles"):
+        # only public names: IPython's display hooks (``_repr_*_``) and copy/pickle look up
+        # private ones, which must not come from the order frame
+        if name.startswith("_") or name in ("orders", "summary", "fills", "candles"):
             raise AttributeError(name)
         return getattr(self.orders, name)
 
