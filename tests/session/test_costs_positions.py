@@ -206,12 +206,15 @@ async def test_cost_chart_renders_fills_against_candles(tkh: Any) -> None:
 
 
 async def test_fills_add_up_under_fault_injection(tkh: Any) -> None:
-    """Unknown outcomes (5xx and dropped connections after the order is accepted) and added
-    latency: once reconciled and backfilled, each order's fills sum to its filled_qty."""
+    """Unknown outcomes (5xx and dropped connections after the order is accepted), 5xx before
+    it, 429 bursts and added latency -- the backfill's requests too: once reconciled and
+    backfilled, each order's fills sum to its filled_qty and the store has every fill."""
     faults = FaultConfig(
         error_after_rate=0.25,
         drop_after_rate=0.15,
         error_before_rate=0.1,
+        burst_429_rate=0.1,
+        burst_429_length=2,
         latency=0.01,
         latency_jitter=0.02,
         seed=16,
@@ -229,7 +232,8 @@ async def test_fills_add_up_under_fault_injection(tkh: Any) -> None:
             for i in range(30)
         ]
         frame = await session.batch(rows, key="faults")
-        assert exchange.counters()["faults"], "no fault was injected"
+        injected = exchange.counters()["faults"]
+        assert {"error_after", "drop_after"} & set(injected), injected  # outcomes unknown
 
         async def settled() -> pd.DataFrame:
             deadline = time.monotonic() + 60
@@ -242,7 +246,6 @@ async def test_fills_add_up_under_fault_injection(tkh: Any) -> None:
         orders = await settled()
         assert not (orders["status"] == "PENDING").any()
         assert (frame["status"] != "INVALID").all()
-        exchange.configure_faults(FaultConfig())  # the backfill itself reads cleanly
         await session.sync_fills()
         fills = session.fills(key="faults")
         per_order = fills.groupby("client_order_id")["qty"].sum()
@@ -250,6 +253,7 @@ async def test_fills_add_up_under_fault_injection(tkh: Any) -> None:
         assert (filled > 0).sum() >= 10
         for cid, qty in filled.items():
             assert per_order.get(cid, 0.0) == pytest.approx(qty), cid
+        assert exchange.counters()["responses_by_status"].get("429"), "no 429 was answered"
         truth = {str(t["id"]) for t in exchange.trades(api_key=key)}
         assert set(fills["trade_id"]) == truth
         await session.close()
