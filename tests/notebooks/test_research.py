@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import base64
+import json
+import urllib.parse
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pytest
 
 
 def _outputs(run: Any, tag: str) -> list[dict[str, Any]]:
@@ -49,3 +53,17 @@ def test_research_dry_run_places_nothing(run_notebook: Any, tmp_path: Path) -> N
         row = con.execute("select count(*) from batches").fetchone()
     assert row == (0,)
 
+
+def test_research_notebook_against_a_standalone_exchange(
+    run_notebook: Any, paper_process: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The exchange parameters reach connect (keys from the environment, never parameters)."""
+    monkeypatch.setenv("TOOLKIT_API_KEY", paper_process.api_key)
+    monkeypatch.setenv("TOOLKIT_API_SECRET", paper_process.api_secret)
+    run = run_notebook("research.ipynb", exchange="binance", base_url=paper_process.url,
+                       symbols=["BTCUSDT", "ETHUSDT"], key="standalone")  # fmt: skip
+    assert "FILLED 2" in run.text()
+    query = urllib.parse.urlencode({"api_key": paper_process.api_key})
+    with urllib.request.urlopen(f"{paper_process.url}/paper/orders?{query}", timeout=30) as resp:
+        orders = json.loads(resp.read())
+    assert sorted(o["symbol"] for o in orders) == ["BTCUSDT", "ETHUSDT"]
