@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import typing
 from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -53,6 +54,9 @@ from ._guards import Limits
 from ._models import DONE_STATUSES, OPEN_STATUSES, Market, Order, OrderStatus
 from ._rebalance import rebalance_orders
 from ._session import Session
+
+if typing.TYPE_CHECKING:  # the type of batch(progress=...), not a public name of its own
+    from ._progress import ProgressOption
 
 __version__ = "0.1.0"
 
@@ -139,7 +143,7 @@ async def batch(
     key: str | None = None,
     market: Market | str | None = None,
     all_or_nothing: bool = False,
-    progress: bool | None = None,
+    progress: ProgressOption = None,
     strict: bool = False,
     run_params: Mapping[str, Any] | None = None,
     limits: Limits | None = None,
@@ -149,7 +153,8 @@ async def batch(
     ``key`` makes re-runs place nothing twice; ``strict`` sends nothing if a row is INVALID and
     raises ``StrictBatchError`` if a row is INVALID or REJECTED; ``run_params`` (a papermill
     job's parameters) go into the batch row; ``limits`` (``tk.Limits``) replaces the session's
-    pre-trade limits for this batch.
+    pre-trade limits for this batch. ``progress``: ``True``/``False`` forces the progress bar
+    on/off, or pass a tqdm bar you displayed and the batch moves it (for Voila).
 
     Example::
 

@@ -21,6 +21,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import logging
 import math
@@ -41,6 +42,7 @@ from ._guards import Limits
 from ._input import exchange_symbol
 from ._models import OPEN_STATUSES, Market, Order
 from ._positions import snapshot
+from ._progress import ProgressOption
 from ._ratelimit import RateLimitConfig
 from ._reconcile import fill_bookkeeping, is_behind, merge_found
 from ._research import (
@@ -122,6 +124,10 @@ class Session:
         # The last finalized state of recent orders, to keep updates from going backwards.
         self._last: dict[str, Order] = {}
         self._finalize_lock: asyncio.Lock | None = None
+        # Orders a batch is sending (client order id -> batches), and the stream updates about
+        # them held until their answers are finalized (_hold_stream / _release_stream).
+        self._sending: collections.Counter[str] = collections.Counter()
+        self._held: dict[str, list[Order]] = {}
         #: The live order feed (user-data stream, or polling), started on open.
         self.feed: OrderFeed | None = None
         self._rules: dict[str, SymbolRules] | None = None
@@ -440,6 +446,8 @@ class Session:
         ``publish_on_error`` a ``StoreError`` still updates the order state and publishes
         (the exchange's answer is the truth) before it is raised.
         """
+        if source == "stream" and self._sending:
+            orders = self._hold(orders)
         if not orders and finish is None:
             return []
         if self._finalize_lock is None:
@@ -477,6 +485,35 @@ class Session:
                 raise
             self._publish(changed)
             return done
+
+    def _hold_stream(self, client_order_ids: Sequence[str]) -> None:
+        """A batch is about to send these orders: stream updates about them wait for their
+        answers (:meth:`_release_stream`). The answer and the stream mostly say the same (a
+        market order's NEW and FILL), so the updates then cost no store write; finalized
+        first, each would cost one, on the I/O loop, while the batch sends."""
+        self._sending.update(client_order_ids)
+
+    async def _release_stream(self, client_order_ids: Sequence[str]) -> None:
+        """The answers about these orders are finalized: finalize the stream updates held for
+        them (the ones that say something new: a later fill) in the order they came."""
+        held: list[Order] = []
+        for cid in client_order_ids:
+            self._sending[cid] -= 1
+            if self._sending[cid] <= 0:
+                del self._sending[cid]
+                held.extend(self._held.pop(cid, ()))
+        if held:
+            await self._finalize(held, "stream")
+
+    def _hold(self, orders: Sequence[Order]) -> list[Order]:
+        """Hold the stream updates about orders being sent; the others, to finalize now."""
+        now: list[Order] = []
+        for order in orders:
+            if order.client_order_id in self._sending:
+                self._held.setdefault(order.client_order_id, []).append(order)
+            else:
+                now.append(order)
+        return now
 
     def _changes_known(self, order: Order) -> bool:
         """False when ``order`` says nothing new about the last state persisted for it."""
@@ -535,7 +572,7 @@ class Session:
         key: str | None = None,
         market: Market | str | None = None,
         all_or_nothing: bool = False,
-        progress: bool | None = None,
+        progress: ProgressOption = None,
         strict: bool = False,
         run_params: Mapping[str, Any] | None = None,
         limits: Limits | None = None,
@@ -544,9 +581,11 @@ class Session:
 
         ``key`` makes the batch idempotent: a re-run with the same key places nothing twice.
         ``market`` sends to the sibling session of that market. ``all_or_nothing`` sends nothing
-        if any row is invalid. ``progress`` forces the progress bar on/off (default: shown above
-        ``config.progress_threshold`` orders). ``strict`` checks every row before anything is
-        sent (one INVALID row: nothing is sent) and raises ``StrictBatchError`` if any row is
+        if any row is invalid. ``progress`` forces the progress bar on/off (default: shown from
+        ``config.progress_threshold`` orders on), or is a tqdm bar you displayed, which the
+        batch moves (Voila shows a cell's output only once it has run: see the README).
+        ``strict`` checks every row before anything is sent (one INVALID row: nothing is
+        sent) and raises ``StrictBatchError`` if any row is
         INVALID or REJECTED. ``run_params`` (e.g. the notebook's papermill parameters) are
         recorded with the batch; default: ``TOOLKIT_RUN_PARAMS`` (JSON). ``limits`` replaces
         the session's pre-trade limits (``connect(limits=...)``) for this batch.

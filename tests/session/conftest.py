@@ -114,11 +114,13 @@ class HeldPlace:
         self._gate = threading.Event()
 
         async def held(
-            requests: Sequence[OrderRequest], *, deadline: Any = None
+            requests: Sequence[OrderRequest], *, deadline: Any = None, on_answer: Any = None
         ) -> list[Order]:
             self.calls += 1
             await asyncio.to_thread(self._gate.wait, PATIENCE)  # the I/O loop keeps running
-            got: list[Order] = await self.original(requests, deadline=deadline)
+            got: list[Order] = await self.original(
+                requests, deadline=deadline, on_answer=on_answer
+            )
             return got
 
         session.adapter.place = held

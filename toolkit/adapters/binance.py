@@ -219,7 +219,11 @@ class BinanceAdapter:
     # -- orders -----------------------------------------------------------------------------------
 
     async def place(
-        self, requests: Sequence[OrderRequest], *, deadline: Deadline = None
+        self,
+        requests: Sequence[OrderRequest],
+        *,
+        deadline: Deadline = None,
+        on_answer: Callable[[int], None] | None = None,
     ) -> list[Order]:
         """Place ``requests``; result ``i`` is for request ``i`` (see the module docstring).
 
@@ -235,6 +239,9 @@ class BinanceAdapter:
         transport timeout after the deadline, with every result known to be sent or not sent;
         pass the deadline instead of wrapping ``place`` in ``asyncio.wait_for``, which would
         leave the fate of the queued requests unknown.
+
+        ``on_answer(n)`` is called as results come in, before ``place`` returns: ``n`` requests
+        have their result (1 per spot order, a USD-M chunk's size) -- a progress bar's feed.
         """
         if not requests:
             return []
@@ -242,14 +249,20 @@ class BinanceAdapter:
             raise ConfigError("placing orders needs an API key and secret")
         deadline = as_cutoff(deadline)
         if self.market is Market.SPOT:
-            return await asyncio.gather(*(self._place_one(r, deadline) for r in requests))
+            if on_answer is None:
+                return await asyncio.gather(*(self._place_one(r, deadline) for r in requests))
+            return await asyncio.gather(
+                *(_told(self._place_one(r, deadline), 1, on_answer) for r in requests)
+            )
         # conditional orders go one by one to the Algo Order API (it has no batch form)
         algo = [i for i, r in enumerate(requests) if is_algo(r)]
         plain = [r for r in requests if not is_algo(r)]
         chunks = [plain[i : i + BATCH_SIZE] for i in range(0, len(plain), BATCH_SIZE)]
         results, algos = await asyncio.gather(
-            asyncio.gather(*(self._place_chunk(c, deadline) for c in chunks)),
-            asyncio.gather(*(self._place_one(requests[i], deadline) for i in algo)),
+            asyncio.gather(*(_told(self._place_chunk(c, deadline), len(c), on_answer)
+                             for c in chunks)),
+            asyncio.gather(*(_told(self._place_one(requests[i], deadline), 1, on_answer)
+                             for i in algo)),
         )
         placed = iter(order for chunk in results for order in chunk)
         by_position = dict(zip(algo, algos, strict=True))
@@ -696,6 +709,14 @@ class BinanceAdapter:
         if symbols is not None and not spot and len(symbols) > 1:
             frame = frame[frame["symbol"].isin(list(symbols))].reset_index(drop=True)
         return frame
+
+
+async def _told(aw: Awaitable[_T], n: int, on_answer: Callable[[int], None] | None) -> _T:
+    """``await aw``, then ``on_answer(n)`` (nothing with no listener)."""
+    result = await aw
+    if on_answer is not None:
+        on_answer(n)
+    return result
 
 
 class _Slots:

@@ -12,6 +12,9 @@ GET      /paper/faults              -> the fault configuration
 POST     /paper/faults              FaultConfig fields -> the new configuration
 GET      /paper/counters            -> counters()
 POST     /paper/reset               clears counters and rate-limit usage
+POST     /paper/hold                {"after": n=0} -> the gate: n more order requests pass,
+                                    later ones are held (not processed) until released
+POST     /paper/release             {} -> the gate: held order requests go on
 POST     /paper/keys                {} -> a new pair; {"api_key", "api_secret"} -> registers it
 GET      /paper/orders              ?api_key=&market= -> every order the exchange holds
 GET      /paper/trades              ?api_key=&market= -> every fill (trade views + market, apiKey,
@@ -140,6 +143,15 @@ async def _route(ex: PaperExchange, request: web.BaseRequest) -> Any:
         return config.to_dict()
     if request.path == "/paper/userstream/drop":  # tests: close every user-data WebSocket
         return {"dropped": await ex.drop_user_streams()}
+    if request.path == "/paper/hold":
+        after = data.get("after", 0)
+        if isinstance(after, bool) or not isinstance(after, int):
+            raise _AdminError(400, "after must be an integer")
+        ex.hold_orders(after)
+        return ex.counters()["gate"]
+    if request.path == "/paper/release":
+        ex.release_orders()
+        return ex.counters()["gate"]
     if request.path == "/paper/reset":
         ex.reset_counters()
         return {"ok": True}
@@ -156,4 +168,4 @@ def _known(path: str) -> bool:
     return path in {"/paper/price", "/paper/balance", "/paper/liquidity", "/paper/faults",
                     "/paper/reset", "/paper/keys", "/paper/health", "/paper/prices",
                     "/paper/counters", "/paper/orders", "/paper/trades", "/paper/userstream/drop",
-                    "/paper/holdings"}
+                    "/paper/hold", "/paper/release", "/paper/holdings"}
