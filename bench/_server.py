@@ -151,12 +151,14 @@ class PaperServer:
             print(info.url)
     """
 
-    def __init__(self, *, tls: bool = False, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, *, tls: bool = False, extra_args: tuple[str, ...] = (), rate_limits: bool = False
+    ) -> None:
         self.tls = tls
         self.args = [
             sys.executable, "-m", "toolkit", "paper",
             "--host", "127.0.0.1", "--port", "0", "--json",
-            "--no-rate-limits", "--price-mode", "fixed",
+            *([] if rate_limits else ["--no-rate-limits"]), "--price-mode", "fixed",
             # a safety net: the server stops by itself even if this process is killed
             "--max-lifetime", str(MAX_LIFETIME),
             *(["--tls"] if tls else []),

@@ -324,6 +324,31 @@ def _capacity_lines(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _candles_lines(results: dict[str, Any]) -> list[str]:
+    c = results.get("candles", {})
+    lines = ["### 9. Research data: candles into the store (rate limits on)", ""]
+    if not c:
+        return [*lines, "Not run.", ""]
+    if c.get("skipped"):
+        return [*lines, f"Not measured: {c['skipped']}", ""]
+    fast = c["days"] < 30 or c["seconds"] < 30
+    one = c["second_requests"] <= len(c["symbols"])
+    lines += [
+        f"`tk.candles({c['symbols']}, {c['interval']!r}, start=now - {c['days']} days)` from a "
+        "paper exchange process with Binance's rate limits on (and the client's limiter), into "
+        "a fresh store (`bench/candles.py`).",
+        "",
+        "| figure | value |",
+        "|---|---:|",
+        f"| first call: rows / requests / seconds (goal < 30 s) | {c['rows']:,} / "
+        f"{c['requests']} / {c['seconds']}{_mark(c['seconds'], fast)} |",
+        f"| second call: requests (goal: one per symbol) / seconds | {c['second_requests']}"
+        f"{_mark(c['second_requests'], one)} / {c['second_seconds']} |",
+        "",
+    ]
+    return lines
+
+
 def _profile_lines(results: dict[str, Any]) -> list[str]:
     prof = results.get("profile")
     if not prof:
@@ -390,6 +415,7 @@ def render(results: dict[str, Any]) -> str:
     lines += _two_process_lines(results)
     lines += _stability_lines(results)
     lines += _capacity_lines(results)
+    lines += _candles_lines(results)
     lines += _profile_lines(results)
     if results.get("notes"):
         lines += ["### Notes", ""] + [f"- {n}" for n in results["notes"]] + [""]

@@ -99,6 +99,7 @@ __all__ = [
     "candles",
     "close",
     "connect",
+    "costs",
     "default_session",
     "depth",
     "export",
@@ -108,6 +109,7 @@ __all__ = [
     "open_orders",
     "orders",
     "panel",
+    "positions",
     "rebalance_orders",
     "resume",
     "run",
@@ -276,6 +278,30 @@ def fills(**filters: Any) -> pd.DataFrame:
     return default_session().fills(**filters)
 
 
+async def positions() -> pd.DataFrame:
+    """What the account holds (spot: balances valued in USDT with weights; USD-M: open
+    positions), from the exchange; also kept as a snapshot in the store's ``positions`` table.
+
+    Example::
+
+        await tk.positions()
+    """
+    return await default_session().positions()
+
+
+def costs(key: str | None = None, batch_id: str | None = None) -> Any:
+    """What a batch cost (default: the last one): arrival price, average fill price, slippage
+    in bps, fees in the quote currency, fill ratio, time to first and last fill, per order and
+    for the batch (``.summary``); ``.plot()`` draws the fills against the price path.
+
+    Example::
+
+        report = tk.costs(key="rebalance-2026-11-25")
+        report.plot()
+    """
+    return default_session().costs(key=key, batch_id=batch_id)
+
+
 async def candles(
     symbols: str | Sequence[str], interval: str = "1m", start: Any = None, end: Any = None
 ) -> pd.DataFrame:
@@ -309,7 +335,9 @@ async def tickers(symbols: str | Sequence[str] | None = None) -> pd.DataFrame:
 
 
 def sql(query: str, *, write: bool = False) -> pd.DataFrame:
-    """Run SQL on the store (``orders``, ``order_events``, ``batches``) and get a DataFrame.
+    """Run SQL on the store (``orders``, ``order_events``, ``batches``; the research tables
+    ``fills``, ``candles``, ``positions``, ``position_snapshots`` and the view
+    ``batch_positions``) and get a DataFrame.
 
     Reads only: a query that would change the store raises ``StoreError``. ``write=True``
     allows it, for tables of your own beside the toolkit's (which are its record, rewritten

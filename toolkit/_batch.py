@@ -210,6 +210,8 @@ async def _run_batch(
             "strict": strict,
             "progress": progress if progress is None or isinstance(progress, bool) else "bar",
             "attempt": attempt,
+            # what toolkit/_costs.py measures slippage from: the prices known now, no request
+            "arrival": _arrival(session, prepared),
         },
         papermill=dict(run_params) if run_params is not None else _run_params(),
         venue=session.venue,
@@ -238,6 +240,16 @@ async def _run_batch(
     task = session._spawn(_send_and_finish(session, batch_id, orders, requests, progress, cutoff))
     final = await _await_send(task, cutoff, rows, key)
     return _result(final, rows, strict)
+
+
+def _arrival(session: Session, prepared: Sequence[Prepared]) -> dict[str, dict[str, Any]]:
+    """The batch's arrival prices: the price of each symbol sent that the session knows at the
+    write-ahead (cached, never fetched for this), with its age in seconds."""
+    symbols = sorted({p.request.symbol for p in prepared if p.request is not None})
+    return {
+        symbol: {"price": str(price), "age": round(age, 3)}
+        for symbol, (price, age) in session.known_prices(symbols).items()
+    }
 
 
 def id_seed(key: str | None, batch_id: str, attempt: int = 1) -> str:
@@ -487,8 +499,8 @@ async def _send_and_finish(
         final = await _send(session, batch_id, orders, requests, progress, cutoff)
     finally:
         ACTIVE.discard(cutoff)
-    if any(o.filled_qty for o in final):
-        session._sync_fills_soon()
+    # off the critical path, a couple of seconds later: fills (if any) and a positions snapshot
+    session._sync_fills_soon(batch_id, fills=any(o.filled_qty for o in final))
     if any(o.status is OrderStatus.PENDING for o in final):
         from ._orderops import reconcile_later
 

@@ -34,12 +34,14 @@ import pandas as pd
 
 from . import _runner
 from ._config import SessionConfig
+from ._costs import CostReport, compute, read_inputs
 from ._cutoff import stop_all
 from ._events import Callback, Publisher, Subscription
 from ._exceptions import InputError, SessionClosedError, StoreError, ToolkitError
 from ._guards import Limits
 from ._input import exchange_symbol
 from ._models import OPEN_STATUSES, Market, Order
+from ._positions import snapshot
 from ._progress import ProgressOption
 from ._ratelimit import RateLimitConfig
 from ._reconcile import fill_bookkeeping, is_behind, merge_found
@@ -143,6 +145,8 @@ class Session:
         self._later: asyncio.Task[Any] | None = None
         self._fills_task: asyncio.Task[None] | None = None
         self._fills_due = 0.0
+        self._fills_wanted = False
+        self._fills_batch: str | None = None
 
     def __repr__(self) -> str:
         c = self.config
@@ -396,6 +400,21 @@ class Session:
                 self._price_cache[symbol] = price
                 self._prices_at[symbol] = now
         return {s: self._price_cache[s] for s in symbols if s in self._price_cache}
+
+    def known_prices(self, symbols: Sequence[str]) -> dict[str, tuple[Decimal, float]]:
+        """The prices this session holds for ``symbols`` with their age in seconds, without a
+        request (a batch records them as its arrival prices); symbols never priced are left out.
+
+        Example::
+
+            session.known_prices(["BTCUSDT"])   # {"BTCUSDT": (Decimal("90000"), 0.4)}
+        """
+        now = _runner.get_loop().time()
+        return {
+            s: (self._price_cache[s], max(0.0, now - self._prices_at[s]))
+            for s in symbols
+            if s in self._price_cache and s in self._prices_at
+        }
 
     def _forget_market_data(self) -> None:
         """The exchange refused an order for a filter: rules and prices are fetched again."""
@@ -842,12 +861,56 @@ class Session:
             ]
         return await self._call(lambda: self.adapter.ticker_24h(names))
 
-    def _sync_fills_soon(self) -> None:
-        """Sync fills :data:`FILLS_DELAY` seconds after the last call (a burst of batches makes
-        one sync, after it), in the background."""
+    def costs(self, key: str | None = None, batch_id: str | None = None) -> CostReport:
+        """What a batch cost (sync; the last batch of this session's venue and market when
+        neither ``key`` nor ``batch_id`` is given): one row per order -- arrival price and its
+        age, average fill price, slippage in bps signed by side, fees in the quote currency,
+        fill ratio, seconds to the first and last fill -- a one-row ``summary``, and
+        ``.plot()``. Uses the fills in the store: ``await session.sync_fills()`` first for
+        the latest. See :mod:`toolkit._costs`.
+
+        Example::
+
+            report = session.costs(key="rebalance-2026-11-25")
+            report.plot()
+        """
+        self._check()
+        venue, market = self.venue, self.config.market.value
+        inputs = self.store.duckdb(
+            lambda con: read_inputs(con, key=key, batch_id=batch_id, venue=venue, market=market),
+            "read a batch's costs",
+        )
+        rules = self._rules or {}
+        quote = {s: r.quote_asset for s, r in rules.items()}
+        for symbol in set(inputs.orders["symbol"].astype(str)) - set(quote):
+            quote[symbol] = _quote_of(symbol)
+        return compute(inputs, quote=quote)
+
+    async def positions(self) -> pd.DataFrame:
+        """What the account holds, from the exchange, also kept as a snapshot in the store.
+
+        Spot: ``asset, free, locked, total, price, value, weight`` (valued in USDT at the last
+        prices); USD-M: ``symbol, side, qty, entry_price, mark_price, unrealized_pnl, leverage,
+        notional, liquidation_price`` (open positions). The view ``batch_positions`` pairs
+        each batch with the snapshots before and after it (see :mod:`toolkit._positions`).
+
+        Example::
+
+            held = await session.positions()
+        """
+        return await self._call(
+            lambda: snapshot(self.adapter, self._duckdb, venue=self.venue, source="positions")
+        )
+
+    def _sync_fills_soon(self, batch_id: str | None = None, *, fills: bool = True) -> None:
+        """The background step after a batch, :data:`FILLS_DELAY` seconds after the last call
+        (a burst of batches makes one, after it): sync the fills (if ``fills`` for any call),
+        then take a positions snapshot (the batch's "after")."""
         if not self.config.sync_fills or self._state != _OPEN:
             return
         self._fills_due = asyncio.get_running_loop().time() + FILLS_DELAY
+        self._fills_wanted = self._fills_wanted or fills
+        self._fills_batch = batch_id
         if self._fills_task is None or self._fills_task.done():
             self._fills_task = self._spawn(self._sync_fills_later(), critical=False)
 
@@ -855,14 +918,18 @@ class Session:
         loop = asyncio.get_running_loop()
         while (left := self._fills_due - loop.time()) > 0:  # noqa: ASYNC110 - a debounce: the due time moves
             await asyncio.sleep(left)
+        fills, self._fills_wanted = self._fills_wanted, False
         try:
-            now = int(pd.Timestamp.now(tz="UTC").value // 1_000_000)
-            await sync_fills(
-                self.adapter, self._duckdb, venue=self.venue, exchange=self.config.exchange,
-                market=self.config.market.value, now_ms=now,
-            )  # fmt: skip
+            if fills:
+                now = int(pd.Timestamp.now(tz="UTC").value // 1_000_000)
+                await sync_fills(
+                    self.adapter, self._duckdb, venue=self.venue, exchange=self.config.exchange,
+                    market=self.config.market.value, now_ms=now,
+                )  # fmt: skip
+            await snapshot(self.adapter, self._duckdb, venue=self.venue,
+                           batch_id=self._fills_batch, source="after_batch")  # fmt: skip
         except ToolkitError as exc:  # the next batch tries again; tk.sync_fills() says it
-            _log.info("toolkit: the background sync of fills failed: %s", exc)
+            _log.info("toolkit: the background sync of fills and positions failed: %s", exc)
 
     async def _duckdb(self, work: Callable[[Any], _T]) -> _T:
         """``work(con)`` on the store's DuckDB file, in a worker thread."""
@@ -926,6 +993,14 @@ class Session:
         """The open orders as last seen by this session (no request); safe from any thread."""
         with self._state_lock:
             return list(self._open_orders.values())
+
+
+#: Quote assets recognised by suffix when the session has not loaded the symbol rules.
+_QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "BTC", "ETH", "BNB", "EUR", "TRY")
+
+
+def _quote_of(symbol: str) -> str:
+    return next((q for q in _QUOTES if symbol.endswith(q) and symbol != q), "")
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:

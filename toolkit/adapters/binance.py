@@ -58,6 +58,7 @@ from .._transport import (
     Transport,
     order_outcome,
 )
+from ._account import balances_frame, positions_frame
 from ._algo import algo_params, is_algo, parse_algo_order
 from ._marketdata import (
     check_interval,
@@ -201,6 +202,19 @@ class BinanceAdapter:
             resp = await self.transport.request("GET", path, signed=True, weight=weight)
             rows, key = resp.data, "availableBalance"
         return {str(row["asset"]): Decimal(str(row[key])) for row in rows}
+
+    async def holdings(self) -> pd.DataFrame:
+        """Spot: the non-zero balances (asset, free, locked; ``/api/v3/account``). USD-M: the
+        open positions (``/fapi/v2/positionRisk``: side, qty, entry and mark price, unrealized
+        PnL, leverage, notional, liquidation price). Frames of :mod:`._account`."""
+        if self.market is Market.SPOT:
+            path, weight = self._paths.balances
+            resp = await self.transport.request(
+                "GET", path, {"omitZeroBalances": "true"}, signed=True, weight=weight
+            )
+            return balances_frame(resp.data if isinstance(resp.data, dict) else {})
+        resp = await self.transport.request("GET", "/fapi/v2/positionRisk", signed=True, weight=5)
+        return positions_frame(resp.data if isinstance(resp.data, list) else [])
 
     # -- orders -----------------------------------------------------------------------------------
 

@@ -19,6 +19,8 @@ POST     /paper/keys                {} -> a new pair; {"api_key", "api_secret"} 
 GET      /paper/orders              ?api_key=&market= -> every order the exchange holds
 GET      /paper/trades              ?api_key=&market= -> every fill (trade views + market, apiKey,
                                     clientOrderId)
+GET      /paper/holdings            ?api_key=&market= -> the key's balances (spot) or wallet and
+                                    open positions (USD-M)
 POST     /paper/userstream/drop     {} -> {"dropped": n}: closes every user-data WebSocket
                                     (listen-key streams and WebSocket API connections)
 =======  =========================  =====================================================
@@ -111,6 +113,11 @@ async def _route(ex: PaperExchange, request: web.BaseRequest) -> Any:
         return ex.orders(api_key=query.get("api_key"), market=_market(query.get("market"), None))
     if action == ("GET", "/paper/trades"):
         return ex.trades(api_key=query.get("api_key"), market=_market(query.get("market"), None))
+    if action == ("GET", "/paper/holdings"):
+        key = query.get("api_key")
+        if not key:
+            raise _AdminError(400, "api_key is required")
+        return ex.holdings(key, market=_market(query.get("market"), "spot") or "spot")
     if request.method != "POST":
         raise _AdminError(404 if not _known(request.path) else 405,
                           f"no admin endpoint {request.method} {request.path}")
@@ -161,4 +168,4 @@ def _known(path: str) -> bool:
     return path in {"/paper/price", "/paper/balance", "/paper/liquidity", "/paper/faults",
                     "/paper/reset", "/paper/keys", "/paper/health", "/paper/prices",
                     "/paper/counters", "/paper/orders", "/paper/trades", "/paper/userstream/drop",
-                    "/paper/hold", "/paper/release"}
+                    "/paper/hold", "/paper/release", "/paper/holdings"}

@@ -322,6 +322,20 @@ class PaperExchange:
             out.append(view)
         return out
 
+    def holdings(self, api_key: str, market: str = SPOT) -> dict[str, Any]:
+        """What ``api_key`` holds: spot ``{"balances": {asset: {"free", "locked"}}}``; USD-M
+        ``{"wallet": {asset: amount}, "positions": {symbol: {"amount", "entry"}}}`` (open
+        positions only). Amounts are decimal strings."""
+        acct = self.engine.account(api_key)
+        if market == SPOT:
+            return {"balances": {a: {"free": str(free), "locked": str(locked)}
+                                 for a, (free, locked) in sorted(acct.spot.items())}}
+        return {
+            "wallet": {a: str(v) for a, v in sorted(acct.fut_assets.items())},
+            "positions": {s: {"amount": str(amt), "entry": str(entry)}
+                          for s, (amt, entry) in sorted(acct.positions.items()) if amt},
+        }
+
     async def drop_user_streams(self) -> int:
         """Close every user-data WebSocket (``/ws/<listenKey>`` and ``/ws-api/v3``) as a network
         drop would; listen keys stay valid, WebSocket API subscriptions end. Returns how many."""
