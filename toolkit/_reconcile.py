@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import operator
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -250,6 +251,7 @@ _BOOKKEEPING = (
     "batch_id", "key", "position", "created_at", "not_after", "side", "type", "time_in_force",
     "price", "stop_price", "qty", "reduce_only", "order_id", "algo_id",
 )  # fmt: skip
+_BOOKKEEPING_OF = operator.attrgetter(*_BOOKKEEPING)
 
 
 def is_behind(update: Order, known: Order) -> bool:
@@ -272,5 +274,12 @@ def is_behind(update: Order, known: Order) -> bool:
 
 def fill_bookkeeping(update: Order, known: Order) -> Order:
     """``update`` with the fields it leaves unknown (batch, key, position...) from ``known``."""
-    missing = {f: getattr(known, f) for f in _BOOKKEEPING if getattr(update, f) is None}
-    return dataclasses.replace(update, **missing) if missing else update
+    ours = _BOOKKEEPING_OF(update)  # one C-level call per order (this runs for every update)
+    if None not in ours:
+        return update
+    missing = {
+        f: value
+        for f, mine, value in zip(_BOOKKEEPING, ours, _BOOKKEEPING_OF(known), strict=True)
+        if mine is None and value is not None
+    }
+    return update.evolve(**missing) if missing else update

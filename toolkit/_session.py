@@ -25,6 +25,7 @@ import collections
 import functools
 import logging
 import math
+import operator
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from decimal import Decimal
@@ -80,6 +81,7 @@ _STATE_FIELDS = (
     "error_msg",
     "placed",
 )
+_STATE_OF = operator.attrgetter(*_STATE_FIELDS)
 #: Seconds ``close()`` may take in total: under the runner's per-closer budget at exit
 #: (``_runner.CLOSE_TIMEOUT``), with room for the transport and the store.
 _CLOSE_BUDGET = min(8.0, _runner.CLOSE_TIMEOUT - 2.0)
@@ -522,7 +524,7 @@ class Session:
             return True
         if known.batch_id is None and order.batch_id is not None:
             return True  # the stream told the state before the batch answer brought its key
-        return any(getattr(order, f) != getattr(known, f) for f in _STATE_FIELDS)
+        return _STATE_OF(order) != _STATE_OF(known)
 
     def _publish(self, done: list[Order], *, remember: bool = True) -> None:
         if remember:
