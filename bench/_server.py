@@ -7,6 +7,7 @@ could fill up and block the server); the process is always terminated, then kill
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -24,6 +25,7 @@ __all__ = [
     "JsonLineProcess",
     "PaperServer",
     "ServerInfo",
+    "new_account",
     "paper_available",
     "tls_supported",
     "trust_server_certificate",
@@ -76,6 +78,26 @@ class ServerInfo:
     pid: int
     tls: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def new_account(info: ServerInfo) -> ServerInfo:
+    """``info`` with a new API key of its own at the same paper exchange (``POST /paper/keys``;
+    it starts with the paper balances): clients that must not see each other's orders (a
+    user-data stream carries every order of its account)."""
+    import asyncio
+
+    import aiohttp
+
+    async def create() -> dict[str, Any]:
+        async with aiohttp.ClientSession() as http, http.post(f"{info.url}/paper/keys",
+                                                                json={}) as resp:  # fmt: skip
+            resp.raise_for_status()
+            data: dict[str, Any] = await resp.json()
+            return data
+
+    data = asyncio.run(create())
+    return dataclasses.replace(info, api_key=str(data["api_key"]),
+                               api_secret=str(data["api_secret"]))  # fmt: skip
 
 
 class JsonLineProcess:
