@@ -224,7 +224,7 @@ async def _run_batch(
         supersedes = (refused.batch_id, retired_key(key, attempt - 1))
     try:
         # write-ahead: on disk before anything is sent
-        await asyncio.wrap_future(
+        await _runner.outcome(
             session.store.submit_record_batch(record, orders, supersedes=supersedes)
         )
     except StoreError:

@@ -466,7 +466,7 @@ class Session:
             if claim is not None:  # compare-and-set: rare (a re-run), done under the lock
                 batch_id, not_after = claim
                 ids = [o.client_order_id for o in done]
-                claimed: list[str] = await asyncio.wrap_future(
+                claimed: list[str] = await _runner.outcome(
                     self.store.submit_claim_unplaced(batch_id, ids, not_after)
                 )
                 won = set(claimed)
@@ -477,7 +477,7 @@ class Session:
             # (a late answer must not overwrite a fill the stream reported meanwhile). The
             # journal write is a fraction of a millisecond; several share one commit.
             try:
-                await asyncio.wrap_future(
+                await _runner.outcome(
                     self.store.submit_apply(changed, source=source, venue=self.venue,
                                             finish=finish)
                 )  # fmt: skip
