@@ -163,6 +163,9 @@ def _origin_table(results: dict[str, Any]) -> list[str]:
         f"### 4. The origin's pattern vs ours: {cfg['origin_batches']} batches of 5 spot orders "
         "(ms per batch, median; patterns take turns in rounds of 10 batches)",
         "",
+        "Each toolkit session (stream off, stream on) trades on an account of its own: a user-data"
+        " stream carries every order of its account.",
+        "",
         f"| transport | pattern | ms per batch (p90) | / floor (goal ≤ {BATCH_GOAL}) "
         "| / origin (goal < 1 over https) |",
         "|---|---|---:|---:|---:|",
