@@ -10,8 +10,9 @@ prices; USD-M: the open positions) and returns a frame with fixed columns and dt
 
 Every such answer is also kept as a **snapshot**: a row of ``position_snapshots`` (id, time,
 venue, market, the batch it follows, source) and its rows in ``positions``. Snapshots are taken
-by ``tk.positions()`` and, off every batch's critical path, by the session's background step a
-couple of seconds after a batch (the one that also syncs the fills). The view ``batch_positions``
+by ``tk.positions()``, in the background when a session opens (the "before" of its first
+batch), and, off every batch's critical path, by the session's background step a couple of
+seconds after a batch (the one that also syncs the fills). The view ``batch_positions``
 pairs every batch with the last snapshot taken before it was created (``phase = 'before'``)
 and the first one taken after it finished (``'after'``), so a batch's before and after is::
 

@@ -146,6 +146,8 @@ class Session:
         #: The background task that retries PENDING rows later (one at a time).
         self._later: asyncio.Task[Any] | None = None
         self._fills_task: asyncio.Task[None] | None = None
+        # the positions snapshot taken at open: the "before" of the session's first batch
+        self._open_snapshot: asyncio.Task[None] | None = None
         self._fills_due = 0.0
         self._fills_wanted = False
         self._fills_batch: str | None = None
@@ -295,6 +297,8 @@ class Session:
 
                 self.feed = start_feed(self)
         await self._reconcile_stored()
+        if self.config.sync_fills and self.transport.has_credentials:
+            self._open_snapshot = self._spawn(self._snapshot_quietly("open"), critical=False)
 
     async def close(self) -> None:
         """Close the session: finish in-flight work, close the HTTP session (idempotent).
@@ -903,6 +907,20 @@ class Session:
         return await self._call(
             lambda: snapshot(self.adapter, self._duckdb, venue=self.venue, source="positions")
         )
+
+    async def _snapshot_quietly(self, source: str) -> None:
+        try:
+            await snapshot(self.adapter, self._duckdb, venue=self.venue, source=source)
+        except ToolkitError as exc:  # tk.positions() says it; the next batch's "after" retries
+            _log.info("toolkit: the positions snapshot at open failed: %s", exc)
+
+    async def _positions_before(self) -> None:
+        """Wait for the positions snapshot taken at open, if it is still on its way (the first
+        batch of a session only, and only when it is placed at once after connecting): it is
+        the batch's "before" and must not see the batch's own orders."""
+        task = self._open_snapshot
+        if task is not None and not task.done():
+            await asyncio.shield(task)
 
     def _sync_fills_soon(self, batch_id: str | None = None, *, fills: bool = True) -> None:
         """The background step after a batch, :data:`FILLS_DELAY` seconds after the last call

@@ -117,8 +117,10 @@ async def test_usdm_positions_match_the_exchange(fee_paper: PaperExchange, tkh: 
 
 
 async def test_a_batchs_before_and_after_is_a_query(tkh: Any) -> None:
-    session = await tk.connect(stream=False)  # the background step: fills, then a snapshot
-    await session.positions()  # the snapshot before
+    """A new store's first batch, placed at once after connecting: its "before" is the snapshot
+    the session takes when it opens (the batch waits for it), its "after" the background
+    step's (fills, then a snapshot)."""
+    session = await tk.connect(stream=False)
     frame = await session.batch([tkh.market(qty="0.02")], key="around")
     assert frame["status"].tolist() == ["FILLED"]
     query = (
@@ -134,7 +136,7 @@ async def test_a_batchs_before_and_after_is_a_query(tkh: Any) -> None:
     after, before = rows["total"].tolist()  # 'after' < 'before' alphabetically
     assert after - before == pytest.approx(0.02)
     snaps = session.sql("select source, batch_id from position_snapshots order by taken_at")
-    assert snaps["source"].tolist() == ["positions", "after_batch"]
+    assert snaps["source"].tolist() == ["open", "after_batch"]
     assert snaps["batch_id"].iloc[1] == frame["batch_id"].iloc[0]
 
 
