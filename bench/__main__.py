@@ -60,6 +60,7 @@ class Config:
     profile: bool = True
     paper_capacity: bool = True
     profile_orders: int = 200
+    candle_days: int = 30
     quick: bool = False
     order_kind: str = "market orders, buy/sell alternating over 5 symbols"
 
@@ -70,7 +71,7 @@ class Config:
             small_store_batches=5, two_proc_orders=20, two_proc_batch=5, share_orders=10,
             share_reps=1, stability_batches=3,
             stability_orders=5, capacity_orders=50, capacity_reps=1, profile=False, quick=True,
-            paper_capacity=False,
+            paper_capacity=False, candle_days=1,
         )  # fmt: skip
 
 
@@ -311,6 +312,8 @@ def run(
                 work = main_orders[worst][: cfg.profile_orders]
                 _section(results, "profile", title,
                          lambda: _profile(server, cfg, work, worst), strict)  # fmt: skip
+    _section(results, "candles", "9. research data: 1-minute candles, rate limits on",
+             lambda: _candles(cfg), strict)  # fmt: skip
     if cfg.tls:
         _section(origin, "https", "4. origin's pattern vs ours (https)",
                  lambda: _tls_origin(cfg, strict), strict)  # fmt: skip
@@ -333,6 +336,15 @@ def _two_processes(server: ServerInfo, cfg: Config) -> dict[str, Any]:
     if not ok:
         return {"skipped": why}
     return measure_two_processes(server, cfg.two_proc_orders, cfg.two_proc_batch, log=_log)
+
+
+def _candles(cfg: Config) -> dict[str, Any]:
+    from .candles import measure_candles
+
+    ok, why = toolkit_available()
+    if not ok:
+        return {"skipped": why}
+    return measure_candles(cfg.candle_days)
 
 
 def _store_bulk(cfg: Config) -> dict[str, Any]:

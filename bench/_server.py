@@ -7,6 +7,7 @@ could fill up and block the server); the process is always terminated, then kill
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -24,6 +25,7 @@ __all__ = [
     "JsonLineProcess",
     "PaperServer",
     "ServerInfo",
+    "new_account",
     "paper_available",
     "tls_supported",
     "trust_server_certificate",
@@ -76,6 +78,26 @@ class ServerInfo:
     pid: int
     tls: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def new_account(info: ServerInfo) -> ServerInfo:
+    """``info`` with a new API key of its own at the same paper exchange (``POST /paper/keys``;
+    it starts with the paper balances): clients that must not see each other's orders (a
+    user-data stream carries every order of its account)."""
+    import asyncio
+
+    import aiohttp
+
+    async def create() -> dict[str, Any]:
+        async with aiohttp.ClientSession() as http, http.post(f"{info.url}/paper/keys",
+                                                                json={}) as resp:  # fmt: skip
+            resp.raise_for_status()
+            data: dict[str, Any] = await resp.json()
+            return data
+
+    data = asyncio.run(create())
+    return dataclasses.replace(info, api_key=str(data["api_key"]),
+                               api_secret=str(data["api_secret"]))  # fmt: skip
 
 
 class JsonLineProcess:
@@ -151,12 +173,14 @@ class PaperServer:
             print(info.url)
     """
 
-    def __init__(self, *, tls: bool = False, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, *, tls: bool = False, extra_args: tuple[str, ...] = (), rate_limits: bool = False
+    ) -> None:
         self.tls = tls
         self.args = [
             sys.executable, "-m", "toolkit", "paper",
             "--host", "127.0.0.1", "--port", "0", "--json",
-            "--no-rate-limits", "--price-mode", "fixed",
+            *([] if rate_limits else ["--no-rate-limits"]), "--price-mode", "fixed",
             # a safety net: the server stops by itself even if this process is killed
             "--max-lifetime", str(MAX_LIFETIME),
             *(["--tls"] if tls else []),

@@ -24,7 +24,7 @@ import aiohttp
 
 from . import floor
 from ._orders import BenchOrder, orders_frame
-from ._server import ServerInfo
+from ._server import ServerInfo, new_account
 from ._wire import new_run_id, spot_requests
 from .floor import FORM, count_accepted
 
@@ -183,7 +183,10 @@ def measure_patterns(
             figs[name] = PatternFigures(name)
         for stream in (False, True):
             path = f"{store_dir}/stream-{stream}.duckdb"
-            session = tk.run(connect(server, "spot", path, concurrency, stream=stream))
+            # an account each: a user-data stream carries every order of its account, so the
+            # stream-on session would otherwise record the stream-off session's orders too
+            account = new_account(server)
+            session = tk.run(connect(account, "spot", path, concurrency, stream=stream))
             tk.run(session.batch(orders_frame(batches[0]), progress=False))  # warm
             sessions[stream] = session
     try:

@@ -56,8 +56,12 @@ from ._models import DONE_STATUSES, OPEN_STATUSES, Market, Order, OrderStatus
 from ._rebalance import rebalance_orders
 from ._session import Session
 
-if TYPE_CHECKING:  # the panel module is imported on first use (tk.panel())
+# The panel module is imported on first use (tk.panel()); ProgressOption is the type of
+# batch(progress=...), not a public name of its own.
+if TYPE_CHECKING:
+    from ._costs import CostReport
     from ._panel import Panel
+    from ._progress import ProgressOption
 
 __version__ = "0.1.0"
 
@@ -101,6 +105,7 @@ __all__ = [
     "candles",
     "close",
     "connect",
+    "costs",
     "default_session",
     "depth",
     "export",
@@ -110,6 +115,7 @@ __all__ = [
     "open_orders",
     "orders",
     "panel",
+    "positions",
     "rebalance_orders",
     "resume",
     "run",
@@ -143,7 +149,7 @@ async def batch(
     key: str | None = None,
     market: Market | str | None = None,
     all_or_nothing: bool = False,
-    progress: bool | None = None,
+    progress: ProgressOption = None,
     strict: bool = False,
     run_params: Mapping[str, Any] | None = None,
     limits: Limits | None = None,
@@ -153,7 +159,8 @@ async def batch(
     ``key`` makes re-runs place nothing twice; ``strict`` sends nothing if a row is INVALID and
     raises ``StrictBatchError`` if a row is INVALID or REJECTED; ``run_params`` (a papermill
     job's parameters) go into the batch row; ``limits`` (``tk.Limits``) replaces the session's
-    pre-trade limits for this batch.
+    pre-trade limits for this batch. ``progress``: ``True``/``False`` forces the progress bar
+    on/off, or pass a tqdm bar you displayed and the batch moves it (for Voila).
 
     Example::
 
@@ -277,6 +284,30 @@ def fills(**filters: Any) -> pd.DataFrame:
     return default_session().fills(**filters)
 
 
+async def positions() -> pd.DataFrame:
+    """What the account holds (spot: balances valued in USDT with weights; USD-M: open
+    positions), from the exchange; also kept as a snapshot in the store's ``positions`` table.
+
+    Example::
+
+        await tk.positions()
+    """
+    return await default_session().positions()
+
+
+def costs(key: str | None = None, batch_id: str | None = None) -> CostReport:
+    """What a batch cost (default: the last one): arrival price, average fill price, slippage
+    in bps, fees in the quote currency, fill ratio, time to first and last fill, per order and
+    for the batch (``.summary``); ``.plot()`` draws the fills against the price path.
+
+    Example::
+
+        report = tk.costs(key="rebalance-2026-11-25")
+        report.plot()
+    """
+    return default_session().costs(key=key, batch_id=batch_id)
+
+
 async def candles(
     symbols: str | Sequence[str], interval: str = "1m", start: Any = None, end: Any = None
 ) -> pd.DataFrame:
@@ -310,7 +341,9 @@ async def tickers(symbols: str | Sequence[str] | None = None) -> pd.DataFrame:
 
 
 def sql(query: str, *, write: bool = False) -> pd.DataFrame:
-    """Run SQL on the store (``orders``, ``order_events``, ``batches``) and get a DataFrame.
+    """Run SQL on the store (``orders``, ``order_events``, ``batches``; the research tables
+    ``fills``, ``candles``, ``positions``, ``position_snapshots`` and the view
+    ``batch_positions``) and get a DataFrame.
 
     Reads only: a query that would change the store raises ``StoreError``. ``write=True``
     allows it, for tables of your own beside the toolkit's (which are its record, rewritten

@@ -46,10 +46,19 @@ class ExchangeAdapter(Protocol):
         """Free (spot) or available (USD-M) balance per asset."""
         ...
 
+    async def holdings(self) -> pd.DataFrame:
+        """What the account holds: spot balances (asset, free, locked) or USD-M open positions."""
+        ...
+
     async def place(
-        self, requests: Sequence[OrderRequest], *, deadline: Deadline = None
+        self,
+        requests: Sequence[OrderRequest],
+        *,
+        deadline: Deadline = None,
+        on_answer: Callable[[int], None] | None = None,
     ) -> list[Order]:
-        """Place ``requests``; result ``i`` is for request ``i`` (each with its outcome)."""
+        """Place ``requests``; result ``i`` is for request ``i`` (each with its outcome).
+        ``on_answer(n)`` is called as results come in: ``n`` more requests have theirs."""
         ...
 
     async def query(

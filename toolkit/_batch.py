@@ -27,7 +27,7 @@ import logging
 import math
 import os
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -55,6 +55,7 @@ from ._ledger import Ledger
 from ._market_cache import MarketCache
 from ._models import Market, Order, OrderRequest, OrderStatus, OrderType, Outcome
 from ._orderops import OrderOps, Spawn
+from ._progress import Progress, ProgressOption, adopt
 from ._ratelimit import RateLimiter
 from ._reconcile import merge_found, not_placed, resolve_pending
 from ._store import BatchRecord
@@ -77,7 +78,7 @@ class BatchOptions:
 
     key: str | None = None
     all_or_nothing: bool = False
-    progress: bool | None = None
+    progress: ProgressOption = None
     strict: bool = False
     #: Recorded with the batch (default: ``TOOLKIT_RUN_PARAMS``).
     run_params: Mapping[str, Any] | None = None
@@ -89,8 +90,8 @@ class BatchOptions:
 class Desk:
     """What the batch procedure works with, built once by the session when it opens: the
     settings, the ledger (store, finalize), the adapter, the market cache, the order operations
-    (reconcile), the transport's rate limiter and a spawn function; ``filled`` is called after
-    a batch that filled something (the background sync of fills)."""
+    (reconcile), the transport's rate limiter, a spawn function, the wait for the positions
+    snapshot taken at open and the background step after a batch."""
 
     config: SessionConfig
     ledger: Ledger
@@ -100,7 +101,12 @@ class Desk:
     limiter: RateLimiter
     has_credentials: bool
     spawn: Spawn
-    filled: Callable[[], None]
+    #: Waits for the positions snapshot taken at open while it is on its way (the "before"
+    #: of the session's first batch).
+    positions_before: Callable[[], Awaitable[None]]
+    #: Called after a batch with its id and whether it filled something: the background step
+    #: (fills, then a positions snapshot).
+    after: Callable[[str, bool], None]
 
 
 def read_input(orders: Any) -> InputRows:
@@ -108,46 +114,16 @@ def read_input(orders: Any) -> InputRows:
     return read_orders(orders)
 
 
-class Progress:
-    """A tqdm bar (``tqdm.auto``: a widget in notebooks) drawn on the *caller's* side.
-
-    Every method only schedules work through the caller's dispatcher; the bar object itself is
-    created and touched on the caller's loop or thread, never on the I/O thread.
-    """
-
-    def __init__(self, dispatch: _runner.Dispatch, total: int, desc: str) -> None:
-        self._dispatch = dispatch
-        self._bar: Any = None
-        dispatch(self._open, total, desc)
-
-    def _open(self, total: int, desc: str) -> None:
-        from tqdm.auto import tqdm
-
-        self._bar = tqdm(total=total, desc=desc, unit="order", leave=True)
-
-    def _update(self, n: int) -> None:
-        if self._bar is not None:
-            self._bar.update(n)
-
-    def _close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-
-    def advance(self, n: int) -> None:
-        """``n`` more orders are done."""
-        self._dispatch(self._update, n)
-
-    def close(self) -> None:
-        """Finish the bar."""
-        self._dispatch(self._close)
-
-
-def _make_progress(desk: Desk, total: int, progress: bool | None) -> Progress | None:
-    show = total >= desk.config.progress_threshold if progress is None else progress
+def _make_progress(desk: Desk, total: int, progress: ProgressOption) -> Progress | None:
     dispatch = _runner.ui_dispatcher()
-    if not show or dispatch is None or total == 0:
+    if dispatch is None or total == 0:
         return None
-    return Progress(dispatch, total, f"{desk.config.exchange} {desk.config.market.value}")
+    desc = f"{desk.config.exchange} {desk.config.market.value}"
+    if progress is None or isinstance(progress, bool):
+        show = total >= desk.config.progress_threshold if progress is None else progress
+        return Progress(dispatch, total, desc) if show else None
+    # the caller's own bar (displayed already, e.g. in Voila): moved, and left open
+    return Progress(dispatch, total, desc, bar=adopt(progress), close_bar=False)
 
 
 def _run_params() -> dict[str, Any] | None:
@@ -212,6 +188,7 @@ async def _run_batch(desk: Desk, rows: InputRows, options: BatchOptions) -> pd.D
         return orders_to_frame([], index=rows.index)
     _check_credentials(desk)
     check_not_halted(desk)
+    await desk.positions_before()
 
     now = pd.Timestamp.now(tz="UTC")
     batch_id = new_batch_id()
@@ -249,8 +226,10 @@ async def _run_batch(desk: Desk, rows: InputRows, options: BatchOptions) -> pd.D
         params={
             "all_or_nothing": all_or_nothing,
             "strict": strict,
-            "progress": progress,
+            "progress": progress if progress is None or isinstance(progress, bool) else "bar",
             "attempt": attempt,
+            # what toolkit/_costs.py measures slippage from: the prices known now, no request
+            "arrival": _arrival(desk.market, prepared),
         },
         papermill=dict(run_params) if run_params is not None else _run_params(),
         venue=desk.ledger.venue,
@@ -263,7 +242,7 @@ async def _run_batch(desk: Desk, rows: InputRows, options: BatchOptions) -> pd.D
         supersedes = (refused.batch_id, retired_key(key, attempt - 1))
     try:
         # write-ahead: on disk before anything is sent
-        await asyncio.wrap_future(
+        await _runner.outcome(
             desk.ledger.store.submit_record_batch(record, orders, supersedes=supersedes)
         )
     except StoreError:
@@ -279,6 +258,16 @@ async def _run_batch(desk: Desk, rows: InputRows, options: BatchOptions) -> pd.D
     task = desk.spawn(_send_and_finish(desk, batch_id, orders, requests, progress, cutoff))
     final = await _await_send(task, cutoff, rows, key)
     return _result(final, rows, strict)
+
+
+def _arrival(market: MarketCache, prepared: Sequence[Prepared]) -> dict[str, dict[str, Any]]:
+    """The batch's arrival prices: the price of each symbol sent that the session knows at the
+    write-ahead (cached, never fetched for this), with its age in seconds."""
+    symbols = sorted({p.request.symbol for p in prepared if p.request is not None})
+    return {
+        symbol: {"price": str(price), "age": round(age, 3)}
+        for symbol, (price, age) in market.known_prices(symbols).items()
+    }
 
 
 def id_seed(key: str | None, batch_id: str, attempt: int = 1) -> str:
@@ -445,7 +434,7 @@ async def _rerun_key(
     desk: Desk,
     rows: InputRows,
     existing: BatchRecord,
-    progress: bool | None,
+    progress: ProgressOption,
     strict: bool,
 ) -> pd.DataFrame:
     key = existing.key or ""
@@ -514,7 +503,7 @@ async def _send_and_finish(
     batch_id: str,
     orders: Sequence[Order],
     requests: Sequence[tuple[int, OrderRequest]],
-    progress: bool | None,
+    progress: ProgressOption,
     cutoff: Cutoff,
 ) -> list[Order]:
     """Steps 5-7; runs as its own task so the caller's cancellation cannot cut it short.
@@ -528,8 +517,8 @@ async def _send_and_finish(
         final = await _send(desk, batch_id, orders, requests, progress, cutoff)
     finally:
         ACTIVE.discard(cutoff)
-    if any(o.filled_qty for o in final):
-        desk.filled()
+    # off the critical path, a couple of seconds later: fills (if any) and a positions snapshot
+    desk.after(batch_id, any(o.filled_qty for o in final))
     if any(o.status is OrderStatus.PENDING for o in final):
         desk.ops.reconcile_later()
     return final
@@ -540,7 +529,7 @@ async def _send(
     batch_id: str,
     orders: Sequence[Order],
     requests: Sequence[tuple[int, OrderRequest]],
-    progress: bool | None,
+    progress: ProgressOption,
     cutoff: Cutoff,
 ) -> list[Order]:
     """Place, finalize the responses, reconcile unknown outcomes, finalize those. -> all orders.
@@ -559,42 +548,82 @@ async def _send(
         left = (min(ends) - pd.Timestamp.now(tz="UTC")).total_seconds()
         cutoff.at = loop.time() + max(0.0, left)
 
+    failed: StoreError | None = None
+    unanswered = len(groups)  # groups whose answers are not back yet
+    finished = False  # the batch was finished with the last group's answers
+
     async def send_group(group: Sequence[tuple[int, OrderRequest]]) -> None:
+        nonlocal failed, unanswered, finished
         async with slots:
             if cutoff.stopped:  # an interrupt or a halt: nothing more goes out
                 for pos, _ in group:
                     results[pos] = _unsent(results[pos], cutoff)
-                return
-            now = pd.Timestamp.now(tz="UTC")
-            late = [pos for pos, _ in group if _past(results[pos], now)]
-            for pos in late:  # the send window closed before we got to it: never send it
-                results[pos] = not_placed(results[pos], "send window passed before sending")
-            todo = [(pos, req) for pos, req in group if pos not in late]
-            # The adapter stops starting requests at the cutoff (they come back not placed)
-            # and lets the ones on the wire finish: no outcome is made unknown by a cut-off.
-            got = await desk.adapter.place([req for _, req in todo], deadline=cutoff)
-            for (pos, _), order in zip(todo, got, strict=True):
-                results[pos] = _merge_response(results[pos], order)
-        if bar is not None:
-            bar.advance(len(group))
+                if bar is not None:
+                    bar.advance(len(group))
+            else:
+                now = pd.Timestamp.now(tz="UTC")
+                late = [pos for pos, _ in group if _past(results[pos], now)]
+                for pos in late:  # the send window closed before we got to it: never send it
+                    results[pos] = not_placed(results[pos], "send window passed before sending")
+                if bar is not None and late:
+                    bar.advance(len(late))
+                todo = [(pos, req) for pos, req in group if pos not in late]
+                # The adapter stops starting requests at the cutoff (they come back not placed)
+                # and lets the ones on the wire finish: no outcome is made unknown by a cut-off.
+                # The bar moves with each answer, not with the group.
+                got = await desk.adapter.place(
+                    [req for _, req in todo],
+                    deadline=cutoff,
+                    on_answer=None if bar is None else bar.advance,
+                )
+                for (pos, _), order in zip(todo, got, strict=True):
+                    results[pos] = _merge_response(results[pos], order)
+        # The group's answers are recorded (and published) as they come, in one store write;
+        # then the stream updates held for these orders, mostly known by now (no write).
+        try:
+            positions = [pos for pos, _ in group]
+            unanswered -= 1
+            # the last answers finish the batch in the same write, unless some are unknown
+            finish = unanswered == 0 and not any(
+                results[pos].status is OrderStatus.PENDING for pos, _ in requests
+            )
+            error = await _finalize_batch(
+                desk, results, positions, "response", finish=batch_id if finish else None
+            )
+            finished = finish and error is None
+            failed = failed or error
+        finally:
+            await release(group)
 
+    async def release(group: Sequence[tuple[int, OrderRequest]]) -> None:
+        if id(group) in held:
+            held.discard(id(group))
+            await desk.ledger.release_stream([req.client_order_id for _, req in group])
+
+    desk.ledger.hold_stream([req.client_order_id for _, req in requests])
+    held = {id(g) for g in groups}  # groups whose stream updates are held
     watch = asyncio.ensure_future(_watch_halt(desk, cutoff))
+    # the bar says when the exchange's rate limit (the client-side limiter) paces the batch
+    unwatch = None if bar is None else desk.limiter.watch(bar.paced)
     try:
         await asyncio.gather(*(send_group(g) for g in groups))
     finally:
         watch.cancel()
+        if unwatch is not None:
+            unwatch()
         if bar is not None:
             bar.close()
+        for group in groups:  # (a group that failed to finish)
+            await release(group)
     sent_before = pd.Timestamp.now(tz="UTC")
     positions = [pos for pos, _ in requests]
     if any(_filter_failure(results[pos]) for pos in positions):
         desk.market.forget()  # our rules or prices are behind the exchange's
     unknown = [pos for pos in positions if results[pos].status is OrderStatus.PENDING]
-    # One store write for all answers (the store costs per call, not per row); it also
-    # finishes the batch when nothing is left to reconcile.
-    failed = await _finalize_batch(
-        desk, results, positions, "response", finish=None if unknown else batch_id
-    )
+    # Every answer is recorded by now (and the batch finished with the last, unless some are
+    # unknown): this records what changed since, if anything.
+    finish = None if unknown or finished else batch_id
+    failed = await _finalize_batch(desk, results, positions, "response", finish=finish) or failed
     pending = [pos for pos in positions if results[pos].status is OrderStatus.PENDING]
     if pending:
         resolved = await resolve_pending(
@@ -730,7 +759,7 @@ async def _rerun(
     desk: Desk,
     rows: InputRows,
     existing: BatchRecord,
-    progress: bool | None,
+    progress: ProgressOption,
 ) -> list[Order]:
     """Same key, same orders: resolve what is unknown, re-send only what was never placed."""
     stored = await desk.ledger.run(desk.ledger.store.batch_orders, existing.batch_id)

@@ -86,8 +86,9 @@ class SessionConfig:
     #: Pre-trade limits (``tk.Limits``): order and batch caps, the price band. The same on the
     #: paper exchange as live, so what a user tests is what goes live.
     limits: Limits = DEFAULT_LIMITS
-    #: Fetch the account's fills into the store in the background, :data:`FILLS_DELAY`
-    #: seconds after the last batch that filled something (never on a batch's critical path).
+    #: Fetch the account's fills (after a batch that filled something) and a positions
+    #: snapshot into the store in the background, :data:`FILLS_DELAY` seconds after the last
+    #: batch (never on a batch's critical path).
     sync_fills: bool = True
 
     def __post_init__(self) -> None:

@@ -81,8 +81,8 @@ def orders_to_frame(orders: Sequence[Order], index: pd.Index | None = None) -> p
         col: _column(list(values), dtype)
         for (col, dtype), values in zip(DTYPES.items(), columns, strict=True)
     }
-    frame: pd.DataFrame = pd.DataFrame(
-        data, index=index if index is not None else pd.RangeIndex(len(orders))
+    frame: pd.DataFrame = pd.DataFrame(  # the columns are new: no copy
+        data, index=index if index is not None else pd.RangeIndex(len(orders)), copy=False
     )
     return frame
 
@@ -95,6 +95,13 @@ def _column(values: list[Any], dtype: Any) -> Any:
         return _times(values)
     if dtype == "float64":
         return np.array(values, dtype="float64")  # None -> NaN
+    if dtype == "boolean" and all(v is None or type(v) is bool for v in values):
+        mask = np.array([v is None for v in values], dtype=bool)
+        return pd.arrays.BooleanArray(np.array([bool(v) for v in values], dtype=bool), mask)
+    if dtype == "Int64" and all(v is None or type(v) is int for v in values):
+        mask = np.array([v is None for v in values], dtype=bool)
+        data = np.array([0 if v is None else v for v in values], dtype="int64")
+        return pd.arrays.IntegerArray(data, mask)
     return pd.array(values, dtype=dtype)
 
 

@@ -399,7 +399,7 @@ def _table(orders: Any) -> tuple[list[Any], list[list[Any]], pd.Index]:
     """(column labels, values per column, index) of a DataFrame or a sequence of mappings."""
     if isinstance(orders, pd.DataFrame):
         labels = list(orders.columns)
-        values = [orders.iloc[:, i].tolist() for i in range(len(labels))]
+        values = [column.tolist() for _, column in orders.items()]  # (by position: any labels)
         return labels, values, orders.index
     if isinstance(orders, Mapping):
         if not any(_is_column(value) for value in orders.values()):

@@ -25,6 +25,13 @@ savepoint, so one refused write (a reused key) does not undo the others. ``BEGIN
 serializes writers of different processes; a write holds the file for a fraction of a
 millisecond, so no process waits on another's store work.
 
+A small write that finds the journal idle (nothing queued, nothing committing) is committed on
+the caller's thread instead, on a connection of its own that never waits for the file: the
+two thread hops of the writer cost more than the SQLite transaction itself (a 5-order batch's
+write-ahead: ~0.3 ms inline against ~1 ms through the writer, measured). If another process
+holds the file at that moment, the write goes to the writer after all. Writes still commit in
+the order they were made: a write goes inline only when none is queued before it.
+
 Example::
 
     >>> j = Journal(None)
@@ -78,6 +85,9 @@ _T = TypeVar("_T")
 JOURNAL_SCHEMA_VERSION = 1
 #: Seconds a write or read waits for another process's transaction on the journal.
 _BUSY_TIMEOUT = 30.0
+#: The largest write (in order rows) committed on the caller's thread when the journal is idle;
+#: larger ones go to the writer (an I/O loop must not block on a long transaction).
+_INLINE_MAX_ROWS = 200
 
 _ORDER_COLS = ", ".join(ROW_FIELDS)
 _BATCH_COLS = ", ".join(BATCH_FIELDS)
@@ -199,6 +209,8 @@ class _Writer(threading.Thread):
                 _log.exception("toolkit: the journal writer failed")
                 for _, future in items:
                     _settle(future, None, StoreError(f"the journal writer failed: {exc!r}"))
+            finally:
+                self._journal._written(len(items))
             if stop:
                 return
 
@@ -227,9 +239,18 @@ class Journal:
                 time.sleep(random.uniform(0.005, 0.05))
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot open the store journal {self.name}: {exc}") from exc
-        self._durable = True  # the connection's synchronous setting (FULL)
+        # each write connection's synchronous setting (FULL when made)
+        self._durable = {id(self._write): True, id(self._inline): True}
         #: Transactions committed so far (several writes share one under load: group commit).
         self.commits = 0
+        #: Of those, the ones committed on the caller's thread (an idle journal, a small write).
+        self.inline_commits = 0
+        #: Seconds the writer waited for another process's transaction (``BEGIN IMMEDIATE``).
+        self.lock_wait = 0.0
+        # writes handed to the writer and not committed yet (guarded by _queue_lock): a write
+        # goes inline only when this is 0, so writes commit in the order they were made
+        self._queue_lock = threading.Lock()
+        self._in_writer = 0
         self._writer = _Writer(self)
         self._writer.start()
         #: Called (no arguments) after every commit that changed something: wakes the projection.
@@ -243,7 +264,7 @@ class Journal:
                 # One connection for reads and writes: a memory database lives in it.
                 write = self._connect(f"file:tk-{uuid.uuid4().hex}?mode=memory", uri=True)
                 opened.append(write)
-                read = flags = write
+                read = flags = inline = write
                 self._read_lock = threading.Lock()
                 self._write_lock = self._flags_lock = self._read_lock
             else:
@@ -256,6 +277,9 @@ class Journal:
                 # own, never waiting behind a long read (a projection's snapshot)
                 flags = self._connect(str(path))
                 opened.append(flags)
+                # inline commits (module docstring): never waits for another process's write
+                inline = self._connect(str(path), timeout=0.0)
+                opened.append(inline)
                 self._read_lock = threading.Lock()
                 self._write_lock = threading.Lock()
                 self._flags_lock = threading.Lock()
@@ -269,11 +293,13 @@ class Journal:
             for con in opened:
                 con.close()
             raise
-        self._write, self._read, self._flags = write, read, flags
+        self._write, self._read, self._flags, self._inline = write, read, flags, inline
 
-    def _connect(self, target: str, *, uri: bool = False) -> sqlite3.Connection:
+    def _connect(
+        self, target: str, *, uri: bool = False, timeout: float = _BUSY_TIMEOUT
+    ) -> sqlite3.Connection:
         con = sqlite3.connect(
-            target, uri=uri, timeout=_BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+            target, uri=uri, timeout=timeout, isolation_level=None, check_same_thread=False
         )
         try:
             if not uri:
@@ -315,6 +341,7 @@ class Journal:
                 getattr(self, "_write", None),
                 getattr(self, "_read", None),
                 getattr(self, "_flags", None),
+                getattr(self, "_inline", None),
             )
             if c is not None
         }.values():
@@ -329,15 +356,18 @@ class Journal:
         *,
         quiet: bool = False,
         durable: bool = False,
+        rows: int = 1,
     ) -> concurrent.futures.Future[_T]:
-        """Queue ``work`` for the next group commit; the future resolves once it is committed.
+        """Commit ``work`` (inline when the journal is idle and it writes at most
+        ``_INLINE_MAX_ROWS`` ``rows``, else in the writer's next group commit); the future
+        resolves once it is committed.
 
         ``durable`` writes (a write-ahead, a claim: what must be on disk before a request
         leaves) are fsync'd before the future resolves; the others are safe from a killed
         process at once and reach the disk with the next durable commit -- what a power cut
         could take from them is an exchange answer that reconciliation recovers from the
         exchange. ``quiet`` writes do not wake the projection (its own bookkeeping). Writes
-        commit in the order they were queued.
+        commit in the order they were made.
         """
         if self._closed:
             raise StoreError(f"the store journal {self.name} is closed; open a new Store")
@@ -348,8 +378,43 @@ class Journal:
         # Running from now on: a waiter that gives up (a cancelled task awaiting it through
         # asyncio.wrap_future) cannot cancel the write, which happens anyway.
         future.set_running_or_notify_cancel()
-        self._writer.queue.put((work, future))
+        if rows > _INLINE_MAX_ROWS or not self._commit_inline(work, future):
+            self._hand_to_writer(work, future)
         return future
+
+    def _hand_to_writer(
+        self, work: Callable[[sqlite3.Connection], Any], future: concurrent.futures.Future[Any]
+    ) -> None:
+        with self._queue_lock:
+            self._in_writer += 1
+            self._writer.queue.put((work, future))
+
+    def _written(self, n: int) -> None:
+        """The writer committed (or failed) ``n`` writes handed to it."""
+        with self._queue_lock:
+            self._in_writer -= n
+
+    def _commit_inline(
+        self, work: Callable[[sqlite3.Connection], Any], future: concurrent.futures.Future[Any]
+    ) -> bool:
+        """Commit ``work`` on this thread if nothing is queued or committing; ``False`` if not
+        (the writer takes it). Another process holding the file hands it to the writer too."""
+        with self._queue_lock:
+            if self._in_writer or not self._write_lock.acquire(blocking=False):
+                return False
+        try:
+            con = self._inline
+            try:
+                self._set_durable(con, bool(getattr(future, "durable", False)))
+                con.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error:  # busy (another process writes): the writer waits for it
+                self._hand_to_writer(work, future)  # still holding the lock: nothing overtakes
+                return True
+            self.inline_commits += 1
+            self._commit([(work, future)], con, begun=True)
+        finally:
+            self._write_lock.release()
+        return True
 
     def _submit(
         self,
@@ -362,46 +427,72 @@ class Journal:
         """:meth:`_enqueue` and wait for the commit."""
         return self._enqueue(work, what, quiet=quiet, durable=durable).result()
 
+    def _set_durable(self, con: sqlite3.Connection, durable: bool) -> None:
+        if durable != self._durable.get(id(con)):
+            # FULL fsyncs the WAL at commit; NORMAL leaves it to the next FULL commit
+            con.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+            self._durable[id(con)] = durable
+
     def _commit_group(
         self,
         items: list[tuple[Callable[[sqlite3.Connection], Any], concurrent.futures.Future[Any]]],
     ) -> None:
-        con = self._write
+        """The writer's group commit of ``items`` (the writer thread only)."""
+        with self._write_lock:
+            durable = any(getattr(future, "durable", False) for _, future in items)
+            try:
+                self._set_durable(self._write, durable)
+            except sqlite3.Error as exc:
+                self._fail(items, exc)
+                return
+            self._commit(items, self._write, begun=False)
+
+    def _fail(
+        self,
+        items: list[tuple[Callable[[sqlite3.Connection], Any], concurrent.futures.Future[Any]]],
+        exc: sqlite3.Error,
+    ) -> None:
+        for _, future in items:
+            what = getattr(future, "what", "write")
+            _settle(
+                future, None, StoreError(f"cannot {what} in the store journal {self.name}: {exc}")
+            )
+
+    def _commit(
+        self,
+        items: list[tuple[Callable[[sqlite3.Connection], Any], concurrent.futures.Future[Any]]],
+        con: sqlite3.Connection,
+        *,
+        begun: bool,
+    ) -> None:
+        """One transaction of ``items`` on ``con`` (``_write_lock`` held; ``begun``: its
+        ``BEGIN IMMEDIATE`` done), each in a savepoint; then every future is settled."""
         results: list[tuple[concurrent.futures.Future[Any], Any, BaseException | None]] = []
-        durable = any(getattr(future, "durable", False) for _, future in items)
         try:
-            with self._write_lock:
-                if durable != self._durable:
-                    # FULL fsyncs the WAL at commit; NORMAL leaves it to the next FULL commit
-                    con.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
-                    self._durable = durable
+            if not begun:  # the writer: waits (busy timeout) while another process writes
+                start = time.perf_counter()
                 con.execute("BEGIN IMMEDIATE")
-                try:
-                    for work, future in items:
-                        con.execute("SAVEPOINT tk_op")
-                        try:
-                            value = work(con)
-                        except BaseException as exc:
-                            con.execute("ROLLBACK TO tk_op")
-                            con.execute("RELEASE tk_op")
-                            results.append((future, None, exc))
-                        else:
-                            con.execute("RELEASE tk_op")
-                            results.append((future, value, None))
-                    con.execute("COMMIT")
-                    self.commits += 1
-                except BaseException:
-                    if con.in_transaction:
-                        con.execute("ROLLBACK")
-                    raise
+                self.lock_wait += time.perf_counter() - start
+            try:
+                for work, future in items:
+                    con.execute("SAVEPOINT tk_op")
+                    try:
+                        value = work(con)
+                    except BaseException as exc:
+                        con.execute("ROLLBACK TO tk_op")
+                        con.execute("RELEASE tk_op")
+                        results.append((future, None, exc))
+                    else:
+                        con.execute("RELEASE tk_op")
+                        results.append((future, value, None))
+                con.execute("COMMIT")
+                self.commits += 1
+            except BaseException:
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
+                raise
         except sqlite3.Error as exc:  # the commit itself failed: nothing of the group is stored
-            for _, future in items:
-                what = getattr(future, "what", "write")
-                _settle(
-                    future,
-                    None,
-                    StoreError(f"cannot {what} in the store journal {self.name}: {exc}"),
-                )
+            self._fail(items, exc)
             return
         wrote = False
         for future, value, error in results:
@@ -543,7 +634,7 @@ class Journal:
             con.executemany(_INSERT_ORDER, rows)
             con.executemany(_INSERT_EVENT, events)
 
-        return self._enqueue(work, "record the batch", durable=True)
+        return self._enqueue(work, "record the batch", durable=True, rows=len(rows))
 
     def apply(
         self,
@@ -590,7 +681,7 @@ class Journal:
             if finish is not None:
                 self._finish(con, finish, None)
 
-        return self._enqueue(work, "apply order updates")
+        return self._enqueue(work, "apply order updates", rows=len(latest))
 
     def claim_unplaced(
         self, batch_id: str, client_order_ids: Sequence[str], not_after: pd.Timestamp
@@ -620,7 +711,7 @@ class Journal:
             done: concurrent.futures.Future[list[str]] = concurrent.futures.Future()
             done.set_result([])
             return done
-        return self._enqueue(work, "claim orders not placed", durable=True)
+        return self._enqueue(work, "claim orders not placed", durable=True, rows=len(ids))
 
     def finish_batch(self, batch_id: str, counts: Mapping[str, int] | None) -> None:
         """Record a batch's outcome counts (``None``: of its stored rows) and finish time."""

@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import threading
 from collections.abc import Callable, Sequence
@@ -22,10 +23,11 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
+from . import _runner
 from ._events import Publisher
 from ._exceptions import StoreError
 from ._models import OPEN_STATUSES, Order
-from ._reconcile import changes, fill_bookkeeping, is_behind, merge_found
+from ._reconcile import STATE_OF, fill_bookkeeping, is_behind, merge_found
 from ._store import Store
 
 __all__ = ["REMEMBER", "Ledger", "blocking"]
@@ -74,6 +76,10 @@ class Ledger:
         self._lock = asyncio.Lock()
         # Guards _open against readers on other threads (open_orders()).
         self._state_lock = threading.Lock()
+        # Orders a batch is sending (client order id -> batches), and the stream updates about
+        # them held until their answers are finalized (hold_stream / release_stream).
+        self._sending: collections.Counter[str] = collections.Counter()
+        self._held: dict[str, list[Order]] = {}
 
     async def run(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
         """``fn(*args, **kwargs)`` (a store call) in a worker thread."""
@@ -124,8 +130,11 @@ class Ledger:
         (``Store.claim_unplaced``) instead of an upsert: only the orders claimed are returned
         (and published) -- the others were claimed by a concurrent re-run. With
         ``publish_on_error`` a ``StoreError`` still updates the order state and publishes
-        (the exchange's answer is the truth) before it is raised.
+        (the exchange's answer is the truth) before it is raised. Stream updates about orders a
+        batch is sending are held until their answers are finalized (:meth:`hold_stream`).
         """
+        if source == "stream" and self._sending:
+            orders = self._hold(orders)
         if not orders and finish is None:
             return []
         async with self._lock:
@@ -140,7 +149,7 @@ class Ledger:
             if claim is not None:  # compare-and-set: rare (a re-run), done under the lock
                 batch_id, not_after = claim
                 ids = [o.client_order_id for o in done]
-                claimed: list[str] = await asyncio.wrap_future(
+                claimed: list[str] = await _runner.outcome(
                     self.store.submit_claim_unplaced(batch_id, ids, not_after)
                 )
                 won = set(claimed)
@@ -151,7 +160,7 @@ class Ledger:
             # (a late answer must not overwrite a fill the stream reported meanwhile). The
             # journal write is a fraction of a millisecond; several share one commit.
             try:
-                await asyncio.wrap_future(
+                await _runner.outcome(
                     self.store.submit_apply(changed, source=source, venue=self.venue,
                                             finish=finish)
                 )  # fmt: skip
@@ -162,12 +171,45 @@ class Ledger:
             self._publish(changed)
             return done
 
+    def hold_stream(self, client_order_ids: Sequence[str]) -> None:
+        """A batch is about to send these orders: stream updates about them wait for their
+        answers (:meth:`release_stream`). The answer and the stream mostly say the same (a
+        market order's NEW and FILL), so the updates then cost no store write; finalized
+        first, each would cost one, on the I/O loop, while the batch sends."""
+        self._sending.update(client_order_ids)
+
+    async def release_stream(self, client_order_ids: Sequence[str]) -> None:
+        """The answers about these orders are finalized: finalize the stream updates held for
+        them (the ones that say something new: a later fill) in the order they came."""
+        held: list[Order] = []
+        for cid in client_order_ids:
+            self._sending[cid] -= 1
+            if self._sending[cid] <= 0:
+                del self._sending[cid]
+                held.extend(self._held.pop(cid, ()))
+        if held:
+            await self.finalize(held, "stream")
+
+    def _hold(self, orders: Sequence[Order]) -> list[Order]:
+        """Hold the stream updates about orders being sent; the others, to finalize now."""
+        now: list[Order] = []
+        for order in orders:
+            if order.client_order_id in self._sending:
+                self._held.setdefault(order.client_order_id, []).append(order)
+            else:
+                now.append(order)
+        return now
+
     def _is_news(self, order: Order) -> bool:
-        """False when ``order`` says nothing new about the last state persisted for it."""
+        """False when ``order`` says nothing new about the last state persisted for it (the
+        one change rule, :data:`toolkit._reconcile.STATE_FIELDS`, inlined: this runs for
+        every update)."""
         known = self._last.get(order.client_order_id)
-        if known is not None and known.batch_id is None and order.batch_id is not None:
+        if known is None:
+            return True
+        if known.batch_id is None and order.batch_id is not None:
             return True  # the stream told the state before the batch answer brought its key
-        return changes(known, order)
+        return STATE_OF(order) != STATE_OF(known)
 
     def _publish(self, done: list[Order], *, remember: bool = True) -> None:
         if remember:

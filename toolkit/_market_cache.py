@@ -17,6 +17,7 @@ import math
 from collections.abc import Sequence
 from decimal import Decimal
 
+from . import _runner
 from ._adapter import ExchangeAdapter
 from ._models import Market
 from ._rules import SymbolRules, parse_rules
@@ -63,6 +64,16 @@ class MarketCache:
                 self._prices[symbol] = price
                 self._prices_at[symbol] = now
         return {s: self._prices[s] for s in symbols if s in self._prices}
+
+    def known_prices(self, symbols: Sequence[str]) -> dict[str, tuple[Decimal, float]]:
+        """The prices held for ``symbols`` with their age in seconds, without a request (a
+        batch records them as its arrival prices); symbols never priced are left out."""
+        now = _runner.get_loop().time()
+        return {
+            s: (self._prices[s], max(0.0, now - self._prices_at[s]))
+            for s in symbols
+            if s in self._prices and s in self._prices_at
+        }
 
     def forget(self) -> None:
         """The exchange refused an order for a filter: rules and prices are fetched again."""

@@ -5,7 +5,8 @@ papermill's command line cannot configure the kernel's transport, and on TCP ipy
 engine under the name ``toolkit`` (entry point group ``papermill.engine``); choosing it with
 ``--engine toolkit`` runs the notebook exactly like papermill's default engine, with the kernel
 connection of :func:`toolkit._job.kernel_options` (IPC on POSIX, so nothing else on the machine
-can read the traffic and nothing warns).
+can read the traffic and nothing warns). The ``toolkit`` kernelspec does the same for plain
+papermill (see :mod:`toolkit._kernel`); the engine covers every other kernel.
 
 Example::
 

@@ -2,11 +2,13 @@
 
 DuckDB is the record users query (``tk.sql``, ``tk.export``, their own ``duckdb.connect``), but
 it is never on a batch's critical path: a daemon thread per store wakes after journal commits,
-waits :data:`DEFAULT_DELAY` so that several commits go in one DuckDB transaction, and writes
-what changed -- the current rows of changed orders and batches (upserts: replaying one twice is
-harmless) and the new events (by event id: inserted once). Only then does the journal mark those
-versions projected and delete those events, so a process killed mid-flush loses nothing and
-duplicates nothing. The DuckDB file is held for one flush at a time (a few milliseconds); when
+waits until the journal has been quiet for :data:`DEFAULT_DELAY` (or :data:`MAX_DELAY` after the
+first commit it has not written, when batches keep coming) so that many commits go in one DuckDB
+transaction, and writes what changed -- the current rows of changed orders and batches
+(upserts: replaying one twice is harmless) and the new events (by event id: inserted once).
+Only then does the journal mark those versions projected and delete those events, so a process
+killed mid-flush loses nothing and duplicates nothing. The DuckDB file is held for one flush at
+a time (tens of milliseconds); when
 another program holds it, the flush is retried with backoff while batches go on in the journal.
 
 Reads that need DuckDB call :meth:`Projection.flush` first (read-your-writes); the thread also
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,11 +38,16 @@ from ._journal_rows import BATCH_FIELDS, ROW_FIELDS
 from ._store_db import STAGE, Database, RetryPolicy
 from ._store_schema import DDL, SCHEMA_VERSION, SQL_TYPES, check_version
 
-__all__ = ["DEFAULT_DELAY", "POLL", "Projection", "load_journal_rows"]
+__all__ = ["DEFAULT_DELAY", "MAX_DELAY", "POLL", "Projection", "load_journal_rows"]
 
 _log = logging.getLogger("toolkit")
-#: Seconds the thread waits after a journal commit before flushing (group commit into DuckDB).
+#: Seconds without a journal commit after which the thread flushes (group commit into DuckDB).
 DEFAULT_DELAY = 0.2
+#: Seconds after the first commit not yet written at which the thread flushes even while commits
+#: keep coming. A flush costs DuckDB tens of milliseconds of CPU whatever its size (its upserts
+#: and the checkpoint when the file is detached): flushing after every pause of a busy session
+#: took more CPU than the batches themselves, on a machine the exchange's client shares.
+MAX_DELAY = 0.75
 #: Seconds between looks at the journal for work committed by other processes.
 POLL = 1.0
 #: Rows (of each kind) per DuckDB transaction.
@@ -197,12 +205,14 @@ class Projection:
         *,
         journal_id: str,
         delay: float = DEFAULT_DELAY,
+        max_delay: float = MAX_DELAY,
         poll: float = POLL,
     ) -> None:
         self._journal = journal
         self._db = db
         self._journal_id = journal_id
         self._delay = delay
+        self._max_delay = max(delay, max_delay)
         self._poll = poll
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -257,6 +267,11 @@ class Projection:
                 self._journal.projected(pending)
                 written += len(pending)
                 self.flushes += 1
+                # Everything committed before this flush began is written now, unless a chunk
+                # was full. What was committed meanwhile waits for the next flush: chasing it
+                # while batches keep committing kept DuckDB flushing without a pause.
+                if max(len(pending.orders), len(pending.batches), len(pending.events)) < CHUNK:
+                    return written
 
     def _check_identity(self, retry: RetryPolicy | None) -> None:
         """If DuckDB was not written from this journal (replaced, or restored from a backup),
@@ -297,16 +312,26 @@ class Projection:
 
         self._db.run(work, "write the journal into DuckDB", retry=retry)
 
+    def _gather(self) -> bool:
+        """Wait while commits keep coming (module docstring); ``True`` if stopping."""
+        self._wake.clear()
+        end = time.monotonic() + self._max_delay
+        while (left := end - time.monotonic()) > 0:
+            if not self._wake.wait(min(self._delay, left)):
+                break  # quiet for `delay`
+            if self._stopping.is_set():
+                return True
+            self._wake.clear()
+        return self._stopping.is_set()
+
     def _run(self) -> None:
         backoff = 0.0
         while not self._stopping.is_set():
             woke = self._wake.wait(timeout=backoff or self._poll)
             if self._stopping.is_set():
                 return
-            if woke:
-                self._wake.clear()
-                if self._stopping.wait(self._delay):  # let more commits gather
-                    return
+            if woke and self._gather():
+                return
             try:
                 if not woke and not backoff and not self._journal.has_pending():
                     continue

@@ -7,6 +7,10 @@ windows. The limiter keeps one counter per window, seeded from exchangeInfo ``ra
 ``X-MBX-ORDER-COUNT-10S`` headers of every answer (:meth:`RateLimiter.observe`). A request
 that would exceed a window waits for the next one.
 
+While any request waits (for budget or a pause), the limiter is *pacing*: listeners registered
+with :meth:`RateLimiter.watch` hear when that starts (with which limit) and when it ends -- a
+batch's progress bar says so.
+
 A 429/418 answer pauses *every* request of the transport for ``Retry-After`` seconds
 (:meth:`RateLimiter.pause`); a ban (418) or a pause longer than ``max_retry_after`` is not waited
 out: requests fail fast with :class:`~toolkit._exceptions.RateLimitError` and are not sent.
@@ -79,6 +83,11 @@ class _Window:
     bucket: int = -1
     used: int = 0
 
+    @property
+    def name(self) -> str:
+        """``"orders 100/10s"``: the kind, the limit and the window."""
+        return f"{self.kind} {self.limit}/{self.seconds}s"
+
     def roll(self, now: float) -> None:
         bucket = math.floor(now / self.seconds)
         if bucket != self.bucket:
@@ -106,6 +115,8 @@ class RateLimiter:
     stats: RateLimitStats = field(default_factory=RateLimitStats)
 
     def __post_init__(self) -> None:
+        self._waiting = 0  # acquire() calls waiting now
+        self._watchers: list[Callable[[str | None], None]] = []
         self._windows: list[_Window] = [
             _Window("weight", 60, self.config.weight_per_minute),
             _Window("orders", 10, self.config.orders_per_10s),
@@ -146,6 +157,27 @@ class RateLimiter:
                 return window.used
         return 0
 
+    @property
+    def pacing(self) -> bool:
+        """Whether a request is waiting for budget or a ``Retry-After`` pause now."""
+        return self._waiting > 0
+
+    def watch(self, listener: Callable[[str | None], None]) -> Callable[[], None]:
+        """Call ``listener(why)`` when requests start waiting (``why`` names the limit, e.g.
+        ``"orders 100/10s"`` or ``"Retry-After"``) and ``listener(None)`` when none waits any
+        more; it is called on the loop that sends. Returns the function that stops it."""
+        self._watchers.append(listener)
+
+        def stop() -> None:
+            if listener in self._watchers:
+                self._watchers.remove(listener)
+
+        return stop
+
+    def _tell(self, why: str | None) -> None:
+        for listener in list(self._watchers):
+            listener(why)
+
     def take_now(self, weight: int = 1, orders: int = 0) -> bool:
         """Take ``weight`` and ``orders`` if they fit every window now, with no pause on.
 
@@ -180,31 +212,47 @@ class RateLimiter:
         amounts = {"weight": weight, "orders": orders, "raw": 1}
         clock = asyncio.get_running_loop().time
         cutoff = as_cutoff(deadline)
-        while True:
-            delay = self._pause_left()
-            if delay > 0 and (self._banned or delay > self.config.max_retry_after):
-                raise RateLimitError(
-                    -1003,
-                    f"rate limited for {delay:.1f} more seconds; request not sent",
-                    status=418 if self._banned else 429,
-                    retry_after=delay,
-                )
-            if delay <= 0 and self.config.enabled:
-                now = self.clock()
-                delay = max(
-                    (w.wait_for(amounts[w.kind], now, self.config.headroom) for w in self._windows),
-                    default=0.0,
-                )
-            if cutoff is not None and cutoff.passed(clock() + max(0.0, delay)):
-                return False  # the wait would end too late: not sent, nothing taken
-            if delay <= 0:
-                break
-            self.stats.waits += 1
-            self.stats.waited_seconds += delay
-            if cutoff is None:
-                await asyncio.sleep(delay)
-            elif not await cutoff.sleep(delay):
-                return False  # stopped while waiting (an interrupt, a halt): not sent
+        waiting = False
+        try:
+            while True:
+                why = "Retry-After"
+                delay = self._pause_left()
+                if delay > 0 and (self._banned or delay > self.config.max_retry_after):
+                    raise RateLimitError(
+                        -1003,
+                        f"rate limited for {delay:.1f} more seconds; request not sent",
+                        status=418 if self._banned else 429,
+                        retry_after=delay,
+                    )
+                if delay <= 0 and self.config.enabled:
+                    now = self.clock()
+                    delay, why = max(
+                        (
+                            (w.wait_for(amounts[w.kind], now, self.config.headroom), w.name)
+                            for w in self._windows
+                        ),
+                        default=(0.0, ""),
+                    )
+                if cutoff is not None and cutoff.passed(clock() + max(0.0, delay)):
+                    return False  # the wait would end too late: not sent, nothing taken
+                if delay <= 0:
+                    break
+                self.stats.waits += 1
+                self.stats.waited_seconds += delay
+                if not waiting:
+                    waiting = True
+                    self._waiting += 1
+                    if self._waiting == 1:
+                        self._tell(why)
+                if cutoff is None:
+                    await asyncio.sleep(delay)
+                elif not await cutoff.sleep(delay):
+                    return False  # stopped while waiting (an interrupt, a halt): not sent
+        finally:
+            if waiting:
+                self._waiting -= 1
+                if self._waiting == 0:
+                    self._tell(None)
         now = self.clock()
         for window in self._windows:
             window.roll(now)

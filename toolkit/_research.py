@@ -28,8 +28,16 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from . import _runner
+from ._adapter import ExchangeAdapter
 from ._exceptions import InputError
-from .adapters._marketdata import INTERVALS, KLINE_DTYPES, TRADE_DTYPES, check_interval
+from .adapters._marketdata import (
+    INTERVALS,
+    KLINE_DTYPES,
+    TRADE_DTYPES,
+    check_interval,
+    kline_page_size,
+)
 
 Progress = Callable[[int], None]
 
@@ -37,6 +45,8 @@ __all__ = [
     "CANDLES_DDL",
     "FILLS_DDL",
     "FILL_COLUMNS",
+    "PAGES_FOR_A_BAR",
+    "CandleProgress",
     "candle_ranges",
     "checked_interval",
     "default_start",
@@ -194,7 +204,11 @@ def candle_ranges(
     if first is None or last is None:
         return [(start, end)]
     ranges = []
-    if first > start:
+    step = INTERVALS[interval]
+    # before the first stored candle: only if a candle can open there (they open on multiples
+    # of the interval; months are irregular, so for "1M" any gap is asked for)
+    boundary = -(-start // step) * step if interval != "1M" else start
+    if first > start and boundary < first:
         ranges.append((start, int(first) - 1))
     ranges.append((int(last), end))
     return ranges
@@ -261,7 +275,7 @@ _TRADE_WINDOW_MS = {"spot": 24 * 3_600_000, "usdm": 7 * 24 * 3_600_000}
 
 
 async def sync_fills(
-    adapter: Any, db: Any, *, venue: str, exchange: str, market: str, now_ms: int
+    adapter: ExchangeAdapter, db: Any, *, venue: str, exchange: str, market: str, now_ms: int
 ) -> int:
     """Fetch this account's fills of every symbol the store has filled orders of, from the last
     trade id known (the first time: from that symbol's earliest filled order); store them.
@@ -308,8 +322,53 @@ async def sync_fills(
     return added
 
 
+#: A candle load of more pages than this shows a progress bar (when someone waits on it).
+PAGES_FOR_A_BAR = 5
+
+
+class CandleProgress:
+    """A tqdm bar (``tqdm.auto``: a widget in notebooks) of candles loaded, drawn on the
+    caller's side like the batch's: every method only schedules work through the caller's
+    dispatcher, the bar is created and touched on the caller's loop or thread."""
+
+    def __init__(self, dispatch: _runner.Dispatch, total: int, desc: str) -> None:
+        self._dispatch = dispatch
+        self._bar: Any = None
+        dispatch(self._open, total, desc)
+
+    @classmethod
+    def maybe(cls, total: int, page_size: int, desc: str) -> CandleProgress | None:
+        """A bar when the load is more than :data:`PAGES_FOR_A_BAR` pages and a caller waits."""
+        dispatch = _runner.ui_dispatcher()
+        if dispatch is None or total <= PAGES_FOR_A_BAR * page_size:
+            return None
+        return cls(dispatch, total, desc)
+
+    def _open(self, total: int, desc: str) -> None:
+        from tqdm.auto import tqdm
+
+        self._bar = tqdm(total=total, desc=desc, unit="candle", unit_scale=True, leave=True)
+
+    def _update(self, n: int) -> None:
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def _close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+    def advance(self, n: int) -> None:
+        """``n`` more candles are in."""
+        if n > 0:
+            self._dispatch(self._update, n)
+
+    def close(self) -> None:
+        """Finish the bar."""
+        self._dispatch(self._close)
+
+
 async def load_candles(
-    adapter: Any,
+    adapter: ExchangeAdapter,
     db: Any,
     *,
     venue: str,
@@ -322,19 +381,38 @@ async def load_candles(
     """Candles of ``symbols`` opening in ``[start, end]`` (ms): what the store lacks is fetched
     (paged at the exchange's page size) and written, then all of it is read back."""
     market = adapter.market.value
+    todo: list[tuple[str, int, int]] = []
     for symbol in symbols:
 
         def ranges(con: duckdb.DuckDBPyConnection, symbol: str = symbol) -> list[tuple[int, int]]:
             return candle_ranges(con, venue=venue, market=market, symbol=symbol,
                                  interval=interval, start=start, end=end)  # fmt: skip
 
-        for a, b in await db(ranges):
-            frame = await adapter.klines(symbol, interval, start=a, end=b, progress=progress)
+        todo += [(symbol, a, b) for a, b in await db(ranges)]
+    step = INTERVALS[interval]
+    expected = sum((b - a) // step + 1 for _, a, b in todo)
+    bar = CandleProgress.maybe(expected, kline_page_size(market), f"candles {interval}")
+    try:
+        for symbol, a, b in todo:
+            done = 0
+
+            def advance(rows: int) -> None:
+                nonlocal done
+                if progress is not None:
+                    progress(rows)
+                if bar is not None:
+                    bar.advance(rows - done)
+                done = rows
+
+            frame = await adapter.klines(symbol, interval, start=a, end=b, progress=advance)
 
             def write(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame = frame) -> None:
                 write_candles(con, frame, venue)
 
             await db(write)
+    finally:
+        if bar is not None:
+            bar.close()
 
     def read(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         return read_candles(con, venue=venue, market=market, symbols=symbols,

@@ -57,6 +57,7 @@ __all__ = [
     "generation",
     "get_loop",
     "in_io_thread",
+    "outcome",
     "register_closer",
     "run",
     "shutdown",
@@ -335,6 +336,20 @@ def _start(
 
     loop.call_soon_threadsafe(begin)
     return outcome, cancel
+
+
+async def outcome(fut: concurrent.futures.Future[T]) -> T:
+    """The outcome of ``fut`` (work of another thread), awaited on the running loop; at once,
+    without a round through the loop, when it is already done (a journal write committed
+    inline).
+
+    Example::
+
+        await toolkit._runner.outcome(store.submit_apply(orders, source="response"))
+    """
+    if fut.done():
+        return fut.result()
+    return await asyncio.wrap_future(fut)
 
 
 async def _settled(cfut: concurrent.futures.Future[Any]) -> None:

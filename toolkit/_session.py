@@ -37,6 +37,7 @@ from . import _runner
 from ._adapter import ExchangeAdapter
 from ._batch import BatchOptions, Desk, read_input, run_batch
 from ._config import SessionConfig
+from ._costs import CostReport, compute, read_inputs
 from ._cutoff import stop_all
 from ._embedded import embedded_paper
 from ._events import Callback, Publisher, Subscription
@@ -47,6 +48,8 @@ from ._ledger import Ledger, blocking
 from ._market_cache import MarketCache
 from ._models import Market, Order
 from ._orderops import OrderOps, ids_of
+from ._positions import snapshot
+from ._progress import ProgressOption
 from ._ratelimit import RateLimitConfig
 from ._research import (
     checked_interval,
@@ -139,7 +142,11 @@ class Session:
         self._store_lock = threading.Lock()
         self._venue: str | None = None
         self._fills_task: asyncio.Task[None] | None = None
+        # the positions snapshot taken at open: the "before" of the session's first batch
+        self._open_snapshot: asyncio.Task[None] | None = None
         self._fills_due = 0.0
+        self._fills_wanted = False
+        self._fills_batch: str | None = None
 
     def __repr__(self) -> str:
         c = self.config
@@ -310,13 +317,17 @@ class Session:
                 limiter=self._transport.limiter,
                 has_credentials=self._transport.has_credentials,
                 spawn=self._spawn,
-                filled=self._sync_fills_soon,
+                positions_before=self._positions_before,
+                after=self._after_batch,
             )
             self._state = _OPEN
             self._closer = _runner.register_closer(self._aclose, order=0)
             if config.stream:
                 self.feed = self._start_feed(ledger, ops)
         await ops.reconcile_stored()
+
+        if self.config.sync_fills and self.transport.has_credentials:
+            self._open_snapshot = self._spawn(self._snapshot_quietly("open"), critical=False)
 
     def _start_feed(self, ledger: Ledger, ops: OrderOps) -> OrderFeed:
         """The order feed: stream events go through the ledger (``"stream"``); its resync is
@@ -422,7 +433,7 @@ class Session:
         key: str | None = None,
         market: Market | str | None = None,
         all_or_nothing: bool = False,
-        progress: bool | None = None,
+        progress: ProgressOption = None,
         strict: bool = False,
         run_params: Mapping[str, Any] | None = None,
         limits: Limits | None = None,
@@ -431,9 +442,11 @@ class Session:
 
         ``key`` makes the batch idempotent: a re-run with the same key places nothing twice.
         ``market`` sends to the sibling session of that market. ``all_or_nothing`` sends nothing
-        if any row is invalid. ``progress`` forces the progress bar on/off (default: shown above
-        ``config.progress_threshold`` orders). ``strict`` checks every row before anything is
-        sent (one INVALID row: nothing is sent) and raises ``StrictBatchError`` if any row is
+        if any row is invalid. ``progress`` forces the progress bar on/off (default: shown from
+        ``config.progress_threshold`` orders on), or is a tqdm bar you displayed, which the
+        batch moves (Voila shows a cell's output only once it has run: see the README).
+        ``strict`` checks every row before anything is sent (one INVALID row: nothing is
+        sent) and raises ``StrictBatchError`` if any row is
         INVALID or REJECTED. ``run_params`` (e.g. the notebook's papermill parameters) are
         recorded with the batch; default: ``TOOLKIT_RUN_PARAMS`` (JSON). ``limits`` replaces
         the session's pre-trade limits (``connect(limits=...)``) for this batch.
@@ -702,12 +715,86 @@ class Session:
             ]
         return await self._call(lambda: self.adapter.ticker_24h(names))
 
-    def _sync_fills_soon(self) -> None:
-        """Sync fills :data:`FILLS_DELAY` seconds after the last call (a burst of batches makes
-        one sync, after it), in the background."""
+    def costs(self, key: str | None = None, batch_id: str | None = None) -> CostReport:
+        """What a batch cost (sync; the last batch of this session's venue and market when
+        neither ``key`` nor ``batch_id`` is given): one row per order -- arrival price and its
+        age, average fill price, slippage in bps signed by side, fees in the quote currency,
+        fill ratio, seconds to the first and last fill -- a one-row ``summary``, and
+        ``.plot()``. Uses the fills in the store: ``await session.sync_fills()`` first for
+        the latest. See :mod:`toolkit._costs`.
+
+        Example::
+
+            report = session.costs(key="rebalance-2026-11-25")
+            report.plot()
+        """
+        self._check()
+        venue, market = self.venue, self.config.market.value
+        inputs = self.store.duckdb(
+            lambda con: read_inputs(con, key=key, batch_id=batch_id, venue=venue, market=market),
+            "read a batch's costs",
+        )
+        rules = (self._market.symbol_rules if self._market is not None else None) or {}
+        quote = {s: r.quote_asset for s, r in rules.items()}
+        for symbol in set(inputs.orders["symbol"].astype(str)) - set(quote):
+            quote[symbol] = _quote_of(symbol)
+        return compute(inputs, quote=quote)
+
+    async def positions(self) -> pd.DataFrame:
+        """What the account holds, from the exchange, also kept as a snapshot in the store.
+
+        Spot: ``asset, free, locked, total, price, value, weight`` (valued in USDT at the last
+        prices); USD-M: ``symbol, side, qty, entry_price, mark_price, unrealized_pnl, leverage,
+        notional, liquidation_price`` (open positions). The view ``batch_positions`` pairs
+        each batch with the snapshots before and after it (see :mod:`toolkit._positions`).
+
+        Example::
+
+            held = await session.positions()
+        """
+        return await self._call(
+            lambda: snapshot(self.adapter, self._duckdb, venue=self.venue, source="positions")
+        )
+
+    async def _snapshot_quietly(self, source: str) -> None:
+        try:
+            await snapshot(self.adapter, self._duckdb, venue=self.venue, source=source)
+        except ToolkitError as exc:  # tk.positions() says it; the next batch's "after" retries
+            _log.info("toolkit: the positions snapshot at open failed: %s", exc)
+
+    async def _positions_before(self) -> None:
+        """Wait for the positions snapshot taken at open, if it is still on its way (the first
+        batch of a session only, and only when it is placed at once after connecting): it is
+        the batch's "before" and must not see the batch's own orders."""
+        task = self._open_snapshot
+        if task is not None and not task.done():
+            # asyncio.wait, not shield: the snapshot cancelled by close() must not cancel the
+            # batch (it goes on and ends with the session's SessionClosedError)
+            await asyncio.wait([task])
+
+    def known_prices(self, symbols: Sequence[str]) -> dict[str, tuple[Decimal, float]]:
+        """The prices this session holds for ``symbols`` with their age in seconds, without a
+        request (a batch records them as its arrival prices); symbols never priced are left out.
+
+        Example::
+
+            session.known_prices(["BTCUSDT"])   # {"BTCUSDT": (Decimal("90000"), 0.4)}
+        """
+        return {} if self._market is None else self._market.known_prices(symbols)
+
+    def _after_batch(self, batch_id: str, filled: bool) -> None:
+        """The batch procedure's ``Desk.after``: the background step after a batch."""
+        self._sync_fills_soon(batch_id, fills=filled)
+
+    def _sync_fills_soon(self, batch_id: str | None = None, *, fills: bool = True) -> None:
+        """The background step after a batch, :data:`FILLS_DELAY` seconds after the last call
+        (a burst of batches makes one, after it): sync the fills (if ``fills`` for any call),
+        then take a positions snapshot (the batch's "after")."""
         if not self.config.sync_fills or self._state != _OPEN:
             return
         self._fills_due = asyncio.get_running_loop().time() + FILLS_DELAY
+        self._fills_wanted = self._fills_wanted or fills
+        self._fills_batch = batch_id
         if self._fills_task is None or self._fills_task.done():
             self._fills_task = self._spawn(self._sync_fills_later(), critical=False)
 
@@ -715,14 +802,18 @@ class Session:
         loop = asyncio.get_running_loop()
         while (left := self._fills_due - loop.time()) > 0:  # noqa: ASYNC110 - a debounce: the due time moves
             await asyncio.sleep(left)
+        fills, self._fills_wanted = self._fills_wanted, False
         try:
-            now = int(pd.Timestamp.now(tz="UTC").value // 1_000_000)
-            await sync_fills(
-                self.adapter, self._duckdb, venue=self.venue, exchange=self.config.exchange,
-                market=self.config.market.value, now_ms=now,
-            )  # fmt: skip
+            if fills:
+                now = int(pd.Timestamp.now(tz="UTC").value // 1_000_000)
+                await sync_fills(
+                    self.adapter, self._duckdb, venue=self.venue, exchange=self.config.exchange,
+                    market=self.config.market.value, now_ms=now,
+                )  # fmt: skip
+            await snapshot(self.adapter, self._duckdb, venue=self.venue,
+                           batch_id=self._fills_batch, source="after_batch")  # fmt: skip
         except ToolkitError as exc:  # the next batch tries again; tk.sync_fills() says it
-            _log.info("toolkit: the background sync of fills failed: %s", exc)
+            _log.info("toolkit: the background sync of fills and positions failed: %s", exc)
 
     async def _duckdb(self, work: Callable[[Any], _T]) -> _T:
         """``work(con)`` on the store's DuckDB file, in a worker thread."""
@@ -786,6 +877,14 @@ class Session:
         """The open orders as last seen by this session (no request); safe from any thread."""
         ledger = self._ledger
         return [] if ledger is None else ledger.open_orders()
+
+
+#: Quote assets recognised by suffix when the session has not loaded the symbol rules.
+_QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "BTC", "ETH", "BNB", "EUR", "TRY")
+
+
+def _quote_of(symbol: str) -> str:
+    return next((q for q in _QUOTES if symbol.endswith(q) and symbol != q), "")
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:

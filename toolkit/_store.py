@@ -237,6 +237,11 @@ class Store:
         """The background projection into DuckDB (``flush()`` forces one)."""
         return self._projection
 
+    @property
+    def lock_wait(self) -> float:
+        """Seconds this process's journal writes waited for other processes' transactions."""
+        return self._journal.lock_wait
+
     # -- writes -----------------------------------------------------------------------------------
 
     def record_batch(self, batch: BatchRecord, orders: Sequence[Order]) -> None:

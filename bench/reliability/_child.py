@@ -8,7 +8,8 @@ status counts (``start_at``: a wall-clock time to start at, after connecting). `
 the process SIGKILL itself at an exact point of the batch:
 
 * ``"before-send"``: after the write-ahead, when the first order request is about to be sent;
-* ``"after-send"``: when every answer is back, before any of them is persisted.
+* ``"after-send"``: when the first answers are back (a group of requests: the batch records
+  answers group by group), before any of them is persisted.
 
 ("mid-batch" is a SIGKILL from outside; see :mod:`bench.reliability.crashes`.)
 """

@@ -7,7 +7,8 @@ connects: ``tk.connect("binance", base_url=...)`` and a store file) places one b
 * ``before-send`` -- after the write-ahead, as the first order request is about to leave;
 * ``mid-batch``   -- from outside, once the exchange holds half of the batch (the paper exchange
   answers every request 0.1 s late, so many requests are in flight at that moment);
-* ``after-send``  -- when every answer is back but none is persisted.
+* ``after-send``  -- when the first answers are back (answers are recorded group by group) but
+  none is persisted.
 
 Then a second process runs the same batch with the same key. Each point uses its own API key at
 one paper exchange process and one shared store file. What must hold: the exchange holds exactly

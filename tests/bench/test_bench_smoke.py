@@ -67,3 +67,8 @@ def test_quick_run_writes_the_report(tmp_path: Path) -> None:
         stab = results["stability"]
         assert stab["client_sessions_created"] == 1
         assert stab["accepted"] == stab["batches"] * stab["orders_per_batch"]
+        candles = results["candles"]
+        assert candles["rows"] in (3 * 1440, 3 * 1441)
+        assert candles["requests"] >= 3 * 2  # two pages of 1,000 or less per symbol
+        assert candles["second_requests"] == 3  # the latest page of each symbol
+    assert "### 9. Research data" in (tmp_path / "RESULTS.md").read_text()

@@ -11,14 +11,7 @@ places three resting orders (``TOOLKIT_PANEL_DEMO_ORDERS=3``). The screenshot is
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,41 +22,13 @@ from toolkit import _runner
 from toolkit._store import Store
 from toolkit.paper import PaperExchange
 
+from .conftest import CHROMIUM, CHROMIUM_ARGS, need_chromium, serve_voila
+
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "panel.ipynb"
 ARTIFACTS = ROOT / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"voila exited early with code {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url + "static/", timeout=1):
-                return
-        except urllib.error.HTTPError:  # any HTTP answer: the server is up
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError(f"voila did not answer at {url} within {timeout} s")
 
 
 def exchange_orders(exchange: PaperExchange, key: str) -> dict[str, dict[str, Any]]:
@@ -74,72 +39,24 @@ def exchange_orders(exchange: PaperExchange, key: str) -> dict[str, dict[str, An
 
 
 @pytest.fixture
-def io_paper() -> Iterator[tuple[PaperExchange, str, str]]:
-    exchange = PaperExchange(price_mode="fixed", rate_limits=False)
-    _runner.run(exchange.start())
-    key, secret = exchange.create_key()
-    try:
-        yield exchange, key, secret
-    finally:
-        _runner.run(exchange.stop())
-
-
-@pytest.fixture
 def voila(io_paper: tuple[PaperExchange, str, str], tmp_path: Path) -> Iterator[str]:
     exchange, key, secret = io_paper
-    port = free_port()
     env = {
-        **os.environ,
         "TOOLKIT_PANEL_URL": exchange.url,
         "TOOLKIT_API_KEY": key,
         "TOOLKIT_API_SECRET": secret,
         "TOOLKIT_STORE": str(tmp_path / "panel.duckdb"),
         "TOOLKIT_PANEL_DEMO_ORDERS": "3",
         "TOOLKIT_PANEL_POLL": "1",
-        "JUPYTER_PLATFORM_DIRS": "1",
-        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
     }
-    voila_bin = Path(sys.executable).with_name("voila")
-    log = open(tmp_path / "voila.log", "wb")  # noqa: SIM115 (closed below)
-    proc = subprocess.Popen(
-        [
-            str(voila_bin),
-            str(NOTEBOOK),
-            "--no-browser",
-            f"--port={port}",
-            "--Voila.ip=127.0.0.1",
-            "--show_tracebacks=True",
-        ],
-        cwd=tmp_path,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_http(url, proc, 30)
+    with serve_voila(NOTEBOOK, env, tmp_path) as url:
         yield url
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)  # voila shuts its kernel down
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)  # the group of the process we started
-                proc.wait(5)
-        log.close()
-        if os.environ.get("TOOLKIT_SHOW_VOILA_LOG"):
-            sys.stderr.write((tmp_path / "voila.log").read_text(errors="replace"))
 
 
 def test_panel_in_voila_cancels_a_row(
     voila: str, io_paper: tuple[PaperExchange, str, str], tmp_path: Path
 ) -> None:
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(
-            "the browser test needs Debian's chromium at /usr/bin/chromium (make browser-deps)"
-        )
+    need_chromium()
     from playwright.sync_api import expect, sync_playwright
 
     exchange, key, _ = io_paper

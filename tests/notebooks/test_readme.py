@@ -5,7 +5,7 @@ The blocks are taken from the README as written and run the way a reader would r
 * ``python`` blocks, in order, as the cells of one notebook in the project's kernel (top-level
   ``await`` works there, as in Jupyter);
 * ``bash`` blocks: each ``python -m toolkit paper ...`` line starts a paper exchange that must
-  come up and print where it listens; the ``papermill`` command runs the rebalance notebook;
+  come up and print where it listens; the ``papermill`` commands run the rebalance and research notebooks;
 * the ``cron`` block: the schedule fields are checked and the command runs through ``bash``
   with the crontab's environment.
 
@@ -158,7 +158,7 @@ def test_paper_commands_start() -> None:
 
 
 def test_papermill_command_runs(project_dir: Path, standalone: Any) -> None:
-    [block] = [b for b in blocks("bash") if b.startswith("papermill ")]
+    [block] = [b for b in blocks("bash") if b.startswith("papermill notebooks/rebalance")]
     command = adapt(block.replace("\\\n", " "), free_port(), standalone.url)
     proc = subprocess.run(
         [".venv/bin/" + command.split(" ", 1)[0], *shlex.split(command)[1:]],
@@ -169,6 +169,19 @@ def test_papermill_command_runs(project_dir: Path, standalone: Any) -> None:
     out = nbformat.read(project_dir / "runs" / "rebalance-2026-11-25.ipynb", as_version=4)
     summary = [c for c in out.cells if "summary" in c.metadata.get("tags", [])]
     assert "placed=2 filled=2" in summary[0].outputs[0]["text"]
+
+
+def test_research_papermill_command_runs(project_dir: Path) -> None:
+    [block] = [b for b in blocks("bash") if b.startswith("papermill notebooks/research")]
+    command = block.replace("\\\n", " ").strip()
+    proc = subprocess.run(
+        [".venv/bin/" + command.split(" ", 1)[0], *shlex.split(command)[1:]],
+        cwd=project_dir, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = nbformat.read(project_dir / "runs" / "research.ipynb", as_version=4)
+    printed = "\n".join(o.get("text", "") for c in out.cells for o in c.get("outputs", []))
+    assert "dry run: 3 orders not placed" in printed
 
 
 def test_cron_entry_runs(project_dir: Path, standalone: Any) -> None:

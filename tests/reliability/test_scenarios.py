@@ -16,6 +16,7 @@ import pytest
 
 from bench.reliability import crashes, faults, hostile_input, load, secrets_scan, traffic
 from bench.reliability import unreachable as unreachable_
+from toolkit._batch import GROUP_SIZE
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +58,8 @@ def test_sigkill_at_three_points_then_rerun_places_each_order_once(tmp_path: Pat
     before, mid, after = report["points"]
     assert before["at_kill"]["exchange_holds"] == 0
     assert 0 < mid["at_kill"]["exchange_holds"] < 60 or mid["at_kill"]["store_pending"] > 0
-    assert after["at_kill"]["exchange_holds"] == 60
+    # the first group's answers were back, none persisted
+    assert after["at_kill"]["exchange_holds"] >= GROUP_SIZE
     assert after["at_kill"]["store_pending"] == 60
     for point in report["points"]:  # resolving 60 unknown rows: a few queries each, no minute
         assert point["rerun_requests"] <= 6 * 60 + 80, show(report)

@@ -4,6 +4,7 @@ embedded paper exchange with fixed prices and relaxed rate limits."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
@@ -105,6 +106,12 @@ async def io_barrier() -> None:
     await _runner.call(asyncio.sleep(0))
 
 
+#: The ``on_answer`` of the ``place`` call a hook is serving: ``real_place`` passes it on, so
+#: the bar still moves with each answer when a hook stands between the batch and the exchange.
+_ON_ANSWER: contextvars.ContextVar[Callable[[int], None] | None] = contextvars.ContextVar(
+    "on_answer", default=None
+)
+
 #: Hooks get the adapter first (``adapter.real_place`` ... reach the exchange).
 PlaceHook = Callable[["ScriptedAdapter", Sequence[OrderRequest], Deadline], Awaitable[list[Order]]]
 QueryHook = Callable[..., Awaitable["Order | None"]]
@@ -141,11 +148,19 @@ class ScriptedAdapter(BinanceAdapter):
         self.script = script
 
     async def place(
-        self, requests: Sequence[OrderRequest], *, deadline: Deadline = None
+        self,
+        requests: Sequence[OrderRequest],
+        *,
+        deadline: Deadline = None,
+        on_answer: Callable[[int], None] | None = None,
     ) -> list[Order]:
         if self.script.place is not None:
-            return await self.script.place(self, requests, deadline)
-        return await super().place(requests, deadline=deadline)
+            token = _ON_ANSWER.set(on_answer)
+            try:
+                return await self.script.place(self, requests, deadline)
+            finally:
+                _ON_ANSWER.reset(token)
+        return await super().place(requests, deadline=deadline, on_answer=on_answer)
 
     async def query(
         self, symbol: str, *, client_order_id: str | None = None, order_id: str | None = None
@@ -173,8 +188,9 @@ class ScriptedAdapter(BinanceAdapter):
     async def real_place(
         self, requests: Sequence[OrderRequest], *, deadline: Deadline = None
     ) -> list[Order]:
-        """The real ``place`` (for hooks that pass requests on)."""
-        return await super().place(requests, deadline=deadline)
+        """The real ``place`` (for hooks that pass requests on), with the ``on_answer`` of the
+        call the hook serves."""
+        return await super().place(requests, deadline=deadline, on_answer=_ON_ANSWER.get())
 
     async def real_cancel(self, symbol: str, **kw: Any) -> Order:
         """The real ``cancel``."""

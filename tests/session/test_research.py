@@ -81,3 +81,19 @@ async def test_fills_are_synced_in_the_background_after_a_batch(tkh: Any) -> Non
         await asyncio.sleep(0.1)
     fills = session.fills(order_ids=[cid])
     assert fills["qty"].sum() == pytest.approx(frame["filled_qty"].iloc[0])
+
+
+async def test_a_long_candle_load_shows_a_progress_bar(
+    tkh: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    session = await tk.connect(stream=False)
+    end = pd.Timestamp.now(tz="UTC").floor("min") - pd.Timedelta(minutes=1)
+    short = await session.candles("BTCUSDT", "1m", start=end - pd.Timedelta(hours=2), end=end)
+    assert "candles 1m" not in capfd.readouterr().err  # one page: no bar
+    frame = await session.candles("ETHUSDT", "1m", start=end - pd.Timedelta(days=5), end=end)
+    assert len(frame) == 5 * 1440 + 1
+    assert len(short) == 121
+    err = capfd.readouterr().err
+    assert "candles 1m" in err
+    assert "100%" in err
+    assert "7.20k/7.20k" in err

@@ -9,13 +9,16 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
 
 from toolkit._journal import Journal
 from toolkit._models import Order, OrderStatus
+from toolkit._projection import Projection
 from toolkit._store import BatchRecord, Store
+from toolkit._store_db import Database
 
 NOW = pd.Timestamp("2026-11-30 12:00", tz="UTC")
 
@@ -40,7 +43,8 @@ def test_writes_queued_meanwhile_share_one_commit() -> None:
 
     commits_before = journal.commits
     with ThreadPoolExecutor(10) as pool:
-        first = pool.submit(journal._submit, slow, "hold the writer")
+        # (a write too large to commit inline goes to the writer thread, which it holds)
+        first = pool.submit(lambda: journal._enqueue(slow, "hold the writer", rows=10**6).result())
         assert busy.wait(60)
         futures = [
             journal.record_batch(BatchRecord(batch_id=f"b{i}", key="same" if i in (3, 4) else None,
@@ -138,4 +142,101 @@ def test_a_waiter_that_gives_up_cannot_cancel_a_write() -> None:
     journal.record_batch(BatchRecord(batch_id="b2", created_at=NOW, n_orders=1),
                          _orders("b2", 1)).result(60)  # fmt: skip
     assert len(journal.orders("1", [], "batch_id")) == 2
+    journal.close()
+
+
+def _event_ids(path: Path) -> dict[str, int]:
+    with contextlib.closing(sqlite3.connect(path)) as con:
+        rows = con.execute("SELECT client_order_id, max(event_id) FROM events GROUP BY 1")
+        return {str(cid): int(eid) for cid, eid in rows}
+
+
+def test_an_idle_journal_commits_a_small_write_on_the_callers_thread(tmp_path: Path) -> None:
+    """No writer hops for a small write when nothing is queued: the future is settled (durably)
+    when the call returns; a large write goes to the writer thread."""
+    journal = Journal(tmp_path / "j.journal")
+    inline = journal.inline_commits
+    future = journal.record_batch(BatchRecord(batch_id="b1", created_at=NOW, n_orders=2),
+                                  _orders("b1", 2))  # fmt: skip
+    assert future.done()
+    assert future.exception() is None
+    assert journal.inline_commits == inline + 1
+    big = journal.record_batch(BatchRecord(batch_id="b2", created_at=NOW, n_orders=300),
+                               _orders("b2", 300))  # fmt: skip
+    big.result(60)
+    assert journal.inline_commits == inline + 1  # the writer committed it
+    assert len(journal.orders("1", [], "batch_id, position")) == 302
+    journal.close()
+
+
+def test_writes_commit_in_the_order_made_while_the_writer_is_busy(tmp_path: Path) -> None:
+    """A write made while an earlier one waits for the writer never overtakes it inline."""
+    journal = Journal(tmp_path / "j.journal")
+    journal.record_batch(BatchRecord(batch_id="b1", created_at=NOW, n_orders=2),
+                         _orders("b1", 2)).result(60)  # fmt: skip
+    busy, release = threading.Event(), threading.Event()
+
+    def slow(con: sqlite3.Connection) -> None:
+        busy.set()
+        release.wait(60)
+
+    held = journal._enqueue(slow, "hold the writer", rows=10**6)
+    assert busy.wait(60)
+    first, second = _orders("b1", 2)
+    earlier = journal.apply([dataclasses.replace(first, status=OrderStatus.NEW, order_id="1")],
+                            source="response")  # fmt: skip
+    later = journal.apply([dataclasses.replace(second, status=OrderStatus.NEW, order_id="2")],
+                          source="response")  # fmt: skip
+    assert not later.done()  # not inline: it waits behind the earlier write
+    release.set()
+    for f in (held, earlier, later):
+        f.result(60)
+    ids = _event_ids(tmp_path / "j.journal")
+    assert ids["b1-0"] < ids["b1-1"]
+    journal.close()
+
+
+def test_another_process_holding_the_journal_never_blocks_the_caller(tmp_path: Path) -> None:
+    """While another process holds the journal's write lock, a write returns at once (the writer
+    thread waits for the lock, not the caller's thread: it may be the I/O loop) and commits
+    once the lock is free."""
+    path = tmp_path / "j.journal"
+    journal = Journal(path)
+    inline = journal.inline_commits
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as other:
+        other.execute("BEGIN IMMEDIATE")  # another process's write transaction
+        future = journal.record_batch(BatchRecord(batch_id="b1", created_at=NOW, n_orders=1),
+                                      _orders("b1", 1))  # fmt: skip
+        assert not future.done()  # the call returned while the lock is held
+        other.execute("COMMIT")
+    future.result(60)
+    assert journal.inline_commits == inline
+    assert [o.client_order_id for o in journal.orders("1", [], "batch_id")] == ["b1-0"]
+    journal.close()
+
+
+def test_a_flush_writes_what_was_committed_before_it_began(tmp_path: Path) -> None:
+    """A commit made while a flush writes DuckDB waits for the next flush: a flush that chased
+    such commits never ended while batches kept committing (DuckDB flushed back to back)."""
+    journal = Journal(tmp_path / "f.duckdb.journal")
+    committed_meanwhile: list[Any] = []
+
+    class CommitDuringTheFirstWrite(Database):
+        def run(self, work: Any, what: str, *args: Any, **kw: Any) -> Any:
+            result = super().run(work, what, *args, **kw)
+            if what.startswith("write") and not committed_meanwhile:
+                batch = BatchRecord(batch_id="b2", created_at=NOW, n_orders=1)
+                committed_meanwhile.append(journal.record_batch(batch, _orders("b2", 1)).result())
+            return result
+
+    projection = Projection(journal, CommitDuringTheFirstWrite(tmp_path / "f.duckdb"),
+                            journal_id=journal.initialize(lambda jid: ([], [], 0)))  # fmt: skip
+    journal.record_batch(BatchRecord(batch_id="b1", created_at=NOW, n_orders=2),
+                         _orders("b1", 2)).result(60)  # fmt: skip
+    projection.flush()
+    assert committed_meanwhile  # a commit happened during the write
+    assert projection.flushes == 1
+    assert journal.has_pending()  # b2: for the next flush
+    projection.flush()
+    assert not journal.has_pending()
     journal.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
@@ -124,3 +125,25 @@ async def test_error_before_accept_is_pending_and_query_finds_nothing(
     paper.configure_faults(FaultConfig())
     assert order.status is OrderStatus.PENDING  # a 5xx is unknown from the client's side
     assert await adapter.query("BTCUSDT", client_order_id="c1") is None
+
+
+@pytest.mark.parametrize(("market", "unit"), [(Market.SPOT, 1), (Market.USDM, 5)])
+async def test_place_reports_answers_as_they_arrive(
+    paper: PaperExchange, transport: Transport, market: Market, unit: int
+) -> None:
+    adapter = BinanceAdapter(transport, market, exchange="paper")
+    await adapter.exchange_info()
+    answered: list[int] = []
+    paper.hold_orders(after=2)  # two requests answered, the others held at the exchange
+    requests = [req(i, market, price=Decimal("40000")) for i in range(20)]
+    task = asyncio.ensure_future(adapter.place(requests, on_answer=answered.append))
+    for _ in range(6000):  # bounded; the outcome never depends on the machine's speed
+        if sum(answered) == 2 * unit and paper.counters()["gate"]["held"]:
+            break
+        await asyncio.sleep(0.01)
+    assert answered == [unit, unit]  # one call per answer (spot order / USD-M chunk of 5)
+    assert not task.done()
+    paper.release_orders()
+    orders = await task
+    assert sum(answered) == len(requests)
+    assert all(o.status is OrderStatus.NEW for o in orders)

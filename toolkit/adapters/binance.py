@@ -55,6 +55,7 @@ from .._exceptions import (
 from .._models import Market, Order, OrderRequest, OrderStatus, Outcome
 from .._transport import Transport
 from ..binance._codes import SEND_WINDOW_CLOSED, OrderOutcome, order_outcome
+from ._account import balances_frame, positions_frame
 from ._algo import algo_params, is_algo, parse_algo_order
 from ._marketdata import (
     check_interval,
@@ -192,10 +193,27 @@ class BinanceAdapter:
             rows, key = resp.data, "availableBalance"
         return {str(row["asset"]): Decimal(str(row[key])) for row in rows}
 
+    async def holdings(self) -> pd.DataFrame:
+        """Spot: the non-zero balances (asset, free, locked; ``/api/v3/account``). USD-M: the
+        open positions (``/fapi/v2/positionRisk``: side, qty, entry and mark price, unrealized
+        PnL, leverage, notional, liquidation price). Frames of :mod:`._account`."""
+        if self.market is Market.SPOT:
+            path, weight = self._paths.balances
+            resp = await self.transport.request(
+                "GET", path, {"omitZeroBalances": "true"}, signed=True, weight=weight
+            )
+            return balances_frame(resp.data if isinstance(resp.data, dict) else {})
+        resp = await self.transport.request("GET", "/fapi/v2/positionRisk", signed=True, weight=5)
+        return positions_frame(resp.data if isinstance(resp.data, list) else [])
+
     # -- orders -----------------------------------------------------------------------------------
 
     async def place(
-        self, requests: Sequence[OrderRequest], *, deadline: Deadline = None
+        self,
+        requests: Sequence[OrderRequest],
+        *,
+        deadline: Deadline = None,
+        on_answer: Callable[[int], None] | None = None,
     ) -> list[Order]:
         """Place ``requests``; result ``i`` is for request ``i`` (see the module docstring).
 
@@ -211,6 +229,9 @@ class BinanceAdapter:
         transport timeout after the deadline, with every result known to be sent or not sent;
         pass the deadline instead of wrapping ``place`` in ``asyncio.wait_for``, which would
         leave the fate of the queued requests unknown.
+
+        ``on_answer(n)`` is called as results come in, before ``place`` returns: ``n`` requests
+        have their result (1 per spot order, a USD-M chunk's size) -- a progress bar's feed.
         """
         if not requests:
             return []
@@ -218,14 +239,20 @@ class BinanceAdapter:
             raise ConfigError("placing orders needs an API key and secret")
         deadline = as_cutoff(deadline)
         if self.market is Market.SPOT:
-            return await asyncio.gather(*(self._place_one(r, deadline) for r in requests))
+            if on_answer is None:
+                return await asyncio.gather(*(self._place_one(r, deadline) for r in requests))
+            return await asyncio.gather(
+                *(_told(self._place_one(r, deadline), 1, on_answer) for r in requests)
+            )
         # conditional orders go one by one to the Algo Order API (it has no batch form)
         algo = [i for i, r in enumerate(requests) if is_algo(r)]
         plain = [r for r in requests if not is_algo(r)]
         chunks = [plain[i : i + BATCH_SIZE] for i in range(0, len(plain), BATCH_SIZE)]
         results, algos = await asyncio.gather(
-            asyncio.gather(*(self._place_chunk(c, deadline) for c in chunks)),
-            asyncio.gather(*(self._place_one(requests[i], deadline) for i in algo)),
+            asyncio.gather(*(_told(self._place_chunk(c, deadline), len(c), on_answer)
+                             for c in chunks)),
+            asyncio.gather(*(_told(self._place_one(requests[i], deadline), 1, on_answer)
+                             for i in algo)),
         )
         placed = iter(order for chunk in results for order in chunk)
         by_position = dict(zip(algo, algos, strict=True))
@@ -653,6 +680,14 @@ class BinanceAdapter:
         if symbols is not None and not spot and len(symbols) > 1:
             frame = frame[frame["symbol"].isin(list(symbols))].reset_index(drop=True)
         return frame
+
+
+async def _told(aw: Awaitable[_T], n: int, on_answer: Callable[[int], None] | None) -> _T:
+    """``await aw``, then ``on_answer(n)`` (nothing with no listener)."""
+    result = await aw
+    if on_answer is not None:
+        on_answer(n)
+    return result
 
 
 class _Slots:

@@ -12,10 +12,15 @@ GET      /paper/faults              -> the fault configuration
 POST     /paper/faults              FaultConfig fields -> the new configuration
 GET      /paper/counters            -> counters()
 POST     /paper/reset               clears counters and rate-limit usage
+POST     /paper/hold                {"after": n=0} -> the gate: n more order requests pass,
+                                    later ones are held (not processed) until released
+POST     /paper/release             {} -> the gate: held order requests go on
 POST     /paper/keys                {} -> a new pair; {"api_key", "api_secret"} -> registers it
 GET      /paper/orders              ?api_key=&market= -> every order the exchange holds
 GET      /paper/trades              ?api_key=&market= -> every fill (trade views + market, apiKey,
                                     clientOrderId)
+GET      /paper/holdings            ?api_key=&market= -> the key's balances (spot) or wallet and
+                                    open positions (USD-M)
 POST     /paper/userstream/drop     {} -> {"dropped": n}: closes every user-data WebSocket
                                     (listen-key streams and WebSocket API connections)
 =======  =========================  =====================================================
@@ -69,6 +74,9 @@ class AdminTarget(Protocol):
     async def drop_user_streams(self) -> int: ...
     def add_key(self, api_key: str, api_secret: str) -> None: ...
     def create_key(self) -> tuple[str, str]: ...
+    def holdings(self, api_key: str, market: str = ...) -> dict[str, Any]: ...
+    def hold_orders(self, after: int = 0) -> None: ...
+    def release_orders(self) -> None: ...
 
 
 def _decimal(value: Any, name: str) -> Decimal:
@@ -132,6 +140,11 @@ async def _route(ex: AdminTarget, request: web.BaseRequest) -> Any:
         return ex.orders(api_key=query.get("api_key"), market=_market(query.get("market"), None))
     if action == ("GET", "/paper/trades"):
         return ex.trades(api_key=query.get("api_key"), market=_market(query.get("market"), None))
+    if action == ("GET", "/paper/holdings"):
+        key = query.get("api_key")
+        if not key:
+            raise _AdminError(400, "api_key is required")
+        return ex.holdings(key, market=_market(query.get("market"), "spot") or "spot")
     if request.method != "POST":
         raise _AdminError(404 if not _known(request.path) else 405,
                           f"no admin endpoint {request.method} {request.path}")
@@ -157,6 +170,15 @@ async def _route(ex: AdminTarget, request: web.BaseRequest) -> Any:
         return config.to_dict()
     if request.path == "/paper/userstream/drop":  # tests: close every user-data WebSocket
         return {"dropped": await ex.drop_user_streams()}
+    if request.path == "/paper/hold":
+        after = data.get("after", 0)
+        if isinstance(after, bool) or not isinstance(after, int):
+            raise _AdminError(400, "after must be an integer")
+        ex.hold_orders(after)
+        return ex.counters()["gate"]
+    if request.path == "/paper/release":
+        ex.release_orders()
+        return ex.counters()["gate"]
     if request.path == "/paper/reset":
         ex.reset_counters()
         return {"ok": True}
@@ -172,4 +194,5 @@ async def _route(ex: AdminTarget, request: web.BaseRequest) -> Any:
 def _known(path: str) -> bool:
     return path in {"/paper/price", "/paper/balance", "/paper/liquidity", "/paper/faults",
                     "/paper/reset", "/paper/keys", "/paper/health", "/paper/prices",
-                    "/paper/counters", "/paper/orders", "/paper/trades", "/paper/userstream/drop"}
+                    "/paper/counters", "/paper/orders", "/paper/trades", "/paper/userstream/drop",
+                    "/paper/hold", "/paper/release", "/paper/holdings"}

@@ -1,7 +1,8 @@
 """The HTTP layer: one low-level aiohttp handler that routes, meters, authenticates and answers.
 
 A request goes through, in order: route lookup (404/405 JSON), reading it in full, injected
-latency and 429 bursts, parameter parsing, request weight (429/418), API key and signature
+latency and 429 bursts, the order gate (``_hold``: order requests held until released), parameter
+parsing, request weight (429/418), API key and signature
 (``-2015``/``-1022``), timestamp (``-1021``), order count (``-1015``), "5xx before accept"
 faults, the endpoint handler, then "5xx / dropped connection after accept" faults. Every refusal
 is a Binance ``{code,msg}`` body; nothing a client sends can stop the server.
@@ -23,6 +24,7 @@ from ._engine import Engine
 from ._errors import PaperError
 from ._faults import ERROR_AFTER, ERROR_BEFORE, FaultInjector
 from ._history import MarketHistory
+from ._hold import OrderGate
 from ._limits import RateLimiter, RateLimits
 
 __all__ = ["Route", "ServerState", "dispatch"]
@@ -68,6 +70,7 @@ class ServerState:
     by_status: dict[int, int] = field(default_factory=dict)
     cache: dict[str, Any] = field(default_factory=dict)
     history: MarketHistory | None = None  # candles, depth and tickers (``_marketdata``)
+    gate: OrderGate = field(default_factory=OrderGate)  # holds order requests (``_hold``)
 
 
 def dumps(body: Any) -> bytes:
@@ -131,6 +134,8 @@ async def dispatch(state: ServerState, request: web.BaseRequest) -> web.StreamRe
                 await asyncio.sleep(delay)
             if faults.burst_429():
                 raise _BURST
+        if route.places and state.gate.holding:
+            await state.gate.wait()
         parse_error: PaperError | None = None
         try:
             params = parse_params(raw_query, body)

@@ -184,6 +184,7 @@ class PaperExchange:
     async def stop(self) -> None:
         """Stop serving and the ticker (idempotent)."""
         self._stopped = True
+        self._state.gate.release()  # held requests must not keep the cleanup waiting
         ticker, self._ticker = self._ticker, None
         if ticker is not None:
             ticker.cancel()
@@ -271,6 +272,16 @@ class PaperExchange:
         self.faults.configure(config)
         self.engine.skew_ms = config.clock_skew_ms
 
+    def hold_orders(self, after: int = 0) -> None:
+        """Let ``after`` more order requests through (held ones first), then hold the rest
+        (read, not processed) until :meth:`release_orders` -- a gate for tests that look at a
+        batch while it runs (see ``toolkit.paper._hold``)."""
+        self._state.gate.hold(after)
+
+    def release_orders(self) -> None:
+        """Process the held order requests and stop holding (also done by :meth:`stop`)."""
+        self._state.gate.release()
+
     def counters(self) -> dict[str, Any]:
         """Requests served, accepted orders per client order id, faults injected, answers."""
         return {
@@ -279,6 +290,7 @@ class PaperExchange:
             "orders_by_client_id": dict(self.engine.accepted_by_client_id),
             "faults": dict(self.faults.counts),
             "responses_by_status": {str(k): v for k, v in sorted(self._state.by_status.items())},
+            "gate": self._state.gate.state(),
         }
 
     def reset_counters(self) -> None:
@@ -309,6 +321,20 @@ class PaperExchange:
                         clientOrderId=trade.client_order_id)
             out.append(view)
         return out
+
+    def holdings(self, api_key: str, market: str = SPOT) -> dict[str, Any]:
+        """What ``api_key`` holds: spot ``{"balances": {asset: {"free", "locked"}}}``; USD-M
+        ``{"wallet": {asset: amount}, "positions": {symbol: {"amount", "entry"}}}`` (open
+        positions only). Amounts are decimal strings."""
+        acct = self.engine.account(api_key)
+        if market == SPOT:
+            return {"balances": {a: {"free": str(free), "locked": str(locked)}
+                                 for a, (free, locked) in sorted(acct.spot.items())}}
+        return {
+            "wallet": {a: str(v) for a, v in sorted(acct.fut_assets.items())},
+            "positions": {s: {"amount": str(amt), "entry": str(entry)}
+                          for s, (amt, entry) in sorted(acct.positions.items()) if amt},
+        }
 
     async def drop_user_streams(self) -> int:
         """Close every user-data WebSocket (``/ws/<listenKey>`` and ``/ws-api/v3``) as a network
