@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check 'uv>=0.5'
 	$(UV) pip install -q -p $(PY) -e '.[dev]'
-	$(PY) -m toolkit._kernel >/dev/null  # the `toolkit` kernel, on IPC sockets (toolkit/_kernel.py)
+	$(PY) -m toolkit.notebook._kernel >/dev/null  # the `toolkit` kernel, on IPC sockets (toolkit/notebook/_kernel.py)
 	touch $@
 
 demo: $(VENV)/.installed

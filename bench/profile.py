@@ -1,6 +1,6 @@
 """Where the toolkit's time goes: pyinstrument on the toolkit's I/O thread during one batch.
 
-The toolkit does its network work on one dedicated I/O loop thread (``toolkit._runner``), so
+The toolkit does its network work on one dedicated I/O loop thread (``toolkit.runtime._runner``), so
 the profiler is started and stopped *on that thread* (pyinstrument samples the thread that
 starts it). Store work runs in a worker thread and is measured separately (section 5).
 """
@@ -22,7 +22,7 @@ def profile_io_thread(work: Callable[[], Any], html: Path | None = None) -> Any:
     """
     from pyinstrument import Profiler
 
-    from toolkit import _runner
+    from toolkit.runtime import _runner
 
     loop = _runner.get_loop()
     profiler = Profiler(interval=0.0005, async_mode="disabled")

@@ -29,9 +29,9 @@ __all__ = ["StoreTimer", "measure_store", "store_timer"]
 
 def _orders(n: int) -> tuple[Any, list[Any], list[Any]]:
     """A batch record, N PENDING orders (write-ahead) and N answered orders (as parsed)."""
-    from toolkit._models import Market, OrderRequest, OrderType, Side
-    from toolkit._store import BatchRecord
-    from toolkit.adapters._wire import order_from_request, parse_order
+    from toolkit.binance._wire import order_from_request, parse_order
+    from toolkit.core._models import Market, OrderRequest, OrderType, Side
+    from toolkit.store._store import BatchRecord
 
     now = pd.Timestamp.now(tz="UTC")
     batch_id = f"bench-{time.time_ns()}"
@@ -70,7 +70,7 @@ def _orders(n: int) -> tuple[Any, list[Any], list[Any]]:
 def _small_batches(path: Path, size: int, count: int) -> tuple[float, float]:
     """Median seconds of ``count`` write-aheads and answers of ``size`` orders each (a small
     batch's whole store cost on its critical path)."""
-    from toolkit._store import Store
+    from toolkit.store._store import Store
 
     record_s, apply_s = [], []
     store = Store(path)
@@ -94,7 +94,7 @@ def measure_store(
 ) -> dict[str, Any]:
     """Write-ahead and answers of ``n`` orders into the journal, then the projection of them
     into DuckDB (``reps`` times); and ``small_batches`` write-ahead + answers of 5 orders."""
-    from toolkit._store import Store
+    from toolkit.store._store import Store
 
     record_s, apply_s, flush_s = [], [], []
     for rep in range(reps):
@@ -171,8 +171,8 @@ WRAPPED = (
 
 @contextlib.contextmanager
 def store_timer() -> Iterator[StoreTimer]:
-    """Patch ``toolkit._store.Store`` so that every call of ``WRAPPED`` methods is timed."""
-    from toolkit._store import Store
+    """Patch ``toolkit.store._store.Store`` so that every call of ``WRAPPED`` methods is timed."""
+    from toolkit.store._store import Store
 
     timer = StoreTimer()
     originals: dict[str, Any] = {}

@@ -65,7 +65,7 @@ def _no_stray_event_loops() -> Iterator[None]:
 
 def _runner_loop() -> asyncio.AbstractEventLoop | None:
     """The toolkit's I/O loop, if one runs (it is closed by the runner's shutdown)."""
-    from toolkit import _runner
+    from toolkit.runtime import _runner
 
     io = _runner._io
     return None if io is None else io.loop

@@ -24,12 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 
-from . import _runner
-from ._config import SessionConfig
-from ._connect import close_default as _close_default
-from ._connect import connect, default_session
-from ._events import Callback, Subscription
-from ._exceptions import (
+from .core._exceptions import (
     AuthenticationError,
     BatchInterrupted,
     BatchNotSavedError,
@@ -50,18 +45,23 @@ from ._exceptions import (
     TransportError,
     UsageError,
 )
-from ._frame import COLUMNS
-from ._guards import Limits
-from ._models import DONE_STATUSES, OPEN_STATUSES, Market, Order, OrderStatus
-from ._rebalance import rebalance_orders
-from ._session import Session
+from .core._frame import COLUMNS
+from .core._guards import Limits
+from .core._models import DONE_STATUSES, OPEN_STATUSES, Market, Order, OrderStatus
+from .core._rebalance import rebalance_orders
+from .runtime import _runner
+from .runtime._events import Callback, Subscription
+from .session._config import SessionConfig
+from .session._connect import close_default as _close_default
+from .session._connect import connect, default_session
+from .session._session import Session
 
 # The panel module is imported on first use (tk.panel()); ProgressOption is the type of
 # batch(progress=...), not a public name of its own.
 if TYPE_CHECKING:
-    from ._costs import CostReport
-    from ._panel import Panel
-    from ._progress import ProgressOption
+    from .notebook._panel import Panel
+    from .runtime._progress import ProgressOption
+    from .store._costs import CostReport
 
 __version__ = "0.1.0"
 
@@ -401,7 +401,7 @@ def panel(session: Session | None = None, **options: Any) -> Panel:
         tk.panel(futures, poll_interval=2)
     """
     try:
-        module = importlib.import_module("toolkit._panel")
+        module = importlib.import_module("toolkit.notebook._panel")
     except ImportError as exc:
         raise ToolkitError(
             "the open-order panel needs ipywidgets, a dependency of toolkit that is missing from "

@@ -16,7 +16,7 @@ __all__ = ["main"]
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command."""
-    from . import _job
+    from .notebook import _job
     from .paper import _cli as paper_cli
 
     parser = argparse.ArgumentParser(prog="toolkit", description=__doc__.splitlines()[0])

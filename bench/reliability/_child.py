@@ -26,8 +26,8 @@ from collections import Counter
 from typing import Any
 
 import toolkit as tk
-from toolkit import _ledger
-from toolkit.adapters import binance
+from toolkit.binance import adapter as binance
+from toolkit.session import _ledger
 
 from ._harness import make_orders
 

@@ -221,7 +221,7 @@ def make_orders(n: int, *, market: str, seed: int, resting: float = 0.7) -> list
 
 def store_orders(store: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Every row of the store's ``orders`` table (a short-lived read, like any store call)."""
-    from toolkit._store import Store
+    from toolkit.store._store import Store
 
     with Store(os.fspath(store)) as db:
         frame = db.sql(

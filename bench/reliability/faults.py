@@ -122,7 +122,7 @@ async def _run_all(
 
 
 def _events(store: Path) -> dict[str, int]:
-    from toolkit._store import Store
+    from toolkit.store._store import Store
 
     with Store(str(store)) as db:
         frame = db.sql(

@@ -336,7 +336,7 @@ def run_hostile_input(store: Path, *, examples: int = 50, seed: int = 0) -> dict
     blocking bridge ``tk.run`` (hypothesis drives a sync test function).
     """
     import toolkit as tk
-    from toolkit import _embedded
+    from toolkit.runtime import _embedded
 
     from ._serve import GENEROUS
 

@@ -102,7 +102,7 @@ async def _failing_paths(paper: PaperProc, store: Path, key: str, secret: str,
 def _panel_text(session: tk.Session) -> tuple[str, int]:
     from ipywidgets.widgets import widget
 
-    from toolkit import _panel
+    from toolkit.notebook import _panel
 
     view = _panel.panel(session)
     try:

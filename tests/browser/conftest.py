@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from toolkit import _runner
 from toolkit.paper import PaperExchange
+from toolkit.runtime import _runner
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

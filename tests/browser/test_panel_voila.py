@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from toolkit import _runner
-from toolkit._store import Store
 from toolkit.paper import PaperExchange
+from toolkit.runtime import _runner
+from toolkit.store._store import Store
 
 from .conftest import CHROMIUM, CHROMIUM_ARGS, need_chromium, serve_voila
 

@@ -25,8 +25,8 @@ from typing import Any
 import nbformat
 import pytest
 
-from toolkit import _runner
 from toolkit.paper import PaperExchange
+from toolkit.runtime import _runner
 
 from .conftest import CHROMIUM, CHROMIUM_ARGS, need_chromium, serve_voila
 

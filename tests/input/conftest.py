@@ -10,10 +10,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from toolkit._input import read_orders
-from toolkit._models import Market
-from toolkit._rules import SymbolRules, parse_rules
-from toolkit._validation import Prepared, prepare
+from toolkit.core._input import read_orders
+from toolkit.core._models import Market
+from toolkit.core._rules import SymbolRules, parse_rules
+from toolkit.core._validation import Prepared, prepare
 
 NOW = pd.Timestamp("2026-01-02 03:04:05", tz="UTC")
 SPOT_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"]

@@ -7,7 +7,7 @@ from types import ModuleType
 
 import pytest
 
-from toolkit import _ids, _input, _rules, _validation
+from toolkit.core import _ids, _input, _rules, _validation
 
 
 @pytest.mark.parametrize("module", [_ids, _input, _rules, _validation], ids=lambda m: m.__name__)

@@ -1,5 +1,5 @@
 """Property: any frame either raises InputError or yields one Prepared per row, and every request
-that would be sent passes the symbol's filters (checked here independently of toolkit._rules)."""
+that would be sent passes the symbol's filters (checked here independently of toolkit.core._rules)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from toolkit._exceptions import InputError
-from toolkit._ids import is_valid_client_order_id
-from toolkit._input import read_orders
-from toolkit._models import Market, OrderRequest, OrderStatus, OrderType
-from toolkit._rules import SymbolRules
-from toolkit._validation import MARKET_TYPES, prepare, to_wire
+from toolkit.core._exceptions import InputError
+from toolkit.core._ids import is_valid_client_order_id
+from toolkit.core._input import read_orders
+from toolkit.core._models import Market, OrderRequest, OrderStatus, OrderType
+from toolkit.core._rules import SymbolRules
+from toolkit.core._validation import MARKET_TYPES, prepare, to_wire
 
 missing = st.sampled_from([None, float("nan"), np.nan, pd.NA, ""])
 junk = st.one_of(

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from toolkit._exceptions import InputError
-from toolkit._input import read_orders, to_decimal
-from toolkit._models import Market, OrderType, Side, TimeInForce
+from toolkit.core._exceptions import InputError
+from toolkit.core._input import read_orders, to_decimal
+from toolkit.core._models import Market, OrderType, Side, TimeInForce
 
 ORIGIN = {
     "symbol": "BTC/USDT",

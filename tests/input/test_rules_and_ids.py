@@ -8,14 +8,14 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from toolkit._ids import (
+from toolkit.core._ids import (
     CLIENT_ORDER_ID_PATTERNS,
     client_order_id,
     is_valid_client_order_id,
     new_batch_id,
 )
-from toolkit._models import Market, OrderType
-from toolkit._rules import LotRule, parse_rules
+from toolkit.core._models import Market, OrderType
+from toolkit.core._rules import LotRule, parse_rules
 
 D = Decimal
 

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from toolkit._frame import orders_to_frame
-from toolkit._models import Market, OrderStatus, OrderType, Side, TimeInForce
-from toolkit._validation import Prepared, to_wire, wire_decimal
+from toolkit.core._frame import orders_to_frame
+from toolkit.core._models import Market, OrderStatus, OrderType, Side, TimeInForce
+from toolkit.core._validation import Prepared, to_wire, wire_decimal
 
 ORIGIN = {
     "symbol": "BTC/USDT",

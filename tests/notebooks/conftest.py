@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from toolkit._job import kernel_options
+from toolkit.notebook._job import kernel_options
 
 nbformat = pytest.importorskip("nbformat")
 papermill = pytest.importorskip("papermill")

@@ -1,5 +1,5 @@
 """Quiet runs with plain papermill (issue 13.13): the ``toolkit`` kernelspec that ``make``
-installs (``python -m toolkit._kernel``) starts ipykernel on IPC sockets through our kernel
+installs (``python -m toolkit.notebook._kernel``) starts ipykernel on IPC sockets through our kernel
 provisioner, so ``papermill ... -k toolkit`` without ``--engine toolkit`` prints no "Kernel is
 running over TCP without encryption" either.
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from toolkit._kernel import PROVISIONER, install
+from toolkit.notebook._kernel import PROVISIONER, install
 
 nbformat = pytest.importorskip("nbformat")
 pytest.importorskip("papermill")

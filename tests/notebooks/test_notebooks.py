@@ -16,7 +16,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from toolkit import _job
+from toolkit.notebook import _job
 
 from .conftest import NOTEBOOKS, ROOT
 

@@ -36,7 +36,7 @@ from .conftest import ROOT
 nbformat = pytest.importorskip("nbformat")
 papermill = pytest.importorskip("papermill")
 
-from toolkit._job import kernel_options  # noqa: E402
+from toolkit.notebook._job import kernel_options  # noqa: E402
 
 README = ROOT / "README.md"
 _FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.M | re.S)

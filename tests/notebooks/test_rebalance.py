@@ -9,10 +9,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from toolkit._input import read_orders
-from toolkit._models import Market
-from toolkit._rebalance import ORDER_COLUMNS, PLAN_COLUMNS, rebalance_orders
-from toolkit._rules import LotRule, SymbolRules
+from toolkit.core._input import read_orders
+from toolkit.core._models import Market
+from toolkit.core._rebalance import ORDER_COLUMNS, PLAN_COLUMNS, rebalance_orders
+from toolkit.core._rules import LotRule, SymbolRules
 
 D = Decimal
 PRICES = {"BTCUSDT": D("90000"), "ETHUSDT": D("3000")}

@@ -1,4 +1,4 @@
-"""A fake :class:`toolkit._panel.Clock`: time moves only when a test says so.
+"""A fake :class:`toolkit.notebook._panel.Clock`: time moves only when a test says so.
 
 Timers run in time order when :meth:`FakeClock.advance` passes them, with the loop drained
 between them (so the tasks they wake finish their work first). Nothing depends on how fast the

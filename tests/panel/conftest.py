@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 import pytest
 
 import toolkit as tk
-from toolkit import _runner
 from toolkit.paper import PaperExchange
+from toolkit.runtime import _runner
 
 T = TypeVar("T")
 

@@ -11,8 +11,8 @@ import threading
 from typing import Any
 
 import toolkit as tk
-from toolkit._panel import Panel
-from toolkit._stream import FeedState
+from toolkit.binance._stream import FeedState
+from toolkit.notebook._panel import Panel
 
 from .conftest import Paper, on_io, until, until_async
 
@@ -119,7 +119,7 @@ async def tk_liquidity(io_paper: Paper, symbol: str, qty: float | None) -> None:
 
 
 def make_panel(session: tk.Session, **kw: Any) -> Panel:
-    from toolkit._panel import panel
+    from toolkit.notebook._panel import panel
 
     return panel(session, **kw)
 

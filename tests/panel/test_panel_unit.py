@@ -15,11 +15,11 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from toolkit._events import Publisher
-from toolkit._exceptions import SessionClosedError
-from toolkit._frame import orders_to_frame
-from toolkit._models import Market, Order, OrderStatus
-from toolkit._panel import Panel, panel
+from toolkit.core._exceptions import SessionClosedError
+from toolkit.core._frame import orders_to_frame
+from toolkit.core._models import Market, Order, OrderStatus
+from toolkit.notebook._panel import Panel, panel
+from toolkit.runtime._events import Publisher
 
 from .clock import WALL_START, FakeClock, drain
 
@@ -302,9 +302,7 @@ def test_import_toolkit_does_not_import_ipywidgets() -> None:
     import subprocess
     import sys
 
-    code = (
-        "import sys, toolkit, toolkit._panel, toolkit._stream; print('ipywidgets' in sys.modules)"
-    )
+    code = "import sys, toolkit, toolkit.notebook._panel, toolkit.binance._stream; print('ipywidgets' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -332,8 +330,8 @@ def test_missing_ipywidgets_is_reported_as_a_core_dependency(
     import sys
 
     import toolkit as tk
-    from toolkit import _panel
-    from toolkit._exceptions import ToolkitError
+    from toolkit.core._exceptions import ToolkitError
+    from toolkit.notebook import _panel
 
     monkeypatch.setitem(sys.modules, "ipywidgets", None)  # import ipywidgets -> ImportError
     with pytest.raises(ToolkitError) as info:

@@ -2,7 +2,7 @@
 
 The paper side (:class:`toolkit.paper._userstream.UserStreams`) is served by a tiny low-level
 aiohttp server; order states are pushed into it the way the engine does (REST-shaped dicts). The
-client side is a real :class:`toolkit._stream.OrderFeed` over a real :class:`Transport`.
+client side is a real :class:`toolkit.binance._stream.OrderFeed` over a real :class:`Transport`.
 """
 
 from __future__ import annotations
@@ -16,16 +16,11 @@ from urllib.parse import parse_qsl
 import pytest
 from aiohttp import web
 
-from toolkit._exceptions import ExchangeError
-from toolkit._models import Market, Order, OrderStatus
-from toolkit._stream import (
-    FeedState,
-    OrderFeed,
-    StreamConfig,
-    parse_event,
-)
-from toolkit._transport import Transport, TransportConfig
+from toolkit.binance._stream import FeedState, OrderFeed, StreamConfig, parse_event
+from toolkit.binance._transport import Transport, TransportConfig
 from toolkit.binance._venues import stream_url, ws_api_url
+from toolkit.core._exceptions import ExchangeError
+from toolkit.core._models import Market, Order, OrderStatus
 from toolkit.paper._errors import PaperError
 from toolkit.paper._userstream import UserStreams, execution_report, order_trade_update
 

@@ -14,9 +14,9 @@ from decimal import Decimal
 
 import pytest
 
-from toolkit._models import Market, OrderRequest, OrderType, Side, TimeInForce
-from toolkit._transport import Transport, TransportConfig
-from toolkit.adapters import BinanceAdapter
+from toolkit.binance._transport import Transport, TransportConfig
+from toolkit.binance.adapter import BinanceAdapter
+from toolkit.core._models import Market, OrderRequest, OrderType, Side, TimeInForce
 from toolkit.paper import FaultConfig, PaperExchange
 
 

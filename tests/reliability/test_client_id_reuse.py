@@ -16,7 +16,7 @@ import pytest
 
 import toolkit as tk
 from bench.reliability._serve import GENEROUS
-from toolkit import _embedded
+from toolkit.runtime import _embedded
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,7 @@ import pytest
 
 from bench.reliability import crashes, faults, hostile_input, load, secrets_scan, traffic
 from bench.reliability import unreachable as unreachable_
-from toolkit._batch import GROUP_SIZE
+from toolkit.session._batch import GROUP_SIZE
 
 pytestmark = pytest.mark.slow
 

@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from toolkit import _embedded, _runner
-from toolkit._config import SessionConfig
-from toolkit._cutoff import Deadline
-from toolkit._models import Order, OrderRequest
-from toolkit._transport import Transport
-from toolkit.adapters import BinanceAdapter
+from toolkit.binance._transport import Transport
+from toolkit.binance.adapter import BinanceAdapter
+from toolkit.core._cutoff import Deadline
+from toolkit.core._models import Order, OrderRequest
 from toolkit.paper import PaperExchange, RateLimits
+from toolkit.runtime import _embedded, _runner
+from toolkit.session._config import SessionConfig
 
 #: How long a test waits for something that must happen. A bound for a hung test, never a
 #: timing assumption: outcomes are decided by events, not by how fast the machine is.

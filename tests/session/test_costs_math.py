@@ -7,8 +7,8 @@ import math
 import pandas as pd
 import pytest
 
-from toolkit._costs import COST_DTYPES, SUMMARY_DTYPES, CostInputs, compute
-from toolkit._research import FILL_COLUMNS
+from toolkit.store._costs import COST_DTYPES, SUMMARY_DTYPES, CostInputs, compute
+from toolkit.store._research import FILL_COLUMNS
 
 T0 = pd.Timestamp("2026-11-30 12:00", tz="UTC")
 

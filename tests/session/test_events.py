@@ -8,9 +8,9 @@ import threading
 
 import pytest
 
-from toolkit import _runner
-from toolkit._events import Publisher
-from toolkit._models import Order
+from toolkit.core._models import Order
+from toolkit.runtime import _runner
+from toolkit.runtime._events import Publisher
 
 from .conftest import eventually
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import toolkit as tk
-from toolkit._exceptions import ConfigError
+from toolkit.core._exceptions import ConfigError
 
 pytestmark = pytest.mark.loop
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from toolkit._job import kernel_options
+from toolkit.notebook._job import kernel_options
 
 nbformat = pytest.importorskip("nbformat")
 papermill = pytest.importorskip("papermill")

@@ -1,8 +1,8 @@
 """The batch's progress bar (issue 13): it moves with each answer, shows the average rate since
 the batch began sending, and says when the exchange's rate limit paces the batch.
 
-Unit tests drive :class:`toolkit._progress.Progress` with an injected clock and a recording bar,
-and the real :class:`~toolkit._ratelimit.RateLimiter` with an injected clock; the integration
+Unit tests drive :class:`toolkit.runtime._progress.Progress` with an injected clock and a recording bar,
+and the real :class:`~toolkit.binance._ratelimit.RateLimiter` with an injected clock; the integration
 tests run real batches against the embedded paper exchange, held by its order gate (no timer
 decides anything) or paced by its real rate limits, and read the terminal bar tqdm draws.
 """
@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 import toolkit as tk
-from toolkit import _embedded
-from toolkit._progress import PACED, Progress
-from toolkit._ratelimit import RateLimitConfig, RateLimiter
+from toolkit.binance._ratelimit import RateLimitConfig, RateLimiter
 from toolkit.paper import RateLimits
+from toolkit.runtime import _embedded
+from toolkit.runtime._progress import PACED, Progress
 
 from .conftest import PATIENCE, eventually
 

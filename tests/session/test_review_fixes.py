@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 
 import toolkit as tk
-from toolkit import _journal
-from toolkit._exceptions import (
+from toolkit.binance._wire import order_from_request
+from toolkit.core._exceptions import (
     ConfigError,
     KeyReuseError,
     SessionClosedError,
@@ -25,9 +25,9 @@ from toolkit._exceptions import (
     StrictBatchError,
     TransportError,
 )
-from toolkit._journal_rows import to_micros
-from toolkit._models import Order, OrderRequest, OrderStatus, Outcome
-from toolkit.adapters._wire import order_from_request
+from toolkit.core._models import Order, OrderRequest, OrderStatus, Outcome
+from toolkit.store import _journal
+from toolkit.store._journal_rows import to_micros
 
 from .conftest import Script, ScriptedAdapter, eventually
 
@@ -220,7 +220,7 @@ async def test_stream_echoes_of_a_known_state_cost_no_store_write(
 
 
 async def test_send_window_covers_the_order_budget(tkh: Any) -> None:
-    from toolkit._batch import send_window
+    from toolkit.session._batch import send_window
 
     session = await tk.connect(send_window=30.0)
     session.transport.limiter.configure(
@@ -253,7 +253,7 @@ async def test_store_failure_after_sending_keeps_the_answers(
     await session.batch([tkh.limit()])
     seen: list[Order] = []
     session.subscribe(seen.extend)
-    monkeypatch.setattr("toolkit._batch._STORE_RETRY_PAUSE", 0.01)
+    monkeypatch.setattr("toolkit.session._batch._STORE_RETRY_PAUSE", 0.01)
 
     def broken(*_: Any, **__: Any) -> concurrent.futures.Future[None]:
         failed: concurrent.futures.Future[None] = concurrent.futures.Future()
@@ -276,7 +276,7 @@ async def test_a_transient_store_failure_is_retried(
     tkh: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     session = await tk.connect(stream=False)
-    monkeypatch.setattr("toolkit._batch._STORE_RETRY_PAUSE", 0.01)
+    monkeypatch.setattr("toolkit.session._batch._STORE_RETRY_PAUSE", 0.01)
     submit = session.store.submit_apply
     calls = 0
 
@@ -400,7 +400,7 @@ def _pending(market: str = "spot", age: pd.Timedelta | None = None) -> Order:
 
 
 async def test_not_placed_needs_two_absent_answers_a_second_apart() -> None:
-    from toolkit._reconcile import DEFAULT_SLACK, resolve_pending
+    from toolkit.session._reconcile import DEFAULT_SLACK, resolve_pending
 
     assert DEFAULT_SLACK >= 3.0
     querier = _Absent()
@@ -415,8 +415,8 @@ async def test_not_placed_needs_two_absent_answers_a_second_apart() -> None:
 
 
 async def test_archived_order_is_found() -> None:
-    from toolkit._exceptions import ExchangeError
-    from toolkit._reconcile import resolve_pending
+    from toolkit.core._exceptions import ExchangeError
+    from toolkit.session._reconcile import resolve_pending
 
     querier = _Absent(ExchangeError(-2026, "Order was canceled or expired and archived"))
     [out] = await resolve_pending(querier, [_pending()], recv_window=5.0, wait=False)
@@ -425,7 +425,7 @@ async def test_archived_order_is_found() -> None:
 
 
 async def test_old_usdm_order_is_never_marked_not_placed() -> None:
-    from toolkit._reconcile import resolve_pending
+    from toolkit.session._reconcile import resolve_pending
 
     old = _pending("usdm", pd.Timedelta(days=4))
     [out] = await resolve_pending(_Absent(), [old], recv_window=5.0, wait=False)
@@ -472,8 +472,8 @@ async def test_store_of_a_closed_session_raises() -> None:
 
 
 async def test_missing_credentials_write_nothing(tkh: Any, tmp_path: Any) -> None:
-    from toolkit._config import make_config
-    from toolkit._session import Session
+    from toolkit.session._config import make_config
+    from toolkit.session._session import Session
 
     await tk.connect()
     url = tkh.paper().url

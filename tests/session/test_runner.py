@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from toolkit import _runner
+from toolkit.runtime import _runner
 
 pytestmark = pytest.mark.loop
 

@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 
 import toolkit as tk
-from toolkit import _config, _connect, _cutoff
-from toolkit._frame import COLUMNS, DTYPES
+from toolkit.core import _cutoff
+from toolkit.core._frame import COLUMNS, DTYPES
+from toolkit.session import _config, _connect
 
 from .conftest import HeldPlace, eventually
 
@@ -279,8 +280,8 @@ async def test_not_placed_then_rerun_places_only_the_missing_row(tkh: Any) -> No
 
 
 async def test_connect_reconciles_pending_rows(tkh: Any) -> None:
-    from toolkit._models import OrderStatus
-    from toolkit._store import BatchRecord
+    from toolkit.core._models import OrderStatus
+    from toolkit.store._store import BatchRecord
 
     session = await tk.connect()
     frame = await session.batch([tkh.limit()])
@@ -416,7 +417,7 @@ async def test_stream_events_go_through_finalize(tkh: Any) -> None:
     events = tk.sql("select event, source from order_events where event = 'filled'")
     assert events["source"].tolist() == [source]
     # a late, older answer cannot move it back
-    from toolkit._models import Order, OrderStatus
+    from toolkit.core._models import Order, OrderStatus
 
     stale = Order(
         client_order_id=cid,
@@ -514,7 +515,7 @@ async def test_nothing_is_sent_after_the_send_window(tkh: Any) -> None:
 
 
 async def test_open_orders_from_the_store_when_offline() -> None:
-    from toolkit._models import OrderStatus
+    from toolkit.core._models import OrderStatus
 
     session = await tk.connect(
         "paper", base_url="http://127.0.0.1:9", api_key="k", api_secret="s", stream=False

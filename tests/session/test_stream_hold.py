@@ -9,8 +9,8 @@ from contextlib import closing
 from typing import Any
 
 import toolkit as tk
-from toolkit._cutoff import Deadline
-from toolkit._models import Order, OrderRequest
+from toolkit.core._cutoff import Deadline
+from toolkit.core._models import Order, OrderRequest
 
 from .conftest import Script, ScriptedAdapter, eventually
 

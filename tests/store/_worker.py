@@ -27,8 +27,8 @@ import time
 import duckdb
 import pandas as pd
 
-from toolkit._models import Order, OrderStatus
-from toolkit._store import BatchRecord, Store
+from toolkit.core._models import Order, OrderStatus
+from toolkit.store._store import BatchRecord, Store
 
 
 def write(path: str, prefix: str, n_orders: int, batch_size: int, start_at: float) -> None:
@@ -68,7 +68,7 @@ def claim(path: str, batch_id: str, ids: str, start_at: float) -> None:
 
 
 def crash_flush(path: str, n_orders: int, when: str) -> None:
-    from toolkit import _journal, _projection
+    from toolkit.store import _journal, _projection
 
     def die(*args: object, **kwargs: object) -> None:
         os.kill(os.getpid(), signal.SIGKILL)

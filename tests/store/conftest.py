@@ -9,8 +9,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from toolkit._models import Order, OrderStatus, Outcome
-from toolkit._store import BatchRecord, Store
+from toolkit.core._models import Order, OrderStatus, Outcome
+from toolkit.store._store import BatchRecord, Store
 
 NOW = pd.Timestamp("2026-11-25 09:30:00.123456", tz="UTC")
 

@@ -14,11 +14,11 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from toolkit._journal import Journal
-from toolkit._models import Order, OrderStatus
-from toolkit._projection import Projection
-from toolkit._store import BatchRecord, Store
-from toolkit._store_db import Database
+from toolkit.core._models import Order, OrderStatus
+from toolkit.store._journal import Journal
+from toolkit.store._projection import Projection
+from toolkit.store._store import BatchRecord, Store
+from toolkit.store._store_db import Database
 
 NOW = pd.Timestamp("2026-11-30 12:00", tz="UTC")
 

@@ -12,11 +12,11 @@ import duckdb
 import pandas as pd
 import pytest
 
-from toolkit._exceptions import InputError, StoreError
-from toolkit._frame import COLUMNS, DTYPES, orders_to_frame
-from toolkit._models import Order, OrderStatus, Outcome
-from toolkit._store import BatchRecord, RetryPolicy, Store
-from toolkit._store_schema import SCHEMA_VERSION, strip_secrets
+from toolkit.core._exceptions import InputError, StoreError
+from toolkit.core._frame import COLUMNS, DTYPES, orders_to_frame
+from toolkit.core._models import Order, OrderStatus, Outcome
+from toolkit.store._store import BatchRecord, RetryPolicy, Store
+from toolkit.store._store_schema import SCHEMA_VERSION, strip_secrets
 
 NOW = pd.Timestamp("2026-11-25 09:30:00.123456", tz="UTC")
 MakeOrders = Callable[..., list[Order]]

@@ -11,9 +11,9 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from toolkit._models import OrderStatus, Outcome
-from toolkit._store import BatchRecord, Store
-from toolkit._store_schema import SCHEMA_VERSION
+from toolkit.core._models import OrderStatus, Outcome
+from toolkit.store._store import BatchRecord, Store
+from toolkit.store._store_schema import SCHEMA_VERSION
 
 from .conftest import NOW, MakeOrders
 

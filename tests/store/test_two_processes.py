@@ -20,9 +20,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from toolkit._exceptions import StoreError
-from toolkit._models import Order, OrderStatus, Outcome
-from toolkit._store import BatchRecord, RetryPolicy, Store
+from toolkit.core._exceptions import StoreError
+from toolkit.core._models import Order, OrderStatus, Outcome
+from toolkit.store._store import BatchRecord, RetryPolicy, Store
 
 WORKER = Path(__file__).with_name("_worker.py")
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,9 +15,9 @@ import pytest
 from aiohttp import web
 from aioresponses import aioresponses
 
-from toolkit._models import Market, OrderRequest, OrderType, Side, TimeInForce
-from toolkit._ratelimit import RateLimitConfig
-from toolkit._transport import Transport, TransportConfig
+from toolkit.binance._ratelimit import RateLimitConfig
+from toolkit.binance._transport import Transport, TransportConfig
+from toolkit.core._models import Market, OrderRequest, OrderType, Side, TimeInForce
 
 BASE = "http://exchange.test"
 API_KEY = "KEY-tk-3f9a1c77e2b04d51"

@@ -5,13 +5,13 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 
-from toolkit._positions import SPOT_DTYPES, spot_positions
-from toolkit.adapters._account import (
+from toolkit.binance._account import (
     BALANCE_DTYPES,
     POSITION_DTYPES,
     balances_frame,
     positions_frame,
 )
+from toolkit.store._positions import SPOT_DTYPES, spot_positions
 
 
 def test_empty_answers_keep_columns_and_dtypes() -> None:

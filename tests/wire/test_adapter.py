@@ -13,10 +13,10 @@ import aiohttp
 import pytest
 from aioresponses import CallbackResult, aioresponses
 
-from toolkit._exceptions import ConfigError, ExchangeError, OrderRejected
-from toolkit._models import Market, OrderStatus, Outcome
-from toolkit._transport import Transport
-from toolkit.adapters import BinanceAdapter
+from toolkit.binance._transport import Transport
+from toolkit.binance.adapter import BinanceAdapter
+from toolkit.core._exceptions import ConfigError, ExchangeError, OrderRejected
+from toolkit.core._models import Market, OrderStatus, Outcome
 
 from .conftest import (
     API_KEY,

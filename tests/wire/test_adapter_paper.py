@@ -8,11 +8,11 @@ from decimal import Decimal
 
 import pytest
 
-from toolkit._exceptions import OrderRejected
-from toolkit._models import Market, OrderStatus, OrderType, Outcome, TimeInForce
-from toolkit._ratelimit import RateLimitConfig
-from toolkit._transport import Transport, TransportConfig
-from toolkit.adapters import BinanceAdapter
+from toolkit.binance._ratelimit import RateLimitConfig
+from toolkit.binance._transport import Transport, TransportConfig
+from toolkit.binance.adapter import BinanceAdapter
+from toolkit.core._exceptions import OrderRejected
+from toolkit.core._models import Market, OrderStatus, OrderType, Outcome, TimeInForce
 from toolkit.paper import FaultConfig, PaperExchange
 
 from .conftest import req

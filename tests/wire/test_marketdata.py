@@ -14,12 +14,7 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
-from toolkit._exceptions import InputError
-from toolkit._models import Market, OrderRequest, OrderType, Side
-from toolkit._ratelimit import RateLimitConfig
-from toolkit._transport import Transport, TransportConfig
-from toolkit.adapters import BinanceAdapter
-from toolkit.adapters._marketdata import (
+from toolkit.binance._marketdata import (
     DEPTH_DTYPES,
     KLINE_DTYPES,
     TICKER_DTYPES,
@@ -29,6 +24,11 @@ from toolkit.adapters._marketdata import (
     tickers_frame,
     trades_frame,
 )
+from toolkit.binance._ratelimit import RateLimitConfig
+from toolkit.binance._transport import Transport, TransportConfig
+from toolkit.binance.adapter import BinanceAdapter
+from toolkit.core._exceptions import InputError
+from toolkit.core._models import Market, OrderRequest, OrderType, Side
 from toolkit.paper import PaperExchange
 
 SPOT_TRADE = {

@@ -14,11 +14,11 @@ from urllib.parse import parse_qsl
 import pytest
 from aioresponses import CallbackResult, aioresponses
 
-from toolkit._exceptions import SendWindowClosed, ServerError, SessionClosedError
-from toolkit._models import Market, OrderStatus, Outcome
-from toolkit._transport import Transport
-from toolkit.adapters import BinanceAdapter
 from toolkit.binance._codes import SEND_WINDOW_CLOSED, order_outcome
+from toolkit.binance._transport import Transport
+from toolkit.binance.adapter import BinanceAdapter
+from toolkit.core._exceptions import SendWindowClosed, ServerError, SessionClosedError
+from toolkit.core._models import Market, OrderStatus, Outcome
 
 from .conftest import (
     API_KEY,

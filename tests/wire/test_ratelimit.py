@@ -7,11 +7,11 @@ import asyncio
 import pytest
 from aioresponses import aioresponses
 
-from toolkit._exceptions import RateLimitError
-from toolkit._models import Market
-from toolkit._ratelimit import RateLimitConfig, RateLimiter
-from toolkit._transport import Transport
-from toolkit.adapters import BinanceAdapter
+from toolkit.binance._ratelimit import RateLimitConfig, RateLimiter
+from toolkit.binance._transport import Transport
+from toolkit.binance.adapter import BinanceAdapter
+from toolkit.core._exceptions import RateLimitError
+from toolkit.core._models import Market
 
 from .conftest import make_config, url
 
@@ -86,7 +86,7 @@ async def test_budget_exhaustion_sleeps(monkeypatch: pytest.MonkeyPatch) -> None
         slept.append(seconds)
         clock.now += seconds
 
-    monkeypatch.setattr("toolkit._ratelimit.asyncio.sleep", fake_sleep)
+    monkeypatch.setattr("toolkit.binance._ratelimit.asyncio.sleep", fake_sleep)
     for _ in range(4):
         await limiter.acquire(orders=1)
     assert slept == []

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from toolkit import _runner
+from toolkit.runtime import _runner
 
 pytestmark = pytest.mark.loop
 

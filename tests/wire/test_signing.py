@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from toolkit._models import Market
-from toolkit._signing import Signer, encode_params, wire_value
-from toolkit.adapters._wire import order_params
+from toolkit.binance._signing import Signer, encode_params, wire_value
+from toolkit.binance._wire import order_params
+from toolkit.core._models import Market
 
 from .conftest import req
 

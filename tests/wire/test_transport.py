@@ -15,7 +15,9 @@ import pytest
 from aiohttp import web
 from aioresponses import aioresponses
 
-from toolkit._exceptions import (
+from toolkit.binance._ratelimit import RateLimitConfig
+from toolkit.binance._transport import Transport, TransportConfig
+from toolkit.core._exceptions import (
     AuthenticationError,
     ExchangeError,
     ExchangeUnavailable,
@@ -28,8 +30,6 @@ from toolkit._exceptions import (
     SessionClosedError,
     ToolkitError,
 )
-from toolkit._ratelimit import RateLimitConfig
-from toolkit._transport import Transport, TransportConfig
 
 from .conftest import (
     API_KEY,

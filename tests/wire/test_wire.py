@@ -7,14 +7,14 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
-from toolkit._models import Market, OrderStatus, OrderType, Side, TimeInForce
-from toolkit.adapters._wire import (
+from toolkit.binance._wire import (
     ORDER_FIELDS,
     element_error,
     order_from_request,
     order_params,
     parse_order,
 )
+from toolkit.core._models import Market, OrderStatus, OrderType, Side, TimeInForce
 
 from .conftest import req
 

@@ -2,7 +2,7 @@
 
 Spot balances come from ``GET /api/v3/account`` (``balances``: asset, free, locked), USD-M
 positions from ``GET /fapi/v2/positionRisk`` (the version that still carries ``leverage``; v3
-dropped it). The wire names live in one table per kind, like :mod:`toolkit.adapters._marketdata`.
+dropped it). The wire names live in one table per kind, like :mod:`toolkit.binance._marketdata`.
 
 Example::
 

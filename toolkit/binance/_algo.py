@@ -44,8 +44,8 @@ from typing import Any
 
 import pandas as pd
 
-from .._models import Market, Order, OrderRequest, OrderStatus, OrderType
-from .._signing import wire_value
+from ..core._models import Market, Order, OrderRequest, OrderStatus, OrderType
+from ._signing import wire_value
 
 __all__ = ["ALGO_STATUS_MAP", "ALGO_TYPES", "algo_params", "is_algo", "parse_algo_order"]
 

@@ -4,7 +4,7 @@ Every function turns one kind of Binance JSON into a frame with fixed columns an
 no rows: text is pandas' string dtype, numbers float64, counts nullable ``Int64``, times UTC
 timestamps. The wire names live in one table per kind (``*_FIELDS``), so a reader sees at once
 which Binance key becomes which column. Paging limits and request weights are here too, next to
-the shapes they belong to; :class:`~toolkit.adapters.binance.BinanceAdapter` does the requests.
+the shapes they belong to; :class:`~toolkit.binance.adapter.BinanceAdapter` does the requests.
 
 Example::
 
@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._exceptions import InputError
+from ..core._exceptions import InputError
 
 __all__ = [
     "DEPTH_DTYPES",

@@ -13,7 +13,7 @@ batch's progress bar says so.
 
 A 429/418 answer pauses *every* request of the transport for ``Retry-After`` seconds
 (:meth:`RateLimiter.pause`); a ban (418) or a pause longer than ``max_retry_after`` is not waited
-out: requests fail fast with :class:`~toolkit._exceptions.RateLimitError` and are not sent.
+out: requests fail fast with :class:`~toolkit.core._exceptions.RateLimitError` and are not sent.
 
 An exchangeInfo that explicitly advertises no limits (``"rateLimits": []``, e.g. the paper exchange
 started with ``--no-rate-limits``) removes the budget windows: no budget waits, while 429/418
@@ -21,7 +21,7 @@ pauses still apply. A missing ``rateLimits`` key (``configure`` is not called) k
 
 Example::
 
-    >>> from toolkit._ratelimit import RateLimitConfig, RateLimiter
+    >>> from toolkit.binance._ratelimit import RateLimitConfig, RateLimiter
     >>> limiter = RateLimiter(RateLimitConfig(weight_per_minute=6000))
     >>> limiter.configure([{"rateLimitType": "ORDERS", "interval": "SECOND",
     ...                     "intervalNum": 10, "limit": 100}])
@@ -36,9 +36,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._cutoff import Deadline, as_cutoff
-from ._exceptions import RateLimitError
-from .binance._headers import counter_header
+from ..core._cutoff import Deadline, as_cutoff
+from ..core._exceptions import RateLimitError
+from ._headers import counter_header
 
 __all__ = ["DEFAULT_RATE_LIMITS", "RateLimitConfig", "RateLimitStats", "RateLimiter"]
 

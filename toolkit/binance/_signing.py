@@ -10,7 +10,7 @@ refused, because ``0.1`` is not a decimal.
 Example::
 
     >>> from decimal import Decimal
-    >>> from toolkit._signing import Signer, encode_params
+    >>> from toolkit.binance._signing import Signer, encode_params
     >>> payload = encode_params({"symbol": "BTCUSDT", "quantity": Decimal("0.0010")})
     >>> payload
     'symbol=BTCUSDT&quantity=0.0010'
@@ -42,7 +42,7 @@ def wire_value(value: Any) -> str:
     """One parameter value as the exact string Binance expects (never a float).
 
     The one place a value becomes wire text: :func:`encode_params`, the JSON of ``batchOrders``
-    and :func:`toolkit.adapters._wire.order_params` all use it. Decimals go through
+    and :func:`toolkit.binance._wire.order_params` all use it. Decimals go through
     ``format(d, "f")`` (no exponent); a non-finite decimal raises ``ValueError``.
     """
     kind = type(value)

@@ -10,7 +10,7 @@ current. How it subscribes depends on the market (Binance retired the spot REST 
   ``{"subscriptionId": n, "event": {...}}``. A reconnect subscribes again; an
   ``eventStreamTerminated`` event ends the connection (and so re-subscribes);
 * **USD-M**: create a ``listenKey`` (``POST /fapi/v1/listenKey``) through the session's one
-  :class:`~toolkit._transport.Transport`, open ``<stream host>/ws/<listenKey>`` (the hosts'
+  :class:`~toolkit.binance._transport.Transport`, open ``<stream host>/ws/<listenKey>`` (the hosts'
   ``/private`` route on Binance), keep the key alive (``PUT``) every ``keepalive_interval``; a
   ``listenKeyExpired`` event gets a fresh key. Conditional orders report ``ALGO_UPDATE``
   (:data:`ALGO_EVENT_KEYS`): the row keeps its client id, its ``order_id`` becomes the
@@ -26,7 +26,7 @@ Where there is no stream (no API key, or the exchange has no user-data endpoint)
 the open orders every ``poll_interval`` seconds instead; while the stream is down it also polls at
 that pace, so the state converges either way.
 
-Events become ``Order`` states in :mod:`toolkit._stream_events` (:func:`parse_event`, re-exported
+Events become ``Order`` states in :mod:`toolkit.binance._stream_events` (:func:`parse_event`, re-exported
 here with its letter tables).
 
 Example::
@@ -55,12 +55,12 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from yarl import URL
 
-from ._exceptions import ConfigError, ExchangeError, ExchangeUnavailable, ToolkitError
-from ._models import Market, Order
+from ..core._exceptions import ConfigError, ExchangeError, ExchangeUnavailable, ToolkitError
+from ..core._models import Market, Order
+from ._codes import NO_STREAM_CODES
 from ._stream_events import ALGO_EVENT_KEYS, SPOT_EVENT_KEYS, USDM_EVENT_KEYS, parse_event
 from ._transport import Transport
-from .binance._codes import NO_STREAM_CODES
-from .binance._venues import LISTEN_KEY_PATHS, SUBSCRIBE_METHOD, stream_url, ws_api_url
+from ._venues import LISTEN_KEY_PATHS, SUBSCRIBE_METHOD, stream_url, ws_api_url
 
 __all__ = [
     "ALGO_EVENT_KEYS",

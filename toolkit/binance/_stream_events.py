@@ -2,13 +2,13 @@
 
 Binance's event letters are mapped here to the REST names of the same fields (small tables:
 :data:`SPOT_EVENT_KEYS`, :data:`USDM_EVENT_KEYS`, :data:`ALGO_EVENT_KEYS`); the REST vocabulary
-itself (statuses, types, numbers, times) stays in :mod:`toolkit.adapters._wire` and
-:mod:`toolkit.adapters._algo`, whose parsers build the :class:`~toolkit._models.Order`. So there
+itself (statuses, types, numbers, times) stays in :mod:`toolkit.binance._wire` and
+:mod:`toolkit.binance._algo`, whose parsers build the :class:`~toolkit.core._models.Order`. So there
 is still one place that knows Binance's order JSON.
 
 Example::
 
-    >>> from toolkit._models import Market
+    >>> from toolkit.core._models import Market
     >>> parse_event({"e": "executionReport", "s": "BTCUSDT", "c": "x", "C": "a1", "i": 7,
     ...              "X": "CANCELED", "x": "CANCELED", "S": "BUY", "o": "LIMIT", "q": "1",
     ...              "p": "100", "z": "0", "Z": "0", "T": 1700000000000},
@@ -23,9 +23,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from ._models import Market, Order, OrderStatus
-from .adapters._algo import parse_algo_order
-from .adapters._wire import parse_order
+from ..core._models import Market, Order, OrderStatus
+from ._algo import parse_algo_order
+from ._wire import parse_order
 
 __all__ = ["ALGO_EVENT_KEYS", "SPOT_EVENT_KEYS", "USDM_EVENT_KEYS", "parse_event"]
 
@@ -67,7 +67,7 @@ USDM_EVENT_KEYS: dict[str, str] = {
     "T": "updateTime",
 }
 #: USD-M ``ALGO_UPDATE`` (its ``o`` object) letter -> the Algo Order API's REST key
-#: (:func:`toolkit.adapters._algo.parse_algo_order` reads those).
+#: (:func:`toolkit.binance._algo.parse_algo_order` reads those).
 ALGO_EVENT_KEYS: dict[str, str] = {
     "caid": "clientAlgoId",
     "aid": "algoId",

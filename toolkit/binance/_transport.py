@@ -2,8 +2,8 @@
 
 One :class:`Transport` per connected exchange owns one aiohttp ``ClientSession``, created lazily on
 the running loop at first use and reused for the life of the transport. ``request`` does, in order:
-rate-limit budget (:mod:`toolkit._ratelimit`), server-time sync, signing (:mod:`toolkit._signing`),
-the send, and the translation of aiohttp and exchange errors into :mod:`toolkit._exceptions`
+rate-limit budget (:mod:`toolkit.binance._ratelimit`), server-time sync, signing (:mod:`toolkit.binance._signing`),
+the send, and the translation of aiohttp and exchange errors into :mod:`toolkit.core._exceptions`
 (this is the one seam for HTTP). Retries happen only where they are safe:
 
 * reads (``kind="read"``) on connection errors, timeouts and 5xx, with exponential backoff;
@@ -41,8 +41,8 @@ from typing import Any, Literal
 import aiohttp
 from yarl import URL
 
-from ._cutoff import Cutoff, Deadline, as_cutoff
-from ._exceptions import (
+from ..core._cutoff import Cutoff, Deadline, as_cutoff
+from ..core._exceptions import (
     AuthenticationError,
     ConfigError,
     ExchangeError,
@@ -57,16 +57,10 @@ from ._exceptions import (
     SessionClosedError,
     TransportError,
 )
+from ._codes import AUTH_CODES, SEND_WINDOW_CLOSED, TIMESTAMP_CODE, error_parts, order_outcome
+from ._headers import API_KEY_HEADER
 from ._ratelimit import DEFAULT_RATE_LIMITS, RateLimitConfig, RateLimiter
 from ._signing import Signer, encode_params, ws_api_payload
-from .binance._codes import (
-    AUTH_CODES,
-    SEND_WINDOW_CLOSED,
-    TIMESTAMP_CODE,
-    error_parts,
-    order_outcome,
-)
-from .binance._headers import API_KEY_HEADER
 
 __all__ = ["Kind", "Response", "Transport", "TransportConfig", "TransportStats"]
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from yarl import URL
 
-from .._models import Market
+from ..core._models import Market
 
 __all__ = [
     "BINANCE_VENUES",

@@ -1,14 +1,14 @@
 """Binance JSON <-> toolkit names: the one place that knows Binance's order vocabulary.
 
-Responses become :class:`~toolkit._models.Order` through :func:`parse_order` only, driven by the
+Responses become :class:`~toolkit.core._models.Order` through :func:`parse_order` only, driven by the
 mapping table :data:`ORDER_FIELDS` (wire keys -> order fields, first key present wins). Requests
 become wire parameters through :func:`order_params` only. Everything else (transport, session,
 store) sees ``Order`` and never a raw Binance key, so an ``id``/``order_id`` mix-up cannot recur.
 
 Example::
 
-    >>> from toolkit._models import Market
-    >>> from toolkit.adapters._wire import parse_order
+    >>> from toolkit.core._models import Market
+    >>> from toolkit.binance._wire import parse_order
     >>> order = parse_order({"symbol": "BTCUSDT", "orderId": 7, "clientOrderId": "a1",
     ...                      "status": "FILLED", "origQty": "2", "executedQty": "2",
     ...                      "cummulativeQuoteQty": "10", "side": "BUY", "type": "MARKET",
@@ -26,9 +26,9 @@ from typing import Any
 
 import pandas as pd
 
-from .._models import Market, Order, OrderRequest, OrderStatus, Outcome
-from .._signing import wire_value
-from ..binance._codes import error_parts
+from ..core._models import Market, Order, OrderRequest, OrderStatus, Outcome
+from ._codes import error_parts
+from ._signing import wire_value
 
 __all__ = [
     "ORDER_FIELDS",
@@ -274,7 +274,7 @@ def order_from_request(
 def order_params(request: OrderRequest, *, resp_type: str = "RESULT") -> dict[str, Any]:
     """The Binance parameters of one order (also one ``batchOrders`` element).
 
-    Side and type go upper case, decimals as exact strings (:func:`toolkit._signing.wire_value`,
+    Side and type go upper case, decimals as exact strings (:func:`toolkit.binance._signing.wire_value`,
     the one decimal formatter), ``reduceOnly`` only on USD-M and only when true,
     ``newOrderRespType`` last.
     """

@@ -1,10 +1,10 @@
-"""The Binance adapter: spot and USD-M futures over one :class:`~toolkit._transport.Transport`.
+"""The Binance adapter: spot and USD-M futures over one :class:`~toolkit.binance._transport.Transport`.
 
 The same code talks to Binance, its testnets and the embedded paper exchange; only the transport's
 base URL and keys differ. Spot sends one ``POST /api/v3/order`` per order, USD-M sends
 ``POST /fapi/v1/batchOrders`` in chunks of at most 5; either way requests are in flight
 concurrently, bounded by ``concurrency``. :meth:`BinanceAdapter.place` is positional and never
-raises for a per-order failure: each request comes back as one :class:`~toolkit._models.Order`:
+raises for a per-order failure: each request comes back as one :class:`~toolkit.core._models.Order`:
 
 * accepted: the exchange's status and fields;
 * refused by the exchange: ``REJECTED`` with the exchange's ``error_code``/``error_msg``;
@@ -43,8 +43,8 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
-from .._cutoff import Cutoff, Deadline, as_cutoff
-from .._exceptions import (
+from ..core._cutoff import Cutoff, Deadline, as_cutoff
+from ..core._exceptions import (
     ConfigError,
     ExchangeError,
     NotSentError,
@@ -52,11 +52,10 @@ from .._exceptions import (
     SessionClosedError,
     ToolkitError,
 )
-from .._models import Market, Order, OrderRequest, OrderStatus, Outcome
-from .._transport import Transport
-from ..binance._codes import SEND_WINDOW_CLOSED, OrderOutcome, order_outcome
+from ..core._models import Market, Order, OrderRequest, OrderStatus, Outcome
 from ._account import balances_frame, positions_frame
 from ._algo import algo_params, is_algo, parse_algo_order
+from ._codes import SEND_WINDOW_CLOSED, OrderOutcome, order_outcome
 from ._marketdata import (
     check_interval,
     depth_frame,
@@ -67,11 +66,12 @@ from ._marketdata import (
     tickers_frame,
     trades_frame,
 )
+from ._transport import Transport
 from ._wire import element_error, order_from_request, order_params, parse_order
 
 __all__ = ["BATCH_SIZE", "BinanceAdapter"]
 
-log = logging.getLogger("toolkit.adapters.binance")
+log = logging.getLogger("toolkit.binance.adapter")
 
 #: Most orders ``POST /fapi/v1/batchOrders`` accepts in one request.
 BATCH_SIZE = 5
@@ -218,7 +218,7 @@ class BinanceAdapter:
         """Place ``requests``; result ``i`` is for request ``i`` (see the module docstring).
 
         ``deadline`` is an instant in ``asyncio.get_running_loop().time()`` seconds (the I/O
-        loop's clock), e.g. ``loop.time() + window``, or a :class:`~toolkit._cutoff.Cutoff`,
+        loop's clock), e.g. ``loop.time() + window``, or a :class:`~toolkit.core._cutoff.Cutoff`,
         which can also be stopped at any moment (an interrupt, a halt: the requests still
         waiting come back not placed with its reason); ``None`` (the default) means no limit. A
         request (spot) or chunk of 5 (USD-M) whose concurrency slot or rate-limit wait would only

@@ -1,6 +1,6 @@
 """What a session needs of an exchange: the :class:`ExchangeAdapter` protocol.
 
-:class:`toolkit.adapters.BinanceAdapter` implements it (Binance, its testnets and the paper
+:class:`toolkit.binance.adapter.BinanceAdapter` implements it (Binance, its testnets and the paper
 exchange). A session builds its adapter with an adapter factory (by default
 ``BinanceAdapter``, see ``Session(adapter=...)``), so tests hand in an adapter of their own --
 a fake, or a real one wrapped -- instead of patching methods.

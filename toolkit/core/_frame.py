@@ -1,12 +1,12 @@
 """The order frame: the one DataFrame shape toolkit returns, with fixed columns and dtypes.
 
-DataFrames exist only at the edge; inside, orders are :class:`~toolkit._models.Order` records.
+DataFrames exist only at the edge; inside, orders are :class:`~toolkit.core._models.Order` records.
 Every frame toolkit returns goes through :func:`orders_to_frame`, so the columns and dtypes are
 always the same, also for no rows.
 
 Example::
 
-    >>> from toolkit._frame import empty_frame, COLUMNS
+    >>> from toolkit.core._frame import empty_frame, COLUMNS
     >>> list(empty_frame().columns) == list(COLUMNS)
     True
 """

@@ -13,8 +13,8 @@ An id is ``"tk"`` + 30 hex characters of ``sha256(id_seed, position, row fingerp
 
 Example::
 
-    >>> from toolkit._ids import client_order_id, is_valid_client_order_id
-    >>> from toolkit._models import Market
+    >>> from toolkit.core._ids import client_order_id, is_valid_client_order_id
+    >>> from toolkit.core._models import Market
     >>> cid = client_order_id("rebalance-2026-11-25", 0, "f" * 64)
     >>> cid == client_order_id("rebalance-2026-11-25", 0, "f" * 64), len(cid)
     (True, 32)

@@ -2,7 +2,7 @@
 
 ``read_orders`` only *reads*: it maps column aliases to one vocabulary, turns every value into its
 exact type (``Decimal``, enums, ``bool``) and records what it could not read as per-row problems.
-Checking rows against the exchange's rules is ``toolkit._validation.prepare``'s job.
+Checking rows against the exchange's rules is ``toolkit.core._validation.prepare``'s job.
 
 Conventions (documented for users in the README):
 

@@ -6,7 +6,7 @@ state is a new ``Order`` (``dataclasses.replace``).
 
 Example::
 
-    >>> from toolkit._models import OrderStatus, OPEN_STATUSES
+    >>> from toolkit.core._models import OrderStatus, OPEN_STATUSES
     >>> OrderStatus.NEW in OPEN_STATUSES
     True
 """
@@ -162,7 +162,7 @@ class OrderRequest:
 
 @dataclass(frozen=True)
 class Order:
-    """The normalized state of one order: one row of the order frame (see ``toolkit._frame``).
+    """The normalized state of one order: one row of the order frame (see ``toolkit.core._frame``).
 
     The fields after ``updated_at`` are kept by the store but are not columns of the frame.
     ``raw`` is the exchange payload of the last update.

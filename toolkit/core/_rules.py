@@ -20,7 +20,7 @@ A value of zero disables a bound (Binance: "disabled on == 0"); missing filters 
 
 Example::
 
-    >>> from toolkit._models import Market
+    >>> from toolkit.core._models import Market
     >>> info = {"symbols": [{"symbol": "BTCUSDT", "status": "TRADING", "baseAsset": "BTC",
     ...     "quoteAsset": "USDT", "orderTypes": ["LIMIT", "MARKET"], "filters": [
     ...     {"filterType": "PRICE_FILTER", "minPrice": "0.01", "maxPrice": "1000000",

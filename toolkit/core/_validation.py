@@ -1,7 +1,7 @@
 """From input rows to wire-ready requests: sizing, the exchange's filters, readable reasons.
 
-``prepare`` turns every :class:`~toolkit._input.InputRow` into one :class:`Prepared`: a valid row
-gets an exact :class:`~toolkit._models.OrderRequest` and a ``PENDING`` order; an invalid row gets
+``prepare`` turns every :class:`~toolkit.core._input.InputRow` into one :class:`Prepared`: a valid row
+gets an exact :class:`~toolkit.core._models.OrderRequest` and a ``PENDING`` order; an invalid row gets
 no request and an ``INVALID`` order whose ``error_msg`` says what is wrong and what would be valid.
 ``prepare`` never raises for a bad row and does no I/O: rules, prices and balances are passed in.
 
@@ -21,13 +21,13 @@ Defaults: ``GTC`` for types that need a time in force (spot ``limit``, ``stop_lo
 ``take_profit_limit``; USD-M ``limit``, ``stop``, ``take_profit``); a time in force on other types
 is dropped, as ccxt does. USD-M conditional types (``stop``, ``stop_market``, ``take_profit``,
 ``take_profit_market``) need a ``stop_price`` (the trigger) and go through Binance's Algo Order
-API (see ``toolkit.adapters._algo``); ``trailing_stop_market`` is refused.
+API (see ``toolkit.binance._algo``); ``trailing_stop_market`` is refused.
 
 Example::
 
     >>> import pandas as pd
-    >>> from toolkit._input import read_orders
-    >>> from toolkit._rules import parse_rules
+    >>> from toolkit.core._input import read_orders
+    >>> from toolkit.core._rules import parse_rules
     >>> info = {"symbols": [{"symbol": "BTCUSDT", "status": "TRADING", "baseAsset": "BTC",
     ...     "quoteAsset": "USDT", "filters": [
     ...     {"filterType": "PRICE_FILTER", "minPrice": "0.01", "maxPrice": "0", "tickSize": "0.01"},
@@ -140,7 +140,7 @@ class Prepared:
 
     Example::
 
-        >>> from toolkit._models import Order
+        >>> from toolkit.core._models import Order
         >>> Prepared(0, None, Order("tk1", "paper", "spot", "BTCUSDT",
         ...          status=OrderStatus.INVALID)).valid
         False
@@ -162,7 +162,7 @@ class Needs:
 
     Example::
 
-        >>> from toolkit._input import read_orders
+        >>> from toolkit.core._input import read_orders
         >>> needs(read_orders([{"symbol": "BTCUSDT", "qty_pct": 5}]))
         Needs(price_symbols=frozenset({'BTCUSDT'}), balances=True)
     """
@@ -178,7 +178,7 @@ def needs(rows: InputRows) -> Needs:
 
     Example::
 
-        >>> from toolkit._input import read_orders
+        >>> from toolkit.core._input import read_orders
         >>> needs(read_orders([{"symbol": "BTCUSDT", "qty": 1, "price": 90000}]))
         Needs(price_symbols=frozenset(), balances=False)
     """
@@ -264,7 +264,7 @@ def prepare(
 
     Example::
 
-        >>> from toolkit._input import read_orders
+        >>> from toolkit.core._input import read_orders
         >>> [p] = prepare(read_orders([{"symbol": "NOPE", "side": "buy", "qty": 1}]),
         ...     market=Market.SPOT, exchange="paper", rules={}, prices={}, balances={},
         ...     id_seed="s", batch_id="b", key=None, all_or_nothing=False,

@@ -36,13 +36,13 @@ from typing import Any
 __all__ = ["NOTEBOOK", "add_arguments", "default_kernel", "kernel_options", "main", "run"]
 
 #: The notebook the job runs (package data; in the repository, ``notebooks/rebalance.ipynb``).
-NOTEBOOK = Path(__file__).resolve().parent / "notebooks" / "rebalance.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "rebalance.ipynb"
 #: Cells whose output the job prints (by tag), in notebook order.
 _SHOWN_TAGS = ("weights", "result", "summary")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The job's options (shared by ``python -m toolkit demo`` and ``python -m toolkit._job``)."""
+    """The job's options (shared by ``python -m toolkit demo`` and ``python -m toolkit.notebook._job``)."""
     parser.add_argument("--key", help="idempotency key of the run (default: demo-<UTC time>)")
     parser.add_argument("--targets", type=json.loads,
                         help='weights per asset as JSON, e.g. \'{"BTC": 0.5, "USDT": 0.5}\'')
@@ -140,7 +140,7 @@ def _print_outputs(path: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m toolkit._job [options]``: see the module docstring."""
+    """``python -m toolkit.notebook._job [options]``: see the module docstring."""
     parser = argparse.ArgumentParser(prog="python -m toolkit demo",
                                      description=__doc__.splitlines()[0] if __doc__ else None)
     add_arguments(parser)

@@ -3,7 +3,7 @@
 ipykernel warns "Kernel is running over TCP without encryption" whenever its client (papermill,
 nbclient, Voilà, JupyterLab) connects over TCP, which is jupyter_client's default; papermill's
 command line cannot change the transport. The kernelspec that ``make`` installs (``python -m
-toolkit._kernel``) therefore names a kernel provisioner of ours, :class:`IPCProvisioner`
+toolkit.notebook._kernel``) therefore names a kernel provisioner of ours, :class:`IPCProvisioner`
 (entry point ``toolkit-ipc-provisioner`` in the group ``jupyter_client.kernel_provisioners``):
 jupyter_client's local provisioner with the kernel manager switched to IPC sockets in the
 Jupyter runtime directory before the connection file is written. Nothing else on the machine can
@@ -12,7 +12,7 @@ too, not only with ``--engine toolkit``. Windows has no IPC transport and keeps 
 
 Example::
 
-    python -m toolkit._kernel                    # (re)install the kernelspec into sys.prefix
+    python -m toolkit.notebook._kernel                    # (re)install the kernelspec into sys.prefix
     papermill notebooks/rebalance.ipynb out.ipynb -k toolkit
 """
 
@@ -89,8 +89,8 @@ def install(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m toolkit._kernel [--name toolkit] [--display-name ...] [--prefix ...]``."""
-    parser = argparse.ArgumentParser(prog="python -m toolkit._kernel", description=__doc__)
+    """``python -m toolkit.notebook._kernel [--name toolkit] [--display-name ...] [--prefix ...]``."""
+    parser = argparse.ArgumentParser(prog="python -m toolkit.notebook._kernel", description=__doc__)
     parser.add_argument("--name", default="toolkit")
     parser.add_argument("--display-name", default="toolkit (.venv)")
     parser.add_argument("--prefix", default=None, help="default: sys.prefix")

@@ -51,11 +51,11 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from ._connect import default_session
-from ._exceptions import ToolkitError, UsageError
-from ._frame import frame_to_orders
-from ._models import OPEN_STATUSES, Market, Order
-from ._store import Halt
+from ..core._exceptions import ToolkitError, UsageError
+from ..core._frame import frame_to_orders
+from ..core._models import OPEN_STATUSES, Market, Order
+from ..session._connect import default_session
+from ..store._store import Halt
 
 __all__ = [
     "Clock",

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from . import _runner
 
 if TYPE_CHECKING:
-    from .paper import PaperExchange
+    from ..paper import PaperExchange
 
 __all__ = ["PaperEndpoint", "configure", "embedded_paper", "paper_exchange"]
 
@@ -64,7 +64,7 @@ async def embedded_paper() -> PaperEndpoint:
 
 
 async def _start_paper() -> PaperEndpoint:
-    from .paper import PaperExchange  # ~0.1 s of imports, paid only when it starts
+    from ..paper import PaperExchange  # ~0.1 s of imports, paid only when it starts
 
     options = {"host": "127.0.0.1", "port": 0, **_options}
     exchange = PaperExchange(**options)

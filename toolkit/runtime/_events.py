@@ -1,6 +1,6 @@
 """Publish/subscribe of order updates, delivered on each subscriber's own loop.
 
-The session publishes every state change (one list of :class:`~toolkit._models.Order` per
+The session publishes every state change (one list of :class:`~toolkit.core._models.Order` per
 finalize step) from the I/O loop. A subscriber that subscribed from inside a running loop (a
 notebook cell, the panel) gets its callback on *that* loop, via ``call_soon_threadsafe``, so it
 may touch widgets; a subscriber without a running loop gets it on the I/O thread. Publishing only
@@ -26,7 +26,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 
-from ._models import Order
+from ..core._models import Order
 
 __all__ = ["Callback", "Publisher", "Subscription"]
 

@@ -3,9 +3,9 @@
 The batch tells :class:`Progress`, on the I/O loop, each time answers arrive (:meth:`advance`:
 one per spot order, five per USD-M ``batchOrders`` chunk) and when the client-side rate limiter
 starts or stops holding requests back (:meth:`paced`, a
-:meth:`~toolkit._ratelimit.RateLimiter.watch` listener). The bar itself -- ``tqdm.auto``: a
+:meth:`~toolkit.binance._ratelimit.RateLimiter.watch` listener). The bar itself -- ``tqdm.auto``: a
 widget in Jupyter and Voilà, text on a terminal -- lives on the *caller's* side and is only
-touched there, through the caller's dispatcher (see :func:`toolkit._runner.ui_dispatcher`).
+touched there, through the caller's dispatcher (see :func:`toolkit.runtime._runner.ui_dispatcher`).
 
 **The rate is the average since the batch began sending** (answers / elapsed), computed here
 from an injected clock and shown as the bar's postfix (``"25.0 orders/s"``); tqdm's own rate is

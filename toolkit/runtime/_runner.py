@@ -50,7 +50,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
-from ._exceptions import UsageError
+from ..core._exceptions import UsageError
 
 __all__ = [
     "call",
@@ -156,7 +156,7 @@ def get_loop() -> asyncio.AbstractEventLoop:
 
     Example::
 
-        loop = toolkit._runner.get_loop()
+        loop = toolkit.runtime._runner.get_loop()
     """
     return _get().loop
 
@@ -261,7 +261,7 @@ async def call(coro: Coroutine[Any, Any, T]) -> T:
 
     Example::
 
-        result = await toolkit._runner.call(session._do_something())
+        result = await toolkit.runtime._runner.call(session._do_something())
     """
     io = _get()
     try:
@@ -272,7 +272,7 @@ async def call(coro: Coroutine[Any, Any, T]) -> T:
         return await coro
     if running is None:  # pragma: no cover - an `async def` always has a running loop
         coro.close()
-        raise UsageError("toolkit._runner.call() needs a running event loop")
+        raise UsageError("toolkit.runtime._runner.call() needs a running event loop")
     loop = running
 
     def dispatch(fn: Callable[..., Any], *args: Any) -> None:
@@ -345,7 +345,7 @@ async def outcome(fut: concurrent.futures.Future[T]) -> T:
 
     Example::
 
-        await toolkit._runner.outcome(store.submit_apply(orders, source="response"))
+        await toolkit.runtime._runner.outcome(store.submit_apply(orders, source="response"))
     """
     if fut.done():
         return fut.result()
@@ -465,7 +465,7 @@ def shutdown() -> None:
 
     Example::
 
-        toolkit._runner.shutdown()
+        toolkit.runtime._runner.shutdown()
     """
     global _io
     with _lock:
@@ -474,7 +474,7 @@ def shutdown() -> None:
             return
         _io = None
     if threading.get_ident() == io.thread.ident:  # pragma: no cover - misuse
-        raise UsageError("toolkit._runner.shutdown() cannot run on the I/O thread")
+        raise UsageError("toolkit.runtime._runner.shutdown() cannot run on the I/O thread")
     if io.thread.is_alive():
         with _lock:
             closers = [entry for _, entry in sorted(io.closers.items())]  # by registration

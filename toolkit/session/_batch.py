@@ -7,7 +7,7 @@
 3. rules (exchangeInfo, cached), prices/balances only if rows need them, ``prepare()``;
 4. **write-ahead**: every row goes to the store (``PENDING`` or ``INVALID``) before any request;
 5. send the valid requests, never after a row's ``not_after`` (write-ahead + ``send_window``);
-6. reconcile unknown outcomes by client order id (:mod:`toolkit._reconcile`);
+6. reconcile unknown outcomes by client order id (:mod:`toolkit.session._reconcile`);
 7. finalize (persist -> open-order state -> publish), record the batch's counts, return the frame.
 
 Steps 5-7 run in a task the caller's cancellation does not interrupt (``asyncio.shield``): once
@@ -34,11 +34,11 @@ from typing import Any
 
 import pandas as pd
 
-from . import _runner
-from ._adapter import ExchangeAdapter
-from ._config import SessionConfig
-from ._cutoff import ACTIVE, Cutoff
-from ._exceptions import (
+from ..binance._codes import is_filter_failure
+from ..binance._ratelimit import RateLimiter
+from ..core._adapter import ExchangeAdapter
+from ..core._cutoff import ACTIVE, Cutoff
+from ..core._exceptions import (
     BatchInterrupted,
     BatchNotSavedError,
     ConfigError,
@@ -47,20 +47,20 @@ from ._exceptions import (
     StrictBatchError,
     TradingHalted,
 )
-from ._frame import orders_to_frame
-from ._guards import Limits, apply_limits, needs_prices
-from ._ids import client_order_id, new_batch_id
-from ._input import InputRows, read_orders
+from ..core._frame import orders_to_frame
+from ..core._guards import Limits, apply_limits, needs_prices
+from ..core._ids import client_order_id, new_batch_id
+from ..core._input import InputRows, read_orders
+from ..core._models import Market, Order, OrderRequest, OrderStatus, OrderType, Outcome
+from ..core._validation import Prepared, prepare
+from ..runtime import _runner
+from ..runtime._progress import Progress, ProgressOption, adopt
+from ..store._store import BatchRecord
+from ._config import SessionConfig
 from ._ledger import Ledger
 from ._market_cache import MarketCache
-from ._models import Market, Order, OrderRequest, OrderStatus, OrderType, Outcome
 from ._orderops import OrderOps, Spawn
-from ._progress import Progress, ProgressOption, adopt
-from ._ratelimit import RateLimiter
 from ._reconcile import merge_found, not_placed, resolve_pending
-from ._store import BatchRecord
-from ._validation import Prepared, prepare
-from .binance._codes import is_filter_failure
 
 __all__ = ["GROUP_SIZE", "BatchOptions", "Desk", "Progress", "read_input", "run_batch"]
 
@@ -228,7 +228,7 @@ async def _run_batch(desk: Desk, rows: InputRows, options: BatchOptions) -> pd.D
             "strict": strict,
             "progress": progress if progress is None or isinstance(progress, bool) else "bar",
             "attempt": attempt,
-            # what toolkit/_costs.py measures slippage from: the prices known now, no request
+            # what toolkit/store/_costs.py measures slippage from: the prices known now, no request
             "arrival": _arrival(desk.market, prepared),
         },
         papermill=dict(run_params) if run_params is not None else _run_params(),

@@ -17,10 +17,10 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from ._exceptions import ConfigError
-from ._guards import DEFAULT_LIMITS, Limits
-from ._models import Market
-from .binance._venues import BINANCE_VENUES, LIVE_HOSTS, venue_name
+from ..binance._venues import BINANCE_VENUES, LIVE_HOSTS, venue_name
+from ..core._exceptions import ConfigError
+from ..core._guards import DEFAULT_LIMITS, Limits
+from ..core._models import Market
 
 __all__ = ["DEFAULT_STORE", "SessionConfig", "credentials", "make_config"]
 

@@ -6,7 +6,7 @@ The latest ``connect()`` becomes the default session of the module-level functio
 (``tk.batch`` ...); without any ``connect()`` the default is the embedded paper exchange, spot.
 
 ``exchange="paper"`` without ``base_url`` uses the **embedded** paper exchange
-(:mod:`toolkit._embedded`): one per process, shared by the spot and USD-M sessions.
+(:mod:`toolkit.runtime._embedded`): one per process, shared by the spot and USD-M sessions.
 
 Example::
 
@@ -21,10 +21,10 @@ import os
 import threading
 from typing import Any
 
+from ..binance._venues import BINANCE_VENUES, venue_for, venue_name
+from ..core._models import Market
 from ._config import SessionConfig, credentials, make_config
-from ._models import Market
 from ._session import AdapterFactory, Session, binance_adapter
-from .binance._venues import BINANCE_VENUES, venue_for, venue_name
 
 __all__ = ["close_default", "connect", "default_session", "forget", "sibling"]
 

@@ -23,12 +23,12 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
-from . import _runner
-from ._events import Publisher
-from ._exceptions import StoreError
-from ._models import OPEN_STATUSES, Order
+from ..core._exceptions import StoreError
+from ..core._models import OPEN_STATUSES, Order
+from ..runtime import _runner
+from ..runtime._events import Publisher
+from ..store._store import Store
 from ._reconcile import STATE_OF, fill_bookkeeping, is_behind, merge_found
-from ._store import Store
 
 __all__ = ["REMEMBER", "Ledger", "blocking"]
 
@@ -202,7 +202,7 @@ class Ledger:
 
     def _is_news(self, order: Order) -> bool:
         """False when ``order`` says nothing new about the last state persisted for it (the
-        one change rule, :data:`toolkit._reconcile.STATE_FIELDS`, inlined: this runs for
+        one change rule, :data:`toolkit.session._reconcile.STATE_FIELDS`, inlined: this runs for
         every update)."""
         known = self._last.get(order.client_order_id)
         if known is None:

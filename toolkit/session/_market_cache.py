@@ -17,10 +17,10 @@ import math
 from collections.abc import Sequence
 from decimal import Decimal
 
-from . import _runner
-from ._adapter import ExchangeAdapter
-from ._models import Market
-from ._rules import SymbolRules, parse_rules
+from ..core._adapter import ExchangeAdapter
+from ..core._models import Market
+from ..core._rules import SymbolRules, parse_rules
+from ..runtime import _runner
 
 __all__ = ["MarketCache"]
 

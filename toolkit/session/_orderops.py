@@ -20,13 +20,13 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from ._adapter import ExchangeAdapter
+from ..core._adapter import ExchangeAdapter
+from ..core._exceptions import InputError, OrderRejected, ToolkitError, TransportError
+from ..core._frame import orders_to_frame
+from ..core._models import DONE_STATUSES, Order, OrderStatus
 from ._config import SessionConfig
-from ._exceptions import InputError, OrderRejected, ToolkitError, TransportError
-from ._frame import orders_to_frame
 from ._ledger import Ledger
 from ._market_cache import MarketCache
-from ._models import DONE_STATUSES, Order, OrderStatus
 from ._reconcile import changes, merge_found, resolve_pending
 
 __all__ = ["OrderOps", "Spawn", "ids_of"]

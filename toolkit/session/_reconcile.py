@@ -40,9 +40,9 @@ from typing import Protocol
 
 import pandas as pd
 
-from ._exceptions import ExchangeError, ToolkitError
-from ._models import Order, OrderStatus, Outcome
-from .binance._codes import ORDER_ARCHIVED
+from ..binance._codes import ORDER_ARCHIVED
+from ..core._exceptions import ExchangeError, ToolkitError
+from ..core._models import Order, OrderStatus, Outcome
 
 __all__ = [
     "CONFIRM_INTERVAL",

@@ -1,15 +1,15 @@
 """The kernel-scoped :class:`Session`: one exchange connection, its store and its order state.
 
-A session owns exactly one :class:`~toolkit._transport.Transport` (one aiohttp ``ClientSession``)
-for its whole life, created on toolkit's I/O loop (:mod:`toolkit._runner`), so it works the same
+A session owns exactly one :class:`~toolkit.binance._transport.Transport` (one aiohttp ``ClientSession``)
+for its whole life, created on toolkit's I/O loop (:mod:`toolkit.runtime._runner`), so it works the same
 from a notebook cell, papermill, ``asyncio.run`` or ``tk.run`` in many threads. Its lifecycle is
 unopened -> open -> closed; a closed session raises :class:`~toolkit.SessionClosedError`.
 
 The session is a thin facade: on open it builds its parts and hands each what it uses -- the
-:class:`~toolkit._ledger.Ledger` (the one finalize step: persist -> open-order state -> publish),
-the adapter (built by an adapter factory, by default :class:`~toolkit.adapters.BinanceAdapter`),
-the market cache, the order operations (:mod:`toolkit._orderops`), the batch procedure's
-:class:`~toolkit._batch.Desk` and the order feed (:mod:`toolkit._stream`). None of them knows
+:class:`~toolkit.session._ledger.Ledger` (the one finalize step: persist -> open-order state -> publish),
+the adapter (built by an adapter factory, by default :class:`~toolkit.binance.adapter.BinanceAdapter`),
+the market cache, the order operations (:mod:`toolkit.session._orderops`), the batch procedure's
+:class:`~toolkit.session._batch.Desk` and the order feed (:mod:`toolkit.binance._stream`). None of them knows
 the session.
 
 Example::
@@ -33,25 +33,30 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
-from . import _runner
-from ._adapter import ExchangeAdapter
-from ._batch import BatchOptions, Desk, read_input, run_batch
-from ._config import SessionConfig
-from ._costs import CostReport, compute, read_inputs
-from ._cutoff import stop_all
-from ._embedded import embedded_paper
-from ._events import Callback, Publisher, Subscription
-from ._exceptions import ConfigError, InputError, SessionClosedError, ToolkitError, UsageError
-from ._guards import Limits
-from ._input import exchange_symbol
-from ._ledger import Ledger, blocking
-from ._market_cache import MarketCache
-from ._models import Market, Order
-from ._orderops import OrderOps, ids_of
-from ._positions import snapshot
-from ._progress import ProgressOption
-from ._ratelimit import RateLimitConfig
-from ._research import (
+from ..binance._ratelimit import RateLimitConfig
+from ..binance._stream import OrderFeed
+from ..binance._transport import Transport, TransportConfig
+from ..binance.adapter import BinanceAdapter
+from ..core._adapter import ExchangeAdapter
+from ..core._cutoff import stop_all
+from ..core._exceptions import (
+    ConfigError,
+    InputError,
+    SessionClosedError,
+    ToolkitError,
+    UsageError,
+)
+from ..core._guards import Limits
+from ..core._input import exchange_symbol
+from ..core._models import Market, Order
+from ..core._rules import SymbolRules
+from ..runtime import _runner
+from ..runtime._embedded import embedded_paper
+from ..runtime._events import Callback, Publisher, Subscription
+from ..runtime._progress import ProgressOption
+from ..store._costs import CostReport, compute, read_inputs
+from ..store._positions import snapshot
+from ..store._research import (
     checked_interval,
     default_start,
     load_candles,
@@ -59,11 +64,12 @@ from ._research import (
     sync_fills,
     to_millis,
 )
-from ._rules import SymbolRules
-from ._store import Halt, Store
-from ._stream import OrderFeed
-from ._transport import Transport, TransportConfig
-from .adapters import BinanceAdapter
+from ..store._store import Halt, Store
+from ._batch import BatchOptions, Desk, read_input, run_batch
+from ._config import SessionConfig
+from ._ledger import Ledger, blocking
+from ._market_cache import MarketCache
+from ._orderops import OrderOps, ids_of
 
 __all__ = ["AdapterFactory", "Session", "binance_adapter"]
 
@@ -721,7 +727,7 @@ class Session:
         age, average fill price, slippage in bps signed by side, fees in the quote currency,
         fill ratio, seconds to the first and last fill -- a one-row ``summary``, and
         ``.plot()``. Uses the fills in the store: ``await session.sync_fills()`` first for
-        the latest. See :mod:`toolkit._costs`.
+        the latest. See :mod:`toolkit.store._costs`.
 
         Example::
 
@@ -746,7 +752,7 @@ class Session:
         Spot: ``asset, free, locked, total, price, value, weight`` (valued in USDT at the last
         prices); USD-M: ``symbol, side, qty, entry_price, mark_price, unrealized_pnl, leverage,
         notional, liquidation_price`` (open positions). The view ``batch_positions`` pairs
-        each batch with the snapshots before and after it (see :mod:`toolkit._positions`).
+        each batch with the snapshots before and after it (see :mod:`toolkit.store._positions`).
 
         Example::
 

@@ -19,13 +19,13 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from ._exceptions import ToolkitError
+from ..core._exceptions import ToolkitError
 
 __all__ = ["Charted", "CostChart", "draw"]
 
 
 class Charted(Protocol):
-    """What the chart reads of a cost report (``toolkit._costs.CostReport`` has it; a protocol,
+    """What the chart reads of a cost report (``toolkit.store._costs.CostReport`` has it; a protocol,
     so this module does not import the report's: the report imports this one to draw)."""
 
     orders: pd.DataFrame

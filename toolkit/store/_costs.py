@@ -3,7 +3,7 @@
 ``tk.costs(key=None, batch_id=None)`` reads one batch from the store (its row, its orders, their
 fills and the candles stored around it) and returns a :class:`CostReport`: a frame of one row per
 order (``COST_DTYPES``), a one-row ``summary`` of the batch (``SUMMARY_DTYPES``) and ``.plot()``,
-the fills drawn against the price path (:mod:`toolkit._costchart`).
+the fills drawn against the price path (:mod:`toolkit.store._costchart`).
 
 - **arrival price**: the price the session knew when it wrote the batch ahead (the batch row's
   ``params.arrival``: price and age in seconds, from the session's price cache -- no request is
@@ -35,9 +35,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from ._exceptions import InputError
+from ..binance._marketdata import INTERVALS, KLINE_DTYPES
+from ..core._exceptions import InputError
 from ._research import CANDLES_DDL, read_fills
-from .adapters._marketdata import INTERVALS, KLINE_DTYPES
 
 __all__ = ["COST_DTYPES", "SUMMARY_DTYPES", "CostInputs", "CostReport", "compute", "read_inputs"]
 
@@ -296,7 +296,7 @@ class CostReport:
     def plot(self, *, width: float = 9.0) -> Any:
         """The fills against the price path around the batch, one panel per symbol: the
         candles' range and close, the arrival price, each fill (▲ buy, ▼ sell; size by qty).
-        Returns a :class:`~toolkit._costchart.CostChart` (shows as a PNG image in Jupyter and
+        Returns a :class:`~toolkit.store._costchart.CostChart` (shows as a PNG image in Jupyter and
         in papermill output; ``.figure`` is the matplotlib figure, ``.savefig(path)``).
 
         Load the candles first for a price path, e.g.

@@ -7,7 +7,7 @@ disk. Other writes (exchange answers, stream updates) commit without their own f
 process loses none of them (the WAL is in the OS's cache), they reach the disk with the next
 durable commit, and what a power cut could take is an answer that reconciliation gets again
 from the exchange (the row is still ``PENDING``). DuckDB, the record users query, is written
-from the journal in the background (:mod:`toolkit._projection`).
+from the journal in the background (:mod:`toolkit.store._projection`).
 
 Tables (``<store>.journal``, beside the DuckDB file, shared by every process using the store)::
 
@@ -58,7 +58,8 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
-from ._exceptions import StoreError
+from ..core._exceptions import StoreError
+from ..core._models import Order
 from ._journal_rows import (
     BATCH_FIELDS,
     ROW_FIELDS,
@@ -73,7 +74,6 @@ from ._journal_rows import (
     order_row,
     to_micros,
 )
-from ._models import Order
 from ._store_schema import BatchRecord
 
 __all__ = ["JOURNAL_SCHEMA_VERSION", "Journal", "Pending", "journal_path"]

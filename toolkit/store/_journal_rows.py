@@ -1,12 +1,12 @@
 """Pure conversions between ``Order`` / ``BatchRecord`` values and the journal's SQLite rows.
 
-No connection is opened here: :mod:`toolkit._journal` owns the I/O. SQLite has no timestamp or
+No connection is opened here: :mod:`toolkit.store._journal` owns the I/O. SQLite has no timestamp or
 boolean type, so times are stored as integer microseconds since the epoch (UTC) and booleans as
 0/1; ``raw`` payloads and the batch's JSON columns as JSON text with secrets stripped.
 
 Example::
 
-    >>> from toolkit._journal_rows import from_micros, to_micros
+    >>> from toolkit.store._journal_rows import from_micros, to_micros
     >>> import pandas as pd
     >>> t = pd.Timestamp("2026-11-30 12:00", tz="UTC")
     >>> from_micros(to_micros(t)) == t
@@ -22,8 +22,8 @@ from typing import Any
 
 import pandas as pd
 
-from ._frame import COLUMNS
-from ._models import Order, OrderStatus, Outcome
+from ..core._frame import COLUMNS
+from ..core._models import Order, OrderStatus, Outcome
 from ._store_schema import ORDER_FIELDS, BatchRecord, to_json, to_order_frame
 
 __all__ = [

@@ -33,8 +33,8 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from ._adapter import ExchangeAdapter
-from .adapters._account import BALANCE_DTYPES, POSITION_DTYPES
+from ..binance._account import BALANCE_DTYPES, POSITION_DTYPES
+from ..core._adapter import ExchangeAdapter
 
 __all__ = [
     "POSITIONS_DDL",

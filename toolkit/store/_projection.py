@@ -32,7 +32,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from ._exceptions import StoreError
+from ..core._exceptions import StoreError
 from ._journal import Journal, Pending
 from ._journal_rows import BATCH_FIELDS, ROW_FIELDS
 from ._store_db import STAGE, Database, RetryPolicy

@@ -28,16 +28,16 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from . import _runner
-from ._adapter import ExchangeAdapter
-from ._exceptions import InputError
-from .adapters._marketdata import (
+from ..binance._marketdata import (
     INTERVALS,
     KLINE_DTYPES,
     TRADE_DTYPES,
     check_interval,
     kline_page_size,
 )
+from ..core._adapter import ExchangeAdapter
+from ..core._exceptions import InputError
+from ..runtime import _runner
 
 Progress = Callable[[int], None]
 

@@ -2,12 +2,12 @@
 users query, written from the journal in the background).
 
 Two files per store: ``toolkit.duckdb`` and ``toolkit.duckdb.journal`` (SQLite in WAL mode, see
-:mod:`toolkit._journal`). Every write -- a batch's write-ahead, an exchange answer, a stream
+:mod:`toolkit.store._journal`). Every write -- a batch's write-ahead, an exchange answer, a stream
 update, a claim of rows not placed -- is one fsync'd journal transaction (well under a
 millisecond; several in flight share one commit). The session's own reads (a key's batch,
 pending orders, ``tk.orders()``) read the journal, so they see every write at once. ``sql``
 and ``export`` read DuckDB after writing into it what the journal holds (read-your-writes);
-the background projection (:mod:`toolkit._projection`) keeps DuckDB about a second behind at
+the background projection (:mod:`toolkit.store._projection`) keeps DuckDB about a second behind at
 most for other programs.
 
 DuckDB schema (created or migrated on first open; ``toolkit_meta`` holds ``schema_version``
@@ -45,7 +45,7 @@ a time. ``":memory:"`` keeps both in memory for the life of the store.
 
 Example::
 
-    >>> from toolkit._store import Store
+    >>> from toolkit.store._store import Store
     >>> store = Store(":memory:")
     >>> store.orders().shape[0]
     0
@@ -69,11 +69,11 @@ from typing import Any, TypeVar
 import duckdb
 import pandas as pd
 
-from ._exceptions import InputError, StoreError
-from ._input import exchange_symbol
+from ..core._exceptions import InputError, StoreError
+from ..core._input import exchange_symbol
+from ..core._models import OPEN_STATUSES, Order, OrderStatus
 from ._journal import Journal, journal_path
 from ._journal_rows import frame_from_rows, to_micros
-from ._models import OPEN_STATUSES, Order, OrderStatus
 from ._projection import DEFAULT_DELAY, Projection, load_journal_rows
 from ._store_db import DEFAULT_RETRY, Database, RetryPolicy
 from ._store_schema import SOURCES, BatchRecord, to_utc

@@ -33,7 +33,7 @@ from typing import TypeVar
 import duckdb
 import pandas as pd
 
-from ._exceptions import StoreError
+from ..core._exceptions import StoreError
 
 __all__ = ["ALIAS", "DEFAULT_RETRY", "MEMORY", "STAGE", "Database", "RetryPolicy"]
 

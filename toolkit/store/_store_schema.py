@@ -1,12 +1,12 @@
 """The DuckDB schema of the store and the pure conversions between ``Order`` records and its rows.
 
-No connection is opened here: :mod:`toolkit._store` owns the I/O. This module holds the DDL (see
-the schema in :mod:`toolkit._store`'s docstring), the batch record, the order frame's dtypes for
+No connection is opened here: :mod:`toolkit.store._store` owns the I/O. This module holds the DDL (see
+the schema in :mod:`toolkit.store._store`'s docstring), the batch record, the order frame's dtypes for
 query results, and the defensive removal of secrets from JSON payloads.
 
 Example::
 
-    >>> from toolkit._store_schema import strip_secrets
+    >>> from toolkit.store._store_schema import strip_secrets
     >>> strip_secrets({"symbol": "BTCUSDT", "apiKey": "k", "nested": {"signature": "s"}})
     {'symbol': 'BTCUSDT', 'nested': {}}
 """
@@ -26,8 +26,8 @@ from typing import Any
 
 import pandas as pd
 
-from ._exceptions import StoreError
-from ._frame import COLUMNS, DTYPES
+from ..core._exceptions import StoreError
+from ..core._frame import COLUMNS, DTYPES
 
 __all__ = [
     "DDL",
@@ -45,7 +45,7 @@ __all__ = [
 
 #: Bumped whenever the DDL or the way the file is written changes; stored in ``toolkit_meta``.
 #: Version 2 added ``venue`` to ``orders`` and ``batches``; version 3 moved the write-ahead into
-#: the journal beside the file (``toolkit._journal``): DuckDB is written only from it, and a
+#: the journal beside the file (``toolkit.store._journal``): DuckDB is written only from it, and a
 #: release that knows up to version 2 (and would write around the journal) refuses the file.
 #: Older files are migrated in place on first open.
 SCHEMA_VERSION = 3
