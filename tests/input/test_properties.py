@@ -1,5 +1,6 @@
 """Property: any frame either raises InputError or yields one Prepared per row, and every request
-that would be sent passes the symbol's filters (checked here independently of toolkit.core._rules)."""
+that would be sent passes the symbol's filters (checked here independently of
+toolkit.core._rules)."""
 
 from __future__ import annotations
 

@@ -23,54 +23,16 @@ ROOT = Path(__file__).resolve().parents[2] / "toolkit"
 LAYERS: dict[str, int] = {
     # 0: the paper exchange, a program of its own that speaks Binance's protocol
     "toolkit.paper": 0,
-    # 1: core: order models, errors, the order frame, input, rules, validation, ids, guards
-    "toolkit.core._models": 1,
-    "toolkit.core._exceptions": 1,
-    "toolkit.core._frame": 1,
-    "toolkit.core._input": 1,
-    "toolkit.core._rules": 1,
-    "toolkit.core._validation": 1,
-    "toolkit.core._ids": 1,
-    "toolkit.core._guards": 1,
-    "toolkit.core._rebalance": 1,
-    "toolkit.core._cutoff": 1,
-    "toolkit.core._adapter": 1,
+    # 1: core: order models, errors, the order frame, input, rules, validation (pure)
+    "toolkit.core": 1,
     # 2: the exchange protocol (Binance), the store, the runtime (I/O loop, pub/sub)
     "toolkit.binance": 2,
-    "toolkit.binance.adapter": 2,
-    "toolkit.binance._signing": 2,
-    "toolkit.binance._ratelimit": 2,
-    "toolkit.binance._transport": 2,
-    "toolkit.binance._stream": 2,
-    "toolkit.binance._stream_events": 2,
-    "toolkit.store._store": 2,
-    "toolkit.store._store_db": 2,
-    "toolkit.store._store_schema": 2,
-    "toolkit.store._journal": 2,
-    "toolkit.store._journal_rows": 2,
-    "toolkit.store._projection": 2,
-    "toolkit.store._research": 2,
-    "toolkit.store._positions": 2,
-    "toolkit.store._costs": 2,
-    "toolkit.store._costchart": 2,
-    "toolkit.runtime._runner": 2,
-    "toolkit.runtime._events": 2,
-    "toolkit.runtime._embedded": 2,
-    "toolkit.runtime._progress": 2,
+    "toolkit.store": 2,
+    "toolkit.runtime": 2,
     # 3: the session: settings, reconciliation, the ledger, batch, order operations, registry
-    "toolkit.session._config": 3,
-    "toolkit.session._reconcile": 3,
-    "toolkit.session._ledger": 3,
-    "toolkit.session._market_cache": 3,
-    "toolkit.session._orderops": 3,
-    "toolkit.session._batch": 3,
-    "toolkit.session._session": 3,
-    "toolkit.session._connect": 3,
-    # 4: the notebook and the command line: panel, papermill job, CLI, the public module
-    "toolkit.notebook._panel": 4,
-    "toolkit.notebook._job": 4,
-    "toolkit.notebook._papermill": 4,
-    "toolkit.notebook._kernel": 4,
+    "toolkit.session": 3,
+    # 4: the notebook and the command line, and the public module
+    "toolkit.notebook": 4,
     "toolkit._cli": 4,
     "toolkit.__main__": 4,
     "toolkit": 4,
@@ -124,11 +86,12 @@ GRAPH = {name: _imports(name, tree) for name, tree in _trees()}
 
 def _layer(module: str) -> int:
     parts = module.split(".")
-    for i in range(len(parts), 0, -1):
+    # a module directly under toolkit/ needs its own row (the package's row is __init__'s only)
+    for i in range(len(parts), 0 if module == "toolkit" else 1, -1):
         layer = LAYERS.get(".".join(parts[:i]))
         if layer is not None:
             return layer
-    raise AssertionError(f"{module} has no layer in LAYERS: give it one")
+    raise AssertionError(f"{module} has no layer in LAYERS: give it one (or move it)")
 
 
 def test_every_module_has_a_layer() -> None:

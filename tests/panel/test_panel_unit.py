@@ -302,7 +302,10 @@ def test_import_toolkit_does_not_import_ipywidgets() -> None:
     import subprocess
     import sys
 
-    code = "import sys, toolkit, toolkit.notebook._panel, toolkit.binance._stream; print('ipywidgets' in sys.modules)"
+    code = (
+        "import sys, toolkit, toolkit.notebook._panel, toolkit.binance._stream;"
+        " print('ipywidgets' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

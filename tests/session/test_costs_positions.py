@@ -14,6 +14,7 @@ import pytest
 
 import toolkit as tk
 from toolkit.paper import FaultConfig, PaperExchange
+from toolkit.store._costs import COST_DTYPES
 
 from .conftest import _GENEROUS
 
@@ -157,7 +158,7 @@ async def test_costs_per_order_and_batch(fee_paper: PaperExchange, tkh: Any) -> 
     await session.sync_fills()
     report = tk.costs(key="cost")
     assert len(report) == 3
-    assert list(report.columns) == list(tk._costs.COST_DTYPES)
+    assert list(report.columns) == list(COST_DTYPES)
     btc, eth, rest = (report.orders.iloc[i] for i in range(3))
     assert (btc.arrival_price, eth.arrival_price) == (90_000, 3_000)
     assert btc.arrival_age > 0

@@ -1,10 +1,11 @@
 """The batch's progress bar (issue 13): it moves with each answer, shows the average rate since
 the batch began sending, and says when the exchange's rate limit paces the batch.
 
-Unit tests drive :class:`toolkit.runtime._progress.Progress` with an injected clock and a recording bar,
-and the real :class:`~toolkit.binance._ratelimit.RateLimiter` with an injected clock; the integration
-tests run real batches against the embedded paper exchange, held by its order gate (no timer
-decides anything) or paced by its real rate limits, and read the terminal bar tqdm draws.
+Unit tests drive :class:`toolkit.runtime._progress.Progress` with an injected clock and a
+recording bar, and the real :class:`~toolkit.binance._ratelimit.RateLimiter` with an injected
+clock; the integration tests run real batches against the embedded paper exchange, held by its
+order gate (no timer decides anything) or paced by its real rate limits, and read the terminal
+bar tqdm draws.
 """
 
 from __future__ import annotations

@@ -26,8 +26,8 @@ Where there is no stream (no API key, or the exchange has no user-data endpoint)
 the open orders every ``poll_interval`` seconds instead; while the stream is down it also polls at
 that pace, so the state converges either way.
 
-Events become ``Order`` states in :mod:`toolkit.binance._stream_events` (:func:`parse_event`, re-exported
-here with its letter tables).
+Events become ``Order`` states in :mod:`toolkit.binance._stream_events` (:func:`parse_event`,
+re-exported here with its letter tables).
 
 Example::
 

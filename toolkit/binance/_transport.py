@@ -2,9 +2,10 @@
 
 One :class:`Transport` per connected exchange owns one aiohttp ``ClientSession``, created lazily on
 the running loop at first use and reused for the life of the transport. ``request`` does, in order:
-rate-limit budget (:mod:`toolkit.binance._ratelimit`), server-time sync, signing (:mod:`toolkit.binance._signing`),
-the send, and the translation of aiohttp and exchange errors into :mod:`toolkit.core._exceptions`
-(this is the one seam for HTTP). Retries happen only where they are safe:
+rate-limit budget (:mod:`toolkit.binance._ratelimit`), server-time sync, signing
+(:mod:`toolkit.binance._signing`), the send, and the translation of aiohttp and exchange errors
+into :mod:`toolkit.core._exceptions` (this is the one seam for HTTP). Retries happen only where
+they are safe:
 
 * reads (``kind="read"``) on connection errors, timeouts and 5xx, with exponential backoff;
 * any request refused with 429 (the exchange did not execute it), after the shared pause;

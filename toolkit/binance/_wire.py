@@ -1,7 +1,7 @@
 """Binance JSON <-> toolkit names: the one place that knows Binance's order vocabulary.
 
-Responses become :class:`~toolkit.core._models.Order` through :func:`parse_order` only, driven by the
-mapping table :data:`ORDER_FIELDS` (wire keys -> order fields, first key present wins). Requests
+Responses become :class:`~toolkit.core._models.Order` through :func:`parse_order` only, driven by
+the mapping table :data:`ORDER_FIELDS` (wire keys -> order fields, first key present wins). Requests
 become wire parameters through :func:`order_params` only. Everything else (transport, session,
 store) sees ``Order`` and never a raw Binance key, so an ``id``/``order_id`` mix-up cannot recur.
 
@@ -274,9 +274,9 @@ def order_from_request(
 def order_params(request: OrderRequest, *, resp_type: str = "RESULT") -> dict[str, Any]:
     """The Binance parameters of one order (also one ``batchOrders`` element).
 
-    Side and type go upper case, decimals as exact strings (:func:`toolkit.binance._signing.wire_value`,
-    the one decimal formatter), ``reduceOnly`` only on USD-M and only when true,
-    ``newOrderRespType`` last.
+    Side and type go upper case, decimals as exact strings
+    (:func:`toolkit.binance._signing.wire_value`, the one decimal formatter), ``reduceOnly`` only
+    on USD-M and only when true, ``newOrderRespType`` last.
     """
     params: dict[str, Any] = {}
     for name, key in REQUEST_KEYS.items():

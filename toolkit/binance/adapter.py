@@ -1,4 +1,5 @@
-"""The Binance adapter: spot and USD-M futures over one :class:`~toolkit.binance._transport.Transport`.
+"""The Binance adapter: spot and USD-M futures over one
+:class:`~toolkit.binance._transport.Transport`.
 
 The same code talks to Binance, its testnets and the embedded paper exchange; only the transport's
 base URL and keys differ. Spot sends one ``POST /api/v3/order`` per order, USD-M sends

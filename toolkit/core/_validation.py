@@ -1,8 +1,9 @@
 """From input rows to wire-ready requests: sizing, the exchange's filters, readable reasons.
 
-``prepare`` turns every :class:`~toolkit.core._input.InputRow` into one :class:`Prepared`: a valid row
-gets an exact :class:`~toolkit.core._models.OrderRequest` and a ``PENDING`` order; an invalid row gets
-no request and an ``INVALID`` order whose ``error_msg`` says what is wrong and what would be valid.
+``prepare`` turns every :class:`~toolkit.core._input.InputRow` into one :class:`Prepared`: a valid
+row gets an exact :class:`~toolkit.core._models.OrderRequest` and a ``PENDING`` order; an invalid
+row gets no request and an ``INVALID`` order whose ``error_msg`` says what is wrong and what would
+be valid.
 ``prepare`` never raises for a bad row and does no I/O: rules, prices and balances are passed in.
 
 Sizing (exactly one of these per row):

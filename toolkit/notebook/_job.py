@@ -42,7 +42,8 @@ _SHOWN_TAGS = ("weights", "result", "summary")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The job's options (shared by ``python -m toolkit demo`` and ``python -m toolkit.notebook._job``)."""
+    """The job's options (shared by ``python -m toolkit demo`` and
+    ``python -m toolkit.notebook._job``)."""
     parser.add_argument("--key", help="idempotency key of the run (default: demo-<UTC time>)")
     parser.add_argument("--targets", type=json.loads,
                         help='weights per asset as JSON, e.g. \'{"BTC": 0.5, "USDT": 0.5}\'')

@@ -12,7 +12,7 @@ too, not only with ``--engine toolkit``. Windows has no IPC transport and keeps 
 
 Example::
 
-    python -m toolkit.notebook._kernel                    # (re)install the kernelspec into sys.prefix
+    python -m toolkit.notebook._kernel       # (re)install the kernelspec into sys.prefix
     papermill notebooks/rebalance.ipynb out.ipynb -k toolkit
 """
 
@@ -89,7 +89,8 @@ def install(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m toolkit.notebook._kernel [--name toolkit] [--display-name ...] [--prefix ...]``."""
+    """``python -m toolkit.notebook._kernel [--name toolkit] [--display-name ...]
+    [--prefix ...]``."""
     parser = argparse.ArgumentParser(prog="python -m toolkit.notebook._kernel", description=__doc__)
     parser.add_argument("--name", default="toolkit")
     parser.add_argument("--display-name", default="toolkit (.venv)")

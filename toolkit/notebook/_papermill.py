@@ -4,9 +4,9 @@ papermill's command line cannot configure the kernel's transport, and on TCP ipy
 "Kernel is running over TCP without encryption" on every run. Installing toolkit registers this
 engine under the name ``toolkit`` (entry point group ``papermill.engine``); choosing it with
 ``--engine toolkit`` runs the notebook exactly like papermill's default engine, with the kernel
-connection of :func:`toolkit.notebook._job.kernel_options` (IPC on POSIX, so nothing else on the machine
-can read the traffic and nothing warns). The ``toolkit`` kernelspec does the same for plain
-papermill (see :mod:`toolkit.notebook._kernel`); the engine covers every other kernel.
+connection of :func:`toolkit.notebook._job.kernel_options` (IPC on POSIX, so nothing else on the
+machine can read the traffic and nothing warns). The ``toolkit`` kernelspec does the same for
+plain papermill (see :mod:`toolkit.notebook._kernel`); the engine covers every other kernel.
 
 Example::
 

@@ -1,16 +1,17 @@
 """The kernel-scoped :class:`Session`: one exchange connection, its store and its order state.
 
-A session owns exactly one :class:`~toolkit.binance._transport.Transport` (one aiohttp ``ClientSession``)
-for its whole life, created on toolkit's I/O loop (:mod:`toolkit.runtime._runner`), so it works the same
-from a notebook cell, papermill, ``asyncio.run`` or ``tk.run`` in many threads. Its lifecycle is
-unopened -> open -> closed; a closed session raises :class:`~toolkit.SessionClosedError`.
+A session owns exactly one :class:`~toolkit.binance._transport.Transport` (one aiohttp
+``ClientSession``) for its whole life, created on toolkit's I/O loop
+(:mod:`toolkit.runtime._runner`), so it works the same from a notebook cell, papermill,
+``asyncio.run`` or ``tk.run`` in many threads. Its lifecycle is unopened -> open -> closed; a closed
+session raises :class:`~toolkit.SessionClosedError`.
 
 The session is a thin facade: on open it builds its parts and hands each what it uses -- the
-:class:`~toolkit.session._ledger.Ledger` (the one finalize step: persist -> open-order state -> publish),
-the adapter (built by an adapter factory, by default :class:`~toolkit.binance.adapter.BinanceAdapter`),
-the market cache, the order operations (:mod:`toolkit.session._orderops`), the batch procedure's
-:class:`~toolkit.session._batch.Desk` and the order feed (:mod:`toolkit.binance._stream`). None of them knows
-the session.
+:class:`~toolkit.session._ledger.Ledger` (the one finalize step: persist -> open-order state ->
+publish), the adapter (built by an adapter factory, by default
+:class:`~toolkit.binance.adapter.BinanceAdapter`), the market cache, the order operations
+(:mod:`toolkit.session._orderops`), the batch procedure's :class:`~toolkit.session._batch.Desk` and
+the order feed (:mod:`toolkit.binance._stream`). None of them knows the session.
 
 Example::
 

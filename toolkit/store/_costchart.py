@@ -25,8 +25,8 @@ __all__ = ["Charted", "CostChart", "draw"]
 
 
 class Charted(Protocol):
-    """What the chart reads of a cost report (``toolkit.store._costs.CostReport`` has it; a protocol,
-    so this module does not import the report's: the report imports this one to draw)."""
+    """What the chart reads of a cost report (``toolkit.store._costs.CostReport`` has it; a
+    protocol, so this module does not import the report's: the report imports this one)."""
 
     orders: pd.DataFrame
     fills: pd.DataFrame

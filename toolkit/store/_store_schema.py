@@ -1,8 +1,8 @@
 """The DuckDB schema of the store and the pure conversions between ``Order`` records and its rows.
 
-No connection is opened here: :mod:`toolkit.store._store` owns the I/O. This module holds the DDL (see
-the schema in :mod:`toolkit.store._store`'s docstring), the batch record, the order frame's dtypes for
-query results, and the defensive removal of secrets from JSON payloads.
+No connection is opened here: :mod:`toolkit.store._store` owns the I/O. This module holds the DDL
+(see the schema in :mod:`toolkit.store._store`'s docstring), the batch record, the order frame's
+dtypes for query results, and the defensive removal of secrets from JSON payloads.
 
 Example::
 
