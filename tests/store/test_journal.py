@@ -240,3 +240,34 @@ def test_a_flush_writes_what_was_committed_before_it_began(tmp_path: Path) -> No
     projection.flush()
     assert not journal.has_pending()
     journal.close()
+
+
+def test_two_processes_projecting_at_once_never_write_an_older_version(tmp_path: Path) -> None:
+    """Two processes' projections of one store: one reads the journal (a batch not finished
+    yet), the other writes the finished batch into DuckDB, then the first writes. It read the
+    journal while holding the DuckDB file, so it cannot write the older version over the newer
+    (DuckDB once kept a batch unfinished for good while the journal had it finished)."""
+    path = tmp_path / "two.duckdb"
+    ours, theirs = (Journal(tmp_path / "two.duckdb.journal") for _ in range(2))
+    jid = ours.initialize(lambda jid: ([], [], 0))
+    theirs_projection = Projection(theirs, Database(path), journal_id=jid)
+    ours.record_batch(BatchRecord(batch_id="b1", created_at=NOW, n_orders=1),
+                      _orders("b1", 1)).result(60)  # fmt: skip
+    interleaved: list[bool] = []
+
+    class TheOtherProcessGoesFirst(Database):
+        def run(self, work: Any, what: str, *args: Any, **kw: Any) -> Any:
+            if what.startswith("write") and not interleaved:
+                interleaved.append(True)
+                ours.finish_batch("b1", None)  # the batch finishes...
+                theirs_projection.flush()  # ...and the other process projects it first
+            return super().run(work, what, *args, **kw)
+
+    our_projection = Projection(ours, TheOtherProcessGoesFirst(path), journal_id=jid)
+    our_projection.flush()
+    assert interleaved
+    with duckdb.connect(str(path), read_only=True) as con:
+        row = con.execute("select finished_at is not null from batches").fetchone()
+    assert row == (True,)
+    ours.close()
+    theirs.close()

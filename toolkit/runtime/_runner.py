@@ -294,6 +294,8 @@ async def call(coro: Coroutine[Any, Any, T]) -> T:
         if report is not None:
             raise report from None
         raise
+    if cfut.cancelled():  # the work was cancelled on the I/O loop (a session closing, shutdown)
+        raise asyncio.CancelledError("the work was cancelled on toolkit's I/O loop")
     return cfut.result()
 
 

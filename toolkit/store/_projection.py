@@ -260,10 +260,11 @@ class Projection:
             if not self._identity_checked:
                 self._check_identity(retry)
             while True:
-                pending = self._journal.pending(CHUNK)
+                if not self._journal.has_pending():
+                    return written
+                pending = self._write(retry)
                 if not pending:
                     return written
-                self._write(pending, retry)
                 self._journal.projected(pending)
                 written += len(pending)
                 self.flushes += 1
@@ -293,10 +294,17 @@ class Projection:
             self._journal.unproject_all()
         self._identity_checked = True
 
-    def _write(self, pending: Pending, retry: RetryPolicy | None) -> None:
+    def _write(self, retry: RetryPolicy | None) -> Pending:
+        """Write what the journal holds that DuckDB lacks (up to a chunk); returns it.
+
+        The journal is read while this process holds the DuckDB file: another process's
+        projection writes before or after, with the journal as it was then, so an older
+        version of a row (a batch not yet finished) never overwrites a newer one in DuckDB.
+        """
         n_orders = len(ROW_FIELDS)
 
-        def work(con: duckdb.DuckDBPyConnection) -> None:
+        def work(con: duckdb.DuckDBPyConnection) -> Pending:
+            pending = self._journal.pending(CHUNK)
             for rows, fields, table, sql in (
                 ([r[:n_orders] for r in pending.orders], ROW_FIELDS, "orders", _ORDERS_SQL),
                 ([r[:-1] for r in pending.batches], BATCH_FIELDS, "batches", _BATCHES_SQL),
@@ -309,8 +317,9 @@ class Projection:
                     con.execute(sql)
                 finally:
                     con.unregister(STAGE)
+            return pending
 
-        self._db.run(work, "write the journal into DuckDB", retry=retry)
+        return self._db.run(work, "write the journal into DuckDB", retry=retry)
 
     def _gather(self) -> bool:
         """Wait while commits keep coming (module docstring); ``True`` if stopping."""
