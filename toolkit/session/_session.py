@@ -775,9 +775,7 @@ class Session:
         the batch's "before" and must not see the batch's own orders."""
         task = self._open_snapshot
         if task is not None and not task.done():
-            # asyncio.wait, not shield: the snapshot cancelled by close() must not cancel the
-            # batch (it goes on and ends with the session's SessionClosedError)
-            await asyncio.wait([task])
+            await asyncio.shield(task)
 
     def known_prices(self, symbols: Sequence[str]) -> dict[str, tuple[Decimal, float]]:
         """The prices this session holds for ``symbols`` with their age in seconds, without a
