@@ -173,7 +173,7 @@ async def _run_batch(
         return orders_to_frame([], index=rows.index)
     _check_credentials(session)
     check_not_halted(session)
-    await session._positions_before()
+    session._positions_before()
 
     now = pd.Timestamp.now(tz="UTC")
     batch_id = new_batch_id()
