@@ -120,10 +120,19 @@ async def test_usdm_positions_match_the_exchange(fee_paper: PaperExchange, tkh: 
 
 
 async def test_a_batchs_before_and_after_is_a_query(tkh: Any) -> None:
-    """A new store's first batch, placed at once after connecting: its "before" is the snapshot
-    the session takes when it opens (the batch waits for it), its "after" the background
-    step's (fills, then a snapshot)."""
+    """A new store's first batch: its "before" is the snapshot the session took when it opened,
+    its "after" the background step's (fills, then a snapshot)."""
     session = await tk.connect(stream=False)
+    await session.open()
+
+    def opened() -> bool | None:
+        tables = session.sql("select table_name from information_schema.tables")
+        if "position_snapshots" not in set(tables["table_name"]):
+            return None
+        taken = len(session.sql("select 1 from position_snapshots where source = 'open'"))
+        return True if taken else None
+
+    await _poll("the snapshot taken at open", opened)
     frame = await session.batch([tkh.market(qty="0.02")], key="around")
     assert frame["status"].tolist() == ["FILLED"]
     query = (

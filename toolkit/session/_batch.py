@@ -27,7 +27,7 @@ import logging
 import math
 import os
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -101,9 +101,9 @@ class Desk:
     limiter: RateLimiter
     has_credentials: bool
     spawn: Spawn
-    #: Waits for the positions snapshot taken at open while it is on its way (the "before"
-    #: of the session's first batch).
-    positions_before: Callable[[], Awaitable[None]]
+    #: Called as a batch begins: drops the positions snapshot taken at open if it is still on
+    #: its way (it could see the batch's own orders; a batch never waits for research data).
+    positions_before: Callable[[], None]
     #: Called after a batch with its id and whether it filled something: the background step
     #: (fills, then a positions snapshot).
     after: Callable[[str, bool], None]
@@ -188,7 +188,7 @@ async def _run_batch(desk: Desk, rows: InputRows, options: BatchOptions) -> pd.D
         return orders_to_frame([], index=rows.index)
     _check_credentials(desk)
     check_not_halted(desk)
-    await desk.positions_before()
+    desk.positions_before()
 
     now = pd.Timestamp.now(tz="UTC")
     batch_id = new_batch_id()

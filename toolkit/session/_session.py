@@ -769,13 +769,13 @@ class Session:
         except ToolkitError as exc:  # tk.positions() says it; the next batch's "after" retries
             _log.info("toolkit: the positions snapshot at open failed: %s", exc)
 
-    async def _positions_before(self) -> None:
-        """Wait for the positions snapshot taken at open, if it is still on its way (the first
-        batch of a session only, and only when it is placed at once after connecting): it is
-        the batch's "before" and must not see the batch's own orders."""
-        task = self._open_snapshot
+    def _positions_before(self) -> None:
+        """A batch begins: the positions snapshot taken at open, if still on its way (a batch
+        placed at once after connecting), is dropped -- it could see the batch's own orders,
+        and a batch never waits for research data (a slow exchange would hold the orders)."""
+        task, self._open_snapshot = self._open_snapshot, None
         if task is not None and not task.done():
-            await asyncio.shield(task)
+            task.cancel()
 
     def known_prices(self, symbols: Sequence[str]) -> dict[str, tuple[Decimal, float]]:
         """The prices this session holds for ``symbols`` with their age in seconds, without a
