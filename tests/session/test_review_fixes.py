@@ -29,7 +29,7 @@ from toolkit.core._models import Order, OrderRequest, OrderStatus, Outcome
 from toolkit.store import _journal
 from toolkit.store._journal_rows import to_micros
 
-from .conftest import Script, ScriptedAdapter, eventually
+from .conftest import PATIENCE, Script, ScriptedAdapter, eventually
 
 pytestmark = pytest.mark.loop
 
@@ -150,11 +150,27 @@ async def test_key_of_another_market_raises(tkh: Any) -> None:
 # -- 4. store round trips -----------------------------------------------------------------------
 
 
+async def _hold_duckdb(path: Any) -> duckdb.DuckDBPyConnection:
+    """The user's own connection to the store file, once the toolkit's background work (a
+    projection flush) does not have it attached: within this process DuckDB refuses a second
+    attach at once instead of waiting."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + PATIENCE
+    while True:
+        try:
+            return duckdb.connect(str(path))
+        except duckdb.Error:
+            if loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.01)
+
+
 async def test_a_batch_never_waits_for_duckdb(tkh: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """The batch's critical path is two journal commits (write-ahead, answers + finish); DuckDB
     is written in the background: a batch completes while another connection of this process
     holds the DuckDB file, and DuckDB catches up once it is free."""
-    session = await tk.connect(stream=False)
+    # (no background fill sync / positions snapshots: the projection is the only other user)
+    session = await tk.connect(stream=False, sync_fills=False)
     await session.batch([tkh.limit()])  # warm up: rules, time sync
     writes: list[str] = []
     enqueue = _journal.Journal._enqueue
@@ -168,7 +184,7 @@ async def test_a_batch_never_waits_for_duckdb(tkh: Any, monkeypatch: pytest.Monk
     path = session.store.path
     assert path is not None
     session.store.projection.flush()  # DuckDB holds the warm-up batch
-    holder = duckdb.connect(str(path))  # the user's own connection holds the file
+    holder = await _hold_duckdb(path)  # the user's own connection holds the file
     try:
         frame = await session.batch([tkh.limit(price=str(88000 - i)) for i in range(10)])
         assert frame["status"].tolist() == ["NEW"] * 10
