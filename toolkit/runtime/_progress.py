@@ -40,6 +40,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -96,7 +97,7 @@ def adopt(bar: Any) -> Callable[[int, str], Bar]:
     return make
 
 
-def tqdm_bar(total: int, desc: str) -> Bar:
+def tqdm_bar(total: int, desc: str, unit: str = "order") -> Bar:
     """A ``tqdm.auto`` bar (a widget in notebooks) that redraws on every call (``Progress``
     decides how often) and estimates the time left from the average rate."""
     from tqdm.auto import tqdm
@@ -104,7 +105,8 @@ def tqdm_bar(total: int, desc: str) -> Bar:
     bar: Bar = tqdm(
         total=total,
         desc=desc,
-        unit="order",
+        unit=unit,
+        unit_scale=unit != "order",  # (129.6k candles; orders are counted one by one)
         leave=True,
         mininterval=0,
         miniters=1,
@@ -115,10 +117,12 @@ def tqdm_bar(total: int, desc: str) -> Bar:
 
 
 class Progress:
-    """A batch's bar: :meth:`advance`, :meth:`paced` and :meth:`close` are called on the I/O
-    loop; the bar is created and drawn through ``dispatch``, on the caller's side.
+    """A bar of work done on the I/O loop (a batch's orders, a load's candles):
+    :meth:`advance`, :meth:`paced` and :meth:`close` are called on the I/O loop; the bar is
+    created and drawn through ``dispatch``, on the caller's side.
 
-    ``clock`` (monotonic seconds) measures the rate; ``bar`` makes the bar (``tqdm_bar``);
+    ``unit`` names what is counted (``"order"``); ``clock`` (monotonic seconds) measures the
+    rate; ``bar`` makes the bar (default: ``tqdm_bar`` of that unit);
     ``interval`` is the least time between two redraws while answers stream in;
     ``close_bar=False`` leaves the bar open at the end (a bar the caller owns).
     """
@@ -130,11 +134,15 @@ class Progress:
         desc: str,
         *,
         clock: Callable[[], float] = time.monotonic,
-        bar: Callable[[int, str], Bar] = tqdm_bar,
+        bar: Callable[[int, str], Bar] | None = None,
         interval: float = 0.1,
         close_bar: bool = True,
+        unit: str = "order",
     ) -> None:
         self._dispatch = dispatch
+        self._unit = unit
+        if bar is None:
+            bar = functools.partial(tqdm_bar, unit=unit)
         self._close_bar = close_bar  # False: the caller's bar stays open for the next batch
         self._clock = clock
         self._interval = interval
@@ -160,7 +168,7 @@ class Progress:
 
     def postfix(self) -> str:
         """The text after the counts: the rate, and the pacing note while it applies."""
-        text = f"{self.rate():.1f} orders/s"
+        text = f"{self.rate():.1f} {self._unit}s/s"
         if self._pacing is not None:
             text += f", {PACED}" + (f" ({self._pacing})" if self._pacing else "")
         return text

@@ -38,6 +38,7 @@ from ..binance._marketdata import (
 from ..core._adapter import ExchangeAdapter
 from ..core._exceptions import InputError
 from ..runtime import _runner
+from ..runtime._progress import Progress as Bar
 
 Progress = Callable[[int], None]
 
@@ -46,7 +47,6 @@ __all__ = [
     "FILLS_DDL",
     "FILL_COLUMNS",
     "PAGES_FOR_A_BAR",
-    "CandleProgress",
     "candle_ranges",
     "checked_interval",
     "default_start",
@@ -326,45 +326,13 @@ async def sync_fills(
 PAGES_FOR_A_BAR = 5
 
 
-class CandleProgress:
-    """A tqdm bar (``tqdm.auto``: a widget in notebooks) of candles loaded, drawn on the
-    caller's side like the batch's: every method only schedules work through the caller's
-    dispatcher, the bar is created and touched on the caller's loop or thread."""
-
-    def __init__(self, dispatch: _runner.Dispatch, total: int, desc: str) -> None:
-        self._dispatch = dispatch
-        self._bar: Any = None
-        dispatch(self._open, total, desc)
-
-    @classmethod
-    def maybe(cls, total: int, page_size: int, desc: str) -> CandleProgress | None:
-        """A bar when the load is more than :data:`PAGES_FOR_A_BAR` pages and a caller waits."""
-        dispatch = _runner.ui_dispatcher()
-        if dispatch is None or total <= PAGES_FOR_A_BAR * page_size:
-            return None
-        return cls(dispatch, total, desc)
-
-    def _open(self, total: int, desc: str) -> None:
-        from tqdm.auto import tqdm
-
-        self._bar = tqdm(total=total, desc=desc, unit="candle", unit_scale=True, leave=True)
-
-    def _update(self, n: int) -> None:
-        if self._bar is not None:
-            self._bar.update(n)
-
-    def _close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-
-    def advance(self, n: int) -> None:
-        """``n`` more candles are in."""
-        if n > 0:
-            self._dispatch(self._update, n)
-
-    def close(self) -> None:
-        """Finish the bar."""
-        self._dispatch(self._close)
+def _candle_bar(total: int, page_size: int, desc: str) -> Bar | None:
+    """A bar of candles loaded when the load is more than :data:`PAGES_FOR_A_BAR` pages and a
+    caller waits on it (the batch's bar, counting candles)."""
+    dispatch = _runner.ui_dispatcher()
+    if dispatch is None or total <= PAGES_FOR_A_BAR * page_size:
+        return None
+    return Bar(dispatch, total, desc, unit="candle")
 
 
 async def load_candles(
@@ -391,7 +359,7 @@ async def load_candles(
         todo += [(symbol, a, b) for a, b in await db(ranges)]
     step = INTERVALS[interval]
     expected = sum((b - a) // step + 1 for _, a, b in todo)
-    bar = CandleProgress.maybe(expected, kline_page_size(market), f"candles {interval}")
+    bar = _candle_bar(expected, kline_page_size(market), f"candles {interval}")
     try:
         for symbol, a, b in todo:
             done = 0
