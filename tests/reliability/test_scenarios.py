@@ -49,21 +49,27 @@ async def test_unreachable_exchange_keeps_pending_rows_and_reconnect_resolves_th
     assert report["dropped"]["statuses"].get("PENDING", 0) == 0
 
 
-def test_sigkill_at_three_points_then_rerun_places_each_order_once(tmp_path: Path) -> None:
-    report = crashes.run_crashes(60, tmp_path)
+@pytest.mark.parametrize("point", crashes.POINTS)
+def test_sigkill_then_rerun_places_each_order_once(tmp_path: Path, point: str) -> None:
+    # one point per test (its own paper exchange and store), so the three run side by side
+    report = crashes.run_crashes(60, tmp_path, points=(point,))
     assert report["violations"] == [], show(report)
-    for point in report["points"]:
-        assert point["at_kill"]["exit_code"] == -signal.SIGKILL
-        assert point["exchange_holds"] == 60
-    before, mid, after = report["points"]
-    assert before["at_kill"]["exchange_holds"] == 0
-    assert 0 < mid["at_kill"]["exchange_holds"] < 60 or mid["at_kill"]["store_pending"] > 0
-    # the first group's answers were back, none persisted
-    assert after["at_kill"]["exchange_holds"] >= GROUP_SIZE
-    assert after["at_kill"]["store_pending"] == 60
-    for point in report["points"]:  # resolving 60 unknown rows: a few queries each, no minute
-        assert point["rerun_requests"] <= 6 * 60 + 80, show(report)
-        assert point["rerun_seconds"] < 30, show(report)
+    (result,) = report["points"]
+    assert result["point"] == point
+    assert result["at_kill"]["exit_code"] == -signal.SIGKILL
+    assert result["exchange_holds"] == 60
+    at_kill = result["at_kill"]
+    if point == "before-send":
+        assert at_kill["exchange_holds"] == 0
+    elif point == "mid-batch":
+        assert 0 < at_kill["exchange_holds"] < 60 or at_kill["store_pending"] > 0
+    else:  # the first group's answers were back, none persisted
+        assert at_kill["exchange_holds"] >= GROUP_SIZE
+        assert at_kill["store_pending"] == 60
+    # resolving 60 unknown rows: a few queries each; the re-run waits for the send window's
+    # deadline (seconds), never for a store or lock timeout (minutes) -- a bound no load reaches
+    assert result["rerun_requests"] <= 6 * 60 + 80, show(report)
+    assert result["rerun_seconds"] < 120, show(report)
 
 
 def test_hostile_frames_through_batch(tmp_path: Path) -> None:
