@@ -470,7 +470,8 @@ async def test_close_with_a_batch_in_flight_stays_within_budget(tkh: Any) -> Non
     await eventually(lambda: tkh.paper().counters()["requests"] > before, "the order request")
     started = time.monotonic()
     await session.close()
-    assert time.monotonic() - started < 9.0
+    # the close budget, not the exchange's 20 s hold (a loaded machine has ample room)
+    assert time.monotonic() - started < 17.0
     assert session.transport.closed
     with pytest.raises((asyncio.CancelledError, tk.ToolkitError)):
         await task
