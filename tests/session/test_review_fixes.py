@@ -26,6 +26,7 @@ from toolkit.core._exceptions import (
     TransportError,
 )
 from toolkit.core._models import Order, OrderRequest, OrderStatus, Outcome
+from toolkit.runtime import _runner
 from toolkit.store import _journal
 from toolkit.store._journal_rows import to_micros
 
@@ -100,8 +101,8 @@ async def test_connect_reconciles_only_its_own_venue(tkh: Any) -> None:
 
     one = PaperExchange(host="127.0.0.1", port=0, price_mode="fixed", rate_limits=_GENEROUS)
     two = PaperExchange(host="127.0.0.1", port=0, price_mode="fixed", rate_limits=_GENEROUS)
-    await tk._runner.call(one.start())
-    await tk._runner.call(two.start())
+    await _runner.call(one.start())
+    await _runner.call(two.start())
     try:
         k1, s1 = one.create_key()
         k2, s2 = two.create_key()
@@ -130,8 +131,8 @@ async def test_connect_reconciles_only_its_own_venue(tkh: Any) -> None:
         assert one.counters()["orders_by_client_id"] == {cid: 1}
         await a.close()
     finally:
-        await tk._runner.call(one.stop())
-        await tk._runner.call(two.stop())
+        await _runner.call(one.stop())
+        await _runner.call(two.stop())
 
 
 # -- 3. a key of another market -----------------------------------------------------------------
