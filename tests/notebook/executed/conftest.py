@@ -18,7 +18,7 @@ from toolkit.notebook._job import kernel_options
 nbformat = pytest.importorskip("nbformat")
 papermill = pytest.importorskip("papermill")
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 NOTEBOOKS = ROOT / "notebooks"
 KERNEL = "toolkit"
 
