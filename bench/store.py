@@ -163,7 +163,7 @@ class StoreTimer:
 
 
 WRAPPED = (
-    "record_batch", "apply", "finish_batch", "find_batch", "batch_orders", "pending",
+    "record_batch", "apply", "find_batch", "batch_orders", "pending",
     # what a batch awaits: the journal writes, from the call until the commit
     "submit_record_batch", "submit_apply", "submit_claim_unplaced",
 )  # fmt: skip

@@ -31,10 +31,11 @@ LAYERS: dict[str, int] = {
     "toolkit.runtime": 2,
     # 3: the session: settings, reconciliation, the ledger, batch, order operations, registry
     "toolkit.session": 3,
-    # 4: the notebook and the command line, and the public module
+    # 4: the notebook and the command line, the module-level calls (_api) and the public module
     "toolkit.notebook": 4,
     "toolkit._cli": 4,
     "toolkit.__main__": 4,
+    "toolkit._api": 4,
     "toolkit": 4,
 }
 

@@ -26,6 +26,7 @@ from toolkit.core._exceptions import (
     TransportError,
 )
 from toolkit.core._models import Order, OrderRequest, OrderStatus, Outcome
+from toolkit.runtime import _runner
 from toolkit.store import _journal
 from toolkit.store._journal_rows import to_micros
 
@@ -100,8 +101,8 @@ async def test_connect_reconciles_only_its_own_venue(tkh: Any) -> None:
 
     one = PaperExchange(host="127.0.0.1", port=0, price_mode="fixed", rate_limits=_GENEROUS)
     two = PaperExchange(host="127.0.0.1", port=0, price_mode="fixed", rate_limits=_GENEROUS)
-    await tk._runner.call(one.start())
-    await tk._runner.call(two.start())
+    await _runner.call(one.start())
+    await _runner.call(two.start())
     try:
         k1, s1 = one.create_key()
         k2, s2 = two.create_key()
@@ -116,7 +117,7 @@ async def test_connect_reconciles_only_its_own_venue(tkh: Any) -> None:
                 " WHERE client_order_id=?",
                 [to_micros(past), cid],
             )
-        assert a.store.get_batch(frame["batch_id"].iloc[0]).venue == one.url  # type: ignore[union-attr]
+        assert a.store.find_batch("K").venue == one.url  # type: ignore[union-attr]
         await a.close()
         b = await tk.connect("paper", base_url=two.url, api_key=k2, api_secret=s2, stream=False)
         assert b.orders()["status"].tolist() == ["PENDING"]  # venue two knows nothing of it
@@ -130,8 +131,8 @@ async def test_connect_reconciles_only_its_own_venue(tkh: Any) -> None:
         assert one.counters()["orders_by_client_id"] == {cid: 1}
         await a.close()
     finally:
-        await tk._runner.call(one.stop())
-        await tk._runner.call(two.stop())
+        await _runner.call(one.stop())
+        await _runner.call(two.stop())
 
 
 # -- 3. a key of another market -----------------------------------------------------------------
@@ -186,14 +187,16 @@ async def test_a_batch_never_waits_for_duckdb(tkh: Any, monkeypatch: pytest.Monk
     session.store.projection.flush()  # DuckDB holds the warm-up batch
     holder = await _hold_duckdb(path)  # the user's own connection holds the file
     try:
-        frame = await session.batch([tkh.limit(price=str(88000 - i)) for i in range(10)])
+        frame = await session.batch(
+            [tkh.limit(price=str(88000 - i)) for i in range(10)], key="held"
+        )
         assert frame["status"].tolist() == ["NEW"] * 10
         assert writes == ["record the batch", "apply order updates"]
         assert session.orders(batch_id=frame["batch_id"].iloc[0])["status"].tolist() == ["NEW"] * 10
         assert holder.execute("select count(*) from orders").fetchone() == (1,)  # behind
     finally:
         holder.close()
-    batch = session.store.get_batch(frame["batch_id"].iloc[0])
+    batch = session.store.find_batch("held")
     assert batch is not None
     assert batch.counts == {"NEW": 10}
     assert batch.finished_at is not None

@@ -14,6 +14,7 @@ import pytest
 import toolkit as tk
 from toolkit.core import _cutoff
 from toolkit.core._frame import COLUMNS, DTYPES
+from toolkit.runtime import _runner
 from toolkit.session import _config, _connect
 
 from .conftest import HeldPlace, eventually
@@ -426,7 +427,7 @@ async def test_stream_events_go_through_finalize(tkh: Any) -> None:
         symbol="BTCUSDT",
         status=OrderStatus.NEW,
     )
-    [kept] = await tk._runner.call(session.ledger.finalize([stale], "response"))
+    [kept] = await _runner.call(session.ledger.finalize([stale], "response"))
     assert kept.status is OrderStatus.FILLED
     assert kept.key == "streamed"
 

@@ -1,8 +1,8 @@
 """Helper processes for the two-process store tests (run as scripts, not collected by pytest).
 
 python _worker.py write PATH PREFIX N_ORDERS BATCH_SIZE START_AT
-    write N_ORDERS orders in batches (record_batch, apply NEW, finish_batch), starting at the
-    wall-clock time START_AT; prints "done N" at the end
+    write N_ORDERS orders in batches (record_batch, then apply NEW that finishes the batch),
+    starting at the wall-clock time START_AT; prints "done N" at the end
 python _worker.py hold PATH
     hold the store file open (and so DuckDB's lock) until a line arrives on standard input;
     prints "holding" once held
@@ -47,8 +47,7 @@ def write(path: str, prefix: str, n_orders: int, batch_size: int, start_at: floa
         store.record_batch(batch, orders)
         accepted = [dataclasses.replace(o, status=OrderStatus.NEW, order_id=o.client_order_id)
                     for o in orders]  # fmt: skip
-        store.apply(accepted, source="response")
-        store.finish_batch(batch_id, {"NEW": len(orders)})
+        store.apply(accepted, source="response", finish=batch_id)
     store.close()
     print(f"done {n_orders}", flush=True)
 

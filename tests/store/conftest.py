@@ -1,4 +1,6 @@
-"""Fixtures for the store tests: a store in memory and on disk, and an order factory."""
+"""Fixtures for the store tests: a store in memory and on disk, and an order factory; for the
+tests of the research tables and costs through a session, the session tests' fixtures, shared
+(a fresh I/O loop per test, a store in tmp_path, the embedded paper exchange, ``tkh``)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,10 @@ import pytest
 
 from toolkit.core._models import Order, OrderStatus, Outcome
 from toolkit.store._store import BatchRecord, Store
+
+from ..session.conftest import _GENEROUS as _GENEROUS
+from ..session.conftest import _fresh_runtime as _fresh_runtime
+from ..session.conftest import tkh as tkh
 
 NOW = pd.Timestamp("2026-11-25 09:30:00.123456", tz="UTC")
 

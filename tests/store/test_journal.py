@@ -259,7 +259,7 @@ def test_two_processes_projecting_at_once_never_write_an_older_version(tmp_path:
         def run(self, work: Any, what: str, *args: Any, **kw: Any) -> Any:
             if what.startswith("write") and not interleaved:
                 interleaved.append(True)
-                ours.finish_batch("b1", None)  # the batch finishes...
+                ours.apply([], source="response", finish="b1").result(60)  # the batch finishes...
                 theirs_projection.flush()  # ...and the other process projects it first
             return super().run(work, what, *args, **kw)
 

@@ -103,9 +103,9 @@ def test_empty_store_returns_empty_order_frame(store: Store) -> None:
 def test_naive_timestamps_are_taken_as_utc(store: Store, make_orders: MakeOrders) -> None:
     naive = NOW.tz_localize(None)
     orders = [dataclasses.replace(o, created_at=naive) for o in make_orders(1)]
-    store.record_batch(BatchRecord(batch_id="b1", created_at=naive, n_orders=1), orders)
+    store.record_batch(BatchRecord(batch_id="b1", key="k1", created_at=naive, n_orders=1), orders)
     assert store.orders()["created_at"].iloc[0] == NOW
-    batch = store.get_batch("b1")
+    batch = store.find_batch("k1")
     assert batch is not None
     assert batch.created_at == NOW
 
@@ -286,7 +286,7 @@ def test_apply_rejects_an_unknown_source(store: Store) -> None:
 # -- batches ---------------------------------------------------------------------------------------
 
 
-def test_find_batch_finish_batch(store: Store, make_orders: MakeOrders) -> None:
+def test_find_batch_and_finish_it(store: Store, make_orders: MakeOrders) -> None:
     batch = BatchRecord(
         batch_id="b1",
         key="rebalance-2026-11-25",
@@ -298,19 +298,28 @@ def test_find_batch_finish_batch(store: Store, make_orders: MakeOrders) -> None:
         params={"all_or_nothing": False, "market": "spot", "api_key": "SECRET-K"},
         papermill={"run_date": "2026-11-25", "symbols": ["BTCUSDT"]},
     )
-    store.record_batch(batch, make_orders(2, key=batch.key))
+    orders = make_orders(2, key=batch.key)
+    store.record_batch(batch, orders)
     found = store.find_batch("rebalance-2026-11-25")
     assert found == dataclasses.replace(batch, params={"all_or_nothing": False, "market": "spot"})
     assert store.find_batch("other") is None
 
-    store.finish_batch("b1", {"NEW": 1, "REJECTED": 1})
-    finished = store.get_batch("b1")
+    assert found is not None
+    assert (found.counts, found.finished_at) == (None, None)
+
+    # the batch's last answers finish it in the same write (what a batch does)
+    answers = [
+        dataclasses.replace(orders[0], status=OrderStatus.NEW, order_id="1"),
+        dataclasses.replace(orders[1], status=OrderStatus.REJECTED, error_msg="no"),
+    ]
+    store.apply(answers, source="response", finish="b1")
+    finished = store.find_batch("rebalance-2026-11-25")
     assert finished is not None
     assert finished.counts == {"NEW": 1, "REJECTED": 1}
     assert finished.finished_at is not None
     assert finished.finished_at >= NOW
     with pytest.raises(StoreError, match="no batch 'zz'"):
-        store.finish_batch("zz", {})
+        store.apply([], source="response", finish="zz")
 
 
 def test_batch_orders_come_back_by_position(
@@ -540,14 +549,14 @@ def test_secrets_never_reach_the_store_file(tmp_path: Path, make_orders: MakeOrd
     raw = {"status": "NEW", "apiKey": secret, "req": {"signature": secret, "api_secret": secret}}
     (order,) = make_orders(1, raw=raw)
     batch = BatchRecord(
-        batch_id="b1", created_at=NOW, n_orders=1,
+        batch_id="b1", key="k1", created_at=NOW, n_orders=1,
         params={"api_key": secret, "qty": 1}, papermill={"API_SECRET": secret},
     )  # fmt: skip
     store.record_batch(batch, [order])
     store.apply([dataclasses.replace(order, status=OrderStatus.NEW)], source="response")
     (stored,) = store.batch_orders("b1")
     assert stored.raw == {"status": "NEW", "req": {}}
-    found = store.get_batch("b1")
+    found = store.find_batch("k1")
     assert found is not None
     assert found.params == {"qty": 1}
     assert found.papermill == {}

@@ -83,7 +83,7 @@ def test_apply_can_finish_the_batch_in_the_same_write(
         for i, o in enumerate(orders)
     ]
     store.apply(done[:2], source="response", finish="b1")
-    batch = store.get_batch("b1")
+    batch = store.find_batch("k1")
     assert batch is not None
     assert batch.finished_at is not None
     assert batch.counts == {"NEW": 2, "PENDING": 1}

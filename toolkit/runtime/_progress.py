@@ -6,6 +6,8 @@ starts or stops holding requests back (:meth:`paced`, a
 :meth:`~toolkit.binance._ratelimit.RateLimiter.watch` listener). The bar itself -- ``tqdm.auto``: a
 widget in Jupyter and Voilà, text on a terminal -- lives on the *caller's* side and is only
 touched there, through the caller's dispatcher (see :func:`toolkit.runtime._runner.ui_dispatcher`).
+A long candle load reports to the same kind of bar, counting candles: the session hands
+:func:`caller_bar` to the store's ``load_candles``, which only reports.
 
 **The rate is the average since the batch began sending** (answers / elapsed), computed here
 from an injected clock and shown as the bar's postfix (``"25.0 orders/s"``); tqdm's own rate is
@@ -45,7 +47,9 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-__all__ = ["PACED", "Bar", "Progress", "ProgressOption", "adopt", "tqdm_bar"]
+from . import _runner
+
+__all__ = ["PACED", "Bar", "Progress", "ProgressOption", "adopt", "caller_bar", "tqdm_bar"]
 
 #: What the bar says while the client-side rate limiter holds requests back.
 PACED = "paced by rate limit"
@@ -227,3 +231,18 @@ class Progress:
     def _finish(self) -> None:
         if self._bar is not None and self._close_bar:
             self._bar.close()
+
+
+def caller_bar(total: int, desc: str, *, unit: str = "order") -> Progress | None:
+    """A :class:`Progress` of ``total`` units of work on the I/O loop, drawn on the side of the
+    caller that waits for it; ``None`` when nobody waits on another side (a background task) or
+    there is nothing to count.
+
+    Example::
+
+        load_candles(..., progress=functools.partial(caller_bar, desc="candles 1m", unit="candle"))
+    """
+    dispatch = _runner.ui_dispatcher()
+    if dispatch is None or total == 0:
+        return None
+    return Progress(dispatch, total, desc, unit=unit)

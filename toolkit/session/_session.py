@@ -24,6 +24,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import threading
@@ -54,7 +55,7 @@ from ..core._rules import SymbolRules
 from ..runtime import _runner
 from ..runtime._embedded import embedded_paper
 from ..runtime._events import Callback, Publisher, Subscription
-from ..runtime._progress import ProgressOption
+from ..runtime._progress import ProgressOption, caller_bar
 from ..store._costs import CostReport, compute, read_inputs
 from ..store._positions import snapshot
 from ..store._research import (
@@ -693,7 +694,8 @@ class Session:
             begin = to_millis(start) if start is not None else default_start(interval, stop)
             return await load_candles(
                 self.adapter, self._duckdb, venue=self.venue, symbols=names, interval=interval,
-                start=begin, end=stop,
+                start=begin, end=stop, progress=functools.partial(
+                    caller_bar, desc=f"candles {interval}", unit="candle"),
             )  # fmt: skip
 
         return await self._call(work)

@@ -713,10 +713,6 @@ class Journal:
             return done
         return self._enqueue(work, "claim orders not placed", durable=True, rows=len(ids))
 
-    def finish_batch(self, batch_id: str, counts: Mapping[str, int] | None) -> None:
-        """Record a batch's outcome counts (``None``: of its stored rows) and finish time."""
-        self._submit(lambda con: self._finish(con, batch_id, counts), "finish the batch")
-
     def _finish(
         self, con: sqlite3.Connection, batch_id: str, counts: Mapping[str, int] | None
     ) -> None:

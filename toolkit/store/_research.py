@@ -23,7 +23,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 import pandas as pd
@@ -37,16 +37,13 @@ from ..binance._marketdata import (
 )
 from ..core._adapter import ExchangeAdapter
 from ..core._exceptions import InputError
-from ..runtime import _runner
-from ..runtime._progress import Progress as Bar
-
-Progress = Callable[[int], None]
 
 __all__ = [
     "CANDLES_DDL",
     "FILLS_DDL",
     "FILL_COLUMNS",
     "PAGES_FOR_A_BAR",
+    "LoadProgress",
     "candle_ranges",
     "checked_interval",
     "default_start",
@@ -322,17 +319,19 @@ async def sync_fills(
     return added
 
 
-#: A candle load of more pages than this shows a progress bar (when someone waits on it).
+#: A candle load of more pages than this asks its caller for a progress bar.
 PAGES_FOR_A_BAR = 5
 
 
-def _candle_bar(total: int, page_size: int, desc: str) -> Bar | None:
-    """A bar of candles loaded when the load is more than :data:`PAGES_FOR_A_BAR` pages and a
-    caller waits on it (the batch's bar, counting candles)."""
-    dispatch = _runner.ui_dispatcher()
-    if dispatch is None or total <= PAGES_FOR_A_BAR * page_size:
-        return None
-    return Bar(dispatch, total, desc, unit="candle")
+class LoadProgress(Protocol):
+    """What a candle load reports to: the caller's bar (the session hands in the batch's
+    :class:`~toolkit.runtime._progress.Progress`, counting candles). The store draws nothing."""
+
+    def advance(self, n: int) -> None:
+        """``n`` more candles are in."""
+
+    def close(self) -> None:
+        """The load is over (done or failed)."""
 
 
 async def load_candles(
@@ -344,10 +343,13 @@ async def load_candles(
     interval: str,
     start: int,
     end: int,
-    progress: Progress | None = None,
+    progress: Callable[[int], LoadProgress | None] | None = None,
 ) -> pd.DataFrame:
     """Candles of ``symbols`` opening in ``[start, end]`` (ms): what the store lacks is fetched
-    (paged at the exchange's page size) and written, then all of it is read back."""
+    (paged at the exchange's page size) and written, then all of it is read back.
+
+    A load of more than :data:`PAGES_FOR_A_BAR` pages calls ``progress(expected candles)``;
+    what that returns (``None``: nothing to report to) hears of every page and the end."""
     market = adapter.market.value
     todo: list[tuple[str, int, int]] = []
     for symbol in symbols:
@@ -359,15 +361,15 @@ async def load_candles(
         todo += [(symbol, a, b) for a, b in await db(ranges)]
     step = INTERVALS[interval]
     expected = sum((b - a) // step + 1 for _, a, b in todo)
-    bar = _candle_bar(expected, kline_page_size(market), f"candles {interval}")
+    bar: LoadProgress | None = None
+    if progress is not None and expected > PAGES_FOR_A_BAR * kline_page_size(market):
+        bar = progress(expected)
     try:
         for symbol, a, b in todo:
             done = 0
 
             def advance(rows: int) -> None:
                 nonlocal done
-                if progress is not None:
-                    progress(rows)
                 if bar is not None:
                     bar.advance(rows - done)
                 done = rows

@@ -291,8 +291,8 @@ class Store:
         always replaced. An update that changes nothing writes nothing. If one client order id
         appears several times, its last state wins. ``venue`` is recorded for orders new to the
         store (a stored order keeps its venue). ``finish`` (a batch id) also finishes that
-        batch in the same transaction: its outcome counts by status and its finish time, as
-        :meth:`finish_batch` does.
+        batch in the same transaction: its outcome counts by status (of its stored rows) and
+        its finish time (``StoreError`` if there is no such batch).
 
         Example::
 
@@ -340,15 +340,6 @@ class Store:
         """:meth:`claim_unplaced` without waiting (resolves once the claim is on disk)."""
         return self._journal.claim_unplaced(batch_id, client_order_ids, not_after)
 
-    def finish_batch(self, batch_id: str, counts: Mapping[str, int]) -> None:
-        """Store the batch's outcome counts (e.g. ``{"NEW": 98, "REJECTED": 2}``) and finish time.
-
-        Example::
-
-            store.finish_batch(bid, {"NEW": 98, "REJECTED": 2})
-        """
-        self._journal.finish_batch(batch_id, counts)
-
     # -- the halt flag: shared by every process using the store ---------------------------------
 
     def halt(self, reason: str) -> Halt:
@@ -382,15 +373,6 @@ class Store:
                 stored = store.batch_orders(prev.batch_id)
         """
         return self._journal.find_batch(key)
-
-    def get_batch(self, batch_id: str) -> BatchRecord | None:
-        """The batch with ``batch_id``, or ``None``.
-
-        Example::
-
-            store.get_batch(bid).counts
-        """
-        return self._journal.batch("batch_id", batch_id)
 
     def batch_orders(self, batch_id: str) -> list[Order]:
         """The stored orders of a batch, in input order (by position).

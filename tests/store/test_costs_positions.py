@@ -14,6 +14,7 @@ import pytest
 
 import toolkit as tk
 from toolkit.paper import FaultConfig, PaperExchange
+from toolkit.runtime import _runner
 from toolkit.store._costs import COST_DTYPES
 
 from .conftest import _GENEROUS
@@ -43,11 +44,11 @@ async def _poll(what: str, check: Any, bound: float = 60.0) -> Any:
 async def fee_paper() -> AsyncIterator[PaperExchange]:
     """A paper exchange of its own, with a 0.1% commission, fixed prices, generous limits."""
     exchange = PaperExchange(price_mode="fixed", rate_limits=_GENEROUS, fee_rate="0.001")
-    await tk._runner.call(exchange.start())
+    await _runner.call(exchange.start())
     try:
         yield exchange
     finally:
-        await tk._runner.call(exchange.stop())
+        await _runner.call(exchange.stop())
 
 
 async def _connect(exchange: PaperExchange, **settings: Any) -> tuple[tk.Session, str]:
@@ -234,7 +235,7 @@ async def test_fills_add_up_under_fault_injection(tkh: Any) -> None:
         seed=16,
     )
     exchange = PaperExchange(price_mode="fixed", rate_limits=_GENEROUS, faults=faults)
-    await tk._runner.call(exchange.start())
+    await _runner.call(exchange.start())
     try:
         session, key = await _connect(exchange, sync_fills=False)
         rows = [
@@ -272,7 +273,7 @@ async def test_fills_add_up_under_fault_injection(tkh: Any) -> None:
         assert set(fills["trade_id"]) == truth
         await session.close()
     finally:
-        await tk._runner.call(exchange.stop())
+        await _runner.call(exchange.stop())
 
 
 @pytest.mark.parametrize("market", ["spot", "usdm"])

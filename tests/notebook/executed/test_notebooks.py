@@ -75,9 +75,7 @@ def test_notebooks_are_stored_without_outputs() -> None:
                 assert cell["execution_count"] is None, path.name
 
 
-def test_rebalance_places_once_per_key(
-    run_notebook: Any, exchange: Any, tmp_path: Path
-) -> None:
+def test_rebalance_places_once_per_key(run_notebook: Any, exchange: Any, tmp_path: Path) -> None:
     first = run_notebook("rebalance.ipynb", "first.ipynb", **job(exchange, key="2026-11-25"))
     placed = placed_at_exchange(exchange)
     assert len(placed) == 2
@@ -91,8 +89,9 @@ def test_rebalance_places_once_per_key(
 
     # A new key with new targets places the new difference: buy BTC, sell ETH.
     targets = {"BTC": 0.5, "ETH": 0.2, "USDT": 0.3}
-    new = run_notebook("rebalance.ipynb", "new.ipynb",
-                       **job(exchange, key="2026-11-26", targets=targets))
+    new = run_notebook(
+        "rebalance.ipynb", "new.ipynb", **job(exchange, key="2026-11-26", targets=targets)
+    )
     now = placed_at_exchange(exchange)
     assert len(now) == 4
     assert set(now.values()) == {1}
@@ -133,9 +132,21 @@ def test_strict_run_with_an_invalid_target_fails_naming_the_row(
     """Through the CLI, as a scheduler runs it: non-zero exit, the row and reason in the message."""
     out = tmp_path / "strict.ipynb"
     params = job(exchange, key="bad", targets={"BTC": 0.3, "FOO": 0.1, "USDT": 0.6})
-    args = [sys.executable, "-m", "papermill", str(NOTEBOOKS / "rebalance.ipynb"), str(out),
-            "-k", "toolkit", "--engine", "toolkit", "--cwd", str(tmp_path),
-            "-y", json.dumps(params)]
+    args = [
+        sys.executable,
+        "-m",
+        "papermill",
+        str(NOTEBOOKS / "rebalance.ipynb"),
+        str(out),
+        "-k",
+        "toolkit",
+        "--engine",
+        "toolkit",
+        "--cwd",
+        str(tmp_path),
+        "-y",
+        json.dumps(params),
+    ]
     proc = subprocess.run(args, capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert proc.returncode != 0
     assert "without encryption" not in proc.stderr  # the toolkit engine: the kernel on IPC
@@ -184,9 +195,9 @@ def _weights(text: str) -> dict[str, dict[str, float]]:
     lines = [line for line in text.splitlines() if line.strip()]
     start = next(i for i, line in enumerate(lines) if line.startswith("targets and weights"))
     header = lines[start + 1].split()
-    assert header == ["target", "before", "after"], lines[start:start + 6]
+    assert header == ["target", "before", "after"], lines[start : start + 6]
     table: dict[str, dict[str, float]] = {name: {} for name in header}
-    for line in lines[start + 3:]:
+    for line in lines[start + 3 :]:
         parts = line.split()
         if len(parts) != 4:
             break
@@ -195,13 +206,12 @@ def _weights(text: str) -> dict[str, dict[str, float]]:
     return table
 
 
-def test_unknown_parameter_fails_before_anything_runs(
-    run_notebook: Any, exchange: Any
-) -> None:
+def test_unknown_parameter_fails_before_anything_runs(run_notebook: Any, exchange: Any) -> None:
     """A misspelt ``-p taregts ...`` fails naming it, instead of running with the defaults."""
     with pytest.raises(papermill.PapermillExecutionError) as info:
-        run_notebook("rebalance.ipynb", **job(exchange, key="typo",
-                                                 taregts={"BTC": 0.5, "USDT": 0.5}))
+        run_notebook(
+            "rebalance.ipynb", **job(exchange, key="typo", taregts={"BTC": 0.5, "USDT": 0.5})
+        )
     assert info.value.ename == "ConfigError"
     assert "unknown parameter 'taregts' (did you mean 'targets'?)" in info.value.evalue
     assert "key, market, min_trade" in info.value.evalue  # the declared ones are listed

@@ -5,7 +5,8 @@ The blocks are taken from the README as written and run the way a reader would r
 * ``python`` blocks, in order, as the cells of one notebook in the project's kernel (top-level
   ``await`` works there, as in Jupyter);
 * ``bash`` blocks: each ``python -m toolkit paper ...`` line starts a paper exchange that must
-  come up and print where it listens; the ``papermill`` commands run the rebalance and research notebooks;
+  come up and print where it listens; the ``papermill`` commands run the rebalance and research
+  notebooks;
 * the ``cron`` block: the schedule fields are checked and the command runs through ``bash``
   with the crontab's environment.
 
@@ -111,7 +112,8 @@ def test_every_block_is_covered() -> None:
     bash = blocks("bash")
     assert all(
         line.startswith(("python -m toolkit paper", "papermill ", "    "))
-        for block in bash for line in block.splitlines()
+        for block in bash
+        for line in block.splitlines()
     ), bash
 
 
@@ -127,14 +129,23 @@ def test_python_blocks_run_in_one_notebook(tmp_path: Path) -> None:
         source = tmp_path / "readme.ipynb"
         nbformat.write(notebook, source)
         out = tmp_path / "readme.out.ipynb"
-        papermill.execute_notebook(str(source), str(out), kernel_name="toolkit",
-                                   cwd=str(tmp_path), progress_bar=False, **kernel_options())
+        papermill.execute_notebook(
+            str(source),
+            str(out),
+            kernel_name="toolkit",
+            cwd=str(tmp_path),
+            progress_bar=False,
+            **kernel_options(),
+        )
     finally:
         stop(server)
     done = nbformat.read(out, as_version=4)
     first, quickstart = (
-        "\n".join(str(value) for o in cell.outputs
-                  for value in (o.get("text", ""), *o.get("data", {}).values()))
+        "\n".join(
+            str(value)
+            for o in cell.outputs
+            for value in (o.get("text", ""), *o.get("data", {}).values())
+        )
         for cell in done.cells[:2]
     )
     assert "tk-snapshot" in first  # the intro ends with the panel, its static copy has rows
@@ -145,8 +156,12 @@ def test_python_blocks_run_in_one_notebook(tmp_path: Path) -> None:
 
 
 def test_paper_commands_start() -> None:
-    commands = [line for block in blocks("bash") for line in block.splitlines()
-                if line.startswith("python -m toolkit paper")]
+    commands = [
+        line
+        for block in blocks("bash")
+        for line in block.splitlines()
+        if line.startswith("python -m toolkit paper")
+    ]
     assert len(commands) == 4
     for command in commands:
         port = free_port()
@@ -162,7 +177,11 @@ def test_papermill_command_runs(project_dir: Path, standalone: Any) -> None:
     command = adapt(block.replace("\\\n", " "), free_port(), standalone.url)
     proc = subprocess.run(
         [".venv/bin/" + command.split(" ", 1)[0], *shlex.split(command)[1:]],
-        cwd=project_dir, capture_output=True, text=True, timeout=300, check=False,
+        cwd=project_dir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert "without encryption" not in proc.stderr
@@ -176,7 +195,11 @@ def test_research_papermill_command_runs(project_dir: Path) -> None:
     command = block.replace("\\\n", " ").strip()
     proc = subprocess.run(
         [".venv/bin/" + command.split(" ", 1)[0], *shlex.split(command)[1:]],
-        cwd=project_dir, capture_output=True, text=True, timeout=300, check=False,
+        cwd=project_dir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     out = nbformat.read(project_dir / "runs" / "research.ipynb", as_version=4)
@@ -200,8 +223,9 @@ def test_cron_entry_runs(project_dir: Path, standalone: Any) -> None:
     assert fields[:5] == ["5", "0", "*", "*", "*"]  # 00:05 every day
     command = fields[5].replace("\\%", "%").replace("cd /srv/toolkit", f"cd {project_dir}")
     command = adapt(command, free_port(), standalone.url)
-    proc = subprocess.run(["bash", "-c", command], env=env, capture_output=True, text=True,
-                          timeout=300, check=False)
+    proc = subprocess.run(
+        ["bash", "-c", command], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
     today = dt.datetime.now(dt.timezone.utc).date().isoformat()
     log = (project_dir / "runs" / "cron.log").read_text()
     assert proc.returncode == 0, log

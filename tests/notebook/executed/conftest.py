@@ -18,7 +18,7 @@ from toolkit.notebook._job import kernel_options
 nbformat = pytest.importorskip("nbformat")
 papermill = pytest.importorskip("papermill")
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 NOTEBOOKS = ROOT / "notebooks"
 KERNEL = "toolkit"
 
@@ -50,8 +50,13 @@ class Run:
 def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Kernels inherit this process's environment: a tmp store, no keys, no run parameters."""
     monkeypatch.setenv("TOOLKIT_STORE", str(tmp_path / "toolkit.duckdb"))
-    for name in ("TOOLKIT_API_KEY", "TOOLKIT_API_SECRET", "TOOLKIT_RUN_PARAMS",
-                 "TOOLKIT_PANEL_URL", "TOOLKIT_PANEL_DEMO_ORDERS"):
+    for name in (
+        "TOOLKIT_API_KEY",
+        "TOOLKIT_API_SECRET",
+        "TOOLKIT_RUN_PARAMS",
+        "TOOLKIT_PANEL_URL",
+        "TOOLKIT_PANEL_DEMO_ORDERS",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -79,4 +84,3 @@ def run_notebook(tmp_path: Path) -> Any:
         return Run(output)
 
     return run
-

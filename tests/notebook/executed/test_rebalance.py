@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from decimal import Decimal
-
 from typing import Any
 
 import pandas as pd
@@ -21,8 +20,12 @@ BALANCES = {"BTC": D("1"), "ETH": D("10"), "USDT": D("100000"), "SOL": D("200")}
 
 def rules(symbol: str, step: str, min_notional: str = "5") -> SymbolRules:
     return SymbolRules(
-        symbol=symbol, market=Market.SPOT, status="TRADING", base_asset=symbol[:-4],
-        quote_asset="USDT", lot=LotRule("LOT_SIZE", D(step), D("9000"), D(step)),
+        symbol=symbol,
+        market=Market.SPOT,
+        status="TRADING",
+        base_asset=symbol[:-4],
+        quote_asset="USDT",
+        lot=LotRule("LOT_SIZE", D(step), D("9000"), D(step)),
         min_notional=D(min_notional),
     )
 
@@ -53,8 +56,10 @@ def test_moves_the_target_assets_to_their_weights() -> None:
 def test_the_orders_are_a_valid_batch_input() -> None:
     plan = rebalance_orders({"BTC": 0.4, "ETH": 0.3, "USDT": 0.3}, BALANCES, PRICES, rules=RULES)
     rows = read_orders(plan.loc[plan.send, ORDER_COLUMNS])
-    assert [(r.symbol, r.side and r.side.value, r.type and r.type.value, r.qty, r.quote_qty, r.problems)
-            for r in rows] == [
+    assert [
+        (r.symbol, r.side and r.side.value, r.type and r.type.value, r.qty, r.quote_qty, r.problems)
+        for r in rows
+    ] == [
         ("BTCUSDT", "sell", "market", D("0.02222"), None, ()),
         ("ETHUSDT", "buy", "market", None, D("36000.0"), ()),
     ]
@@ -66,15 +71,21 @@ def test_differences_below_the_minimum_are_skipped() -> None:
     btc = by_asset(plan)["BTC"]
     assert not btc["send"]
     assert "below the minimum 5 USDT" in str(btc["note"])
-    plan = rebalance_orders({"BTC": 0.5, "USDT": 0.5}, {"BTC": D("1"), "USDT": D("92000")},
-                            PRICES, rules=RULES, min_trade=2000)
+    plan = rebalance_orders(
+        {"BTC": 0.5, "USDT": 0.5},
+        {"BTC": D("1"), "USDT": D("92000")},
+        PRICES,
+        rules=RULES,
+        min_trade=2000,
+    )
     assert not plan.send.any()  # 1,000 USDT off, below min_trade
 
 
 def test_a_sell_floored_below_the_minimum_is_skipped() -> None:
     coarse = {"BTCUSDT": rules("BTCUSDT", "0.1")}
-    plan = rebalance_orders({"BTC": 0.49, "USDT": 0.51}, {"BTC": D("1"), "USDT": D("90000")},
-                            PRICES, rules=coarse)  # sell 0.02 BTC -> floored to 0
+    plan = rebalance_orders(
+        {"BTC": 0.49, "USDT": 0.51}, {"BTC": D("1"), "USDT": D("90000")}, PRICES, rules=coarse
+    )  # sell 0.02 BTC -> floored to 0
     btc = by_asset(plan)["BTC"]
     assert not btc["send"]
     assert "floored" in str(btc["note"])
@@ -116,8 +127,7 @@ def test_bad_weights_raise(targets: dict[str, object], match: str) -> None:
 
 
 def test_asset_names_are_case_insensitive_and_on_target_sends_nothing() -> None:
-    plan = rebalance_orders({"btc": 0.5, "usdt": 0.5}, {"BTC": D("1"), "USDT": D("90000")},
-                            PRICES)
+    plan = rebalance_orders({"btc": 0.5, "usdt": 0.5}, {"BTC": D("1"), "USDT": D("90000")}, PRICES)
     assert plan.asset.tolist() == ["BTC", "USDT"]
     assert not plan.send.any()
     assert by_asset(plan)["BTC"]["note"] == "on target"

@@ -1,6 +1,6 @@
 """The panel's widget logic against a small fake session (no exchange, no I/O thread).
 
-Time is a :class:`~tests.panel.clock.FakeClock`: renders, ticks, lingering rows and polls happen
+Time is a :class:`~tests.notebook.clock.FakeClock`: renders, ticks, lingering rows and polls happen
 when a test advances it, never because the machine was fast or slow.
 """
 

@@ -15,10 +15,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from .conftest import ROOT
-
 
 
 def _get(url: str) -> Any:
@@ -36,10 +33,14 @@ def test_make_lab_serves_the_notebooks_with_the_toolkit_kernel() -> None:
     args = f"--no-browser --ServerApp.port={port} --IdentityProvider.token={token}"
     venv = Path(sys.executable).parent.parent  # this test's venv; -o: used as it is (a test
     # never reinstalls it, even where pyproject.toml is newer than its stamp)
-    command = ["make", "-s", f"VENV={venv}", "-o", f"{venv}/.installed", "lab",
-               f"LAB_ARGS={args}"]
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    command = ["make", "-s", f"VENV={venv}", "-o", f"{venv}/.installed", "lab", f"LAB_ARGS={args}"]
+    proc = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         base = f"http://127.0.0.1:{port}/api"
         deadline = time.monotonic() + 120  # a bound for a hung server, not a timing assumption

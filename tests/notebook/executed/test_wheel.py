@@ -22,10 +22,18 @@ UV = Path(sys.executable).parent / "uv"
 @pytest.mark.slow
 @pytest.mark.skipif(not UV.exists(), reason="uv is installed in the project's venv by make")
 def test_demo_runs_from_a_wheel_in_a_fresh_venv(tmp_path: Path) -> None:
-    def run(*args: str | Path, cwd: Path | None = None,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(a) for a in args], capture_output=True, text=True,
-                              timeout=300, check=False, cwd=cwd, env=env)
+    def run(
+        *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(a) for a in args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+            cwd=cwd,
+            env=env,
+        )
 
     dist = tmp_path / "dist"
     # sdist first, then the wheel from the unpacked sdist (as pip does from PyPI): the source
@@ -41,8 +49,11 @@ def test_demo_runs_from_a_wheel_in_a_fresh_venv(tmp_path: Path) -> None:
 
     work = tmp_path / "work"
     work.mkdir()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TOOLKIT_", "VIRTUAL_ENV", "PYTHON", "JUPYTER"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TOOLKIT_", "VIRTUAL_ENV", "PYTHON", "JUPYTER"))
+    }
     env["TOOLKIT_STORE"] = str(work / "toolkit.duckdb")
     where = run(python, "-c", "import toolkit; print(toolkit.__file__)", cwd=work, env=env)
     assert Path(where.stdout.strip()).is_relative_to(venv), where  # the wheel, not the tree
