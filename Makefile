@@ -58,11 +58,21 @@ loop-matrix: $(VENV)/.installed
 	  v=$$($$py -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
 	  env=.venv-$$v; \
 	  if [ ! -f $$env/.installed ] || [ pyproject.toml -nt $$env/.installed ]; then \
-	    $(UV) venv -q -p $$py $$env && $(UV) pip install -q -p $$env/bin/python -e '.[test]' && touch $$env/.installed || exit 1; \
+	    $(UV) venv -q --clear -p $$py $$env && $(UV) pip install -q -p $$env/bin/python -e '.[test]' && touch $$env/.installed || exit 1; \
 	  fi; \
-	  echo "== loop tests on Python $$v"; \
-	  $$env/bin/python -m pytest -m loop -q -p no:cacheprovider -n 2 || exit 1; \
 	done
+	@# both Pythons at once (the loop tests mostly wait on sockets); each one's output in turn
+	@logs=$$(mktemp -d); pids=""; \
+	for py in "$(PY_OLDEST)" "$(PY_NEWEST)"; do \
+	  v=$$($$py -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	  .venv-$$v/bin/python -m pytest -m loop -q -p no:cacheprovider -n 2 > $$logs/$$v.log 2>&1 & \
+	  pids="$$pids $$v:$$!"; \
+	done; \
+	rc=0; for pv in $$pids; do \
+	  v=$${pv%%:*}; wait $${pv#*:} || rc=1; \
+	  echo "== loop tests on Python $$v"; cat $$logs/$$v.log; \
+	done; \
+	rm -rf $$logs; exit $$rc
 
 test: lint pytest loop-matrix
 
