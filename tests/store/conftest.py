@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from toolkit.core._models import Order, OrderStatus, Outcome
+from toolkit.core._models import Market, Order, OrderStatus, OrderType, Outcome, Side
 from toolkit.store._store import BatchRecord, Store
 
 NOW = pd.Timestamp("2026-11-25 09:30:00.123456", tz="UTC")
@@ -41,10 +41,10 @@ def _make_orders(
         Order(
             client_order_id=f"{prefix}-{i}",
             exchange="paper",
-            market="spot",
+            market=Market.SPOT,
             symbol=symbol,
-            side="buy" if i % 2 == 0 else "sell",
-            type="limit",
+            side=Side.BUY if i % 2 == 0 else Side.SELL,
+            type=OrderType.LIMIT,
             status=status,
             time_in_force="GTC",
             price=90000.0 + i,

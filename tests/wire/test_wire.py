@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from decimal import Decimal
 
 import pandas as pd
@@ -229,3 +230,31 @@ def test_element_error() -> None:
     assert element_error(FUTURES_ORDER) is None
     assert element_error({"code": 200, "msg": "ok"}) is None
     assert element_error("garbage") == (None, "unexpected batch element: garbage")
+
+
+def test_side_type_and_market_are_the_request_enums_that_read_as_text() -> None:
+    order = parse_order(SPOT_RESULT, market=Market.SPOT, exchange="binance")
+    assert order.market is Market.SPOT
+    assert (order.side, order.type) == (Side.SELL, OrderType.MARKET)
+    assert order.side is Side.SELL
+    assert order.type is OrderType.MARKET
+    # text enums: they compare, hash, print and format as the text users saw before
+    assert (order.side == "sell", order.type == "market", order.market == "spot") == (
+        True, True, True,
+    )  # fmt: skip
+    assert {"sell": 1}[order.side] == 1
+    assert (str(order.side), f"{order.type}", f"{order.market:>5}") == ("sell", "market", " spot")
+    assert "market='spot', symbol='BTCUSDT', side='sell', type='market'" in repr(order)
+    pending = order_from_request(req(1, Market.USDM), exchange="paper")
+    assert (pending.market, pending.side, pending.type) == (Market.USDM, Side.BUY, OrderType.LIMIT)
+
+
+def test_an_order_type_the_exchange_adds_later_stays_readable() -> None:
+    order = parse_order(dict(SPOT_RESULT, type="NEW_KIND"), market=Market.SPOT, exchange="x")
+    assert isinstance(order.type, OrderType)
+    assert order.type == "new_kind"
+    assert order.type is OrderType.from_exchange("new_kind")  # made once, then found
+    assert "new_kind" not in [t.value for t in OrderType]  # not a member of the vocabulary
+    with pytest.raises(ValueError, match="not a valid OrderType"):
+        OrderType("new_kind")  # what a user may ask for: members only
+    assert pickle.loads(pickle.dumps(order)) == order

@@ -26,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..core._models import Market, Order, OrderRequest, OrderStatus, Outcome
+from ..core._models import Market, Order, OrderRequest, OrderStatus, OrderType, Outcome, Side
 from ._codes import error_parts
 from ._signing import wire_value
 
@@ -126,8 +126,22 @@ def _text(value: Any) -> str | None:
     return None if value is None or value == "" else str(value)
 
 
-def _lower(value: Any) -> str | None:
-    return None if value is None or value == "" else str(value).lower()
+#: Wire text -> our enum member: one dict look-up per answer instead of an ``Enum(value)``
+#: call (a value no member has, an order type added later, takes the slow way once).
+_SIDES: dict[Any, Side] = {m.value.upper(): m for m in Side}
+_TYPES: dict[Any, OrderType] = {m.value.upper(): m for m in OrderType}
+
+
+def _side(value: Any) -> Side | None:
+    if value is None or value == "":
+        return None
+    return _SIDES.get(value) or Side.from_exchange(str(value).lower())
+
+
+def _type(value: Any) -> OrderType | None:
+    if value is None or value == "":
+        return None
+    return _TYPES.get(value) or OrderType.from_exchange(str(value).lower())
 
 
 def _flag(value: Any) -> bool | None:
@@ -157,8 +171,8 @@ _CONVERT: dict[str, Callable[[Any], Any]] = {
     "client_order_id": _text,
     "order_id": _text,
     "symbol": _text,
-    "side": _lower,
-    "type": _lower,
+    "side": _side,
+    "type": _type,
     "time_in_force": _text,
     "status": _text,
     "price": _nonzero,
@@ -215,7 +229,7 @@ def parse_order(
         _fill_from_request(values, request)
     if not values["client_order_id"] or not values["symbol"]:
         raise ValueError("order payload has no clientOrderId or symbol")
-    return Order(exchange=exchange, market=market.value, raw=dict(payload), **values)
+    return Order(exchange=exchange, market=market, raw=dict(payload), **values)
 
 
 def _fill_from_request(values: dict[str, Any], request: OrderRequest) -> None:
@@ -225,9 +239,9 @@ def _fill_from_request(values: dict[str, Any], request: OrderRequest) -> None:
     if values["symbol"] is None:
         values["symbol"] = request.symbol
     if values["side"] is None:
-        values["side"] = request.side.value
+        values["side"] = request.side
     if values["type"] is None:
-        values["type"] = request.type.value
+        values["type"] = request.type
     if values["time_in_force"] is None and request.time_in_force:
         values["time_in_force"] = request.time_in_force.value
     for name in ("price", "stop_price", "qty"):
@@ -255,10 +269,10 @@ def order_from_request(
     return Order(
         client_order_id=request.client_order_id,
         exchange=exchange,
-        market=request.market.value,
+        market=request.market,
         symbol=request.symbol,
-        side=request.side.value,
-        type=request.type.value,
+        side=request.side,
+        type=request.type,
         status=status,
         time_in_force=request.time_in_force.value if request.time_in_force else None,
         price=num(request.price),

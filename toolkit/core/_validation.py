@@ -675,10 +675,10 @@ def _finish(
     order = Order(
         client_order_id=d.client_order_id,
         exchange=exchange,
-        market=market.value,
+        market=market,
         symbol=row.symbol or "",
-        side=row.side.value if row.side else None,
-        type=d.type.value if d.type else None,
+        side=row.side,
+        type=d.type,
         status=OrderStatus.PENDING if valid else OrderStatus.INVALID,
         time_in_force=tif.value if tif else None,
         price=_float(row.price),
