@@ -184,9 +184,13 @@ _CONVERT: dict[str, Callable[[Any], Any]] = {
     "created_at": _millis,
     "updated_at": _millis,
 }
-# ORDER_FIELDS and _CONVERT joined once, so parse_order walks one flat table per answer.
-_PLAN: tuple[tuple[str, tuple[str, ...], Callable[[Any], Any]], ...] = tuple(
-    (name, keys, _CONVERT[name]) for name, keys in ORDER_FIELDS.items()
+# ORDER_FIELDS and _CONVERT joined once, so parse_order walks two flat tables per answer: the
+# fields with one wire key, then those with several spellings (first present wins).
+_PLAN_ONE: tuple[tuple[str, str, Callable[[Any], Any]], ...] = tuple(
+    (name, keys[0], _CONVERT[name]) for name, keys in ORDER_FIELDS.items() if len(keys) == 1
+)
+_PLAN_ANY: tuple[tuple[str, tuple[str, ...], Callable[[Any], Any]], ...] = tuple(
+    (name, keys, _CONVERT[name]) for name, keys in ORDER_FIELDS.items() if len(keys) > 1
 )
 
 
@@ -208,17 +212,26 @@ def parse_order(
 
     ``request`` fills what a short answer leaves out (side, type, price, qty of an ACK answer).
     """
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {"exchange": exchange, "market": market}
     get = payload.get
-    for name, keys, convert in _PLAN:
-        raw = None
-        for key in keys:  # first key present wins (inlined: this runs 15 times per answer)
+    # every conversion takes None to None: a key not sent costs no call
+    for name, key, convert in _PLAN_ONE:
+        raw = get(key)
+        values[name] = None if raw is None else convert(raw)
+    for name, keys, convert in _PLAN_ANY:
+        for key in keys:
             raw = get(key)
             if raw is not None:
+                values[name] = convert(raw)
                 break
-        values[name] = convert(raw)
+        else:
+            values[name] = None
     if values["avg_price"] is None:
-        quote = _decimal(next((payload[k] for k in QUOTE_FILLED_KEYS if k in payload), None))
+        quote = None
+        for key in QUOTE_FILLED_KEYS:
+            if key in payload:
+                quote = _decimal(payload[key])
+                break
         filled = _decimal(values["filled_qty"])
         if quote is not None and filled and quote > 0:
             values["avg_price"] = float(quote / filled)
@@ -229,7 +242,8 @@ def parse_order(
         _fill_from_request(values, request)
     if not values["client_order_id"] or not values["symbol"]:
         raise ValueError("order payload has no clientOrderId or symbol")
-    return Order(exchange=exchange, market=market, raw=dict(payload), **values)
+    values["raw"] = dict(payload)
+    return Order.from_fields(values)
 
 
 def _fill_from_request(values: dict[str, Any], request: OrderRequest) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar, cast
@@ -258,6 +259,29 @@ class Order:
     #: triggered order's id): the store keeps both.
     algo_id: str | None = None
 
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, Any]) -> Order:
+        """``Order(**fields)`` without the dataclass ``__init__``, which sets each of the 26
+        frozen fields through ``object.__setattr__``: three times cheaper, for the paths that
+        build one per order (validation, parsing answers). The values must already be of their
+        fields' types; fields left out take their defaults.
+
+        Example::
+
+            >>> Order.from_fields({"client_order_id": "c1", "exchange": "paper",
+            ...                    "market": Market.SPOT, "symbol": "BTCUSDT"}).status.value
+            'PENDING'
+        """
+        if not _ORDER_FIELDS.issuperset(fields) or not _REQUIRED.issubset(fields):
+            unknown = sorted(set(fields) - _ORDER_FIELDS)
+            missing = sorted(_REQUIRED - set(fields))
+            raise TypeError(f"Order fields unknown {unknown}, missing {missing}")
+        new = object.__new__(cls)
+        state = new.__dict__
+        state.update(_DEFAULTS)
+        state.update(fields)
+        return new
+
     def evolve(self, **changes: Any) -> Order:
         """A copy with ``changes`` (``dataclasses.replace`` without re-running ``__init__``: the
         fields are this class's and already typed; a few times cheaper per order on the hot
@@ -300,6 +324,10 @@ class Order:
 
 
 _ORDER_FIELDS = frozenset(f.name for f in dataclasses.fields(Order))
+_DEFAULTS = {
+    f.name: f.default for f in dataclasses.fields(Order) if f.default is not dataclasses.MISSING
+}
+_REQUIRED = _ORDER_FIELDS - _DEFAULTS.keys()
 _REPR_FIELDS = tuple(f.name for f in dataclasses.fields(Order) if f.repr)
 _AS_TEXT = frozenset({"market", "side", "type"})
 

@@ -672,25 +672,27 @@ def _finish(
     valid = not d.problems
     qty = d.qty if d.qty is not None else row.qty
     tif = d.time_in_force or (None if valid else row.time_in_force)
-    order = Order(
-        client_order_id=d.client_order_id,
-        exchange=exchange,
-        market=market,
-        symbol=row.symbol or "",
-        side=row.side,
-        type=d.type,
-        status=OrderStatus.PENDING if valid else OrderStatus.INVALID,
-        time_in_force=tif.value if tif else None,
-        price=_float(row.price),
-        stop_price=_float(row.stop_price),
-        qty=_float(qty),
-        reduce_only=d.reduce_only if valid else bool(row.reduce_only),
-        error_msg=None if valid else "; ".join(_dedupe(d.problems)),
-        batch_id=batch_id,
-        key=key,
-        created_at=now,
-        updated_at=now,
-        position=row.position,
+    order = Order.from_fields(  # Order(...) without its per-field frozen sets: one per row
+        {
+            "client_order_id": d.client_order_id,
+            "exchange": exchange,
+            "market": market,
+            "symbol": row.symbol or "",
+            "side": row.side,
+            "type": d.type,
+            "status": OrderStatus.PENDING if valid else OrderStatus.INVALID,
+            "time_in_force": tif.value if tif else None,
+            "price": _float(row.price),
+            "stop_price": _float(row.stop_price),
+            "qty": _float(qty),
+            "reduce_only": d.reduce_only if valid else bool(row.reduce_only),
+            "error_msg": None if valid else "; ".join(_dedupe(d.problems)),
+            "batch_id": batch_id,
+            "key": key,
+            "created_at": now,
+            "updated_at": now,
+            "position": row.position,
+        }
     )
     if not valid:
         return Prepared(row.position, None, order)
