@@ -143,10 +143,12 @@ class Ledger:
             changed: list[Order] = []
             for order in orders:
                 known = self._last.get(order.client_order_id)
-                if source == "stream" and known is not None and _echoes(order, known):
-                    # the stream repeating what the ledger knows (a batch answer's NEW and
-                    # FILL): normalizing it would only find that out; it comes back as the
-                    # state known
+                if claim is None and known is not None and (
+                    known is order  # finalized already (a batch's last look at its orders)
+                    or (source == "stream" and _echoes(order, known))
+                ):
+                    # nothing to normalize: the known state, as it is (the stream repeating
+                    # what the ledger knows, a batch answer's NEW and FILL, comes back as it)
                     done.append(known)
                     continue
                 if order.updated_at is None and now is None:
