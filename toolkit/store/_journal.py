@@ -69,7 +69,6 @@ from ._journal_rows import (
     changed,
     counts_json,
     event_name,
-    field,
     merge_row,
     order_from_row,
     order_row,
@@ -128,6 +127,7 @@ _CID, _UPDATED, _STATUS, _PLACED, _FILLED, _RAW = (
     ROW_FIELDS.index(name)
     for name in ("client_order_id", "updated_at", "status", "placed", "filled_qty", "raw")
 )
+_BATCH_ID, _KEY, _CREATED = (ROW_FIELDS.index(name) for name in ("batch_id", "key", "created_at"))
 _UPDATABLE = tuple(i for i, name in enumerate(ROW_FIELDS) if name != "client_order_id")
 
 
@@ -607,20 +607,15 @@ class Journal:
         ``batch.key`` to ``retired_key`` -- compare-and-set: it must still hold the key.
         """
         created = to_micros(batch.created_at)
+        defaults = ((_BATCH_ID, batch.batch_id), (_KEY, batch.key), (_CREATED, created))
         rows = []
         for order in orders:
             row = order_row(order, batch.venue)
-            for name, value in (
-                ("batch_id", batch.batch_id),
-                ("key", batch.key),
-                ("created_at", created),
-            ):
-                i = ROW_FIELDS.index(name)
+            for i, value in defaults:  # what the order leaves None, from the batch
                 if row[i] is None:
                     row[i] = value
-            updated = ROW_FIELDS.index("updated_at")
-            if row[updated] is None:
-                row[updated] = field(row, "created_at")
+            if row[_UPDATED] is None:
+                row[_UPDATED] = row[_CREATED]
             rows.append(row)
         events = [
             (r[_CID], r[_UPDATED], event_name(r[_STATUS], bool(r[_PLACED]), None, "submit"),
