@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import pickle
 from decimal import Decimal
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -14,7 +16,7 @@ from toolkit.binance._wire import (
     order_params,
     parse_order,
 )
-from toolkit.core._models import Market, OrderStatus, OrderType, Side, TimeInForce
+from toolkit.core._models import Market, Order, OrderStatus, OrderType, Outcome, Side, TimeInForce
 
 from .conftest import req
 
@@ -229,3 +231,43 @@ def test_element_error() -> None:
     assert element_error(FUTURES_ORDER) is None
     assert element_error({"code": 200, "msg": "ok"}) is None
     assert element_error("garbage") == (None, "unexpected batch element: garbage")
+
+
+def test_side_type_and_market_are_the_request_enums_that_read_as_text() -> None:
+    order = parse_order(SPOT_RESULT, market=Market.SPOT, exchange="binance")
+    # text enums: they compare, hash, print and format as the text users saw before
+    assert (order.side == "sell", order.type == "market", order.market == "spot") == (
+        True, True, True,
+    )  # fmt: skip
+    assert order.side in {"sell"}  # hashes as its text
+    assert (str(order.side), f"{order.type}", f"{order.market:>5}") == ("sell", "market", " spot")
+    assert "market='spot', symbol='BTCUSDT', side='sell', type='market'" in repr(order)
+    assert order.market is Market.SPOT
+    assert order.side is Side.SELL
+    assert order.type is OrderType.MARKET
+    pending = order_from_request(req(1, Market.USDM), exchange="paper")
+    assert (pending.market, pending.side, pending.type) == (Market.USDM, Side.BUY, OrderType.LIMIT)
+
+
+def test_an_order_type_the_exchange_adds_later_stays_readable() -> None:
+    order = parse_order(dict(SPOT_RESULT, type="NEW_KIND"), market=Market.SPOT, exchange="x")
+    assert isinstance(order.type, OrderType)
+    assert order.type == "new_kind"
+    assert order.type is OrderType.from_exchange("new_kind")  # made once, then found
+    assert "new_kind" not in [t.value for t in OrderType]  # not a member of the vocabulary
+    with pytest.raises(ValueError, match="not a valid OrderType"):
+        OrderType("new_kind")  # what a user may ask for: members only
+    assert pickle.loads(pickle.dumps(order)) == order
+
+
+def test_order_from_fields_is_the_dataclass_init_with_defaults() -> None:
+    fields: dict[str, Any] = {"client_order_id": "c1", "exchange": "paper", "market": Market.SPOT,
+              "symbol": "BTCUSDT", "side": Side.BUY, "qty": 1.0}  # fmt: skip
+    built = Order.from_fields(fields)
+    assert built == Order(**fields)
+    assert repr(built) == repr(Order(**fields))
+    assert (built.status, built.outcome, built.raw) == (OrderStatus.PENDING, Outcome.PLACED, None)
+    with pytest.raises(TypeError, match=r"unknown \['colour'\], missing \[\]"):
+        Order.from_fields({**fields, "colour": "red"})
+    with pytest.raises(TypeError, match=r"missing \['symbol'\]"):
+        Order.from_fields({k: v for k, v in fields.items() if k != "symbol"})

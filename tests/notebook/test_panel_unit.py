@@ -17,7 +17,7 @@ import pytest
 
 from toolkit.core._exceptions import SessionClosedError
 from toolkit.core._frame import orders_to_frame
-from toolkit.core._models import Market, Order, OrderStatus
+from toolkit.core._models import Market, Order, OrderStatus, OrderType, Side
 from toolkit.notebook._panel import Panel, panel
 from toolkit.runtime._events import Publisher
 
@@ -30,10 +30,10 @@ def order(
     return Order(
         client_order_id=cid,
         exchange="paper",
-        market="spot",
+        market=Market.SPOT,
         symbol=symbol,
-        side="buy",
-        type="limit",
+        side=Side.BUY,
+        type=OrderType.LIMIT,
         status=status,
         price=100.0,
         qty=1.0,

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from toolkit.core._models import Order
+from toolkit.core._models import Market, Order
 from toolkit.runtime import _runner
 from toolkit.runtime._events import Publisher
 
@@ -16,7 +16,7 @@ from .conftest import eventually
 
 pytestmark = pytest.mark.loop
 
-ORDER = Order(client_order_id="tk1", exchange="paper", market="spot", symbol="BTCUSDT")
+ORDER = Order(client_order_id="tk1", exchange="paper", market=Market.SPOT, symbol="BTCUSDT")
 
 
 def _publish(pub: Publisher, orders: list[Order]) -> None:

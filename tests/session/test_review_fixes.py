@@ -25,7 +25,7 @@ from toolkit.core._exceptions import (
     StrictBatchError,
     TransportError,
 )
-from toolkit.core._models import Order, OrderRequest, OrderStatus, Outcome
+from toolkit.core._models import Market, Order, OrderRequest, OrderStatus, Outcome
 from toolkit.runtime import _runner
 from toolkit.store import _journal
 from toolkit.store._journal_rows import to_micros
@@ -404,7 +404,7 @@ class _Absent:
         return None
 
 
-def _pending(market: str = "spot", age: pd.Timedelta | None = None) -> Order:
+def _pending(market: Market = Market.SPOT, age: pd.Timedelta | None = None) -> Order:
     now = pd.Timestamp.now(tz="UTC")
     age = pd.Timedelta(minutes=1) if age is None else age
     return Order(
@@ -446,7 +446,7 @@ async def test_archived_order_is_found() -> None:
 async def test_old_usdm_order_is_never_marked_not_placed() -> None:
     from toolkit.session._reconcile import resolve_pending
 
-    old = _pending("usdm", pd.Timedelta(days=4))
+    old = _pending(Market.USDM, pd.Timedelta(days=4))
     [out] = await resolve_pending(_Absent(), [old], recv_window=5.0, wait=False)
     assert out.status is OrderStatus.PENDING
     assert out.placed

@@ -14,6 +14,7 @@ import pytest
 import toolkit as tk
 from toolkit.core import _cutoff
 from toolkit.core._frame import COLUMNS, DTYPES
+from toolkit.core._models import Market, OrderType, Side
 from toolkit.runtime import _runner
 from toolkit.session import _config, _connect
 
@@ -291,10 +292,10 @@ async def test_connect_reconciles_pending_rows(tkh: Any) -> None:
     ghost = tk.Order(
         client_order_id="tkghost",
         exchange="paper",
-        market="spot",
+        market=Market.SPOT,
         symbol="BTCUSDT",
-        side="buy",
-        type="limit",
+        side=Side.BUY,
+        type=OrderType.LIMIT,
         status=OrderStatus.PENDING,
         price=1.0,
         qty=1.0,
@@ -310,7 +311,7 @@ async def test_connect_reconciles_pending_rows(tkh: Any) -> None:
             tk.Order(
                 client_order_id=cid,
                 exchange="paper",
-                market="spot",
+                market=Market.SPOT,
                 symbol="BTCUSDT",
                 status=OrderStatus.PENDING,
             )
@@ -423,7 +424,7 @@ async def test_stream_events_go_through_finalize(tkh: Any) -> None:
     stale = Order(
         client_order_id=cid,
         exchange="paper",
-        market="spot",
+        market=Market.SPOT,
         symbol="BTCUSDT",
         status=OrderStatus.NEW,
     )
@@ -523,8 +524,9 @@ async def test_open_orders_from_the_store_when_offline() -> None:
     )
     session.store.apply(
         [
-            tk.Order(client_order_id="tkoffline", exchange="paper", market="spot",
-                     symbol="BTCUSDT", side="buy", type="limit", price=88000.0, qty=0.001,
+            tk.Order(client_order_id="tkoffline", exchange="paper", market=Market.SPOT,
+                     symbol="BTCUSDT", side=Side.BUY, type=OrderType.LIMIT, price=88000.0,
+                     qty=0.001,
                      status=OrderStatus.NEW),
         ],
         source="refresh",

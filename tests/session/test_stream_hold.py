@@ -3,14 +3,21 @@ answers, so the echo of an answer costs no store write, and news (a later fill) 
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Sequence
 from contextlib import closing
+from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 import toolkit as tk
 from toolkit.core._cutoff import Deadline
-from toolkit.core._models import Order, OrderRequest
+from toolkit.core._models import Market, Order, OrderRequest, OrderStatus, OrderType, Side
+from toolkit.runtime._events import Publisher
+from toolkit.session._ledger import Ledger
+from toolkit.store._store import Store
 
 from .conftest import Script, ScriptedAdapter, eventually
 
@@ -81,3 +88,34 @@ async def test_news_the_stream_brought_while_the_batch_sent_is_kept(tkh: Any) ->
         "the held fill recorded",
     )
     assert ("filled", "FILLED") in _stream_events(session, batch_id)
+
+
+async def test_a_stream_echo_is_the_known_state_and_only_news_is_written(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.duckdb")
+    store.projection.stop(flush=False)  # keep the journal's events to count them
+    try:
+        ledger = Ledger(store, venue="v", publisher=Publisher(), loop=asyncio.get_running_loop())
+        at = pd.Timestamp("2026-11-30 12:00", tz="UTC")
+        answer = Order(client_order_id="e1", exchange="paper", market=Market.SPOT,
+                       symbol="BTCUSDT", side=Side.BUY, type=OrderType.LIMIT,
+                       status=OrderStatus.NEW, order_id="7", price=100.0, qty=1.0,
+                       filled_qty=0.0, batch_id="b1", position=0, updated_at=at)  # fmt: skip
+        [known] = await ledger.finalize([answer], "response")
+        # the stream's NEW: no batch bookkeeping, its own payload and time, the same state
+        echo = answer.evolve(batch_id=None, position=None, raw={"X": "NEW"}, updated_at=at)
+        assert (await ledger.finalize([echo], "stream"))[0] is known
+        assert _events(store) == [("accepted", "response")]
+        fill = echo.evolve(status=OrderStatus.FILLED, filled_qty=1.0, avg_price=100.0)
+        [filled] = await ledger.finalize([fill], "stream")  # news: normalized, written
+        assert (filled.status, filled.batch_id, filled.position) == (OrderStatus.FILLED, "b1", 0)
+        late = await ledger.finalize([echo], "stream")  # a NEW behind the fill
+        assert late == [filled]
+        assert _events(store) == [("accepted", "response"), ("filled", "stream")]
+    finally:
+        store.close()
+
+
+def _events(store: Store) -> list[tuple[str, str]]:
+    assert store.journal_path is not None
+    with closing(sqlite3.connect(store.journal_path)) as con:
+        return con.execute("SELECT event, source FROM events ORDER BY event_id").fetchall()

@@ -27,7 +27,7 @@ import time
 import duckdb
 import pandas as pd
 
-from toolkit.core._models import Order, OrderStatus
+from toolkit.core._models import Market, Order, OrderStatus, OrderType, Side
 from toolkit.store._store import BatchRecord, Store
 
 
@@ -38,8 +38,8 @@ def write(path: str, prefix: str, n_orders: int, batch_size: int, start_at: floa
         batch_id = f"{prefix}-b{start // batch_size}"
         now = pd.Timestamp.now(tz="UTC")
         orders = [
-            Order(client_order_id=f"{prefix}-{i}", exchange="paper", market="spot",
-                  symbol="BTCUSDT", side="buy", type="limit", price=100.0, qty=1.0,
+            Order(client_order_id=f"{prefix}-{i}", exchange="paper", market=Market.SPOT,
+                  symbol="BTCUSDT", side=Side.BUY, type=OrderType.LIMIT, price=100.0, qty=1.0,
                   batch_id=batch_id, key=batch_id, created_at=now, position=i - start)
             for i in range(start, min(start + batch_size, n_orders))
         ]  # fmt: skip
@@ -79,7 +79,7 @@ def crash_flush(path: str, n_orders: int, when: str) -> None:
     store = Store(path)
     now = pd.Timestamp.now(tz="UTC")
     orders = [
-        Order(client_order_id=f"c-{i}", exchange="paper", market="spot", symbol="BTCUSDT",
+        Order(client_order_id=f"c-{i}", exchange="paper", market=Market.SPOT, symbol="BTCUSDT",
               batch_id="b1", position=i, created_at=now)
         for i in range(n_orders)
     ]  # fmt: skip
@@ -97,7 +97,7 @@ def open_at(path: str, start_at: float, name: str) -> None:
     with Store(path) as store:  # a new store, opened by several processes at once
         now = pd.Timestamp.now(tz="UTC")
         store.record_batch(BatchRecord(batch_id=name, key=name, created_at=now, n_orders=1),
-                           [Order(client_order_id=f"{name}-0", exchange="paper", market="spot",
+                           [Order(client_order_id=f"{name}-0", exchange="paper", market=Market.SPOT,
                                   symbol="BTCUSDT", batch_id=name, position=0)])  # fmt: skip
     print("ok", flush=True)
 

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from toolkit.core._models import Order, OrderStatus, Outcome
+from toolkit.core._models import Market, Order, OrderStatus, OrderType, Outcome, Side
 from toolkit.store._store import BatchRecord, Store
 
 from ..session.conftest import _GENEROUS as _GENEROUS
@@ -47,10 +47,10 @@ def _make_orders(
         Order(
             client_order_id=f"{prefix}-{i}",
             exchange="paper",
-            market="spot",
+            market=Market.SPOT,
             symbol=symbol,
-            side="buy" if i % 2 == 0 else "sell",
-            type="limit",
+            side=Side.BUY if i % 2 == 0 else Side.SELL,
+            type=OrderType.LIMIT,
             status=status,
             time_in_force="GTC",
             price=90000.0 + i,

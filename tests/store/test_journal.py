@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from toolkit.core._models import Order, OrderStatus
+from toolkit.core._models import Market, Order, OrderStatus
 from toolkit.store._journal import Journal
 from toolkit.store._projection import Projection
 from toolkit.store._store import BatchRecord, Store
@@ -25,7 +25,7 @@ NOW = pd.Timestamp("2026-11-30 12:00", tz="UTC")
 
 def _orders(batch_id: str, n: int) -> list[Order]:
     return [
-        Order(client_order_id=f"{batch_id}-{i}", exchange="paper", market="spot",
+        Order(client_order_id=f"{batch_id}-{i}", exchange="paper", market=Market.SPOT,
               symbol="BTCUSDT", batch_id=batch_id, position=i, created_at=NOW)
         for i in range(n)
     ]  # fmt: skip

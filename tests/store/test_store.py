@@ -14,7 +14,7 @@ import pytest
 
 from toolkit.core._exceptions import InputError, StoreError
 from toolkit.core._frame import COLUMNS, DTYPES, orders_to_frame
-from toolkit.core._models import Order, OrderStatus, Outcome
+from toolkit.core._models import Market, Order, OrderStatus, OrderType, Outcome, Side
 from toolkit.store._store import BatchRecord, RetryPolicy, Store
 from toolkit.store._store_schema import SCHEMA_VERSION, strip_secrets
 
@@ -28,10 +28,10 @@ def _full_order() -> Order:
     return Order(
         client_order_id="full-0",
         exchange="paper",
-        market="usdm",
+        market=Market.USDM,
         symbol="ETHUSDT",
-        side="sell",
-        type="stop_limit",
+        side=Side.SELL,
+        type=OrderType.from_exchange("stop_limit"),  # not a member: a stored stand-in
         status=OrderStatus.PARTIALLY_FILLED,
         order_id="123456789",
         time_in_force="GTC",
@@ -87,6 +87,26 @@ def test_round_trip_keeps_every_column_and_dtype(store: Store, make_orders: Make
     assert back[0].raw == orders[0].raw
     assert (back[0].placed, back[0].position, back[0].not_after) == (True, 0, orders[0].not_after)
     assert store.batch_orders("b2") == plain
+
+
+def test_side_type_and_market_come_back_as_enums_and_are_text_in_frames(
+    store: Store, make_orders: MakeOrders
+) -> None:
+    orders = make_orders(2, batch_id="be", key=None)
+    store.record_batch(BatchRecord(batch_id="be", created_at=NOW, n_orders=2), orders)
+    back = store.batch_orders("be")
+    assert [(o.market, o.side, o.type) for o in back] == [
+        (Market.SPOT, Side.BUY, OrderType.LIMIT),
+        (Market.SPOT, Side.SELL, OrderType.LIMIT),
+    ]
+    assert all(o.side is Side(o.side.value) for o in back if o.side is not None)
+    frame = store.orders()
+    for built in (frame, orders_to_frame(back)):  # the frame holds their text, not the members
+        assert {type(v) for col in ("market", "side", "type") for v in built[col]} == {str}
+        assert list(built["side"]) == ["buy", "sell"]
+    stored = store.sql("SELECT market, side, type FROM orders WHERE batch_id = 'be'"
+                       " ORDER BY position")  # fmt: skip
+    assert stored.values.tolist() == [["spot", "buy", "limit"], ["spot", "sell", "limit"]]
 
 
 def test_empty_store_returns_empty_order_frame(store: Store) -> None:
@@ -186,7 +206,7 @@ def test_apply_moves_status_and_appends_events(
     fill = Order(
         client_order_id="b1-0",
         exchange="paper",
-        market="spot",
+        market=Market.SPOT,
         symbol="BTCUSDT",
         status=OrderStatus.PARTIALLY_FILLED,
         filled_qty=0.0005,
@@ -246,7 +266,7 @@ def test_apply_without_a_real_change_writes_nothing(
 
 
 def test_apply_inserts_unknown_orders_and_keeps_the_last_duplicate(store: Store) -> None:
-    first = Order(client_order_id="ext-1", exchange="paper", market="spot", symbol="BTCUSDT",
+    first = Order(client_order_id="ext-1", exchange="paper", market=Market.SPOT, symbol="BTCUSDT",
                   status=OrderStatus.NEW, order_id="9")  # fmt: skip
     last = dataclasses.replace(first, status=OrderStatus.CANCELED)
     store.apply([first, last], source="refresh")
@@ -339,7 +359,9 @@ def test_batch_orders_come_back_by_position(
 
 def test_pending_filters_by_exchange_and_market(store: Store, make_orders: MakeOrders) -> None:
     spot = make_orders(2, batch_id="s", key=None)
-    usdm = [dataclasses.replace(o, market="usdm") for o in make_orders(2, batch_id="u", key=None)]
+    usdm = [
+        dataclasses.replace(o, market=Market.USDM) for o in make_orders(2, batch_id="u", key=None)
+    ]
     other = [dataclasses.replace(o, exchange="binance") for o in make_orders(1, batch_id="x")]
     for bid, orders in (("s", spot), ("u", usdm), ("x", other)):
         store.record_batch(BatchRecord(batch_id=bid, created_at=NOW, n_orders=2), orders)

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 from toolkit.core._exceptions import StoreError
-from toolkit.core._models import Order, OrderStatus, Outcome
+from toolkit.core._models import Market, Order, OrderStatus, Outcome
 from toolkit.store._store import BatchRecord, RetryPolicy, Store
 
 WORKER = Path(__file__).with_name("_worker.py")
@@ -63,7 +63,7 @@ def _release(proc: subprocess.Popen[str]) -> None:
 
 
 def _one_order(batch_id: str) -> list[Order]:
-    return [Order(client_order_id=f"{batch_id}-0", exchange="paper", market="spot",
+    return [Order(client_order_id=f"{batch_id}-0", exchange="paper", market=Market.SPOT,
                   symbol="BTCUSDT", batch_id=batch_id, position=0)]  # fmt: skip
 
 
@@ -141,7 +141,7 @@ def test_threads_and_two_stores_of_one_process_share_a_file(tmp_path: Path) -> N
         for b in range(3):
             batch_id = f"w{worker}-b{b}"
             orders = [
-                Order(client_order_id=f"{batch_id}-{i}", exchange="paper", market="spot",
+                Order(client_order_id=f"{batch_id}-{i}", exchange="paper", market=Market.SPOT,
                       symbol="BTCUSDT", batch_id=batch_id, position=i, created_at=now)
                 for i in range(10)
             ]  # fmt: skip
@@ -165,7 +165,7 @@ def test_two_processes_claim_each_unplaced_row_once(tmp_path: Path) -> None:
     so sent) by exactly one of them."""
     path = tmp_path / "claim.duckdb"
     ids = [f"c-{i}" for i in range(20)]
-    orders = [Order(client_order_id=cid, exchange="paper", market="spot", symbol="BTCUSDT",
+    orders = [Order(client_order_id=cid, exchange="paper", market=Market.SPOT, symbol="BTCUSDT",
                     batch_id="b", position=i) for i, cid in enumerate(ids)]  # fmt: skip
     with Store(path) as store:
         store.record_batch(BatchRecord(batch_id="b", key="k", created_at=pd.Timestamp.now(tz="UTC"),

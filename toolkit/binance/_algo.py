@@ -44,7 +44,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..core._models import Market, Order, OrderRequest, OrderStatus, OrderType
+from ..core._models import Market, Order, OrderRequest, OrderStatus, OrderType, Side
 from ._signing import wire_value
 
 __all__ = ["ALGO_STATUS_MAP", "ALGO_TYPES", "algo_params", "is_algo", "parse_algo_order"]
@@ -116,13 +116,15 @@ def parse_algo_order(payload: Mapping[str, Any], *, exchange: str) -> Order:
     if not cid or not symbol:
         raise ValueError("algo order payload has no clientAlgoId or symbol")
     status = ALGO_STATUS_MAP.get(str(payload.get("algoStatus", "")), OrderStatus.PENDING)
-    kind = str(payload.get("orderType") or "").lower() or None
-    side = str(payload.get("side") or "").lower() or None
-    tif = payload.get("timeInForce") if kind in ("stop", "take_profit") else None
+    kind_text = str(payload.get("orderType") or "").lower()
+    side_text = str(payload.get("side") or "").lower()
+    kind = OrderType.from_exchange(kind_text) if kind_text else None
+    side = Side.from_exchange(side_text) if side_text else None
+    tif = payload.get("timeInForce") if kind_text in ("stop", "take_profit") else None
     return Order(
         client_order_id=str(cid),
         exchange=exchange,
-        market=Market.USDM.value,
+        market=Market.USDM,
         symbol=str(symbol),
         side=side,
         type=kind,

@@ -20,6 +20,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -82,6 +83,12 @@ def _quote(text: str) -> str:
     return text if _UNRESERVED.fullmatch(text) else quote(text, safe="")
 
 
+@functools.lru_cache(maxsize=512)
+def _name(key: Any) -> str:
+    # parameter names repeat from request to request: each is quoted once
+    return _quote(str(key)) + "="
+
+
 def encode_params(params: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> str:
     """Percent-encode ``params`` (in order, ``None`` values dropped) into ``k=v&k=v``.
 
@@ -90,9 +97,7 @@ def encode_params(params: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> str:
     """
     items = params.items() if isinstance(params, Mapping) else params
     return "&".join(
-        f"{_quote(str(key))}={_quote(wire_value(value))}"
-        for key, value in items
-        if value is not None
+        [_name(key) + _quote(wire_value(value)) for key, value in items if value is not None]
     )
 
 

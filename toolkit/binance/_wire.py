@@ -26,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..core._models import Market, Order, OrderRequest, OrderStatus, Outcome
+from ..core._models import Market, Order, OrderRequest, OrderStatus, OrderType, Outcome, Side
 from ._codes import error_parts
 from ._signing import wire_value
 
@@ -126,8 +126,22 @@ def _text(value: Any) -> str | None:
     return None if value is None or value == "" else str(value)
 
 
-def _lower(value: Any) -> str | None:
-    return None if value is None or value == "" else str(value).lower()
+#: Wire text -> our enum member: one dict look-up per answer instead of an ``Enum(value)``
+#: call (a value no member has, an order type added later, takes the slow way once).
+_SIDES: dict[Any, Side] = {m.value.upper(): m for m in Side}
+_TYPES: dict[Any, OrderType] = {m.value.upper(): m for m in OrderType}
+
+
+def _side(value: Any) -> Side | None:
+    if value is None or value == "":
+        return None
+    return _SIDES.get(value) or Side.from_exchange(str(value).lower())
+
+
+def _type(value: Any) -> OrderType | None:
+    if value is None or value == "":
+        return None
+    return _TYPES.get(value) or OrderType.from_exchange(str(value).lower())
 
 
 def _flag(value: Any) -> bool | None:
@@ -157,8 +171,8 @@ _CONVERT: dict[str, Callable[[Any], Any]] = {
     "client_order_id": _text,
     "order_id": _text,
     "symbol": _text,
-    "side": _lower,
-    "type": _lower,
+    "side": _side,
+    "type": _type,
     "time_in_force": _text,
     "status": _text,
     "price": _nonzero,
@@ -170,9 +184,13 @@ _CONVERT: dict[str, Callable[[Any], Any]] = {
     "created_at": _millis,
     "updated_at": _millis,
 }
-# ORDER_FIELDS and _CONVERT joined once, so parse_order walks one flat table per answer.
-_PLAN: tuple[tuple[str, tuple[str, ...], Callable[[Any], Any]], ...] = tuple(
-    (name, keys, _CONVERT[name]) for name, keys in ORDER_FIELDS.items()
+# ORDER_FIELDS and _CONVERT joined once, so parse_order walks two flat tables per answer: the
+# fields with one wire key, then those with several spellings (first present wins).
+_PLAN_ONE: tuple[tuple[str, str, Callable[[Any], Any]], ...] = tuple(
+    (name, keys[0], _CONVERT[name]) for name, keys in ORDER_FIELDS.items() if len(keys) == 1
+)
+_PLAN_ANY: tuple[tuple[str, tuple[str, ...], Callable[[Any], Any]], ...] = tuple(
+    (name, keys, _CONVERT[name]) for name, keys in ORDER_FIELDS.items() if len(keys) > 1
 )
 
 
@@ -194,17 +212,26 @@ def parse_order(
 
     ``request`` fills what a short answer leaves out (side, type, price, qty of an ACK answer).
     """
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {"exchange": exchange, "market": market}
     get = payload.get
-    for name, keys, convert in _PLAN:
-        raw = None
-        for key in keys:  # first key present wins (inlined: this runs 15 times per answer)
+    # every conversion takes None to None: a key not sent costs no call
+    for name, key, convert in _PLAN_ONE:
+        raw = get(key)
+        values[name] = None if raw is None else convert(raw)
+    for name, keys, convert in _PLAN_ANY:
+        for key in keys:
             raw = get(key)
             if raw is not None:
+                values[name] = convert(raw)
                 break
-        values[name] = convert(raw)
+        else:
+            values[name] = None
     if values["avg_price"] is None:
-        quote = _decimal(next((payload[k] for k in QUOTE_FILLED_KEYS if k in payload), None))
+        quote = None
+        for key in QUOTE_FILLED_KEYS:
+            if key in payload:
+                quote = _decimal(payload[key])
+                break
         filled = _decimal(values["filled_qty"])
         if quote is not None and filled and quote > 0:
             values["avg_price"] = float(quote / filled)
@@ -215,7 +242,8 @@ def parse_order(
         _fill_from_request(values, request)
     if not values["client_order_id"] or not values["symbol"]:
         raise ValueError("order payload has no clientOrderId or symbol")
-    return Order(exchange=exchange, market=market.value, raw=dict(payload), **values)
+    values["raw"] = dict(payload)
+    return Order.from_fields(values)
 
 
 def _fill_from_request(values: dict[str, Any], request: OrderRequest) -> None:
@@ -225,9 +253,9 @@ def _fill_from_request(values: dict[str, Any], request: OrderRequest) -> None:
     if values["symbol"] is None:
         values["symbol"] = request.symbol
     if values["side"] is None:
-        values["side"] = request.side.value
+        values["side"] = request.side
     if values["type"] is None:
-        values["type"] = request.type.value
+        values["type"] = request.type
     if values["time_in_force"] is None and request.time_in_force:
         values["time_in_force"] = request.time_in_force.value
     for name in ("price", "stop_price", "qty"):
@@ -255,10 +283,10 @@ def order_from_request(
     return Order(
         client_order_id=request.client_order_id,
         exchange=exchange,
-        market=request.market.value,
+        market=request.market,
         symbol=request.symbol,
-        side=request.side.value,
-        type=request.type.value,
+        side=request.side,
+        type=request.type,
         status=status,
         time_in_force=request.time_in_force.value if request.time_in_force else None,
         price=num(request.price),

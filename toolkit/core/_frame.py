@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._models import Order, OrderStatus
+from ._models import Market, Order, OrderStatus, OrderType, Side
 
 __all__ = ["COLUMNS", "DTYPES", "empty_frame", "frame_to_orders", "orders_to_frame"]
 
@@ -64,6 +64,8 @@ def empty_frame() -> pd.DataFrame:
 #: building the whole frame).
 _ROW = operator.attrgetter(*COLUMNS)
 _STATUS = COLUMNS.index("status")
+#: Text enum columns: the frame holds their text, not the enum members.
+_TEXT_ENUMS = tuple(COLUMNS.index(name) for name in ("market", "side", "type"))
 
 
 def orders_to_frame(orders: Sequence[Order], index: pd.Index | None = None) -> pd.DataFrame:
@@ -77,6 +79,8 @@ def orders_to_frame(orders: Sequence[Order], index: pd.Index | None = None) -> p
     if rows:  # every row is a tuple of len(COLUMNS)
         columns = list(zip(*rows, strict=True))
     columns[_STATUS] = tuple(status.value for status in columns[_STATUS])
+    for i in _TEXT_ENUMS:  # str() of a text enum is its value (of a plain str, itself)
+        columns[i] = tuple(None if v is None else str(v) for v in columns[i])
     data = {
         col: _column(list(values), dtype)
         for (col, dtype), values in zip(DTYPES.items(), columns, strict=True)
@@ -135,6 +139,10 @@ def frame_to_orders(frame: pd.DataFrame) -> list[Order]:
             str(k): (None if _isna(v) else v) for k, v in rec.items() if k in DTYPES
         }
         clean["status"] = OrderStatus(clean["status"])
+        clean["market"] = Market(clean["market"])
+        for name, kind in (("side", Side), ("type", OrderType)):
+            if clean.get(name) is not None:
+                clean[name] = kind.from_exchange(clean[name])
         for k in ("price", "stop_price", "qty", "filled_qty", "avg_price"):
             if clean.get(k) is not None:
                 clean[k] = float(clean[k])

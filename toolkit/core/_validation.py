@@ -590,10 +590,8 @@ def _check_qty_and_notional(d: _Draft, ctx: _Context) -> None:
     px = _exec_price(d, ctx)
     if d.quote_qty is not None:
         notional: Decimal | None = d.quote_qty
-        shown = f"quote_qty {_fmt(d.quote_qty)}"
     elif qty is not None and px is not None:
         notional = qty * px
-        shown = f"qty {_fmt(qty)} × price {_fmt(px)}"
     else:
         notional = None  # market order with no known price: the exchange has the final say
     if notional is None:
@@ -605,18 +603,25 @@ def _check_qty_and_notional(d: _Draft, ctx: _Context) -> None:
         check_min = not is_market or rules.min_notional_applies_to_market
         check_max = not is_market or rules.max_notional_applies_to_market
     quote = rules.quote_asset
+
+    def shown() -> str:  # how the notional was found: formatted only for a problem
+        if d.quote_qty is not None:
+            return f"quote_qty {_fmt(d.quote_qty)}"
+        assert qty is not None and px is not None  # noqa: PT018 - not a test
+        return f"qty {_fmt(qty)} × price {_fmt(px)}"
+
     if check_min and rules.min_notional is not None and notional < rules.min_notional:
         need = ""
         if px is not None and d.quote_qty is None:
             min_qty = _min_qty_for(rules.min_notional, px, rules, is_market)
             need = f"; at price {_fmt(px)} that is qty {_fmt(min_qty)} or more"
         d.problems.append(
-            f"notional {_fmt(notional)} {quote} ({shown}){origin} is below the minimum "
+            f"notional {_fmt(notional)} {quote} ({shown()}){origin} is below the minimum "
             f"{_fmt(rules.min_notional)} {quote} for {rules.symbol}{need}"
         )
     elif check_max and rules.max_notional is not None and notional > rules.max_notional:
         d.problems.append(
-            f"notional {_fmt(notional)} {quote} ({shown}) is above the maximum "
+            f"notional {_fmt(notional)} {quote} ({shown()}) is above the maximum "
             f"{_fmt(rules.max_notional)} {quote} for {rules.symbol}"
         )
 
@@ -672,25 +677,27 @@ def _finish(
     valid = not d.problems
     qty = d.qty if d.qty is not None else row.qty
     tif = d.time_in_force or (None if valid else row.time_in_force)
-    order = Order(
-        client_order_id=d.client_order_id,
-        exchange=exchange,
-        market=market.value,
-        symbol=row.symbol or "",
-        side=row.side.value if row.side else None,
-        type=d.type.value if d.type else None,
-        status=OrderStatus.PENDING if valid else OrderStatus.INVALID,
-        time_in_force=tif.value if tif else None,
-        price=_float(row.price),
-        stop_price=_float(row.stop_price),
-        qty=_float(qty),
-        reduce_only=d.reduce_only if valid else bool(row.reduce_only),
-        error_msg=None if valid else "; ".join(_dedupe(d.problems)),
-        batch_id=batch_id,
-        key=key,
-        created_at=now,
-        updated_at=now,
-        position=row.position,
+    order = Order.from_fields(  # Order(...) without its per-field frozen sets: one per row
+        {
+            "client_order_id": d.client_order_id,
+            "exchange": exchange,
+            "market": market,
+            "symbol": row.symbol or "",
+            "side": row.side,
+            "type": d.type,
+            "status": OrderStatus.PENDING if valid else OrderStatus.INVALID,
+            "time_in_force": tif.value if tif else None,
+            "price": _float(row.price),
+            "stop_price": _float(row.stop_price),
+            "qty": _float(qty),
+            "reduce_only": d.reduce_only if valid else bool(row.reduce_only),
+            "error_msg": None if valid else "; ".join(_dedupe(d.problems)),
+            "batch_id": batch_id,
+            "key": key,
+            "created_at": now,
+            "updated_at": now,
+            "position": row.position,
+        }
     )
     if not valid:
         return Prepared(row.position, None, order)

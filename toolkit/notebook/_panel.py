@@ -654,8 +654,8 @@ class Panel:
                 {
                     "client_order_id": cid,
                     "symbol": order.symbol,
-                    "side": order.side or "",
-                    "type": order.type or "",
+                    "side": str(order.side or ""),
+                    "type": str(order.type or ""),
                     "price": _fmt(order.price),
                     "qty": _fmt(order.qty),
                     "filled": _fmt(order.filled_qty),

@@ -138,12 +138,28 @@ class Ledger:
         if not orders and finish is None:
             return []
         async with self._lock:
-            now = pd.Timestamp.now(tz="UTC")
-            done = [self._normalize(o, now) for o in orders]
-            # An update equal to the state already persisted (the stream echoing a batch
-            # answer, a refresh of an unchanged order) costs no store write and no publish;
-            # the caller still gets every order back, in place.
-            changed = done if claim is not None else [o for o in done if self._is_news(o)]
+            now: pd.Timestamp | None = None  # taken once, only if an update has no time
+            done: list[Order] = []
+            changed: list[Order] = []
+            for order in orders:
+                known = self._last.get(order.client_order_id)
+                if claim is None and known is not None and (
+                    known is order  # finalized already (a batch's last look at its orders)
+                    or (source == "stream" and _echoes(order, known))
+                ):
+                    # nothing to normalize: the known state, as it is (the stream repeating
+                    # what the ledger knows, a batch answer's NEW and FILL, comes back as it)
+                    done.append(known)
+                    continue
+                if order.updated_at is None and now is None:
+                    now = pd.Timestamp.now(tz="UTC")
+                final = self._normalize(order, now, known)
+                done.append(final)
+                # An update equal to the state already persisted (the stream echoing a batch
+                # answer, a refresh of an unchanged order) costs no store write and no
+                # publish; the caller still gets every order back, in place.
+                if claim is not None or self._is_news(final, known):
+                    changed.append(final)
             if not changed and finish is None:
                 return done
             if claim is not None:  # compare-and-set: rare (a re-run), done under the lock
@@ -200,11 +216,11 @@ class Ledger:
                 now.append(order)
         return now
 
-    def _is_news(self, order: Order) -> bool:
-        """False when ``order`` says nothing new about the last state persisted for it (the
-        one change rule, :data:`toolkit.session._reconcile.STATE_FIELDS`, inlined: this runs for
-        every update)."""
-        known = self._last.get(order.client_order_id)
+    @staticmethod
+    def _is_news(order: Order, known: Order | None) -> bool:
+        """False when ``order`` says nothing new about ``known``, the last state persisted for
+        it (the one change rule, :data:`toolkit.session._reconcile.STATE_FIELDS`, inlined: this
+        runs for every update)."""
         if known is None:
             return True
         if known.batch_id is None and order.batch_id is not None:
@@ -218,10 +234,10 @@ class Ledger:
         if done:
             self.publisher.publish(done, self._loop)
 
-    def _normalize(self, order: Order, now: pd.Timestamp) -> Order:
+    @staticmethod
+    def _normalize(order: Order, now: pd.Timestamp | None, known: Order | None) -> Order:
         if order.updated_at is None:
             order = order.evolve(updated_at=now)
-        known = self._last.get(order.client_order_id)
         if known is None:
             return order
         if is_behind(order, known):
@@ -239,3 +255,13 @@ class Ledger:
                 self._open[cid] = order
             else:
                 self._open.pop(cid, None)
+
+
+def _echoes(update: Order, known: Order) -> bool:
+    """True if finalizing ``update`` would surely find nothing new to persist about ``known``:
+    it is behind it (normalized, it becomes the known state), or it tells the same state as it
+    came (normalizing only fills in fields the update leaves ``None``, and those are ``None`` in
+    ``known`` too). Otherwise the full normalize and change rule decide."""
+    if known.batch_id is None and update.batch_id is not None:
+        return False
+    return STATE_OF(update) == STATE_OF(known) or is_behind(update, known)

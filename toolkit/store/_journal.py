@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import functools
 import json
 import logging
 import queue
@@ -68,7 +69,6 @@ from ._journal_rows import (
     changed,
     counts_json,
     event_name,
-    field,
     merge_row,
     order_from_row,
     order_row,
@@ -116,22 +116,47 @@ _DDL = (
     " client_order_id TEXT NOT NULL, ts INTEGER NOT NULL, event TEXT NOT NULL,"
     " status TEXT NOT NULL, filled_qty REAL, source TEXT NOT NULL, raw TEXT)",
 )
-_UPSERT_ORDER = (
-    f"INSERT INTO orders ({_ORDER_COLS}) VALUES ({', '.join('?' * len(ROW_FIELDS))})"
-    " ON CONFLICT (client_order_id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in ROW_FIELDS if c != "client_order_id")
-    + ", ver = orders.ver + 1"
-)
 _INSERT_ORDER = f"INSERT INTO orders ({_ORDER_COLS}) VALUES ({', '.join('?' * len(ROW_FIELDS))})"
 _INSERT_EVENT = (
     "INSERT INTO events (client_order_id, ts, event, status, filled_qty, source, raw)"
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _IDS = "(SELECT value FROM json_each(?))"
+
 _CID, _UPDATED, _STATUS, _PLACED, _FILLED, _RAW = (
     ROW_FIELDS.index(name)
     for name in ("client_order_id", "updated_at", "status", "placed", "filled_qty", "raw")
 )
+_BATCH_ID, _KEY, _CREATED = (ROW_FIELDS.index(name) for name in ("batch_id", "key", "created_at"))
+_UPDATABLE = tuple(i for i, name in enumerate(ROW_FIELDS) if name != "client_order_id")
+
+
+@functools.lru_cache(maxsize=64)
+def _update_order(columns: tuple[int, ...]) -> str:
+    """The UPDATE of a stored order row that sets only ``columns`` (``ROW_FIELDS`` positions):
+    SQLite then leaves the indexes of the other columns alone (a batch answer changes the
+    status, ids, fills, times and payload, never the batch and position)."""
+    sets = ", ".join(f"{ROW_FIELDS[i]} = ?" for i in columns)
+    return f"UPDATE orders SET {sets}, ver = ver + 1 WHERE client_order_id = ?"
+
+
+def _write_orders(
+    con: sqlite3.Connection, rows: Sequence[tuple[list[Any], Sequence[Any] | None]]
+) -> None:
+    """Store ``(merged, stored)`` order rows: new ones inserted, stored ones updated in the
+    columns that differ (what an upsert of every column would leave stored, for less work)."""
+    inserts: list[list[Any]] = []
+    updates: dict[tuple[int, ...], list[list[Any]]] = {}
+    for merged, stored in rows:
+        if stored is None:
+            inserts.append(merged)
+            continue
+        columns = tuple(i for i in _UPDATABLE if merged[i] != stored[i]) or _UPDATABLE
+        updates.setdefault(columns, []).append([*(merged[i] for i in columns), merged[_CID]])
+    if inserts:
+        con.executemany(_INSERT_ORDER, inserts)
+    for columns, params in updates.items():
+        con.executemany(_update_order(columns), params)
 
 
 def journal_path(store: Path) -> Path:
@@ -582,20 +607,15 @@ class Journal:
         ``batch.key`` to ``retired_key`` -- compare-and-set: it must still hold the key.
         """
         created = to_micros(batch.created_at)
+        defaults = ((_BATCH_ID, batch.batch_id), (_KEY, batch.key), (_CREATED, created))
         rows = []
         for order in orders:
             row = order_row(order, batch.venue)
-            for name, value in (
-                ("batch_id", batch.batch_id),
-                ("key", batch.key),
-                ("created_at", created),
-            ):
-                i = ROW_FIELDS.index(name)
+            for i, value in defaults:  # what the order leaves None, from the batch
                 if row[i] is None:
                     row[i] = value
-            updated = ROW_FIELDS.index("updated_at")
-            if row[updated] is None:
-                row[updated] = field(row, "created_at")
+            if row[_UPDATED] is None:
+                row[_UPDATED] = row[_CREATED]
             rows.append(row)
         events = [
             (r[_CID], r[_UPDATED], event_name(r[_STATUS], bool(r[_PLACED]), None, "submit"),
@@ -662,21 +682,21 @@ class Journal:
                         [_json_list(latest)],
                     )
                 }
-                upserts: list[list[Any]] = []
+                upserts: list[tuple[list[Any], Sequence[Any] | None]] = []
                 events: list[tuple[Any, ...]] = []
                 for cid, new in latest.items():
                     before = old.get(cid)
                     merged = merge_row(new, before, now)
                     if not changed(merged, before):
                         continue
-                    upserts.append(merged)
+                    upserts.append((merged, before))
                     status = merged[_STATUS]
                     events.append(
                         (cid, merged[_UPDATED],
                          event_name(status, bool(merged[_PLACED]), before, source), status,
                          merged[_FILLED], source, new[_RAW])
                     )  # fmt: skip
-                con.executemany(_UPSERT_ORDER, upserts)
+                _write_orders(con, upserts)
                 con.executemany(_INSERT_EVENT, events)
             if finish is not None:
                 self._finish(con, finish, None)

@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from ..core._frame import COLUMNS
-from ..core._models import Order, OrderStatus, Outcome
+from ..core._models import Market, Order, OrderStatus, OrderType, Outcome, Side
 from ._store_schema import ORDER_FIELDS, BatchRecord, to_json, to_order_frame
 
 __all__ = [
@@ -111,6 +111,10 @@ def order_from_row(row: Sequence[Any]) -> Order:
     """The ``Order`` of a journal row (``ROW_FIELDS`` order; extra trailing columns ignored)."""
     kw: dict[str, Any] = dict(zip(ORDER_FIELDS, row, strict=False))
     kw["status"] = OrderStatus(kw["status"])
+    kw["market"] = Market(kw["market"])
+    for name, kind in (("side", Side), ("type", OrderType)):
+        if kw[name] is not None:
+            kw[name] = kind.from_exchange(kw[name])
     for name in _TIMES:
         if kw[name] is not None:
             kw[name] = from_micros(kw[name])
