@@ -123,16 +123,16 @@ def test_config_repr_has_no_keys() -> None:
 
 
 async def test_connections_stay_within_the_limit(tkh: Any) -> None:
-    session = await tk.connect(store=":memory:")
+    # 10 batches of 5 at once: up to 50 requests in flight, never more than 8 connections
+    # (how many of the 8 a round opens depends on timing; the limit does not)
+    session = await tk.connect(store=":memory:", connection_limit=8)
+    assert session.transport.config.connection_limit == 8
     rows = [tkh.market(qty="0.0001") for _ in range(5)]
     await asyncio.gather(*(session.batch(rows) for _ in range(10)))
-    after_ten = session.transport.open_connections()
+    assert 0 < session.transport.open_connections() <= 8
     for _ in range(10):
         await asyncio.gather(*(session.batch(rows) for _ in range(10)))
-    after_more = session.transport.open_connections()
-    limit = session.transport.config.connection_limit
-    assert 0 < after_ten <= limit
-    assert after_more <= max(after_ten, session.config.concurrency)
+    assert 0 < session.transport.open_connections() <= 8
     assert _sessions_created(session) == 1
     assert sum(tkh.placed().values()) == 110 * 5
 
