@@ -310,21 +310,23 @@ async def test_every_slot_comes_back_after_waits_end_at_the_deadline(
     mock: aioresponses, transport: Transport
 ) -> None:
     adapter = BinanceAdapter(transport, Market.SPOT, exchange="paper", concurrency=2)
-    in_flight, most = 0, 0
+    in_flight, most, delay = 0, 0, 3.0
 
     async def slow(url_: Any, **kwargs: Any) -> CallbackResult:
         nonlocal in_flight, most
         in_flight += 1
         most = max(most, in_flight)
-        await asyncio.sleep(0.5)  # answered after the deadline
+        await asyncio.sleep(delay)  # the first two: answered after the deadline
         in_flight -= 1
         return CallbackResult(payload=spot_order(dict(parse_qsl(kwargs["data"].decode())), 1))
 
     mock.post(url("/api/v3/order"), callback=slow, repeat=True)
     loop = asyncio.get_running_loop()
-    first = await adapter.place([req(i, Market.SPOT) for i in range(5)], deadline=loop.time() + 0.2)
+    # both slots start their request at once; the deadline leaves a loaded machine 1.5 s for it
+    first = await adapter.place([req(i, Market.SPOT) for i in range(5)], deadline=loop.time() + 1.5)
     assert [o.placed for o in first] == [True, True, False, False, False]
     # the three that gave up waiting took no slot with them: the next orders use both, in order
+    delay = 0.05
     second = await adapter.place([req(i, Market.SPOT) for i in range(5, 10)])
     assert [o.status for o in second] == [OrderStatus.NEW] * 5
     assert most == 2

@@ -5,9 +5,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import aiohttp
 import pytest
 
 from toolkit.paper import PaperExchange
+
+from .conftest import Client
 
 ORDER = "/api/v3/order"
 
@@ -147,8 +150,20 @@ async def test_ioc_fok_and_limit_maker(paper: PaperExchange, client: Any, limit_
 
 
 async def test_partial_fills_with_liquidity_cap(
-    paper: PaperExchange, client: Any, limit_order: Any
+    session: aiohttp.ClientSession, limit_order: Any
 ) -> None:
+    # No ticker: liquidity comes back only with the set_price below (a tick of the ticker
+    # between two requests would refill it and fill more than the test says).
+    paper = PaperExchange(price_mode="fixed", tick_interval=3600.0)
+    await paper.start()
+    try:
+        client = Client(session, paper.url, *paper.create_key())
+        await _partial_fills(paper, client, limit_order)
+    finally:
+        await paper.stop()
+
+
+async def _partial_fills(paper: PaperExchange, client: Any, limit_order: Any) -> None:
     paper.set_liquidity("BTCUSDT", "0.004", market="spot")
     r = await client.post(ORDER, limit_order(qty="0.01", price="91000"))
     assert (r.body["status"], r.body["executedQty"]) == ("PARTIALLY_FILLED", "0.00400000")

@@ -24,7 +24,7 @@ async def test_an_order_held_past_the_client_timeout_is_executed(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.ERROR, logger="toolkit.paper")
-    ex = PaperExchange(price_mode="fixed", faults=FaultConfig(latency=0.6))
+    ex = PaperExchange(price_mode="fixed", faults=FaultConfig(latency=2.0))
     await ex.start()
     try:
         key, secret = ex.create_key()
@@ -33,7 +33,9 @@ async def test_an_order_held_past_the_client_timeout_is_executed(
             f"&newClientOrderId=late-1&recvWindow=5000&timestamp={int(time.time() * 1000)}"
         )
         body += "&signature=" + hmac.new(secret.encode(), body.encode(), hashlib.sha256).hexdigest()
-        timeout = aiohttp.ClientTimeout(total=0.2)
+        # the wait for the answer times out (2 s held, 0.2 s read timeout); sending is not
+        # timed, so a slow machine cannot make the order miss the exchange
+        timeout = aiohttp.ClientTimeout(sock_read=0.2)
         async with aiohttp.ClientSession(timeout=timeout) as http:
             with pytest.raises(asyncio.TimeoutError):
                 await http.post(

@@ -23,16 +23,16 @@ async def _requests_of_a_batch(tkh: Any, session: tk.Session, rows: list[dict[st
 
 
 async def test_a_fresh_price_costs_no_request(tkh: Any) -> None:
-    cached = await tk.connect(stream=False, price_ttl=3600)
+    cached = await tk.connect(stream=False, price_ttl=3600, sync_fills=False)
     await cached.batch([tkh.market()])  # warm up: rules, time, prices
     assert await _requests_of_a_batch(tkh, cached, [tkh.market() for _ in range(5)]) == 5
-    every = await tk.connect(stream=False, price_ttl=0)
+    every = await tk.connect(stream=False, price_ttl=0, sync_fills=False)
     await every.batch([tkh.market()])
     assert await _requests_of_a_batch(tkh, every, [tkh.market() for _ in range(5)]) == 6
 
 
 async def test_rules_are_fetched_again_after_a_filter_failure(tkh: Any) -> None:
-    session = await tk.connect(stream=False, rules_ttl=3600, price_ttl=3600)
+    session = await tk.connect(stream=False, rules_ttl=3600, price_ttl=3600, sync_fills=False)
     await session.batch([tkh.limit()])  # warm up: rules cached
     assert await _requests_of_a_batch(tkh, session, [tkh.limit()]) == 1
     # the exchange's tick size is 0.01; our copy of the rules says 0.001 (as if they changed)

@@ -190,7 +190,9 @@ async def test_invalid_rows_are_not_sent(tkh: Any) -> None:
 
 
 async def test_usdm_batch_uses_batch_orders(tkh: Any) -> None:
-    session = await tk.connect(market="usdm", stream=False)  # only the batch's requests
+    # only the batch's requests: no fills sync or positions snapshot 2 s after a batch, and
+    # the prices the warm-up fetched stay fresh however long it took
+    session = await tk.connect(market="usdm", stream=False, sync_fills=False, price_ttl=3600)
     await session.batch([tkh.limit(qty="0.002")])  # warm up: exchangeInfo, time sync
     tkh.paper().reset_counters()
     rows = [tkh.limit(qty="0.002", price=str(88000 + i)) for i in range(12)]
