@@ -15,11 +15,23 @@ from .conftest import make_config, url
 
 
 class Clock:
+    """A wall clock that stands still; :meth:`sleep` (patched over the limiter's) moves it."""
+
     def __init__(self, now: float) -> None:
         self.now = now
+        self.slept: list[float] = []
 
     def __call__(self) -> float:
         return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+    def patch_sleep(self, monkeypatch: pytest.MonkeyPatch) -> list[float]:
+        """The limiter sleeps on this clock; returns the list of sleeps."""
+        monkeypatch.setattr("toolkit.binance._ratelimit.asyncio.sleep", self.sleep)
+        return self.slept
 
 
 def test_configure_from_exchange_info() -> None:
@@ -62,13 +74,7 @@ async def test_waits_for_the_next_window_instead_of_exceeding(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     clock = Clock(1_800_000_000.0 - 0.08)  # wall time 80 ms before a minute boundary
-    slept: list[float] = []
-
-    async def fake_sleep(seconds: float) -> None:
-        slept.append(seconds)
-        clock.now += seconds
-
-    monkeypatch.setattr("toolkit.binance._ratelimit.asyncio.sleep", fake_sleep)
+    slept = clock.patch_sleep(monkeypatch)
     limiter = RateLimiter(RateLimitConfig(weight_per_minute=10, headroom=1.0), clock=clock)
     await limiter.acquire(weight=10)
     assert slept == []
@@ -83,13 +89,7 @@ async def test_waits_for_the_next_window_instead_of_exceeding(
 async def test_budget_exhaustion_sleeps(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = Clock(120.0)
     limiter = RateLimiter(RateLimitConfig(orders_per_10s=4, headroom=1.0), clock=clock)
-    slept: list[float] = []
-
-    async def fake_sleep(seconds: float) -> None:
-        slept.append(seconds)
-        clock.now += seconds
-
-    monkeypatch.setattr("toolkit.binance._ratelimit.asyncio.sleep", fake_sleep)
+    slept = clock.patch_sleep(monkeypatch)
     for _ in range(4):
         await limiter.acquire(orders=1)
     assert slept == []

@@ -8,7 +8,7 @@ import contextlib
 import dataclasses
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import duckdb
@@ -393,12 +393,17 @@ async def test_pending_after_a_batch_is_retried_later(tkh: Any) -> None:
 
 
 class _Absent:
-    def __init__(self, error: Exception | None = None) -> None:
-        self.times: list[float] = []
+    """An exchange that never knows the order; ``times``: when it was asked, by ``clock``."""
+
+    def __init__(
+        self, error: Exception | None = None, clock: Callable[[], Any] = time.monotonic
+    ) -> None:
+        self.times: list[Any] = []
         self.error = error
+        self.clock = clock
 
     async def query(self, symbol: str, **_: Any) -> Order | None:
-        self.times.append(time.monotonic())
+        self.times.append(self.clock())
         if self.error is not None:
             raise self.error
         return None
@@ -434,21 +439,15 @@ async def test_not_placed_needs_two_absent_answers_a_second_apart(
 
     monkeypatch.setattr(_reconcile, "_now", lambda: now[0])
     monkeypatch.setattr("toolkit.session._reconcile.asyncio.sleep", fake_sleep)
-    asked: list[pd.Timestamp] = []
-
-    class Absent:
-        async def query(self, symbol: str, **_: Any) -> Order | None:
-            asked.append(now[0])
-            return None
-
-    [out] = await resolve_pending(Absent(), [_pending()], recv_window=5.0, wait=False)
+    querier = _Absent(clock=lambda: now[0])
+    [out] = await resolve_pending(querier, [_pending()], recv_window=5.0, wait=False)
     assert out.status is OrderStatus.REJECTED
     assert not out.placed
     assert out.error_msg is not None
     assert out.error_msg.startswith("not placed: ")
     assert out.outcome is Outcome.NOT_PLACED
-    assert len(asked) == 2
-    assert (asked[1] - asked[0]).total_seconds() >= 1.0
+    assert len(querier.times) == 2
+    assert (querier.times[1] - querier.times[0]).total_seconds() >= 1.0
 
 
 async def test_archived_order_is_found() -> None:

@@ -233,10 +233,13 @@ class Progress:
             self._bar.close()
 
 
-def caller_bar(total: int, desc: str, *, unit: str = "order") -> Progress | None:
+def caller_bar(
+    total: int, desc: str, *, unit: str = "order", own: Any = None
+) -> Progress | None:
     """A :class:`Progress` of ``total`` units of work on the I/O loop, drawn on the side of the
     caller that waits for it; ``None`` when nobody waits on another side (a background task) or
-    there is nothing to count.
+    there is nothing to count. ``own``: the caller's own tqdm bar (displayed already, e.g. in
+    Voila), moved and left open (:func:`adopt`).
 
     Example::
 
@@ -245,4 +248,6 @@ def caller_bar(total: int, desc: str, *, unit: str = "order") -> Progress | None
     dispatch = _runner.ui_dispatcher()
     if dispatch is None or total == 0:
         return None
+    if own is not None:
+        return Progress(dispatch, total, desc, unit=unit, bar=adopt(own), close_bar=False)
     return Progress(dispatch, total, desc, unit=unit)

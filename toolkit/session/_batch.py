@@ -54,7 +54,7 @@ from ..core._input import InputRows, read_orders
 from ..core._models import Market, Order, OrderRequest, OrderStatus, OrderType, Outcome
 from ..core._validation import Prepared, prepare
 from ..runtime import _runner
-from ..runtime._progress import Progress, ProgressOption, adopt
+from ..runtime._progress import Progress, ProgressOption, caller_bar
 from ..store._store import BatchRecord
 from ._config import SessionConfig
 from ._ledger import Ledger
@@ -115,15 +115,11 @@ def read_input(orders: Any) -> InputRows:
 
 
 def _make_progress(desk: Desk, total: int, progress: ProgressOption) -> Progress | None:
-    dispatch = _runner.ui_dispatcher()
-    if dispatch is None or total == 0:
-        return None
     desc = f"{desk.config.exchange} {desk.config.market.value}"
     if progress is None or isinstance(progress, bool):
         show = total >= desk.config.progress_threshold if progress is None else progress
-        return Progress(dispatch, total, desc) if show else None
-    # the caller's own bar (displayed already, e.g. in Voila): moved, and left open
-    return Progress(dispatch, total, desc, bar=adopt(progress), close_bar=False)
+        return caller_bar(total, desc) if show else None
+    return caller_bar(total, desc, own=progress)  # the caller's own bar
 
 
 def _run_params() -> dict[str, Any] | None:

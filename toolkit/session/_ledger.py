@@ -28,7 +28,7 @@ from ..core._models import OPEN_STATUSES, Order
 from ..runtime import _runner
 from ..runtime._events import Publisher
 from ..store._store import Store
-from ._reconcile import STATE_OF, fill_bookkeeping, is_behind, merge_found
+from ._reconcile import changes, fill_bookkeeping, is_behind, merge_found
 
 __all__ = ["REMEMBER", "Ledger", "blocking"]
 
@@ -158,7 +158,7 @@ class Ledger:
                 # An update equal to the state already persisted (the stream echoing a batch
                 # answer, a refresh of an unchanged order) costs no store write and no
                 # publish; the caller still gets every order back, in place.
-                if claim is not None or self._is_news(final, known):
+                if claim is not None or _is_news(final, known):
                     changed.append(final)
             if not changed and finish is None:
                 return done
@@ -216,17 +216,6 @@ class Ledger:
                 now.append(order)
         return now
 
-    @staticmethod
-    def _is_news(order: Order, known: Order | None) -> bool:
-        """False when ``order`` says nothing new about ``known``, the last state persisted for
-        it (the one change rule, :data:`toolkit.session._reconcile.STATE_FIELDS`, inlined: this
-        runs for every update)."""
-        if known is None:
-            return True
-        if known.batch_id is None and order.batch_id is not None:
-            return True  # the stream told the state before the batch answer brought its key
-        return STATE_OF(order) != STATE_OF(known)
-
     def _publish(self, done: list[Order], *, remember: bool = True) -> None:
         if remember:
             for order in done:
@@ -257,11 +246,20 @@ class Ledger:
                 self._open.pop(cid, None)
 
 
+def _is_news(update: Order, known: Order | None) -> bool:
+    """False when ``update`` says nothing new about ``known``, the last state persisted for it:
+    the one change rule (:func:`toolkit.session._reconcile.changes`), and a state the stream
+    told before the batch answer brought its key is news for that key."""
+    if known is not None and known.batch_id is None and update.batch_id is not None:
+        return True
+    return changes(known, update)
+
+
 def _echoes(update: Order, known: Order) -> bool:
     """True if finalizing ``update`` would surely find nothing new to persist about ``known``:
     it is behind it (normalized, it becomes the known state), or it tells the same state as it
     came (normalizing only fills in fields the update leaves ``None``, and those are ``None`` in
     ``known`` too). Otherwise the full normalize and change rule decide."""
     if known.batch_id is None and update.batch_id is not None:
-        return False
-    return STATE_OF(update) == STATE_OF(known) or is_behind(update, known)
+        return False  # news for the key (_is_news)
+    return not changes(known, update) or is_behind(update, known)
