@@ -491,7 +491,8 @@ class Journal:
         begun: bool,
     ) -> None:
         """One transaction of ``items`` on ``con`` (``_write_lock`` held; ``begun``: its
-        ``BEGIN IMMEDIATE`` done), each in a savepoint; then every future is settled."""
+        ``BEGIN IMMEDIATE`` done), each in a savepoint when there are several (a lone write
+        that fails rolls the transaction back); then every future is settled."""
         results: list[tuple[concurrent.futures.Future[Any], Any, BaseException | None]] = []
         try:
             if not begun:  # the writer: waits (busy timeout) while another process writes
@@ -499,19 +500,32 @@ class Journal:
                 con.execute("BEGIN IMMEDIATE")
                 self.lock_wait += time.perf_counter() - start
             try:
-                for work, future in items:
-                    con.execute("SAVEPOINT tk_op")
+                if len(items) == 1:  # alone: its failure rolls back the transaction itself
+                    work, future = items[0]
                     try:
                         value = work(con)
                     except BaseException as exc:
-                        con.execute("ROLLBACK TO tk_op")
-                        con.execute("RELEASE tk_op")
+                        if con.in_transaction:  # (some failures end it themselves)
+                            con.execute("ROLLBACK")
                         results.append((future, None, exc))
                     else:
-                        con.execute("RELEASE tk_op")
+                        con.execute("COMMIT")
+                        self.commits += 1
                         results.append((future, value, None))
-                con.execute("COMMIT")
-                self.commits += 1
+                else:
+                    for work, future in items:
+                        con.execute("SAVEPOINT tk_op")
+                        try:
+                            value = work(con)
+                        except BaseException as exc:
+                            con.execute("ROLLBACK TO tk_op")
+                            con.execute("RELEASE tk_op")
+                            results.append((future, None, exc))
+                        else:
+                            con.execute("RELEASE tk_op")
+                            results.append((future, value, None))
+                    con.execute("COMMIT")
+                    self.commits += 1
             except BaseException:
                 if con.in_transaction:
                     con.execute("ROLLBACK")
