@@ -31,52 +31,10 @@ from toolkit.core._exceptions import InputError
 from toolkit.core._models import Market, OrderRequest, OrderType, Side
 from toolkit.paper import PaperExchange
 
-SPOT_TRADE = {
-    "symbol": "LTCUSDT",
-    "id": 309520010,
-    "orderId": 3784695242,
-    "orderListId": -1,
-    "price": "69.63000000",
-    "qty": "0.20000000",
-    "quoteQty": "13.92600000",
-    "commission": "0.01392600",
-    "commissionAsset": "USDT",
-    "time": 1698138992358,
-    "isBuyer": False,
-    "isMaker": False,
-    "isBestMatch": True,
-}
-USDM_TRADE = {
-    "symbol": "BTCUSDT",
-    "id": 272536245,
-    "orderId": 3524852987,
-    "side": "BUY",
-    "price": "36567.10",
-    "qty": "0.010",
-    "realizedPnl": "0",
-    "marginAsset": "USDT",
-    "quoteQty": "365.67100",
-    "commission": "0.14626840",
-    "commissionAsset": "USDT",
-    "time": 1699972836419,
-    "positionSide": "BOTH",
-    "maker": False,
-    "buyer": True,
-}
-SPOT_KLINE = [
-    1706630400000,
-    "43519.34000000",
-    "43936.00000000",
-    "43171.00000000",
-    "43488.71000000",
-    "20.55495000",
-    1706633999999,
-    "891428.42858070",
-    3743,
-    "10.91428000",
-    "473782.95739920",
-    "0",
-]
+from ..recorded import REAL_SPOT_KLINE as SPOT_KLINE
+from ..recorded import REAL_SPOT_TRADE as SPOT_TRADE
+from ..recorded import REAL_USDM_TRADE as USDM_TRADE
+
 USDM_DEPTH = {
     "lastUpdateId": 35263532345,
     "E": 1706803917264,

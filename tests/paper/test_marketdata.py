@@ -24,25 +24,12 @@ import pytest
 
 from toolkit.paper import PaperExchange
 
+from ..recorded import REAL_SPOT_KLINE
 from .conftest import Client
 
 START = 1_790_000_000.0  # 2026-09-21 14:13:20 UTC: mid-minute, mid-hour
 MINUTE = 60_000
 
-REAL_SPOT_KLINE = [
-    1706630400000,
-    "43519.34000000",
-    "43936.00000000",
-    "43171.00000000",
-    "43488.71000000",
-    "20.55495000",
-    1706633999999,
-    "891428.42858070",
-    3743,
-    "10.91428000",
-    "473782.95739920",
-    "0",
-]
 REAL_USDM_KLINE = [
     1712738520000,
     "71471.00",

@@ -18,41 +18,10 @@ import pytest
 
 from toolkit.paper import PaperExchange
 
+from ..recorded import REAL_SPOT_TRADE, REAL_USDM_TRADE
 from .conftest import Client, subscribe
 
-# Keys of the recorded real responses (values differ; the keys and their types are the contract).
-REAL_SPOT_TRADE = {
-    "symbol": "LTCUSDT",
-    "id": 309520010,
-    "orderId": 3784695242,
-    "orderListId": -1,
-    "price": "69.63000000",
-    "qty": "0.20000000",
-    "quoteQty": "13.92600000",
-    "commission": "0.01392600",
-    "commissionAsset": "USDT",
-    "time": 1698138992358,
-    "isBuyer": False,
-    "isMaker": False,
-    "isBestMatch": True,
-}
-REAL_USDM_TRADE = {
-    "symbol": "BTCUSDT",
-    "id": 272536245,
-    "orderId": 3524852987,
-    "side": "BUY",
-    "price": "36567.10",
-    "qty": "0.010",
-    "realizedPnl": "0",
-    "marginAsset": "USDT",
-    "quoteQty": "365.67100",
-    "commission": "0.14626840",
-    "commissionAsset": "USDT",
-    "time": 1699972836419,
-    "positionSide": "BOTH",
-    "maker": False,
-    "buyer": True,
-}
+# The recorded real responses (tests/recorded.py): their keys and their types are the contract.
 
 
 def _types(obj: dict[str, Any]) -> dict[str, type]:
