@@ -15,7 +15,7 @@ import duckdb
 import pandas as pd
 
 from toolkit.core._models import Market, Order, OrderStatus
-from toolkit.store._journal import Journal
+from toolkit.store._journal import Journal, Pending
 from toolkit.store._projection import Projection
 from toolkit.store._store import BatchRecord, Store
 from toolkit.store._store_db import Database
@@ -75,6 +75,57 @@ def test_events_are_compacted_once_projected(tmp_path: Path) -> None:
         with contextlib.closing(sqlite3.connect(f"{path}.journal")) as con:
             assert con.execute("select count(*) from events").fetchone() == (0,)
         assert store.sql("select count(*) as n from order_events")["n"].tolist() == [30]
+
+
+def test_a_large_flush_marks_in_small_transactions_and_a_crash_between_doubles_nothing(
+    tmp_path: Path,
+) -> None:
+    """The marks of a large flush (250 orders, 500 events) commit in several short transactions
+    (a batch's write waits for one of them at most, not for all). A process killed after the
+    first of them leaves the rest unmarked: the next process writes those again, and DuckDB
+    still holds each order and each event once."""
+    path = tmp_path / "m.duckdb"
+    journal = Journal(tmp_path / "m.duckdb.journal")
+    jid = journal.initialize(lambda jid: ([], [], 0))
+    orders = _orders("big", 250)
+    journal.record_batch(BatchRecord(batch_id="big", created_at=NOW, n_orders=250),
+                         orders).result(60)  # fmt: skip
+    journal.apply([dataclasses.replace(o, status=OrderStatus.FILLED) for o in orders],
+                  source="response", finish="big").result(60)  # fmt: skip
+    written: list[Pending] = []
+
+    class Killed(Exception):
+        pass
+
+    class KilledAfterTheWrite(Database):
+        def run(self, work: Any, what: str, *args: Any, **kw: Any) -> Any:
+            result = super().run(work, what, *args, **kw)
+            if what.startswith("write"):  # DuckDB committed: killed before any mark
+                written.append(result)
+                raise Killed
+            return result
+
+    with contextlib.suppress(Killed):
+        Projection(journal, KilledAfterTheWrite(path), journal_id=jid).flush()
+    [done] = written
+    assert (len(done.orders), len(done.batches), len(done.events)) == (250, 1, 500)
+    commits = journal.commits
+    # ...or killed after the first transaction of marks
+    journal.projected(Pending(done.orders[:100], [], done.events[:100]))
+    assert journal.commits - commits == 1
+    assert journal.has_pending()
+    commits = journal.commits
+    Projection(journal, Database(path), journal_id=jid).flush()  # the next process
+    assert journal.commits - commits >= 4  # 400 events left: at most 100 rows per transaction
+    assert not journal.has_pending()
+    with contextlib.closing(sqlite3.connect(tmp_path / "m.duckdb.journal")) as con:
+        assert con.execute("select count(*) from events").fetchone() == (0,)
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert con.execute("select count(*), count(distinct client_order_id) from orders"
+                           " where status = 'FILLED'").fetchone() == (250, 250)  # fmt: skip
+        assert con.execute("select count(*), count(distinct event_id) from order_events"
+                           ).fetchone() == (500, 500)  # fmt: skip
+    journal.close()
 
 
 def test_another_program_sees_a_write_without_any_read_of_ours(tmp_path: Path) -> None:
