@@ -47,7 +47,7 @@ class Config:
     origin_batches: int = 200
     store_orders: int = 10_000
     store_reps: int = 3
-    small_store_batches: int = 50
+    small_store_batches: int = 2_000
     two_proc_orders: int = 300
     two_proc_batch: int = 10
     share_orders: int = 100

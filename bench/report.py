@@ -233,9 +233,24 @@ def _store_table(st: dict[str, Any]) -> list[str]:
         f"| projection of both into DuckDB (background, off the critical path) | "
         f"{st['orders']:,} | {_f(st['flush_s'], 3)} | {_f(st['flush_orders_per_s'])} |",
         "",
-        f"A 5-order batch's store work on its critical path (median of {st['small_batches']}): "
-        f"write-ahead {_f(st['small_record_ms'], 2)} ms (waits for the fsync), answers and "
-        f"finish {_f(st['small_apply_ms'], 2)} ms.",
+        f"A 5-order batch's store work on its critical path (median of {st['small_batches']:,}"
+        f" batches one after the other, the projection running): write-ahead"
+        f" {_f(st['small_record_ms'], 2)} ms (waits for the fsync), answers and finish"
+        f" {_f(st['small_apply_ms'], 2)} ms.",
+        "",
+        *_tail_lines(st.get("small_tail")),
+    ]
+
+
+def _tail_lines(tail: dict[str, Any] | None) -> list[str]:
+    if not tail:
+        return []
+    return [
+        f"The tail of those {tail['writes']:,} writes: p99 {_f(tail['p99_ms'], 2)} ms, p99.9"
+        f" {_f(tail['p999_ms'], 2)} ms, max {_f(tail['max_ms'], 1)} ms; {tail['over_10ms']} over"
+        f" 10 ms. Full garbage collections meanwhile (each pauses every thread of the process):"
+        f" {tail['full_gcs']}, longest {_f(tail['full_gc_max_ms'], 1)} ms. ARCHITECTURE.md (the"
+        " store) says what the slowest writes are.",
         "",
     ]
 

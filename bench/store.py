@@ -3,7 +3,8 @@
 - write-ahead of N orders (``Store.record_batch``: batch row, N PENDING rows, N events; one
   fsync'd journal commit), the exchange's answers for the same N (``Store.apply``), then the
   projection of all of it into DuckDB (what the background thread does);
-- the write-ahead and the answers of a 5-order batch (median of many);
+- the write-ahead and the answers of 5-order batches one after the other, the projection
+  running: medians, and the tail of all those writes (with the full garbage collections);
 - the store's share of a 100-order ``tk.batch`` (time inside Store methods / batch wall time),
   measured by wrapping the Store methods of the running session.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import dataclasses
+import gc
 import statistics
 import tempfile
 import threading
@@ -67,26 +69,65 @@ def _orders(n: int) -> tuple[Any, list[Any], list[Any]]:
     return batch, pending, answered
 
 
-def _small_batches(path: Path, size: int, count: int) -> tuple[float, float]:
-    """Median seconds of ``count`` write-aheads and answers of ``size`` orders each (a small
-    batch's whole store cost on its critical path)."""
+class _FullCollections:
+    """Wall time of each full (generation-2) garbage collection while installed: a pause of
+    every thread of the process (the slowest small writes are these, not the store's work)."""
+
+    def __init__(self) -> None:
+        self.pauses: list[float] = []
+        self._start = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        elif info.get("generation") == 2:
+            self.pauses.append(time.perf_counter() - self._start)
+
+    def __enter__(self) -> _FullCollections:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self)
+
+
+def _small_batches(path: Path, size: int, count: int) -> dict[str, Any]:
+    """``count`` write-aheads and answers of ``size`` orders each, one after the other, the
+    projection running as in a session: the medians (a small batch's whole store cost on its
+    critical path) and the tail of all the writes, with the full garbage collections meanwhile."""
     from toolkit.store._store import Store
 
     record_s, apply_s = [], []
     store = Store(path)
     try:
-        for _ in range(count):
-            batch, pending, answered = _orders(size)
-            t0 = time.perf_counter()
-            store.record_batch(batch, pending)
-            t1 = time.perf_counter()
-            store.apply(answered, source="response", finish=batch.batch_id)
-            t2 = time.perf_counter()
-            record_s.append(t1 - t0)
-            apply_s.append(t2 - t1)
+        with _FullCollections() as collections:
+            for _ in range(count):
+                batch, pending, answered = _orders(size)
+                t0 = time.perf_counter()
+                store.record_batch(batch, pending)
+                t1 = time.perf_counter()
+                store.apply(answered, source="response", finish=batch.batch_id)
+                t2 = time.perf_counter()
+                record_s.append(t1 - t0)
+                apply_s.append(t2 - t1)
     finally:
         store.close()
-    return statistics.median(record_s), statistics.median(apply_s)
+    writes = sorted(record_s + apply_s)
+
+    def pct(q: float) -> float:
+        return round(writes[min(len(writes) - 1, int(len(writes) * q))] * 1000, 3)
+
+    return {
+        "record_ms": round(statistics.median(record_s) * 1000, 3),
+        "apply_ms": round(statistics.median(apply_s) * 1000, 3),
+        "writes": len(writes),
+        "p99_ms": pct(0.99),
+        "p999_ms": pct(0.999),
+        "max_ms": round(writes[-1] * 1000, 3),
+        "over_10ms": sum(w > 0.01 for w in writes),
+        "full_gcs": len(collections.pauses),
+        "full_gc_max_ms": round(max(collections.pauses, default=0.0) * 1000, 1),
+    }
 
 
 def measure_store(
@@ -121,9 +162,10 @@ def measure_store(
         log(f"  store rep {rep + 1}: record_batch {t1 - t0:.3f} s, apply {t2 - t1:.3f} s,"
             f" projection into DuckDB {t3 - t2:.3f} s ({n})")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="tk-bench-store-") as tmp:
-        small_rec, small_app = _small_batches(Path(tmp) / "small.duckdb", 5, small_batches)
-    log(f"  store 5-order batch: write-ahead {small_rec * 1000:.2f} ms, answers"
-        f" {small_app * 1000:.2f} ms")  # fmt: skip
+        small = _small_batches(Path(tmp) / "small.duckdb", 5, small_batches)
+    log(f"  store 5-order batch: write-ahead {small['record_ms']:.2f} ms, answers"
+        f" {small['apply_ms']:.2f} ms; all {small['writes']} writes: p99 {small['p99_ms']} ms,"
+        f" p99.9 {small['p999_ms']} ms, max {small['max_ms']} ms")  # fmt: skip
     rec, app, fl = (statistics.median(x) for x in (record_s, apply_s, flush_s))
     return {
         "orders": n,
@@ -134,8 +176,9 @@ def measure_store(
         "apply_orders_per_s": round(n / app, 1),
         "flush_orders_per_s": round(n / fl, 1),
         "small_batches": small_batches,
-        "small_record_ms": round(small_rec * 1000, 3),
-        "small_apply_ms": round(small_app * 1000, 3),
+        "small_record_ms": small["record_ms"],
+        "small_apply_ms": small["apply_ms"],
+        "small_tail": small,
     }
 
 

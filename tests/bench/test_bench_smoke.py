@@ -61,6 +61,9 @@ def test_quick_run_writes_the_report(tmp_path: Path) -> None:
         assert results["store"]["apply_orders_per_s"] > 0
         assert 0 < results["store_share"]["share"] < 1
         assert results["store"]["flush_orders_per_s"] > 0
+        tail = results["store"]["small_tail"]  # quick: 5 batches of 5, write-ahead + answers
+        assert tail["writes"] == 10
+        assert 0 < tail["p99_ms"] <= tail["max_ms"]
         two = results["two_processes"]
         assert two["accepted"] == [two["orders"]] * 4
         assert 0 < two["store_share_max"] < 1
@@ -71,4 +74,7 @@ def test_quick_run_writes_the_report(tmp_path: Path) -> None:
         assert candles["rows"] in (3 * 1440, 3 * 1441)
         assert candles["requests"] >= 3 * 2  # two pages of 1,000 or less per symbol
         assert candles["second_requests"] == 3  # the latest page of each symbol
-    assert "### 9. Research data" in (tmp_path / "RESULTS.md").read_text()
+    report = (tmp_path / "RESULTS.md").read_text()
+    assert "### 9. Research data" in report
+    if with_toolkit:
+        assert "The tail of those 10 writes: p99" in report
