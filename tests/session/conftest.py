@@ -7,6 +7,7 @@ import asyncio
 import contextvars
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -117,15 +118,17 @@ PlaceHook = Callable[["ScriptedAdapter", Sequence[OrderRequest], Deadline], Awai
 QueryHook = Callable[..., Awaitable["Order | None"]]
 CancelHook = Callable[..., Awaitable[Order]]
 CancelAllHook = Callable[["ScriptedAdapter", str], Awaitable[list[Order]]]
+PricesHook = Callable[["ScriptedAdapter", "Sequence[str] | None"], Awaitable["dict[str, Decimal]"]]
 
 
 class Script:
     """An adapter factory for ``tk.connect(adapter=...)``: each session gets a real
     :class:`BinanceAdapter` whose calls a test replaces one at a time by setting a hook
-    (``place``, ``query``, ``cancel``, ``cancel_all``); ``None`` is the real call."""
+    (``place``, ``query``, ``cancel``, ``cancel_all``, ``prices``); ``None`` is the real call."""
 
     def __init__(self) -> None:
         self.place: PlaceHook | None = None
+        self.prices: PricesHook | None = None
         self.query: QueryHook | None = None
         self.cancel: CancelHook | None = None
         self.cancel_all: CancelAllHook | None = None
@@ -184,6 +187,15 @@ class ScriptedAdapter(BinanceAdapter):
         if self.script.cancel_all is not None:
             return await self.script.cancel_all(self, symbol)
         return await super().cancel_all(symbol)
+
+    async def prices(self, symbols: Sequence[str] | None = None) -> dict[str, Decimal]:
+        if self.script.prices is not None:
+            return await self.script.prices(self, symbols)
+        return await super().prices(symbols)
+
+    async def real_prices(self, symbols: Sequence[str] | None = None) -> dict[str, Decimal]:
+        """The real ``prices``."""
+        return await super().prices(symbols)
 
     async def real_place(
         self, requests: Sequence[OrderRequest], *, deadline: Deadline = None

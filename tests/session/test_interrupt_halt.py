@@ -4,6 +4,8 @@ request, records the rest as not placed, says so, and a re-run of its key sends 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -11,7 +13,7 @@ import pytest
 import toolkit as tk
 from toolkit.paper._faults import FaultConfig
 
-from .conftest import eventually
+from .conftest import Script, ScriptedAdapter, eventually
 
 pytestmark = pytest.mark.loop
 
@@ -72,3 +74,36 @@ async def test_a_halt_stops_a_batch_and_refuses_new_ones_until_resumed(tkh: Any)
     assert tk.halted() is None
     again = await session.batch(_rows(tkh), key="halted")
     assert again["status"].tolist() == ["NEW"] * N
+
+
+async def test_a_halt_that_lands_while_a_batch_reads_prices_stops_it_before_its_write_ahead(
+    tkh: Any,
+) -> None:
+    """A halt set by another process after a batch began (here: while the batch reads prices,
+    well before anything is sent) is refused by the write-ahead's own transaction: the batch
+    raises TradingHalted, nothing is written and nothing sent. A look at the flag when the
+    batch began would have let it through."""
+    script = Script()
+    session = await tk.connect(stream=False, adapter=script)
+    landed: list[bool] = []
+
+    async def halted_meanwhile(
+        adapter: ScriptedAdapter, symbols: Sequence[str] | None
+    ) -> dict[str, Decimal]:
+        script.prices = None
+        session.store.halt("another process saw a bad print")  # the shared flag, nothing else
+        landed.append(True)
+        return await adapter.real_prices(symbols)
+
+    script.prices = halted_meanwhile
+    with pytest.raises(tk.TradingHalted, match=r"\(another process saw a bad print\)") as info:
+        await session.batch([tkh.market()], key="mid-prepare")
+    assert landed  # the halt did land while the batch read prices
+    assert info.value.reason == "another process saw a bad print"
+    assert tkh.placed() == {}
+    assert session.orders().empty
+    assert session.store.find_batch("mid-prepare") is None
+    session.resume()
+    done = await session.batch([tkh.market()], key="mid-prepare")
+    assert done["status"].tolist() == ["FILLED"]
+    assert tkh.placed() == {done["client_order_id"].iloc[0]: 1}

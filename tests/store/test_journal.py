@@ -120,11 +120,11 @@ def test_a_large_flush_marks_in_small_transactions_and_a_crash_between_doubles_n
     assert not journal.has_pending()
     with contextlib.closing(sqlite3.connect(tmp_path / "m.duckdb.journal")) as con:
         assert con.execute("select count(*) from events").fetchone() == (0,)
-    with duckdb.connect(str(path), read_only=True) as con:
-        assert con.execute("select count(*), count(distinct client_order_id) from orders"
-                           " where status = 'FILLED'").fetchone() == (250, 250)  # fmt: skip
-        assert con.execute("select count(*), count(distinct event_id) from order_events"
-                           ).fetchone() == (500, 500)  # fmt: skip
+    with duckdb.connect(str(path), read_only=True) as db:
+        assert db.execute("select count(*), count(distinct client_order_id) from orders"
+                          " where status = 'FILLED'").fetchone() == (250, 250)  # fmt: skip
+        assert db.execute("select count(*), count(distinct event_id) from order_events"
+                          ).fetchone() == (500, 500)  # fmt: skip
     journal.close()
 
 

@@ -10,7 +10,9 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+import pytest
 
+from toolkit.core._exceptions import TradingHalted
 from toolkit.core._models import OrderStatus, Outcome
 from toolkit.store._store import BatchRecord, Store
 from toolkit.store._store_schema import SCHEMA_VERSION
@@ -48,6 +50,32 @@ def test_claim_unplaced_is_a_compare_and_set(
         " order by event_id"
     )
     assert events["client_order_id"].tolist().count(ids[0]) == 2
+
+
+def test_a_halt_refuses_write_aheads_and_claims_in_their_own_transaction(
+    tmp_path: Path, make_orders: MakeOrders, make_batch: Callable[..., BatchRecord]
+) -> None:
+    """While a halt is in force (set through any store on the file: another process), a
+    write-ahead and a claim are refused by their own transaction: TradingHalted, nothing
+    written. Lifted, both go through."""
+    path = tmp_path / "halt.duckdb"
+    with Store(path) as store, Store(path) as other:
+        ids = _unplaced(store, make_orders, make_batch)
+        other.halt("the feed is stale")  # "another process"
+        later = NOW + pd.Timedelta(minutes=1)
+        with pytest.raises(TradingHalted, match=r"\(the feed is stale\): nothing is sent") as info:
+            store.claim_unplaced("b1", ids, later)
+        assert info.value.reason == "the feed is stale"
+        assert [o.placed for o in store.batch_orders("b1")] == [False, False, True]
+        second = make_batch(batch_id="b2", key="k2", n=2)
+        with pytest.raises(TradingHalted, match=r"tk\.resume\(\) lifts it"):
+            store.record_batch(second, make_orders(2, batch_id="b2", key="k2"))
+        assert store.find_batch("k2") is None
+        assert store.batch_orders("b2") == []
+        other.resume()
+        assert store.claim_unplaced("b1", ids, later) == ids[:2]
+        store.record_batch(second, make_orders(2, batch_id="b2", key="k2"))
+        assert len(store.batch_orders("b2")) == 2
 
 
 def test_claim_unplaced_races_between_two_stores(

@@ -76,7 +76,7 @@ from ._journal_rows import (
 )
 from ._store_schema import BatchRecord
 
-__all__ = ["JOURNAL_SCHEMA_VERSION", "Journal", "Pending", "journal_path"]
+__all__ = ["JOURNAL_SCHEMA_VERSION", "Journal", "Pending", "Refusal", "journal_path"]
 
 _log = logging.getLogger("toolkit")
 _T = TypeVar("_T")
@@ -159,6 +159,22 @@ def _write_orders(
         con.executemany(_INSERT_ORDER, inserts)
     for columns, params in updates.items():
         con.executemany(_update_order(columns), params)
+
+
+#: ``(name, error)``: a write refused while the ``meta`` entry ``name`` is set, failing with
+#: ``error(value)`` (the store's halt flag: no write-ahead while trading is halted).
+Refusal = tuple[str, Callable[[str], BaseException]]
+
+
+def _refuse(con: sqlite3.Connection, refuse_if: Refusal | None) -> None:
+    """Raise ``error(value)`` if the ``meta`` entry of ``refuse_if`` is set (read inside the
+    write's transaction: no other process can set it between this look and the commit)."""
+    if refuse_if is None:
+        return
+    name, error = refuse_if
+    row = con.execute("SELECT value FROM meta WHERE name = ?", [name]).fetchone()
+    if row is not None:
+        raise error(str(row[0]))
 
 
 def journal_path(store: Path) -> Path:
@@ -614,6 +630,7 @@ class Journal:
         orders: Sequence[Order],
         *,
         supersedes: tuple[str, str] | None = None,
+        refuse_if: Refusal | None = None,
     ) -> concurrent.futures.Future[None]:
         """Write-ahead of a batch: its row, every order row and one event each, atomically.
 
@@ -621,6 +638,8 @@ class Journal:
         writes nothing. The future resolves once the rows are on disk (fsync'd).
         ``supersedes`` ``(batch_id, retired_key)`` first moves that batch (and its orders) from
         ``batch.key`` to ``retired_key`` -- compare-and-set: it must still hold the key.
+        ``refuse_if`` ``(name, error)``: if the ``meta`` entry ``name`` is set when the
+        transaction runs, nothing is written and the future fails with ``error(value)``.
         """
         created = to_micros(batch.created_at)
         defaults = ((_BATCH_ID, batch.batch_id), (_KEY, batch.key), (_CREATED, created))
@@ -640,6 +659,7 @@ class Journal:
         ]  # fmt: skip
 
         def work(con: sqlite3.Connection) -> None:
+            _refuse(con, refuse_if)
             if supersedes is not None:
                 old_id, retired = supersedes
                 moved = con.execute(
@@ -720,13 +740,19 @@ class Journal:
         return self._enqueue(work, "apply order updates", rows=len(latest))
 
     def claim_unplaced(
-        self, batch_id: str, client_order_ids: Sequence[str], not_after: pd.Timestamp
+        self,
+        batch_id: str,
+        client_order_ids: Sequence[str],
+        not_after: pd.Timestamp,
+        *,
+        refuse_if: Refusal | None = None,
     ) -> concurrent.futures.Future[list[str]]:
         """Re-arm the orders of ``batch_id`` proven not placed (compare-and-set); the ids won
-        (on disk when the future resolves)."""
+        (on disk when the future resolves). ``refuse_if`` as for :meth:`record_batch`."""
         ids = list(dict.fromkeys(client_order_ids))
 
         def work(con: sqlite3.Connection) -> list[str]:
+            _refuse(con, refuse_if)
             now = to_micros(pd.Timestamp.now(tz="UTC"))
             rows = con.execute(
                 "UPDATE orders SET placed = 1, status = 'PENDING', error_code = NULL,"

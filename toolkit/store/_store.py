@@ -69,10 +69,10 @@ from typing import Any, TypeVar
 import duckdb
 import pandas as pd
 
-from ..core._exceptions import InputError, StoreError
+from ..core._exceptions import InputError, StoreError, TradingHalted
 from ..core._input import exchange_symbol
 from ..core._models import OPEN_STATUSES, Order, OrderStatus
-from ._journal import Journal, journal_path
+from ._journal import Journal, Refusal, journal_path
 from ._journal_rows import frame_from_rows, to_micros
 from ._projection import DEFAULT_DELAY, Projection, load_journal_rows
 from ._store_db import DEFAULT_RETRY, Database, RetryPolicy
@@ -90,6 +90,14 @@ class Halt:
 
     reason: str
     since: pd.Timestamp
+
+    @staticmethod
+    def from_json(text: str) -> Halt:
+        """The halt stored as ``text`` (the journal's ``meta`` entry)."""
+        data = json.loads(text)
+        return Halt(reason=str(data["reason"]), since=pd.Timestamp(data["since"]))
+
+
 _T = TypeVar("_T")
 #: Statement types ``sql()`` runs without ``write=True``.
 _READS = frozenset({"SELECT", "EXPLAIN", "PRAGMA"})
@@ -249,15 +257,17 @@ class Store:
 
         Orders are written as given (normally ``PENDING``, or ``INVALID`` for rows that failed
         validation), with the batch's id and key where theirs are missing. A key or client order
-        id that is already stored raises ``StoreError`` and writes nothing. Durable (fsync'd)
-        when it returns.
+        id that is already stored raises ``StoreError`` and writes nothing; so does a halt in
+        force when the write runs (``TradingHalted``: checked in the write's own transaction, so
+        a halt by another process can never slip in between). Durable (fsync'd) when it
+        returns.
 
         Example::
 
             store.record_batch(BatchRecord(batch_id=bid, key="rebalance", n_orders=len(orders),
                                            created_at=now), orders)
         """
-        self._journal.record_batch(batch, orders).result()
+        self.submit_record_batch(batch, orders).result()
 
     def submit_record_batch(
         self,
@@ -274,7 +284,9 @@ class Store:
         ``retired_key``; if it no longer holds the key (another process took it first), the
         future fails with ``StoreError`` and nothing is written.
         """
-        return self._journal.record_batch(batch, orders, supersedes=supersedes)
+        return self._journal.record_batch(
+            batch, orders, supersedes=supersedes, refuse_if=self._unless_halted
+        )
 
     def apply(
         self,
@@ -326,19 +338,22 @@ class Store:
         In one transaction, each of ``client_order_ids`` that is still ``placed = FALSE`` becomes
         ``PENDING``, ``placed = TRUE`` with the new ``not_after`` (a ``submitted`` event each).
         Two re-runs of one key -- in one process or two -- race here: an order is claimed by
-        exactly one of them, and only the claimer may send it.
+        exactly one of them, and only the claimer may send it. Refused (``TradingHalted``,
+        nothing claimed) while a halt is in force, as :meth:`record_batch` is.
 
         Example::
 
             for cid in store.claim_unplaced(bid, ids, not_after): ...  # send these only
         """
-        return self._journal.claim_unplaced(batch_id, client_order_ids, not_after).result()
+        return self.submit_claim_unplaced(batch_id, client_order_ids, not_after).result()
 
     def submit_claim_unplaced(
         self, batch_id: str, client_order_ids: Sequence[str], not_after: pd.Timestamp
     ) -> concurrent.futures.Future[list[str]]:
         """:meth:`claim_unplaced` without waiting (resolves once the claim is on disk)."""
-        return self._journal.claim_unplaced(batch_id, client_order_ids, not_after)
+        return self._journal.claim_unplaced(
+            batch_id, client_order_ids, not_after, refuse_if=self._unless_halted
+        )
 
     # -- the halt flag: shared by every process using the store ---------------------------------
 
@@ -357,10 +372,20 @@ class Store:
     def halted(self) -> Halt | None:
         """The halt in force, or ``None`` (a cheap read of the journal: polled while sending)."""
         text = self._journal.meta(_HALT)
-        if text is None:
-            return None
-        data = json.loads(text)
-        return Halt(reason=str(data["reason"]), since=pd.Timestamp(data["since"]))
+        return None if text is None else Halt.from_json(text)
+
+    @property
+    def _unless_halted(self) -> Refusal:
+        """What refuses a write-ahead or a claim while a halt is in force (in its transaction)."""
+        return (_HALT, self._halted_error)
+
+    def _halted_error(self, text: str) -> TradingHalted:
+        halt = Halt.from_json(text)
+        return TradingHalted(
+            f"trading is halted for the store {self._db.name} since {halt.since}"
+            f" ({halt.reason}): nothing is sent; tk.resume() lifts it",
+            halt.reason,
+        )
 
     # -- reads of the journal (current at once) ---------------------------------------------------
 
