@@ -107,3 +107,23 @@ async def test_a_halt_that_lands_while_a_batch_reads_prices_stops_it_before_its_
     done = await session.batch([tkh.market()], key="mid-prepare")
     assert done["status"].tolist() == ["FILLED"]
     assert tkh.placed() == {done["client_order_id"].iloc[0]: 1}
+
+
+async def test_a_batch_begun_under_a_halt_makes_no_exchange_request(tkh: Any) -> None:
+    """A halt in force when a batch begins stops it before it reads rules and prices: a
+    scheduled job looping while halted spends no rate-limit weight."""
+    script = Script()
+    session = await tk.connect(stream=False, adapter=script)
+    asked: list[Sequence[str] | None] = []
+
+    async def prices(adapter: ScriptedAdapter, symbols: Sequence[str] | None) -> dict[str, Decimal]:
+        asked.append(symbols)
+        return await adapter.real_prices(symbols)
+
+    script.prices = prices
+    session.store.halt("maintenance")
+    with pytest.raises(tk.TradingHalted, match=r"\(maintenance\)"):
+        await session.batch([tkh.market()])
+    # (the session's own positions snapshot at open asks for every price: symbols None)
+    assert [symbols for symbols in asked if symbols is not None] == []
+    assert tkh.placed() == {}

@@ -6,6 +6,9 @@
    (same client order ids), and returns the stored rows -- a re-run places nothing twice;
 3. rules (exchangeInfo, cached), prices/balances only if rows need them, ``prepare()``;
 4. **write-ahead**: every row goes to the store (``PENDING`` or ``INVALID``) before any request;
+   refused (``TradingHalted``, nothing written) if a halt is in force when it commits -- a halt
+   set meanwhile by another process included (a halt in force when the batch begins stops it
+   before step 3: no exchange request);
 5. send the valid requests, never after a row's ``not_after`` (write-ahead + ``send_window``);
 6. reconcile unknown outcomes by client order id (:mod:`toolkit.session._reconcile`);
 7. finalize (persist -> open-order state -> publish), record the batch's counts, return the frame.
@@ -182,8 +185,9 @@ async def _run_batch(desk: Desk, rows: InputRows, options: BatchOptions) -> pd.D
     if len(rows) == 0:
         return orders_to_frame([], index=rows.index)
     _check_credentials(desk)
-    # A halt in force (tk.halt(), this process or another) is refused by the write-ahead itself,
-    # in its transaction: a halt that lands while the batch reads rules and prices still stops it.
+    # A halt in force stops the batch before any exchange request; one set while it reads rules
+    # and prices (by any process) is refused by the write-ahead's own transaction.
+    check_not_halted(desk)
     desk.positions_before()
 
     now = pd.Timestamp.now(tz="UTC")
@@ -705,6 +709,14 @@ async def _watch_halt(desk: Desk, cutoff: Cutoff) -> None:
             return
 
 
+def check_not_halted(desk: Desk) -> None:
+    """Raise :class:`TradingHalted` if ``tk.halt()`` is in force for the session's store: before
+    a batch's first exchange request (the write-ahead checks again in its own transaction)."""
+    halt = desk.ledger.store.halted()
+    if halt is not None:
+        raise desk.ledger.store.halted_error(halt)
+
+
 async def _await_send(
     task: asyncio.Task[list[Order]], cutoff: Cutoff, rows: InputRows, key: str | None
 ) -> list[Order]:
@@ -757,7 +769,8 @@ async def _rerun(
         o.client_order_id for o in stored if not o.placed and o.status is not OrderStatus.INVALID
     }
     if unplaced:
-        _check_credentials(desk)  # (a halt: the claim below refuses it, as a write-ahead does)
+        _check_credentials(desk)
+        check_not_halted(desk)  # (and one set meanwhile: the claim below refuses it)
         now = pd.Timestamp.now(tz="UTC")
         prepared, _ = await _prepare(
             desk,

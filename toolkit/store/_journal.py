@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import dataclasses
 import functools
 import json
 import logging
@@ -88,7 +89,8 @@ _BUSY_TIMEOUT = 30.0
 #: The largest write (in order rows) committed on the caller's thread when the journal is idle;
 #: larger ones go to the writer (an I/O loop must not block on a long transaction).
 _INLINE_MAX_ROWS = 200
-#: Rows marked projected per transaction (:meth:`Journal.projected`).
+#: Marks per transaction (:meth:`Journal.projected`): up to this many order rows, batch rows
+#: and events each.
 _MARK_ROWS = 100
 
 _ORDER_COLS = ", ".join(ROW_FIELDS)
@@ -161,20 +163,23 @@ def _write_orders(
         con.executemany(_update_order(columns), params)
 
 
-#: ``(name, error)``: a write refused while the ``meta`` entry ``name`` is set, failing with
-#: ``error(value)`` (the store's halt flag: no write-ahead while trading is halted).
-Refusal = tuple[str, Callable[[str], BaseException]]
+@dataclasses.dataclass(frozen=True)
+class Refusal:
+    """A write refused while the ``meta`` entry ``name`` is set: it fails with
+    ``error(value)`` and writes nothing (the store's halt flag: no write-ahead while halted)."""
+
+    name: str
+    error: Callable[[str], BaseException]
 
 
 def _refuse(con: sqlite3.Connection, refuse_if: Refusal | None) -> None:
-    """Raise ``error(value)`` if the ``meta`` entry of ``refuse_if`` is set (read inside the
-    write's transaction: no other process can set it between this look and the commit)."""
+    """Raise the refusal's error if its ``meta`` entry is set (read inside the write's
+    transaction: no other process can set it between this look and the commit)."""
     if refuse_if is None:
         return
-    name, error = refuse_if
-    row = con.execute("SELECT value FROM meta WHERE name = ?", [name]).fetchone()
+    row = con.execute("SELECT value FROM meta WHERE name = ?", [refuse_if.name]).fetchone()
     if row is not None:
-        raise error(str(row[0]))
+        raise refuse_if.error(str(row[0]))
 
 
 def journal_path(store: Path) -> Path:
@@ -638,8 +643,8 @@ class Journal:
         writes nothing. The future resolves once the rows are on disk (fsync'd).
         ``supersedes`` ``(batch_id, retired_key)`` first moves that batch (and its orders) from
         ``batch.key`` to ``retired_key`` -- compare-and-set: it must still hold the key.
-        ``refuse_if`` ``(name, error)``: if the ``meta`` entry ``name`` is set when the
-        transaction runs, nothing is written and the future fails with ``error(value)``.
+        ``refuse_if``: if its ``meta`` entry is set when the transaction runs, nothing is
+        written and the future fails with its error.
         """
         created = to_micros(batch.created_at)
         defaults = ((_BATCH_ID, batch.batch_id), (_KEY, batch.key), (_CREATED, created))
@@ -881,9 +886,10 @@ class Journal:
     def projected(self, done: Pending) -> None:
         """Mark what DuckDB now holds: those versions projected, those events deleted.
 
-        In transactions of at most :data:`_MARK_ROWS` rows each: a batch's write waits for one
-        of them at most, not for the whole flush's marks (tens of milliseconds for a large one).
-        A crash between two leaves the rest unmarked: projected again, which changes nothing.
+        In short transactions (up to 100 order rows, 100 batch rows and 100 events each): a
+        batch's write waits for one of them at most, not for the whole flush's marks (tens of
+        milliseconds for a large one). A crash between two leaves the rest unmarked: projected
+        again, which changes nothing.
         """
         n = len(ROW_FIELDS)
         order_vers = [(r[n], r[0], r[n]) for r in done.orders]
@@ -907,10 +913,10 @@ class Journal:
 
             return work
 
-        step = _MARK_ROWS
-        for i in range(0, max(len(order_vers), len(batch_vers), len(event_ids), 1), step):
-            last = event_ids[min(i + step, len(event_ids)) - 1] if i < len(event_ids) else None
-            work = marks(order_vers[i : i + step], batch_vers[i : i + step], last)
+        for i in range(0, max(len(order_vers), len(batch_vers), len(event_ids)), _MARK_ROWS):
+            end = i + _MARK_ROWS
+            last = event_ids[min(end, len(event_ids)) - 1] if i < len(event_ids) else None
+            work = marks(order_vers[i:end], batch_vers[i:end], last)
             self._submit(work, "mark the projection", quiet=True)
 
     def unproject_all(self) -> None:

@@ -91,9 +91,13 @@ class Halt:
     reason: str
     since: pd.Timestamp
 
+    def to_json(self) -> str:
+        """The halt as the journal's ``meta`` entry stores it."""
+        return json.dumps({"reason": self.reason, "since": self.since.isoformat()})
+
     @staticmethod
     def from_json(text: str) -> Halt:
-        """The halt stored as ``text`` (the journal's ``meta`` entry)."""
+        """The halt stored as ``text`` (:meth:`to_json`)."""
         data = json.loads(text)
         return Halt(reason=str(data["reason"]), since=pd.Timestamp(data["since"]))
 
@@ -211,6 +215,10 @@ class Store:
             self._journal.close()
             self._db.close()
             raise
+        #: Refuses a write-ahead or a claim while a halt is in force (in its own transaction).
+        self._unless_halted = Refusal(
+            _HALT, lambda text: self.halted_error(Halt.from_json(text))
+        )
         self._journal.on_commit = self._projection.notify
         self._projection.start()
 
@@ -360,9 +368,7 @@ class Store:
     def halt(self, reason: str) -> Halt:
         """Halt trading for every process using this store (durable); returns the halt."""
         state = Halt(reason=str(reason), since=pd.Timestamp.now(tz="UTC"))
-        self._journal.set_meta(
-            _HALT, json.dumps({"reason": state.reason, "since": state.since.isoformat()})
-        )
+        self._journal.set_meta(_HALT, state.to_json())
         return state
 
     def resume(self) -> None:
@@ -374,13 +380,8 @@ class Store:
         text = self._journal.meta(_HALT)
         return None if text is None else Halt.from_json(text)
 
-    @property
-    def _unless_halted(self) -> Refusal:
-        """What refuses a write-ahead or a claim while a halt is in force (in its transaction)."""
-        return (_HALT, self._halted_error)
-
-    def _halted_error(self, text: str) -> TradingHalted:
-        halt = Halt.from_json(text)
+    def halted_error(self, halt: Halt) -> TradingHalted:
+        """The error of a batch refused by ``halt`` (what it says to the user)."""
         return TradingHalted(
             f"trading is halted for the store {self._db.name} since {halt.since}"
             f" ({halt.reason}): nothing is sent; tk.resume() lifts it",
