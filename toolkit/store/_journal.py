@@ -11,13 +11,15 @@ from the journal in the background (:mod:`toolkit.store._projection`).
 
 Tables (``<store>.journal``, beside the DuckDB file, shared by every process using the store)::
 
-    meta      name -> value: journal_id, schema_version
+    meta      name -> value: journal_id, schema_version, halt (the store's halt flag: a
+              write-ahead or a claim given a :class:`Refusal` reads it in its own transaction)
     orders    the current state of every order (the DuckDB ``orders`` columns, times as integer
               microseconds), ``ver`` (bumped on each change) and ``projected`` (the ``ver``
               DuckDB holds): the rows with ``ver > projected`` are still to be projected
     batches   one row per batch, ``key`` UNIQUE: the one arbiter of batch keys across processes
     events    the order events not yet projected (deleted once DuckDB holds them: the log is
-              compacted by every projection flush and never grows without bound)
+              compacted by every projection flush and never grows without bound; the
+              ``orders`` rows stay, see ARCHITECTURE.md's known limit)
 
 Writes go through one writer thread per journal that commits every write queued meanwhile in
 one transaction (group commit, one fsync for several batches in flight); each write runs in a
