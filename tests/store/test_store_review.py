@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -161,3 +162,23 @@ def test_a_version_1_store_is_migrated(tmp_path: Path) -> None:
         old = st.find_batch("k")
         assert old is not None
         assert old.venue is None
+
+
+def test_an_unreadable_halt_entry_is_still_a_halt(
+    tmp_path: Path, make_orders: MakeOrders, make_batch: Callable[..., BatchRecord]
+) -> None:
+    """A halt entry this release cannot read (another release's format, a damaged file) fails
+    closed: the store reads as halted, refuses a write-ahead, and a resume lifts it."""
+    path = tmp_path / "odd.duckdb"
+    with Store(path) as store:
+        with sqlite3.connect(f"{path}.journal") as con:  # as another release might write it
+            con.execute("INSERT OR REPLACE INTO meta VALUES ('halt', 'stop!')")
+        halt = store.halted()
+        assert halt is not None
+        assert halt.reason == "unreadable halt entry 'stop!'"
+        with pytest.raises(TradingHalted, match="unreadable halt entry"):
+            store.record_batch(make_batch(n=1), make_orders(1))
+        assert store.batch_orders("b1") == []
+        store.resume()
+        assert store.halted() is None
+        store.record_batch(make_batch(n=1), make_orders(1))

@@ -97,11 +97,17 @@ class Halt:
 
     @staticmethod
     def from_json(text: str) -> Halt:
-        """The halt stored as ``text`` (:meth:`to_json`)."""
-        data = json.loads(text)
-        return Halt(reason=str(data["reason"]), since=pd.Timestamp(data["since"]))
+        """The halt stored as ``text`` (:meth:`to_json`). An entry this release cannot read
+        (another release's, a damaged one) is still a halt: a guard fails closed. Its reason
+        says so, and its time is unknown (the epoch); ``tk.resume()`` lifts it as any other."""
+        try:
+            data = json.loads(text)
+            return Halt(reason=str(data["reason"]), since=pd.Timestamp(data["since"]))
+        except (ValueError, TypeError, KeyError):
+            return Halt(reason=f"unreadable halt entry {text[:80]!r}", since=_EPOCH)
 
 
+_EPOCH = pd.Timestamp(0, tz="UTC")
 _T = TypeVar("_T")
 #: Statement types ``sql()`` runs without ``write=True``.
 _READS = frozenset({"SELECT", "EXPLAIN", "PRAGMA"})
