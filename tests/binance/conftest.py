@@ -1,5 +1,5 @@
 """Fixtures for the Binance protocol tests: a transport on a fake base URL, aioresponses, a
-recording server; and, shared from the panel tests, a private paper exchange on the I/O loop."""
+recording server; and (tests/io_paper.py) a private paper exchange on the I/O loop."""
 
 from __future__ import annotations
 
@@ -20,12 +20,12 @@ from toolkit.binance._ratelimit import RateLimitConfig
 from toolkit.binance._transport import Transport, TransportConfig
 from toolkit.core._models import Market, OrderRequest, OrderType, Side, TimeInForce
 
-# the USD-M conditional orders test runs tk.batch against the panel tests' private paper exchange
-from ..notebook.conftest import Paper as Paper
-from ..notebook.conftest import io_paper as io_paper
-from ..notebook.conftest import on_io as on_io
-from ..notebook.conftest import until as until
-from ..notebook.conftest import until_async as until_async
+# the USD-M conditional orders test runs tk.batch against a private paper exchange on the I/O loop
+from ..io_paper import Paper as Paper
+from ..io_paper import io_paper as io_paper
+from ..io_paper import on_io as on_io
+from ..io_paper import until as until
+from ..io_paper import until_async as until_async
 
 BASE = "http://exchange.test"
 API_KEY = "KEY-tk-3f9a1c77e2b04d51"
