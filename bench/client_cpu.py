@@ -28,33 +28,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from ._gc import Collections
 from ._orders import build_orders, fetch_market
 from ._server import PaperServer, ServerInfo
 from .clients import FloorClient, ToolkitClient, set_warm_orders
 
 __all__ = ["main", "measure"]
-
-
-class _GcTimer:
-    """CPU seconds spent in garbage collections (any thread) while it is installed."""
-
-    def __init__(self) -> None:
-        self.seconds = 0.0
-        self._started: dict[int, float] = {}
-
-    def __call__(self, phase: str, info: dict[str, Any]) -> None:
-        me = threading.get_ident()
-        if phase == "start":
-            self._started[me] = time.thread_time()
-        elif me in self._started:
-            self.seconds += time.thread_time() - self._started.pop(me)
-
-    def __enter__(self) -> _GcTimer:
-        gc.callbacks.append(self)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        gc.callbacks.remove(self)
 
 
 def _io_thread_cpu() -> float:
@@ -106,7 +85,7 @@ async def measure(
         for client in (floor, toolkit):
             await client.open()
             try:
-                with _GcTimer() as gc_time:
+                with Collections() as collections:
                     cpu0, io0, me0 = time.process_time(), _io_thread_cpu(), time.thread_time()
                     wall0 = time.perf_counter()
                     result = await client.run(work)
@@ -119,7 +98,7 @@ async def measure(
                       f"{result.errors[:1]}", file=sys.stderr)  # fmt: skip
             row[f"{client.name}_ms"] = (cpu1 - cpu0) / result.orders * 1000
             row[f"{client.name}_wall_ops"] = result.orders / (wall1 - wall0)
-            row[f"{client.name}_gc_ms"] = gc_time.seconds / result.orders * 1000
+            row[f"{client.name}_gc_ms"] = collections.cpu_seconds / result.orders * 1000
             if client is toolkit:
                 row["toolkit_io_ms"] = (io1 - io0) / result.orders * 1000
                 row["toolkit_caller_ms"] = (me1 - me0) / result.orders * 1000

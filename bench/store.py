@@ -14,7 +14,6 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import dataclasses
-import gc
 import statistics
 import tempfile
 import threading
@@ -25,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from ._gc import Collections
 
 __all__ = ["StoreTimer", "measure_store", "store_timer"]
 
@@ -69,28 +70,6 @@ def _orders(n: int) -> tuple[Any, list[Any], list[Any]]:
     return batch, pending, answered
 
 
-class _FullCollections:
-    """Wall time of each full (generation-2) garbage collection while installed: a pause of
-    every thread of the process (the slowest small writes are these, not the store's work)."""
-
-    def __init__(self) -> None:
-        self.pauses: list[float] = []
-        self._start = 0.0
-
-    def __call__(self, phase: str, info: dict[str, Any]) -> None:
-        if phase == "start":
-            self._start = time.perf_counter()
-        elif info.get("generation") == 2:
-            self.pauses.append(time.perf_counter() - self._start)
-
-    def __enter__(self) -> _FullCollections:
-        gc.callbacks.append(self)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        gc.callbacks.remove(self)
-
-
 def _small_batches(path: Path, size: int, count: int) -> dict[str, Any]:
     """``count`` write-aheads and answers of ``size`` orders each, one after the other, the
     projection running as in a session: the medians (a small batch's whole store cost on its
@@ -100,7 +79,7 @@ def _small_batches(path: Path, size: int, count: int) -> dict[str, Any]:
     record_s, apply_s = [], []
     store = Store(path)
     try:
-        with _FullCollections() as collections:
+        with Collections() as collections:
             for _ in range(count):
                 batch, pending, answered = _orders(size)
                 t0 = time.perf_counter()
@@ -125,8 +104,8 @@ def _small_batches(path: Path, size: int, count: int) -> dict[str, Any]:
         "p999_ms": pct(0.999),
         "max_ms": round(writes[-1] * 1000, 3),
         "over_10ms": sum(w > 0.01 for w in writes),
-        "full_gcs": len(collections.pauses),
-        "full_gc_max_ms": round(max(collections.pauses, default=0.0) * 1000, 1),
+        "full_gcs": len(collections.pauses(2)),
+        "full_gc_max_ms": round(max(collections.pauses(2), default=0.0) * 1000, 1),
     }
 
 

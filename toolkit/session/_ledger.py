@@ -248,11 +248,8 @@ class Ledger:
 
 def _is_news(update: Order, known: Order | None) -> bool:
     """False when ``update`` says nothing new about ``known``, the last state persisted for it:
-    the one change rule (:func:`toolkit.session._reconcile.changes`), and a state the stream
-    told before the batch answer brought its key is news for that key."""
-    if known is not None and known.batch_id is None and update.batch_id is not None:
-        return True
-    return changes(known, update)
+    the one change rule (:func:`toolkit.session._reconcile.changes`), or it brings its key."""
+    return (known is not None and _brings_key(update, known)) or changes(known, update)
 
 
 def _echoes(update: Order, known: Order) -> bool:
@@ -260,6 +257,11 @@ def _echoes(update: Order, known: Order) -> bool:
     it is behind it (normalized, it becomes the known state), or it tells the same state as it
     came (normalizing only fills in fields the update leaves ``None``, and those are ``None`` in
     ``known`` too). Otherwise the full normalize and change rule decide."""
-    if known.batch_id is None and update.batch_id is not None:
+    if _brings_key(update, known):
         return False  # news for the key (_is_news)
     return not changes(known, update) or is_behind(update, known)
+
+
+def _brings_key(update: Order, known: Order) -> bool:
+    """The stream told ``known`` before the batch answer brought its batch and key: news."""
+    return known.batch_id is None and update.batch_id is not None

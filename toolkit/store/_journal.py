@@ -524,31 +524,25 @@ class Journal:
                 start = time.perf_counter()
                 con.execute("BEGIN IMMEDIATE")
                 self.lock_wait += time.perf_counter() - start
+            alone = len(items) == 1  # a lone write needs no savepoint: its failure rolls back
             try:
-                if len(items) == 1:  # alone: its failure rolls back the transaction itself
-                    work, future = items[0]
+                for work, future in items:
+                    if not alone:
+                        con.execute("SAVEPOINT tk_op")
                     try:
                         value = work(con)
                     except BaseException as exc:
-                        if con.in_transaction:  # (some failures end it themselves)
+                        if not alone:
+                            con.execute("ROLLBACK TO tk_op")
+                            con.execute("RELEASE tk_op")
+                        elif con.in_transaction:  # (some failures end it themselves)
                             con.execute("ROLLBACK")
                         results.append((future, None, exc))
                     else:
-                        con.execute("COMMIT")
-                        self.commits += 1
+                        if not alone:
+                            con.execute("RELEASE tk_op")
                         results.append((future, value, None))
-                else:
-                    for work, future in items:
-                        con.execute("SAVEPOINT tk_op")
-                        try:
-                            value = work(con)
-                        except BaseException as exc:
-                            con.execute("ROLLBACK TO tk_op")
-                            con.execute("RELEASE tk_op")
-                            results.append((future, None, exc))
-                        else:
-                            con.execute("RELEASE tk_op")
-                            results.append((future, value, None))
+                if con.in_transaction:  # (not after a lone write's failure)
                     con.execute("COMMIT")
                     self.commits += 1
             except BaseException:
