@@ -502,35 +502,35 @@ class UserStreams:
         queue: asyncio.Queue[str | None] = asyncio.Queue()
         key.sockets.add(ws)
         key.queues.add(queue)
-        reader = asyncio.ensure_future(self._drain(ws))
+        writer = asyncio.ensure_future(self._write(ws, queue))
         try:
-            while not ws.closed:
-                getter = asyncio.ensure_future(queue.get())
-                done, _ = await asyncio.wait(
-                    {getter, reader}, return_when=asyncio.FIRST_COMPLETED
-                )
-                if getter not in done:
-                    getter.cancel()
-                    break
-                text = getter.result()
-                if text is None:
-                    break
-                await ws.send_str(text)
+            async for _ in ws:  # what the client sends is ignored (aiohttp answers pings)
+                pass
         except (ConnectionError, RuntimeError):
             pass
         finally:
             key.sockets.discard(ws)
             key.queues.discard(queue)
-            reader.cancel()
+            queue.put_nowait(None)
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reader
+                await writer
             if not ws.closed:
                 with contextlib.suppress(Exception):
                     await ws.close()
         return ws
 
     @staticmethod
-    async def _drain(ws: web.WebSocketResponse) -> None:
-        """Read and ignore what the client sends until it closes (aiohttp answers pings)."""
-        async for _ in ws:
-            pass
+    async def _write(ws: web.WebSocketResponse, queue: asyncio.Queue[str | None]) -> None:
+        """Send the events in the order they were queued (one task per socket: an event costs
+        a queue hand-over, not a new wait); ``None`` (the key is gone) closes the socket."""
+        while True:
+            text = await queue.get()
+            if ws.closed:
+                return
+            try:
+                if text is None:
+                    await ws.close()
+                    return
+                await ws.send_str(text)
+            except (ConnectionError, RuntimeError):
+                return
