@@ -11,7 +11,7 @@ import pytest
 from toolkit.binance._ratelimit import RateLimitConfig
 from toolkit.binance._transport import Transport, TransportConfig
 from toolkit.binance.adapter import BinanceAdapter
-from toolkit.core._exceptions import OrderRejected
+from toolkit.core._exceptions import ExchangeError, OrderRejected
 from toolkit.core._models import Market, OrderStatus, OrderType, Outcome, TimeInForce
 from toolkit.paper import FaultConfig, PaperExchange
 
@@ -125,6 +125,30 @@ async def test_error_before_accept_is_pending_and_query_finds_nothing(
     paper.configure_faults(FaultConfig())
     assert order.status is OrderStatus.PENDING  # a 5xx is unknown from the client's side
     assert await adapter.query("BTCUSDT", client_order_id="c1") is None
+
+
+@pytest.mark.parametrize(("market", "window_days"), [(Market.SPOT, 1), (Market.USDM, 7)])
+async def test_all_orders_lists_a_window_of_a_symbols_orders(
+    paper: PaperExchange, transport: Transport, market: Market, window_days: int
+) -> None:
+    adapter = BinanceAdapter(transport, market, exchange="paper")
+    start = paper.engine.now()
+    placed = await adapter.place(
+        [req(i, market, price=Decimal("40000")) for i in range(3)]
+        + [req("m", market, type=OrderType.MARKET, price=None, time_in_force=None)]
+    )
+    end = paper.engine.now()
+    listed = await adapter.all_orders("BTCUSDT", start=start, end=end)
+    assert sorted(o.client_order_id for o in listed) == sorted(o.client_order_id for o in placed)
+    by_id = {o.client_order_id: o for o in listed}
+    for order in placed:  # the same state as the answers (and as a query) give
+        assert by_id[order.client_order_id].status is order.status
+        assert by_id[order.client_order_id].order_id == order.order_id
+    assert await adapter.all_orders("BTCUSDT", start=end + 1, end=end + 2) == []
+    day = 24 * 3_600_000
+    with pytest.raises(ExchangeError) as err:  # Binance's longest window, as the paper enforces
+        await adapter.all_orders("BTCUSDT", start=start, end=start + window_days * day + 1)
+    assert err.value.code == -1127
 
 
 @pytest.mark.parametrize(("market", "unit"), [(Market.SPOT, 1), (Market.USDM, 5)])

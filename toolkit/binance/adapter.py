@@ -98,6 +98,7 @@ class _Endpoints:
     open_orders: str
     open_weight: tuple[int, int]  # with a symbol, without
     cancel_all: str
+    all_orders: tuple[str, int]
 
 
 _ENDPOINTS = {
@@ -111,6 +112,7 @@ _ENDPOINTS = {
         open_orders="/api/v3/openOrders",
         open_weight=(6, 80),
         cancel_all="/api/v3/openOrders",
+        all_orders=("/api/v3/allOrders", 20),
     ),
     Market.USDM: _Endpoints(
         exchange_info=("/fapi/v1/exchangeInfo", 1),
@@ -122,6 +124,7 @@ _ENDPOINTS = {
         open_orders="/fapi/v1/openOrders",
         open_weight=(1, 40),
         cancel_all="/fapi/v1/batchOrders",
+        all_orders=("/fapi/v1/allOrders", 5),
     ),
 }
 
@@ -550,6 +553,22 @@ class BinanceAdapter:
             algos = algo.data if isinstance(algo.data, list) else []
             orders += [parse_algo_order(row, exchange=self.exchange) for row in algos]
         return orders
+
+    async def all_orders(
+        self, symbol: str, *, start: int | None = None, end: int | None = None, limit: int = 1000
+    ) -> list[Order]:
+        """The account's orders of ``symbol`` (any state) created from ``start`` to ``end`` (ms;
+        at most 24 h apart on spot, 7 days on USD-M), one page of at most ``limit``; USD-M's
+        conditional orders waiting in the Algo Order service are not among them."""
+        path, weight = self._paths.all_orders
+        params: dict[str, Any] = {"symbol": symbol, "limit": limit}
+        if start is not None:
+            params["startTime"] = start
+        if end is not None:
+            params["endTime"] = end
+        resp = await self.transport.request("GET", path, params, signed=True, weight=weight)
+        rows = resp.data if isinstance(resp.data, list) else []
+        return [self._parse(row) for row in rows]
 
     def _parse(self, payload: Any) -> Order:
         return parse_order(payload, market=self.market, exchange=self.exchange)

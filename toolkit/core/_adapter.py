@@ -81,6 +81,12 @@ class ExchangeAdapter(Protocol):
         """The open orders (of ``symbol``)."""
         ...
 
+    async def all_orders(
+        self, symbol: str, *, start: int | None = None, end: int | None = None, limit: int = 1000
+    ) -> list[Order]:
+        """The orders of ``symbol`` created from ``start`` to ``end`` (ms), one page."""
+        ...
+
     async def my_trades(
         self,
         symbol: str,

@@ -11,6 +11,7 @@ from ._app import Route, ServerState
 from ._errors import PaperError, bad_param, mandatory
 from ._market import SPOT, SymbolSpec, fmt
 from ._orders import Order, spot_cancel_view
+from ._trades import check_window
 from ._validate import parse_new_order
 
 __all__ = ["spot_routes"]
@@ -158,6 +159,7 @@ def select_orders(state: ServerState, params: dict[str, str], api_key: str, mark
     start = _int_param(params, "startTime")
     end = _int_param(params, "endTime")
     limit = _int_param(params, "limit") or 500
+    check_window(market, start, end)
     if limit > 1000:
         raise PaperError(-1100, "Illegal characters found in parameter 'limit'; legal range is "
                          "'1-1000'.")

@@ -26,6 +26,19 @@ __all__ = ["trade_routes"]
 
 _SPOT_WINDOW = 24 * 3_600_000
 _FUTURES_WINDOW = 7 * 24 * 3_600_000
+
+
+def check_window(market: str, start: int | None, end: int | None) -> None:
+    """Refuse a ``startTime``/``endTime`` window as Binance does (``myTrades``, ``allOrders``):
+    backwards, or longer than 24 hours (spot) or 7 days (USD-M)."""
+    if start is None or end is None:
+        return
+    if start > end:
+        raise PaperError(-1023, "Start time is greater than end time.")
+    if end - start > (_SPOT_WINDOW if market == SPOT else _FUTURES_WINDOW):
+        raise PaperError(-1127, "More than 24 hours between startTime and endTime."
+                         if market == SPOT else
+                         "More than 7 days between startTime and endTime.")
 _COMBINATION = PaperError(-1128, "Combination of optional parameters invalid.")
 
 
@@ -59,14 +72,7 @@ def select_trades(state: ServerState, params: dict[str, str], api_key: str, mark
         raise _COMBINATION
     if market == SPOT and order_id is not None and timed:
         raise _COMBINATION
-    window = _SPOT_WINDOW if market == SPOT else _FUTURES_WINDOW
-    if start is not None and end is not None:
-        if start > end:
-            raise PaperError(-1023, "Start time is greater than end time.")
-        if end - start > window:
-            raise PaperError(-1127, "More than 24 hours between startTime and endTime."
-                             if market == SPOT else
-                             "More than 7 days between startTime and endTime.")
+    check_window(market, start, end)
     if market == FUTURES and not timed and from_id is None and order_id is None:
         start = state.engine.now() - _FUTURES_WINDOW  # USD-M: the last 7 days by default
     elif market == FUTURES and start is not None and end is None:
