@@ -116,6 +116,7 @@ _ON_ANSWER: contextvars.ContextVar[Callable[[int], None] | None] = contextvars.C
 #: Hooks get the adapter first (``adapter.real_place`` ... reach the exchange).
 PlaceHook = Callable[["ScriptedAdapter", Sequence[OrderRequest], Deadline], Awaitable[list[Order]]]
 QueryHook = Callable[..., Awaitable["Order | None"]]
+AllOrdersHook = Callable[..., Awaitable["list[Order]"]]
 CancelHook = Callable[..., Awaitable[Order]]
 CancelAllHook = Callable[["ScriptedAdapter", str], Awaitable[list[Order]]]
 PricesHook = Callable[["ScriptedAdapter", "Sequence[str] | None"], Awaitable["dict[str, Decimal]"]]
@@ -124,12 +125,14 @@ PricesHook = Callable[["ScriptedAdapter", "Sequence[str] | None"], Awaitable["di
 class Script:
     """An adapter factory for ``tk.connect(adapter=...)``: each session gets a real
     :class:`BinanceAdapter` whose calls a test replaces one at a time by setting a hook
-    (``place``, ``query``, ``cancel``, ``cancel_all``, ``prices``); ``None`` is the real call."""
+    (``place``, ``query``, ``all_orders``, ``cancel``, ``cancel_all``, ``prices``); ``None`` is
+    the real call."""
 
     def __init__(self) -> None:
         self.place: PlaceHook | None = None
         self.prices: PricesHook | None = None
         self.query: QueryHook | None = None
+        self.all_orders: AllOrdersHook | None = None
         self.cancel: CancelHook | None = None
         self.cancel_all: CancelAllHook | None = None
         #: The adapters made so far (one per session).
@@ -173,6 +176,21 @@ class ScriptedAdapter(BinanceAdapter):
                 self, symbol, client_order_id=client_order_id, order_id=order_id
             )
         return await super().query(symbol, client_order_id=client_order_id, order_id=order_id)
+
+    async def all_orders(
+        self, symbol: str, *, start: int | None = None, end: int | None = None, limit: int = 1000
+    ) -> list[Order]:
+        if self.script.all_orders is not None:
+            return await self.script.all_orders(self, symbol, start=start, end=end, limit=limit)
+        return await super().all_orders(symbol, start=start, end=end, limit=limit)
+
+    async def real_query(self, symbol: str, **kw: Any) -> Order | None:
+        """The real ``query``."""
+        return await super().query(symbol, **kw)
+
+    async def real_all_orders(self, symbol: str, **kw: Any) -> list[Order]:
+        """The real ``all_orders``."""
+        return await super().all_orders(symbol, **kw)
 
     async def cancel(
         self, symbol: str, *, client_order_id: str | None = None, order_id: str | None = None

@@ -20,6 +20,12 @@ order id:
 * **exchange unreachable** (or any other error) -> it stays ``PENDING``; the next reconcile (on
   connect, or the next run of the key) tries again.
 
+Many unknown orders of one symbol (:data:`BULK_FROM` or more, e.g. a batch whose connections
+dropped) are first looked for in one listing of the symbol's orders of their time window
+(``allOrders``: one request instead of one per order); the ones it shows are **found**. A listing
+never proves an absence (a page cut at its limit, a USD-M conditional order, a clock far off):
+the orders it lacks are asked for one by one as above.
+
 Updates of one order can arrive out of order (a batch answer saying NEW after the user-data
 stream said FILLED). Order states only move forward, so :func:`is_behind` tells the session's
 finalize step to keep the known state instead of regressing it.
@@ -45,6 +51,7 @@ from ..core._exceptions import ExchangeError, ToolkitError
 from ..core._models import Order, OrderStatus, Outcome
 
 __all__ = [
+    "BULK_FROM",
     "CONFIRM_INTERVAL",
     "DEFAULT_SLACK",
     "STATE_FIELDS",
@@ -70,6 +77,14 @@ CONFIRM_INTERVAL = 1.0
 #: USD-M forgets canceled/expired orders without fills after this long: older absent orders
 #: are never marked not placed.
 USDM_MEMORY = pd.Timedelta(days=3)
+#: From this many unknown orders of one symbol on, one listing of the symbol's orders (spot
+#: ``allOrders`` weighs 20 = 5 order queries of 4; USD-M 5 = 5 queries of 1) finds the placed
+#: ones before any order is asked for alone.
+BULK_FROM = 6
+#: The longest window one listing covers (Binance: 24 h on spot, 7 days on USD-M), less margin.
+BULK_SPAN = pd.Timedelta(hours=23)
+#: Added before the first and after the last order's bound of a listing's window (clock error).
+BULK_MARGIN = pd.Timedelta(minutes=1)
 
 
 class Querier(Protocol):
@@ -78,6 +93,10 @@ class Querier(Protocol):
     async def query(
         self, symbol: str, *, client_order_id: str | None = None, order_id: str | None = None
     ) -> Order | None: ...
+
+    async def all_orders(
+        self, symbol: str, *, start: int | None = None, end: int | None = None, limit: int = 1000
+    ) -> list[Order]: ...
 
 
 def _now() -> pd.Timestamp:
@@ -224,6 +243,9 @@ async def resolve_pending(
     """
     results = list(orders)
     todo = [i for i, o in enumerate(orders) if o.status is OrderStatus.PENDING and o.placed]
+    for i, found in (await _listed(adapter, [orders[i] for i in todo], todo, recv_window)).items():
+        results[i] = merge_found(orders[i], found)
+    todo = [i for i in todo if results[i] is orders[i]]
     resolved = await asyncio.gather(
         *(
             _resolve_one(
@@ -240,6 +262,59 @@ async def resolve_pending(
     for i, order in zip(todo, resolved, strict=True):
         results[i] = order
     return results
+
+
+async def _listed(
+    adapter: Querier, orders: Sequence[Order], positions: Sequence[int], recv_window: float
+) -> dict[int, Order]:
+    """``{position: the exchange's order}`` for the unknown ``orders`` found by listing their
+    symbol's orders (:data:`BULK_FROM` or more of a symbol within :data:`BULK_SPAN`).
+
+    Only "found" is taken from a listing: an order it lacks (a page cut at its limit, a USD-M
+    conditional order, a clock far off) is asked for alone as before, so the "absent twice after
+    the deadline" rule of :func:`_resolve_one` is the only way to "not placed".
+    """
+    windows: dict[str, list[list[tuple[int, Order]]]] = {}
+    for pos, order in sorted(
+        zip(positions, orders, strict=True), key=lambda p: (p[1].symbol, _born(p[1]))
+    ):
+        runs = windows.setdefault(order.symbol, [])
+        if not runs or _born(order) - _born(runs[-1][0][1]) > BULK_SPAN:
+            runs.append([])
+        runs[-1].append((pos, order))
+    found: dict[int, Order] = {}
+    for symbol, runs in windows.items():
+        for run in runs:
+            if len(run) < BULK_FROM:
+                continue
+            start = _born(run[0][1]) - BULK_MARGIN
+            last = max(
+                deadline(o, recv_window=recv_window) for _, o in run
+            )  # nothing of the run reaches the exchange after this
+            end = min(last + BULK_MARGIN, start + BULK_SPAN + 2 * BULK_MARGIN)
+            try:
+                listed = await adapter.all_orders(
+                    symbol, start=_ms(start), end=_ms(end), limit=1000
+                )
+            except ToolkitError as exc:
+                _log.warning("toolkit: cannot list the orders of %s yet: %s", symbol, exc)
+                continue
+            by_id: dict[str, Order | None] = {}
+            for order in listed:  # an id listed twice is left to the query of that id
+                cid = order.client_order_id
+                by_id[cid] = None if cid in by_id else order
+            for pos, order in run:
+                if (got := by_id.get(order.client_order_id)) is not None:
+                    found[pos] = got
+    return found
+
+
+def _born(order: Order) -> pd.Timestamp:
+    return order.created_at or order.updated_at or _now()
+
+
+def _ms(stamp: pd.Timestamp) -> int:
+    return int(stamp.value // 1_000_000)
 
 
 # -- ordering concurrent updates of one order ---------------------------------------------------

@@ -1,0 +1,188 @@
+"""Unknown orders found by listing their symbol's orders (``allOrders``) before any is asked
+for alone: one request per symbol instead of one per order after a lost connection."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+import pytest
+
+import toolkit as tk
+from toolkit.core._exceptions import ExchangeError
+from toolkit.core._models import Market, Order, OrderStatus, Outcome
+from toolkit.paper import FaultConfig
+from toolkit.session._reconcile import BULK_FROM, resolve_pending
+
+from .conftest import Script, ScriptedAdapter
+
+pytestmark = pytest.mark.loop
+
+_DAY_MS = 24 * 3_600_000
+
+
+def _pending(cid: str, symbol: str = "BTCUSDT", age: pd.Timedelta | None = None) -> Order:
+    """An order written ahead ``age`` ago (default: just now) whose answer was lost; its send
+    window open for an hour, so "absent" leaves it PENDING without waiting."""
+    born = pd.Timestamp.now(tz="UTC") - (pd.Timedelta(0) if age is None else age)
+    return Order(
+        client_order_id=cid,
+        exchange="binance",
+        market=Market.SPOT,
+        symbol=symbol,
+        status=OrderStatus.PENDING,
+        qty=1.0,
+        created_at=born,
+        not_after=born + pd.Timedelta(hours=1),
+    )
+
+
+def _at_exchange(order: Order, order_id: int) -> Order:
+    return order.evolve(
+        status=OrderStatus.FILLED, order_id=str(order_id), filled_qty=1.0, avg_price=10.0
+    )
+
+
+class _Exchange:
+    """Knows ``known`` (by client order id) when asked for one order; a listing shows only
+    ``listable`` of them (a page cut at its limit), ``twice`` of them twice, or raises
+    ``list_error``."""
+
+    def __init__(
+        self,
+        known: Sequence[Order],
+        *,
+        listable: set[str] | None = None,
+        twice: set[str] | None = None,
+        list_error: Exception | None = None,
+    ) -> None:
+        self.known = {o.client_order_id: o for o in known}
+        self.listable = set(self.known) if listable is None else listable
+        self.twice = twice or set()
+        self.list_error = list_error
+        self.queries: list[str] = []
+        self.listings: list[tuple[str, int | None, int | None]] = []
+
+    async def query(
+        self, symbol: str, *, client_order_id: str | None = None, **_: Any
+    ) -> Order | None:
+        assert client_order_id is not None
+        self.queries.append(client_order_id)
+        return self.known.get(client_order_id)
+
+    async def all_orders(
+        self, symbol: str, *, start: int | None = None, end: int | None = None, limit: int = 1000
+    ) -> list[Order]:
+        self.listings.append((symbol, start, end))
+        if self.list_error is not None:
+            raise self.list_error
+        out = []
+        for cid, order in self.known.items():
+            born = order.created_at
+            assert born is not None
+            assert start is not None
+            assert end is not None
+            if (
+                order.symbol == symbol
+                and cid in self.listable
+                and start <= born.value // 10**6 <= end
+            ):
+                out += [order] * (2 if cid in self.twice else 1)
+        return out
+
+
+async def test_one_listing_finds_the_placed_orders_of_a_symbol() -> None:
+    btc = [_pending(f"c{i}") for i in range(BULK_FROM + 2)]
+    eth = [_pending(f"e{i}", "ETHUSDT") for i in range(BULK_FROM - 1)]  # too few to list
+    placed = btc[:-1] + eth  # the last BTC order never arrived
+    exchange = _Exchange(
+        [_at_exchange(o, n) for n, o in enumerate(placed)],
+        listable={o.client_order_id for o in btc[:-2]},  # the listing's page misses one
+    )
+    out = await resolve_pending(exchange, btc + eth, recv_window=5.0, wait=False)
+
+    assert [s for s, _, _ in exchange.listings] == ["BTCUSDT"]
+    _, start, end = exchange.listings[0]
+    assert start is not None
+    assert end is not None
+    assert start <= min(o.created_at.value // 10**6 for o in btc if o.created_at is not None)
+    assert 0 < end - start <= _DAY_MS  # Binance's longest spot window
+    # asked alone: the one the page missed, the absent one, and the symbol with too few
+    assert sorted(exchange.queries) == sorted(
+        [btc[-2].client_order_id, btc[-1].client_order_id] + [o.client_order_id for o in eth]
+    )
+    by_id = {o.client_order_id: o for o in out}
+    for order in placed:
+        got = by_id[order.client_order_id]
+        assert got.status is OrderStatus.FILLED
+        assert got.outcome is Outcome.PLACED
+        assert got.order_id == exchange.known[order.client_order_id].order_id
+        assert got.created_at == order.created_at  # our bookkeeping kept
+    # absent and its send window still open: only the query may say more later
+    assert by_id[btc[-1].client_order_id].status is OrderStatus.PENDING
+    assert [o.client_order_id for o in out] == [o.client_order_id for o in btc + eth]
+
+
+async def test_an_id_listed_twice_and_a_failed_listing_fall_back_to_asking_each_order() -> None:
+    orders = [_pending(f"c{i}") for i in range(BULK_FROM)]
+    exchange = _Exchange([_at_exchange(o, n) for n, o in enumerate(orders)], twice={"c0"})
+    out = await resolve_pending(exchange, orders, recv_window=5.0, wait=False)
+    assert exchange.queries == ["c0"]  # which of the two is ours: the query of the id says
+    assert all(o.status is OrderStatus.FILLED for o in out)
+
+    failing = _Exchange(
+        [_at_exchange(o, n) for n, o in enumerate(orders)],
+        list_error=ExchangeError(-1003, "Too much request weight used"),
+    )
+    out = await resolve_pending(failing, orders, recv_window=5.0, wait=False)
+    assert len(failing.listings) == 1
+    assert sorted(failing.queries) == [o.client_order_id for o in orders]
+    assert all(o.status is OrderStatus.FILLED for o in out)
+
+
+async def test_orders_more_than_a_day_apart_are_listed_in_windows_binance_accepts() -> None:
+    old = [_pending(f"old{i}", age=pd.Timedelta(hours=30)) for i in range(BULK_FROM)]
+    new = [_pending(f"new{i}") for i in range(BULK_FROM)]
+    few = [_pending(f"few{i}", age=pd.Timedelta(hours=60)) for i in range(2)]
+    orders = old + new + few
+    exchange = _Exchange([_at_exchange(o, n) for n, o in enumerate(orders)])
+    out = await resolve_pending(exchange, orders, recv_window=5.0, wait=False)
+    assert len(exchange.listings) == 2
+    for _, start, end in exchange.listings:
+        assert start is not None
+        assert end is not None
+        assert 0 < end - start <= _DAY_MS
+    assert sorted(exchange.queries) == ["few0", "few1"]
+    assert all(o.status is OrderStatus.FILLED for o in out)
+
+
+async def test_answers_lost_in_a_batch_are_found_by_one_listing(tkh: Any) -> None:
+    """Through the real adapter and the paper exchange: every connection dropped after the
+    exchange accepted the order; the batch resolves them with one ``allOrders`` request."""
+    script = Script()
+    asked: list[str] = []
+    listed: list[str] = []
+
+    async def query(adapter: ScriptedAdapter, symbol: str, **kw: Any) -> Order | None:
+        asked.append(kw["client_order_id"])
+        return await adapter.real_query(symbol, **kw)
+
+    async def all_orders(adapter: ScriptedAdapter, symbol: str, **kw: Any) -> list[Order]:
+        listed.append(symbol)
+        return await adapter.real_all_orders(symbol, **kw)
+
+    script.query, script.all_orders = query, all_orders
+    session = await tk.connect(stream=False, adapter=script)  # the stream could tell first
+    tkh.paper().configure_faults(FaultConfig(drop_after_rate=1.0))
+    n = BULK_FROM + 2
+    frame = await session.batch([tkh.market() for _ in range(n)], key="dropped")
+    tkh.paper().configure_faults(FaultConfig())
+
+    assert frame["status"].tolist() == ["FILLED"] * n
+    assert tkh.placed() == dict.fromkeys(frame["client_order_id"], 1)
+    assert listed == ["BTCUSDT"]
+    assert asked == []  # (one query per order before)
+    events = tk.sql("select event, source from order_events")
+    assert (events["event"] == "unknown").sum() == n
+    assert (events["source"] == "reconcile").sum() == n
