@@ -3,6 +3,7 @@ for alone: one request per symbol instead of one per order after a lost connecti
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -46,8 +47,8 @@ def _at_exchange(order: Order, order_id: int) -> Order:
 
 class _Exchange:
     """Knows ``known`` (by client order id) when asked for one order; a listing shows only
-    ``listable`` of them (a page cut at its limit), ``twice`` of them twice, or raises
-    ``list_error``."""
+    ``listable`` of them (a page cut short without saying so), ``twice`` of them twice,
+    ``others`` more orders of the account, or raises ``list_error``."""
 
     def __init__(
         self,
@@ -56,11 +57,13 @@ class _Exchange:
         listable: set[str] | None = None,
         twice: set[str] | None = None,
         list_error: Exception | None = None,
+        others: int = 0,
     ) -> None:
         self.known = {o.client_order_id: o for o in known}
         self.listable = set(self.known) if listable is None else listable
         self.twice = twice or set()
         self.list_error = list_error
+        self.others = others
         self.queries: list[str] = []
         self.listings: list[tuple[str, int | None, int | None]] = []
 
@@ -89,7 +92,9 @@ class _Exchange:
                 and start <= born.value // 10**6 <= end
             ):
                 out += [order] * (2 if cid in self.twice else 1)
-        return out
+        some = next(iter(self.known.values()))
+        out += [dataclasses.replace(some, client_order_id=f"x{i}") for i in range(self.others)]
+        return out[:limit]
 
 
 async def test_one_listing_finds_the_placed_orders_of_a_symbol() -> None:
@@ -98,7 +103,7 @@ async def test_one_listing_finds_the_placed_orders_of_a_symbol() -> None:
     placed = btc[:-1] + eth  # the last BTC order never arrived
     exchange = _Exchange(
         [_at_exchange(o, n) for n, o in enumerate(placed)],
-        listable={o.client_order_id for o in btc[:-2]},  # the listing's page misses one
+        listable={o.client_order_id for o in btc[:-2]},  # the page misses one, silently
     )
     out = await resolve_pending(exchange, btc + eth, recv_window=5.0, wait=False)
 
@@ -108,20 +113,65 @@ async def test_one_listing_finds_the_placed_orders_of_a_symbol() -> None:
     assert end is not None
     assert start <= min(o.created_at.value // 10**6 for o in btc if o.created_at is not None)
     assert 0 < end - start <= _DAY_MS  # Binance's longest spot window
-    # asked alone: the one the page missed, the absent one, and the symbol with too few
-    assert sorted(exchange.queries) == sorted(
-        [btc[-2].client_order_id, btc[-1].client_order_id] + [o.client_order_id for o in eth]
-    )
+    # asked alone: the symbol with too few; the two the listing lacked are not asked before
+    # their deadline (alone, too, they could only be "absent, may still arrive")
+    assert sorted(exchange.queries) == [o.client_order_id for o in eth]
     by_id = {o.client_order_id: o for o in out}
-    for order in placed:
+    for order in btc[:-2] + eth:
         got = by_id[order.client_order_id]
         assert got.status is OrderStatus.FILLED
         assert got.outcome is Outcome.PLACED
         assert got.order_id == exchange.known[order.client_order_id].order_id
         assert got.created_at == order.created_at  # our bookkeeping kept
-    # absent and its send window still open: only the query may say more later
-    assert by_id[btc[-1].client_order_id].status is OrderStatus.PENDING
+    # nothing is decided from what a listing lacks: both stay PENDING, unchanged
+    for order in btc[-2:]:
+        assert by_id[order.client_order_id] == order
     assert [o.client_order_id for o in out] == [o.client_order_id for o in btc + eth]
+
+
+async def test_what_a_listing_lacks_is_decided_by_asking_each_order_after_its_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The whole wait, on a fake clock: the order the listing missed is found by its query
+    after the deadline, the absent one needs two absent answers a second apart, as always."""
+    from toolkit.session import _reconcile
+
+    now = [pd.Timestamp.now(tz="UTC")]
+
+    async def fake_sleep(seconds: float) -> None:
+        now[0] += pd.Timedelta(seconds=seconds)
+
+    monkeypatch.setattr(_reconcile, "_now", lambda: now[0])
+    monkeypatch.setattr("toolkit.session._reconcile.asyncio.sleep", fake_sleep)
+    orders = [_pending(f"c{i}") for i in range(BULK_FROM + 2)]
+    missed, absent = orders[-2], orders[-1]
+    exchange = _Exchange(
+        [_at_exchange(o, n) for n, o in enumerate(orders[:-1])],
+        listable={o.client_order_id for o in orders[:-2]},
+    )
+    out = await resolve_pending(exchange, orders, recv_window=5.0, wait=True)
+    by_id = {o.client_order_id: o for o in out}
+    assert by_id[missed.client_order_id].status is OrderStatus.FILLED
+    assert by_id[missed.client_order_id].placed
+    assert by_id[absent.client_order_id].status is OrderStatus.REJECTED
+    assert not by_id[absent.client_order_id].placed
+    # after the deadline only: one query found the missed one, two proved the absence
+    assert exchange.queries.count(missed.client_order_id) == 1
+    assert exchange.queries.count(absent.client_order_id) == 2
+    assert len(exchange.queries) == 3
+    assert now[0] > _reconcile.deadline(absent, recv_window=5.0)
+
+
+async def test_a_full_page_lets_each_lacking_order_be_asked_at_once() -> None:
+    orders = [_pending(f"c{i}") for i in range(BULK_FROM)]
+    exchange = _Exchange(
+        [_at_exchange(o, n) for n, o in enumerate(orders)],
+        listable={o.client_order_id for o in orders[1:]},
+        others=1000,  # the page is full: it may have been cut anywhere
+    )
+    out = await resolve_pending(exchange, orders, recv_window=5.0, wait=False)
+    assert exchange.queries == ["c0"]
+    assert all(o.status is OrderStatus.FILLED for o in out)
 
 
 async def test_an_id_listed_twice_and_a_failed_listing_fall_back_to_asking_each_order() -> None:

@@ -23,8 +23,10 @@ order id:
 Many unknown orders of one symbol (:data:`BULK_FROM` or more, e.g. a batch whose connections
 dropped) are first looked for in one listing of the symbol's orders of their time window
 (``allOrders``: one request instead of one per order); the ones it shows are **found**. A listing
-never proves an absence (a page cut at its limit, a USD-M conditional order, a clock far off):
-the orders it lacks are asked for one by one as above.
+never proves an absence (a page cut short, a USD-M conditional order, a clock far off): the
+orders it lacks are asked for one by one as above, except that one a complete listing lacked
+before its deadline is not asked again before the deadline (the answer could only be "absent,
+may still arrive").
 
 Updates of one order can arrive out of order (a batch answer saying NEW after the user-data
 stream said FILLED). Order states only move forward, so :func:`is_behind` tells the session's
@@ -41,7 +43,7 @@ import asyncio
 import dataclasses
 import logging
 import operator
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 import pandas as pd
@@ -85,6 +87,8 @@ BULK_FROM = 6
 BULK_SPAN = pd.Timedelta(hours=23)
 #: Added before the first and after the last order's bound of a listing's window (clock error).
 BULK_MARGIN = pd.Timedelta(minutes=1)
+#: The orders one listing asks for (Binance's largest page).
+_PAGE = 1000
 
 
 class Querier(Protocol):
@@ -169,6 +173,15 @@ def archived(order: Order) -> Order:
     )
 
 
+def _limit(
+    order: Order, recv_window: float, slack: float, sent_before: pd.Timestamp | None
+) -> pd.Timestamp:
+    """:func:`deadline` as reconciliation uses it (a slack of at least :data:`DEFAULT_SLACK`)."""
+    return deadline(
+        order, recv_window=recv_window, slack=max(slack, DEFAULT_SLACK), sent_before=sent_before
+    )
+
+
 def _maybe_forgotten(order: Order) -> bool:
     """True if the exchange may have forgotten ``order`` (USD-M, created over 3 days ago)."""
     if str(order.market) != "usdm" or order.created_at is None:
@@ -184,12 +197,16 @@ async def _resolve_one(
     slack: float,
     wait: bool,
     sent_before: pd.Timestamp | None,
+    listed_absent: bool = False,
 ) -> Order:
-    limit = deadline(
-        order, recv_window=recv_window, slack=max(slack, DEFAULT_SLACK), sent_before=sent_before
-    )
+    limit = _limit(order, recv_window, slack, sent_before)
     first_absent: pd.Timestamp | None = None  # the first "absent" answer after the deadline
     while True:
+        if listed_absent:  # a complete listing lacked it before its deadline: what asking
+            listed_absent = False  # it alone now would say, without the request
+            if not wait:
+                return order
+            await asyncio.sleep(max(0.0, (limit - _now()).total_seconds()) + 0.01)
         asked = _now()
         past = asked > limit  # decided *before* asking, so "absent" means absent after it
         try:
@@ -243,9 +260,13 @@ async def resolve_pending(
     """
     results = list(orders)
     todo = [i for i, o in enumerate(orders) if o.status is OrderStatus.PENDING and o.placed]
-    for i, found in (await _listed(adapter, [orders[i] for i in todo], todo, recv_window)).items():
-        results[i] = merge_found(orders[i], found)
-    todo = [i for i in todo if results[i] is orders[i]]
+    looked = await _listed(
+        adapter, {i: orders[i] for i in todo}, lambda o: _limit(o, recv_window, slack, sent_before)
+    )
+    for i, found in looked.items():
+        if found is not None:
+            results[i] = merge_found(orders[i], found)
+    todo = [i for i in todo if looked.get(i) is None]
     resolved = await asyncio.gather(
         *(
             _resolve_one(
@@ -255,6 +276,7 @@ async def resolve_pending(
                 slack=slack,
                 wait=wait,
                 sent_before=sent_before,
+                listed_absent=i in looked,
             )
             for i in todo
         )
@@ -265,48 +287,64 @@ async def resolve_pending(
 
 
 async def _listed(
-    adapter: Querier, orders: Sequence[Order], positions: Sequence[int], recv_window: float
-) -> dict[int, Order]:
-    """``{position: the exchange's order}`` for the unknown ``orders`` found by listing their
-    symbol's orders (:data:`BULK_FROM` or more of a symbol within :data:`BULK_SPAN`).
+    adapter: Querier, orders: Mapping[int, Order], limit_of: Callable[[Order], pd.Timestamp]
+) -> dict[int, Order | None]:
+    """What listings of the unknown ``orders`` (``{position: order}``) tell, by position:
+    the exchange's order (**found**), or ``None``: a complete listing (shorter than its page)
+    asked before the order's deadline (``limit_of``) lacks it, which is what asking for it
+    alone would say then ("absent, may still arrive"). Positions left out: not listed.
 
-    Only "found" is taken from a listing: an order it lacks (a page cut at its limit, a USD-M
-    conditional order, a clock far off) is asked for alone as before, so the "absent twice after
-    the deadline" rule of :func:`_resolve_one` is the only way to "not placed".
+    A symbol is listed when :data:`BULK_FROM` or more of its orders were written within
+    :data:`BULK_SPAN`. A listing never proves an absence (a page cut short, a USD-M conditional
+    order, a clock far off): that stays the per-order rule of :func:`_resolve_one`.
     """
-    windows: dict[str, list[list[tuple[int, Order]]]] = {}
-    for pos, order in sorted(
-        zip(positions, orders, strict=True), key=lambda p: (p[1].symbol, _born(p[1]))
+    runs: dict[str, list[list[tuple[int, Order]]]] = {}
+    for pos, order in sorted(orders.items(), key=lambda p: (p[1].symbol, _born(p[1]))):
+        symbol_runs = runs.setdefault(order.symbol, [])
+        if not symbol_runs or _born(order) - _born(symbol_runs[-1][0][1]) > BULK_SPAN:
+            symbol_runs.append([])
+        symbol_runs[-1].append((pos, order))
+    told: dict[int, Order | None] = {}
+    for part in await asyncio.gather(
+        *(
+            _list_run(adapter, symbol, run, limit_of)
+            for symbol, symbol_runs in runs.items()
+            for run in symbol_runs
+            if len(run) >= BULK_FROM
+        )
     ):
-        runs = windows.setdefault(order.symbol, [])
-        if not runs or _born(order) - _born(runs[-1][0][1]) > BULK_SPAN:
-            runs.append([])
-        runs[-1].append((pos, order))
-    found: dict[int, Order] = {}
-    for symbol, runs in windows.items():
-        for run in runs:
-            if len(run) < BULK_FROM:
-                continue
-            start = _born(run[0][1]) - BULK_MARGIN
-            last = max(
-                deadline(o, recv_window=recv_window) for _, o in run
-            )  # nothing of the run reaches the exchange after this
-            end = min(last + BULK_MARGIN, start + BULK_SPAN + 2 * BULK_MARGIN)
-            try:
-                listed = await adapter.all_orders(
-                    symbol, start=_ms(start), end=_ms(end), limit=1000
-                )
-            except ToolkitError as exc:
-                _log.warning("toolkit: cannot list the orders of %s yet: %s", symbol, exc)
-                continue
-            by_id: dict[str, Order | None] = {}
-            for order in listed:  # an id listed twice is left to the query of that id
-                cid = order.client_order_id
-                by_id[cid] = None if cid in by_id else order
-            for pos, order in run:
-                if (got := by_id.get(order.client_order_id)) is not None:
-                    found[pos] = got
-    return found
+        told.update(part)
+    return told
+
+
+async def _list_run(
+    adapter: Querier,
+    symbol: str,
+    run: Sequence[tuple[int, Order]],
+    limit_of: Callable[[Order], pd.Timestamp],
+) -> dict[int, Order | None]:
+    """One listing for ``run`` (orders of ``symbol`` written within :data:`BULK_SPAN`)."""
+    start = _born(run[0][1]) - BULK_MARGIN
+    last = max(limit_of(o) for _, o in run)  # nothing of the run reaches the exchange after it
+    end = min(last + BULK_MARGIN, start + BULK_SPAN + 2 * BULK_MARGIN)
+    asked = _now()
+    try:
+        listed = await adapter.all_orders(symbol, start=_ms(start), end=_ms(end), limit=_PAGE)
+    except ToolkitError as exc:
+        _log.warning("toolkit: cannot list the orders of %s yet: %s", symbol, exc)
+        return {}
+    by_id: dict[str, Order | None] = {}
+    for order in listed:  # an id listed twice is left to the query of that id
+        cid = order.client_order_id
+        by_id[cid] = None if cid in by_id else order
+    complete = len(listed) < _PAGE
+    told: dict[int, Order | None] = {}
+    for pos, order in run:
+        if (found := by_id.get(order.client_order_id)) is not None:
+            told[pos] = found
+        elif complete and order.client_order_id not in by_id and asked < limit_of(order):
+            told[pos] = None
+    return told
 
 
 def _born(order: Order) -> pd.Timestamp:
