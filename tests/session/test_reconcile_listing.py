@@ -1,9 +1,11 @@
-"""Unknown orders found by listing their symbol's orders (``allOrders``) before any is asked
-for alone: one request per symbol instead of one per order after a lost connection."""
+"""What reconciling many unknown orders costs: found by listing their symbol's orders
+(``allOrders``) before any is asked for alone (one request per symbol instead of one per order
+after a lost connection), and one warning for an outage, not one per order."""
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,7 +13,7 @@ import pandas as pd
 import pytest
 
 import toolkit as tk
-from toolkit.core._exceptions import ExchangeError
+from toolkit.core._exceptions import ExchangeError, TransportError
 from toolkit.core._models import Market, Order, OrderStatus, Outcome
 from toolkit.paper import FaultConfig
 from toolkit.session._reconcile import BULK_FROM, resolve_pending
@@ -58,12 +60,14 @@ class _Exchange:
         twice: set[str] | None = None,
         list_error: Exception | None = None,
         others: int = 0,
+        query_error: Exception | None = None,
     ) -> None:
         self.known = {o.client_order_id: o for o in known}
         self.listable = set(self.known) if listable is None else listable
         self.twice = twice or set()
         self.list_error = list_error
         self.others = others
+        self.query_error = query_error
         self.queries: list[str] = []
         self.listings: list[tuple[str, int | None, int | None]] = []
 
@@ -72,6 +76,8 @@ class _Exchange:
     ) -> Order | None:
         assert client_order_id is not None
         self.queries.append(client_order_id)
+        if self.query_error is not None:
+            raise self.query_error
         return self.known.get(client_order_id)
 
     async def all_orders(
@@ -236,3 +242,19 @@ async def test_answers_lost_in_a_batch_are_found_by_one_listing(tkh: Any) -> Non
     events = tk.sql("select event, source from order_events")
     assert (events["event"] == "unknown").sum() == n
     assert (events["source"] == "reconcile").sum() == n
+
+
+async def test_an_outage_is_one_warning_and_the_orders_stay_pending(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    orders = [_pending(f"c{i}") for i in range(3)]
+    down = TransportError("connection refused", method="GET", path="/api/v3/order")
+    exchange = _Exchange([], query_error=down)
+    with caplog.at_level(logging.WARNING, logger="toolkit"):
+        out = await resolve_pending(exchange, orders, recv_window=5.0, wait=True)
+    assert out == orders  # nothing decided: PENDING, as they were
+    assert len(exchange.queries) == 3
+    warnings = [r.getMessage() for r in caplog.records if r.name == "toolkit"]
+    assert len(warnings) == 1
+    assert "cannot reconcile c0 (and 2 more) yet" in warnings[0]
+    assert "connection refused" in warnings[0]

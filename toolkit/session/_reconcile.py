@@ -198,7 +198,10 @@ async def _resolve_one(
     wait: bool,
     sent_before: pd.Timestamp | None,
     listed_absent: bool = False,
+    failed: list[tuple[str, Exception]] | None = None,
 ) -> Order:
+    """One unknown order by the rule of the module docstring; an error asking about it leaves
+    it as it is (appended to ``failed``, reported once by :func:`resolve_pending`)."""
     limit = _limit(order, recv_window, slack, sent_before)
     first_absent: pd.Timestamp | None = None  # the first "absent" answer after the deadline
     while True:
@@ -211,13 +214,11 @@ async def _resolve_one(
         past = asked > limit  # decided *before* asking, so "absent" means absent after it
         try:
             found = await adapter.query(order.symbol, client_order_id=order.client_order_id)
-        except ExchangeError as exc:
-            if exc.code == ORDER_ARCHIVED:
-                return archived(order)
-            _log.warning("toolkit: cannot reconcile %s yet: %s", order.client_order_id, exc)
-            return order
         except ToolkitError as exc:
-            _log.warning("toolkit: cannot reconcile %s yet: %s", order.client_order_id, exc)
+            if isinstance(exc, ExchangeError) and exc.code == ORDER_ARCHIVED:
+                return archived(order)
+            if failed is not None:
+                failed.append((order.client_order_id, exc))
             return order
         if found is not None:
             return merge_found(order, found)
@@ -267,6 +268,7 @@ async def resolve_pending(
         if found is not None:
             results[i] = merge_found(orders[i], found)
     todo = [i for i in todo if looked.get(i) is None]
+    failed: list[tuple[str, Exception]] = []
     resolved = await asyncio.gather(
         *(
             _resolve_one(
@@ -277,10 +279,18 @@ async def resolve_pending(
                 wait=wait,
                 sent_before=sent_before,
                 listed_absent=i in looked,
+                failed=failed,
             )
             for i in todo
         )
     )
+    if failed:  # one line for an outage, not one per order
+        cid, exc = failed[0]
+        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        _log.warning(
+            "toolkit: cannot reconcile %s%s yet, left PENDING for the next reconcile: %s",
+            cid, more, exc,
+        )  # fmt: skip
     for i, order in zip(todo, resolved, strict=True):
         results[i] = order
     return results
