@@ -14,7 +14,7 @@ import pytest
 
 import toolkit as tk
 from toolkit.core._exceptions import ExchangeError, TransportError
-from toolkit.core._models import Market, Order, OrderStatus, Outcome
+from toolkit.core._models import Market, Order, OrderStatus, OrderType, Outcome
 from toolkit.paper import FaultConfig
 from toolkit.session._reconcile import BULK_FROM, resolve_pending
 
@@ -25,15 +25,22 @@ pytestmark = pytest.mark.loop
 _DAY_MS = 24 * 3_600_000
 
 
-def _pending(cid: str, symbol: str = "BTCUSDT", age: pd.Timedelta | None = None) -> Order:
+def _pending(
+    cid: str,
+    symbol: str = "BTCUSDT",
+    age: pd.Timedelta | None = None,
+    market: Market = Market.SPOT,
+    kind: OrderType = OrderType.LIMIT,
+) -> Order:
     """An order written ahead ``age`` ago (default: just now) whose answer was lost; its send
     window open for an hour, so "absent" leaves it PENDING without waiting."""
     born = pd.Timestamp.now(tz="UTC") - (pd.Timedelta(0) if age is None else age)
     return Order(
         client_order_id=cid,
         exchange="binance",
-        market=Market.SPOT,
+        market=market,
         symbol=symbol,
+        type=kind,
         status=OrderStatus.PENDING,
         qty=1.0,
         created_at=born,
@@ -166,6 +173,34 @@ async def test_what_a_listing_lacks_is_decided_by_asking_each_order_after_its_de
     assert exchange.queries.count(absent.client_order_id) == 2
     assert len(exchange.queries) == 3
     assert now[0] > _reconcile.deadline(absent, recv_window=5.0)
+
+
+@pytest.mark.parametrize(
+    ("market", "kind"),
+    [(Market.SPOT, OrderType.LIMIT), (Market.USDM, OrderType.STOP_MARKET)],  # USD-M: not listed
+)
+async def test_a_listing_never_decides_not_placed(market: Market, kind: OrderType) -> None:
+    """Past their deadline, an order a complete listing lacks is still asked for alone: the
+    listing may not show it (a USD-M conditional order never is), the query finds it."""
+    orders = [_pending(f"c{i}", age=pd.Timedelta(hours=2), market=market) for i in range(6)]
+    orders[0] = dataclasses.replace(orders[0], type=kind)
+    exchange = _Exchange(
+        [_at_exchange(o, n) for n, o in enumerate(orders)],
+        listable={o.client_order_id for o in orders[1:]},
+    )
+    out = await resolve_pending(exchange, orders, recv_window=5.0, wait=False)
+    assert len(exchange.listings) == 1
+    assert exchange.queries == ["c0"]
+    assert all(o.status is OrderStatus.FILLED and o.placed for o in out)
+
+
+async def test_a_listing_it_cannot_read_falls_back_to_asking_each_order() -> None:
+    orders = [_pending(f"c{i}") for i in range(BULK_FROM)]
+    unreadable = ValueError("order payload has no clientOrderId or symbol")
+    exchange = _Exchange([_at_exchange(o, n) for n, o in enumerate(orders)], list_error=unreadable)
+    out = await resolve_pending(exchange, orders, recv_window=5.0, wait=False)
+    assert sorted(exchange.queries) == [o.client_order_id for o in orders]
+    assert all(o.status is OrderStatus.FILLED for o in out)
 
 
 async def test_a_full_page_lets_each_lacking_order_be_asked_at_once() -> None:

@@ -22,7 +22,7 @@ from ._errors import PaperError, illegal_chars, mandatory
 from ._market import FUTURES, SPOT
 from ._tradelog import Trade
 
-__all__ = ["trade_routes"]
+__all__ = ["check_window", "trade_routes"]
 
 _SPOT_WINDOW = 24 * 3_600_000
 _FUTURES_WINDOW = 7 * 24 * 3_600_000
@@ -39,6 +39,8 @@ def check_window(market: str, start: int | None, end: int | None) -> None:
         raise PaperError(-1127, "More than 24 hours between startTime and endTime."
                          if market == SPOT else
                          "More than 7 days between startTime and endTime.")
+
+
 _COMBINATION = PaperError(-1128, "Combination of optional parameters invalid.")
 
 

@@ -523,14 +523,12 @@ class UserStreams:
     async def _write(ws: web.WebSocketResponse, queue: asyncio.Queue[str | None]) -> None:
         """Send the events in the order they were queued (one task per socket: an event costs
         a queue hand-over, not a new wait); ``None`` (the key is gone) closes the socket."""
-        while True:
-            text = await queue.get()
-            if ws.closed:
-                return
-            try:
-                if text is None:
-                    await ws.close()
-                    return
+        try:
+            while (text := await queue.get()) is not None and not ws.closed:
                 await ws.send_str(text)
-            except (ConnectionError, RuntimeError):
-                return
+        except (ConnectionError, RuntimeError):
+            pass
+        finally:  # a gone key or a failed send: the client sees the socket close
+            if not ws.closed:
+                with contextlib.suppress(Exception):
+                    await ws.close()

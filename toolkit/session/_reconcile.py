@@ -51,9 +51,12 @@ import pandas as pd
 from ..binance._codes import ORDER_ARCHIVED
 from ..core._exceptions import ExchangeError, ToolkitError
 from ..core._models import Order, OrderStatus, Outcome
+from ..store._research import to_millis
 
 __all__ = [
     "BULK_FROM",
+    "BULK_MARGIN",
+    "BULK_SPAN",
     "CONFIRM_INTERVAL",
     "DEFAULT_SLACK",
     "STATE_FIELDS",
@@ -205,15 +208,14 @@ async def _resolve_one(
     limit = _limit(order, recv_window, slack, sent_before)
     first_absent: pd.Timestamp | None = None  # the first "absent" answer after the deadline
     while True:
-        if listed_absent:  # a complete listing lacked it before its deadline: what asking
-            listed_absent = False  # it alone now would say, without the request
-            if not wait:
-                return order
-            await asyncio.sleep(max(0.0, (limit - _now()).total_seconds()) + 0.01)
         asked = _now()
         past = asked > limit  # decided *before* asking, so "absent" means absent after it
         try:
-            found = await adapter.query(order.symbol, client_order_id=order.client_order_id)
+            if listed_absent and not past:  # a complete listing lacked it before its deadline:
+                found = None  # what asking it alone would say now, without the request
+            else:
+                found = await adapter.query(order.symbol, client_order_id=order.client_order_id)
+            listed_absent = False
         except ToolkitError as exc:
             if isinstance(exc, ExchangeError) and exc.code == ORDER_ARCHIVED:
                 return archived(order)
@@ -339,9 +341,11 @@ async def _list_run(
     end = min(last + BULK_MARGIN, start + BULK_SPAN + 2 * BULK_MARGIN)
     asked = _now()
     try:
-        listed = await adapter.all_orders(symbol, start=_ms(start), end=_ms(end), limit=_PAGE)
-    except ToolkitError as exc:
-        _log.warning("toolkit: cannot list the orders of %s yet: %s", symbol, exc)
+        listed = await adapter.all_orders(
+            symbol, start=to_millis(start), end=to_millis(end), limit=_PAGE
+        )
+    except (ToolkitError, ValueError) as exc:  # (a row it cannot read): only an optimization
+        _log.warning("toolkit: cannot list the orders of %s: %s", symbol, exc)
         return {}
     by_id: dict[str, Order | None] = {}
     for order in listed:  # an id listed twice is left to the query of that id
@@ -359,10 +363,6 @@ async def _list_run(
 
 def _born(order: Order) -> pd.Timestamp:
     return order.created_at or order.updated_at or _now()
-
-
-def _ms(stamp: pd.Timestamp) -> int:
-    return int(stamp.value // 1_000_000)
 
 
 # -- ordering concurrent updates of one order ---------------------------------------------------
