@@ -203,6 +203,20 @@ async def test_a_listing_it_cannot_read_falls_back_to_asking_each_order() -> Non
     assert all(o.status is OrderStatus.FILLED for o in out)
 
 
+async def test_an_adapter_without_a_listing_is_asked_order_by_order() -> None:
+    """A custom adapter written before ``all_orders`` still reconciles (one query each)."""
+    orders = [_pending(f"c{i}") for i in range(BULK_FROM)]
+    exchange = _Exchange([_at_exchange(o, n) for n, o in enumerate(orders)])
+
+    class QueryOnly:
+        query = exchange.query
+
+    out = await resolve_pending(QueryOnly(), orders, recv_window=5.0, wait=False)
+    assert sorted(exchange.queries) == [o.client_order_id for o in orders]
+    assert exchange.listings == []
+    assert all(o.status is OrderStatus.FILLED for o in out)
+
+
 async def test_a_full_page_lets_each_lacking_order_be_asked_at_once() -> None:
     orders = [_pending(f"c{i}") for i in range(BULK_FROM)]
     exchange = _Exchange(

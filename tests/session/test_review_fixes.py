@@ -408,9 +408,6 @@ class _Absent:
             raise self.error
         return None
 
-    async def all_orders(self, symbol: str, **_: Any) -> list[Order]:
-        return []
-
 
 def _pending(market: Market = Market.SPOT, age: pd.Timedelta | None = None) -> Order:
     now = pd.Timestamp.now(tz="UTC")

@@ -43,7 +43,7 @@ import asyncio
 import dataclasses
 import logging
 import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
 
 import pandas as pd
@@ -95,15 +95,13 @@ _PAGE = 1000
 
 
 class Querier(Protocol):
-    """What reconciliation needs of an adapter."""
+    """What reconciliation needs of an adapter (an ``all_orders`` like
+    :meth:`~toolkit.core._adapter.ExchangeAdapter.all_orders` too, if it has one: without it,
+    as with an adapter written before it, every unknown order is asked for alone)."""
 
     async def query(
         self, symbol: str, *, client_order_id: str | None = None, order_id: str | None = None
     ) -> Order | None: ...
-
-    async def all_orders(
-        self, symbol: str, *, start: int | None = None, end: int | None = None, limit: int = 1000
-    ) -> list[Order]: ...
 
 
 def _now() -> pd.Timestamp:
@@ -310,6 +308,9 @@ async def _listed(
     :data:`BULK_SPAN`. A listing never proves an absence (a page cut short, a USD-M conditional
     order, a clock far off): that stays the per-order rule of :func:`_resolve_one`.
     """
+    lister: _Lister | None = getattr(adapter, "all_orders", None)
+    if lister is None:
+        return {}
     runs: dict[str, list[list[tuple[int, Order]]]] = {}
     for pos, order in sorted(orders.items(), key=lambda p: (p[1].symbol, _born(p[1]))):
         symbol_runs = runs.setdefault(order.symbol, [])
@@ -319,7 +320,7 @@ async def _listed(
     told: dict[int, Order | None] = {}
     for part in await asyncio.gather(
         *(
-            _list_run(adapter, symbol, run, limit_of)
+            _list_run(lister, symbol, run, limit_of)
             for symbol, symbol_runs in runs.items()
             for run in symbol_runs
             if len(run) >= BULK_FROM
@@ -329,8 +330,12 @@ async def _listed(
     return told
 
 
+#: An adapter's ``all_orders`` (see :class:`Querier`).
+_Lister = Callable[..., Awaitable[list[Order]]]
+
+
 async def _list_run(
-    adapter: Querier,
+    lister: _Lister,
     symbol: str,
     run: Sequence[tuple[int, Order]],
     limit_of: Callable[[Order], pd.Timestamp],
@@ -341,9 +346,7 @@ async def _list_run(
     end = min(last + BULK_MARGIN, start + BULK_SPAN + 2 * BULK_MARGIN)
     asked = _now()
     try:
-        listed = await adapter.all_orders(
-            symbol, start=to_millis(start), end=to_millis(end), limit=_PAGE
-        )
+        listed = await lister(symbol, start=to_millis(start), end=to_millis(end), limit=_PAGE)
     except (ToolkitError, ValueError) as exc:  # (a row it cannot read): only an optimization
         _log.warning("toolkit: cannot list the orders of %s: %s", symbol, exc)
         return {}
