@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,6 +14,7 @@ import pandas as pd
 import pytest
 
 import toolkit as tk
+from toolkit.core._adapter import ExchangeAdapter
 from toolkit.core._exceptions import ExchangeError, TransportError
 from toolkit.core._models import Market, Order, OrderStatus, OrderType, Outcome
 from toolkit.paper import FaultConfig
@@ -204,17 +206,23 @@ async def test_a_listing_it_cannot_read_falls_back_to_asking_each_order() -> Non
 
 
 async def test_an_adapter_without_a_listing_is_asked_order_by_order() -> None:
-    """A custom adapter written before ``all_orders`` still reconciles (one query each)."""
+    """A custom adapter written before ``all_orders`` still reconciles (one query each): one
+    without the method, and one that inherits the protocol's empty stub of it."""
     orders = [_pending(f"c{i}") for i in range(BULK_FROM)]
     exchange = _Exchange([_at_exchange(o, n) for n, o in enumerate(orders)])
 
     class QueryOnly:
         query = exchange.query
 
-    out = await resolve_pending(QueryOnly(), orders, recv_window=5.0, wait=False)
-    assert sorted(exchange.queries) == [o.client_order_id for o in orders]
-    assert exchange.listings == []
-    assert all(o.status is OrderStatus.FILLED for o in out)
+    class Declared(ExchangeAdapter):  # all_orders: the protocol's stub (returns None)
+        query = exchange.query
+
+    for adapter in (QueryOnly(), Declared()):  # type: ignore[abstract]  # (partial on purpose)
+        exchange.queries.clear()
+        out = await resolve_pending(adapter, orders, recv_window=5.0, wait=False)
+        assert sorted(exchange.queries) == [o.client_order_id for o in orders]
+        assert exchange.listings == []
+        assert all(o.status is OrderStatus.FILLED for o in out)
 
 
 async def test_a_full_page_lets_each_lacking_order_be_asked_at_once() -> None:
@@ -293,17 +301,21 @@ async def test_answers_lost_in_a_batch_are_found_by_one_listing(tkh: Any) -> Non
     assert (events["source"] == "reconcile").sum() == n
 
 
-async def test_an_outage_is_one_warning_and_the_orders_stay_pending(
+async def test_an_outage_is_one_warning_per_error_and_the_orders_stay_pending(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    orders = [_pending(f"c{i}") for i in range(3)]
+    orders = [_pending(f"c{i}") for i in range(3)] + [_pending("e0", "ETHUSDT")]
     down = TransportError("connection refused", method="GET", path="/api/v3/order")
-    exchange = _Exchange([], query_error=down)
+    clock = ExchangeError(-1021, "Timestamp for this request is outside of the recvWindow.")
+
+    class Failing:
+        async def query(self, symbol: str, **_: Any) -> Order | None:
+            raise clock if symbol == "ETHUSDT" else down
+
     with caplog.at_level(logging.WARNING, logger="toolkit"):
-        out = await resolve_pending(exchange, orders, recv_window=5.0, wait=True)
+        out = await resolve_pending(Failing(), orders, recv_window=5.0, wait=True)
     assert out == orders  # nothing decided: PENDING, as they were
-    assert len(exchange.queries) == 3
-    warnings = [r.getMessage() for r in caplog.records if r.name == "toolkit"]
-    assert len(warnings) == 1
-    assert "cannot reconcile c0 (and 2 more) yet" in warnings[0]
-    assert "connection refused" in warnings[0]
+    warnings = sorted(r.getMessage() for r in caplog.records if r.name == "toolkit")
+    assert len(warnings) == 2  # one per distinct error, not one per order
+    assert re.search(r"cannot reconcile c\d \(and 2 more\) yet.*connection refused", warnings[0])
+    assert re.search(r"cannot reconcile e0 yet.*-1021", warnings[1])

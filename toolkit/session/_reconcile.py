@@ -269,31 +269,40 @@ async def resolve_pending(
             results[i] = merge_found(orders[i], found)
     todo = [i for i in todo if looked.get(i) is None]
     failed: list[tuple[str, Exception]] = []
-    resolved = await asyncio.gather(
-        *(
-            _resolve_one(
-                adapter,
-                orders[i],
-                recv_window=recv_window,
-                slack=slack,
-                wait=wait,
-                sent_before=sent_before,
-                listed_absent=i in looked,
-                failed=failed,
+    try:
+        resolved = await asyncio.gather(
+            *(
+                _resolve_one(
+                    adapter,
+                    orders[i],
+                    recv_window=recv_window,
+                    slack=slack,
+                    wait=wait,
+                    sent_before=sent_before,
+                    listed_absent=i in looked,
+                    failed=failed,
+                )
+                for i in todo
             )
-            for i in todo
         )
-    )
-    if failed:  # one line for an outage, not one per order
-        cid, exc = failed[0]
-        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
-        _log.warning(
-            "toolkit: cannot reconcile %s%s yet, left PENDING for the next reconcile: %s",
-            cid, more, exc,
-        )  # fmt: skip
+    finally:
+        _warn(failed)
     for i, order in zip(todo, resolved, strict=True):
         results[i] = order
     return results
+
+
+def _warn(failed: Sequence[tuple[str, Exception]]) -> None:
+    """One warning per distinct error (an outage is one line, not one per order)."""
+    by_error: dict[str, list[str]] = {}
+    for cid, exc in failed:
+        by_error.setdefault(str(exc), []).append(cid)
+    for error, ids in by_error.items():
+        more = f" (and {len(ids) - 1} more)" if len(ids) > 1 else ""
+        _log.warning(
+            "toolkit: cannot reconcile %s%s yet, left PENDING for the next reconcile: %s",
+            ids[0], more, error,
+        )  # fmt: skip
 
 
 async def _listed(
@@ -330,8 +339,12 @@ async def _listed(
     return told
 
 
-#: An adapter's ``all_orders`` (see :class:`Querier`).
-_Lister = Callable[..., Awaitable[list[Order]]]
+class _Lister(Protocol):
+    """An adapter's ``all_orders`` (see :class:`Querier`)."""
+
+    def __call__(
+        self, symbol: str, *, start: int | None = ..., end: int | None = ..., limit: int = ...
+    ) -> Awaitable[list[Order]]: ...
 
 
 async def _list_run(
@@ -347,7 +360,9 @@ async def _list_run(
     asked = _now()
     try:
         listed = await lister(symbol, start=to_millis(start), end=to_millis(end), limit=_PAGE)
-    except (ToolkitError, ValueError) as exc:  # (a row it cannot read): only an optimization
+        if not isinstance(listed, list):  # (the protocol's own stub, inherited: None)
+            raise TypeError(f"all_orders returned {type(listed).__name__}, not a list")
+    except (ToolkitError, ValueError, TypeError) as exc:  # only an optimization: ask each
         _log.warning("toolkit: cannot list the orders of %s: %s", symbol, exc)
         return {}
     by_id: dict[str, Order | None] = {}
