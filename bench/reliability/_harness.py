@@ -67,7 +67,6 @@ class PaperProc:
     """
 
     faults: Mapping[str, Any] = field(default_factory=dict)
-    extra: Mapping[str, Any] = field(default_factory=dict)
     generous: bool = True
     max_lifetime: float = 1800.0
     url: str = ""
@@ -79,7 +78,6 @@ class PaperProc:
     def start(self) -> PaperProc:
         config = {
             "faults": dict(self.faults),
-            "extra": dict(self.extra),
             "generous": self.generous,
             "max_lifetime": self.max_lifetime,
         }

@@ -29,30 +29,26 @@ from ._harness import PaperProc, connect_settings, make_orders, reconcile_report
 
 __all__ = ["PROFILE", "run_faults"]
 
-#: The injected faults (rates per eligible request; error/drop apply to order requests only).
+#: Client settings: short timeouts so unknown outcomes resolve in seconds, not minutes.
+SESSION = {"timeout": 1.0, "recv_window": 2.0, "send_window": 4.0, "concurrency": 8}
+#: The injected faults (rates per eligible request; error/drop apply to order requests only;
+#: slow requests are held beyond the client's timeout, then processed).
 PROFILE: dict[str, Any] = {
     "error_before_rate": 0.02,
     "error_after_rate": 0.02,
     "drop_after_rate": 0.02,
     "burst_429_rate": 0.01,
     "burst_429_length": 3,
+    "slow_rate": 0.02,
+    "slow_latency": SESSION["timeout"] + 0.6,
+    "ban_418_rate": 0.002,
+    "ban_418_seconds": 1.5,
 }
-#: Client settings: short timeouts so unknown outcomes resolve in seconds, not minutes.
-SESSION = {"timeout": 1.0, "recv_window": 2.0, "send_window": 4.0, "concurrency": 8}
 #: Server clock jumps (ms) applied in turn during the run; the client must resync.
 SKEWS = (0.0, 1500.0, -1500.0, 3000.0)
 _SIZES = (1, 3, 5, 8, 13, 20, 37, 50, 64, 100)
 #: Runs of a batch whose call raised before its write-ahead (then it is left to step 3).
 _ATTEMPTS = 3
-
-
-def _extra() -> dict[str, Any]:
-    return {
-        "slow_rate": 0.02,
-        "slow_latency": SESSION["timeout"] + 0.6,
-        "ban_rate": 0.002,
-        "ban_seconds": 1.5,
-    }
 
 
 def plan(n_orders: int, seed: int) -> list[tuple[str, str, list[dict[str, Any]]]]:
@@ -151,10 +147,10 @@ async def run_faults(n_orders: int, workdir: Path, *, seed: int = 8) -> dict[str
         "batches": len(batches),
         "markets": dict(Counter(m for _, m, rows in batches for _ in rows)),
         "seed": seed,
-        "profile": {**PROFILE, **_extra(), "clock_skews_ms": list(SKEWS)},
+        "profile": {**PROFILE, "clock_skews_ms": list(SKEWS)},
         "session": SESSION,
     }
-    with PaperProc(faults=faults, extra=_extra()) as paper:
+    with PaperProc(faults=faults) as paper:
         started = time.perf_counter()
         sessions = await _sessions(paper, store)
         quarter = max(1, len(batches) // len(SKEWS))

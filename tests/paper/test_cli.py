@@ -98,6 +98,10 @@ def test_help_documents_every_option() -> None:
         "--drop-after-rate",
         "--burst-429-rate",
         "--clock-skew-ms",
+        "--slow-rate",
+        "--slow-latency",
+        "--ban-418-rate",
+        "--ban-418-seconds",
         "--fault-seed",
         "--max-lifetime",
         "--tls",
@@ -109,6 +113,19 @@ def test_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(_parse(["--api-key", "K"])) == 2
     assert "go together" in capsys.readouterr().err
     assert run(_parse(["--error-after-rate", "3"])) == 2
+    assert run(_parse(["--ban-418-seconds", "0"])) == 2
+    assert "ban_418_seconds must be > 0" in capsys.readouterr().err
+
+
+def test_slow_and_ban_flags_reach_the_fault_settings() -> None:
+    from toolkit.paper._cli import _faults
+
+    flags = ["--slow-rate", "0.1", "--slow-latency", "2.5"]
+    flags += ["--ban-418-rate", "0.01", "--ban-418-seconds", "3"]
+    config = _faults(_parse(flags))
+    assert (config.slow_rate, config.slow_latency) == (0.1, 2.5)
+    assert (config.ban_418_rate, config.ban_418_seconds) == (0.01, 3.0)
+    assert config.active
 
 
 def test_human_output_and_max_lifetime(capsys: pytest.CaptureFixture[str]) -> None:

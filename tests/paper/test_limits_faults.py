@@ -163,6 +163,53 @@ def test_faults_are_deterministic_under_seed() -> None:
         FaultConfig(error_after_rate=2)
 
 
+def test_slow_requests_and_418_windows_under_an_injected_clock() -> None:
+    from toolkit.paper import PaperError
+    from toolkit.paper._faults import FaultInjector
+
+    slow = FaultInjector(FaultConfig(latency=0.5, slow_rate=1.0, slow_latency=2.0))
+    assert slow.delay() == 2.5  # held beyond a client's timeout, then processed
+    assert slow.counts == {"latency": 1, "slow": 1}
+
+    now = [100.0]
+    banned = FaultInjector(FaultConfig(ban_418_rate=1.0, ban_418_seconds=2.0), clock=lambda: now[0])
+    for _ in range(2):  # the window, then still inside it
+        with pytest.raises(PaperError) as refused:
+            banned.burst_429()
+        assert (refused.value.status, refused.value.code) == (418, -1003)
+        assert refused.value.headers is not None
+        assert int(refused.value.headers["Retry-After"]) >= 1
+        now[0] += 1.0
+    assert banned.counts == {"ban_418_windows": 1, "ban_418": 2}
+    now[0] += 1.5  # past the window: a new draw (rate 1: a new window)
+    with pytest.raises(PaperError):
+        banned.burst_429()
+    assert banned.counts["ban_418_windows"] == 2
+    banned.configure(FaultConfig())  # faults off lift the ban at once
+    assert banned.burst_429() is False
+
+    for bad, says in (
+        ({"slow_rate": 2.0}, "between 0 and 1"),
+        ({"ban_418_rate": -0.1}, "between 0 and 1"),
+        ({"slow_latency": -1.0}, "must be >= 0"),
+        ({"ban_418_seconds": 0.0}, "must be > 0"),
+    ):
+        with pytest.raises(ValueError, match=says):
+            FaultConfig.from_dict(bad)
+    assert FaultConfig(slow_rate=0.1).active
+    assert FaultConfig(ban_418_rate=0.1).active
+
+
+async def test_a_418_window_at_the_exchange(paper: PaperExchange, client: Any) -> None:
+    paper.configure_faults(FaultConfig(ban_418_rate=1.0, ban_418_seconds=600))
+    r = await client.get("/api/v3/ping", signed=False)
+    assert (r.status, r.code) == (418, -1003)
+    assert int(r.headers["Retry-After"]) >= 1
+    assert paper.counters()["faults"]["ban_418"] == 1
+    paper.configure_faults(FaultConfig())
+    assert (await client.get("/api/v3/ping", signed=False)).status == 200
+
+
 async def test_concurrent_requests_with_latency(paper: PaperExchange, client: Any) -> None:
     paper.configure_faults(FaultConfig(latency=1.0))
     started = time.monotonic()

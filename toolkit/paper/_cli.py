@@ -67,6 +67,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="requests per 429 burst (default 3)")
     faults.add_argument("--clock-skew-ms", type=float, default=0.0,
                         help="server clock offset in ms (positive: ahead)")
+    faults.add_argument("--slow-rate", type=float, default=0.0,
+                        help="probability that a request waits --slow-latency before it is"
+                        " processed (an order placed after the client gave up)")
+    faults.add_argument("--slow-latency", type=float, default=0.0,
+                        help="seconds a slow request waits (set it beyond the client's timeout)")
+    faults.add_argument("--ban-418-rate", type=float, default=0.0,
+                        help="probability that a request starts a 418 'IP banned' window")
+    faults.add_argument("--ban-418-seconds", type=float, default=1.0,
+                        help="length of a 418 window, every request refused (default 1)")
     faults.add_argument("--fault-seed", type=int, default=0, help="seed of the fault draws")
     p.set_defaults(func=run)
     return p
@@ -78,7 +87,8 @@ def _faults(args: argparse.Namespace) -> FaultConfig:
         error_before_rate=args.error_before_rate, error_after_rate=args.error_after_rate,
         drop_after_rate=args.drop_after_rate, burst_429_rate=args.burst_429_rate,
         burst_429_length=args.burst_429_length, clock_skew_ms=args.clock_skew_ms,
-        seed=args.fault_seed,
+        seed=args.fault_seed, slow_rate=args.slow_rate, slow_latency=args.slow_latency,
+        ban_418_rate=args.ban_418_rate, ban_418_seconds=args.ban_418_seconds,
     )
 
 

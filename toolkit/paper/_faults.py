@@ -8,7 +8,13 @@ Kinds (each counted in ``counters()["faults"]`` when injected):
 * ``drop_after``    -- the order is accepted, then the connection is closed without an answer;
 * ``burst_429``     -- with probability ``burst_429_rate`` a burst of ``burst_429_length``
   consecutive API requests is answered 429/-1003;
-* ``clock_skew``    -- the server clock runs ``clock_skew_ms`` ahead (negative: behind).
+* ``clock_skew``    -- the server clock runs ``clock_skew_ms`` ahead (negative: behind);
+* ``slow``          -- with probability ``slow_rate`` an API request waits ``slow_latency``
+  seconds (set it beyond the client's timeout) before it is processed: an order may be placed
+  after the client gave up;
+* ``ban_418``       -- with probability ``ban_418_rate`` a request starts a window of
+  ``ban_418_seconds`` during which every API request is answered 418/-1003 "IP banned" with
+  ``Retry-After`` (``ban_418_windows`` counts the windows).
 
 ``error_*``/``drop_*`` apply to order placement only (``POST order``, ``POST batchOrders``).
 """
@@ -16,6 +22,8 @@ Kinds (each counted in ``counters()["faults"]`` when injected):
 from __future__ import annotations
 
 import random
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -37,14 +45,25 @@ class FaultConfig:
     burst_429_length: int = 3
     clock_skew_ms: float = 0.0
     seed: int = 0
+    slow_rate: float = 0.0
+    slow_latency: float = 0.0
+    ban_418_rate: float = 0.0
+    ban_418_seconds: float = 1.0
 
     def __post_init__(self) -> None:
-        for name in ("error_before_rate", "error_after_rate", "drop_after_rate", "burst_429_rate"):
+        for name in ("error_before_rate", "error_after_rate", "drop_after_rate", "burst_429_rate",
+                     "slow_rate", "ban_418_rate"):  # fmt: skip
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {value!r}")
-        if self.latency < 0 or self.latency_jitter < 0 or self.burst_429_length < 1:
-            raise ValueError("latency, latency_jitter must be >= 0 and burst_429_length >= 1")
+        if min(self.latency, self.latency_jitter, self.slow_latency) < 0 or (
+            self.burst_429_length < 1
+        ):
+            raise ValueError(
+                "latency, latency_jitter, slow_latency must be >= 0 and burst_429_length >= 1"
+            )
+        if self.ban_418_seconds <= 0:
+            raise ValueError(f"ban_418_seconds must be > 0, got {self.ban_418_seconds!r}")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FaultConfig:
@@ -63,7 +82,8 @@ class FaultConfig:
     def active(self) -> bool:
         """Whether anything at all is injected."""
         return any((self.latency, self.latency_jitter, self.error_before_rate,
-                    self.error_after_rate, self.drop_after_rate, self.burst_429_rate))
+                    self.error_after_rate, self.drop_after_rate, self.burst_429_rate,
+                    self.slow_rate, self.ban_418_rate))
 
 
 NO_FAULTS = FaultConfig()
@@ -80,10 +100,14 @@ ERROR_AFTER = PaperError(
 
 
 class FaultInjector:
-    """Draws faults from one seeded generator and counts what it injected."""
+    """Draws faults from one seeded generator and counts what it injected; ``clock`` (seconds,
+    monotonic) times the 418 ban windows."""
 
-    def __init__(self, config: FaultConfig = NO_FAULTS) -> None:
+    def __init__(
+        self, config: FaultConfig = NO_FAULTS, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.counts: dict[str, int] = {}
+        self._clock = clock
         self.configure(config)
 
     def configure(self, config: FaultConfig) -> None:
@@ -91,6 +115,7 @@ class FaultInjector:
         self.config = config
         self._rng = random.Random(config.seed)
         self._burst_left = 0
+        self._banned_until = 0.0
 
     def _hit(self, kind: str, rate: float) -> bool:
         if rate <= 0.0 or self._rng.random() >= rate:
@@ -98,16 +123,26 @@ class FaultInjector:
         self.counts[kind] = self.counts.get(kind, 0) + 1
         return True
 
+    def _count(self, kind: str) -> None:
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+
     def delay(self) -> float:
         """Seconds to wait before answering (0 when no latency is configured)."""
         cfg = self.config
-        if not cfg.latency and not cfg.latency_jitter:
-            return 0.0
-        self.counts["latency"] = self.counts.get("latency", 0) + 1
-        return cfg.latency + (self._rng.random() * cfg.latency_jitter if cfg.latency_jitter else 0)
+        base = 0.0
+        if cfg.latency or cfg.latency_jitter:
+            self._count("latency")
+            base = cfg.latency + (
+                self._rng.random() * cfg.latency_jitter if cfg.latency_jitter else 0
+            )
+        if cfg.slow_rate and self._rng.random() < cfg.slow_rate:
+            self._count("slow")
+            return base + cfg.slow_latency
+        return base
 
     def burst_429(self) -> bool:
-        """Whether this request falls into a 429 burst."""
+        """Whether this request falls into a 429 burst; raises the 418 of a ban window."""
+        self._ban_418()
         if self._burst_left > 0:
             self._burst_left -= 1
             self.counts["burst_429"] = self.counts.get("burst_429", 0) + 1
@@ -116,6 +151,24 @@ class FaultInjector:
             self._burst_left = self.config.burst_429_length - 1
             return True
         return False
+
+    def _ban_418(self) -> None:
+        cfg = self.config
+        now = self._clock()
+        if now >= self._banned_until and cfg.ban_418_rate and self._rng.random() < cfg.ban_418_rate:
+            self._banned_until = now + cfg.ban_418_seconds
+            self._count("ban_418_windows")
+        if now < self._banned_until:
+            self._count("ban_418")
+            left = self._banned_until - now
+            until = int((time.time() + left) * 1000)
+            raise PaperError(
+                -1003,
+                f"Way too much request weight used; IP banned until {until}. Please use "
+                "WebSocket Streams for live updates to avoid bans.",
+                418,
+                {"Retry-After": str(max(1, round(left + 0.5)))},
+            )
 
     def error_before(self) -> bool:
         """Whether to fail this order request before accepting it."""
