@@ -22,6 +22,7 @@ import sys
 from typing import Any
 
 from toolkit.paper import FaultConfig, PaperExchange, RateLimits
+from toolkit.paper._cli import quiet_bad_requests
 
 __all__ = ["GENEROUS", "main"]
 
@@ -62,7 +63,9 @@ async def _serve(config: dict[str, Any]) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """Run the server until SIGTERM (or ``max_lifetime``)."""
+    """Run the server until SIGTERM (or ``max_lifetime``), quiet on malformed requests as
+    ``python -m toolkit paper`` is."""
+    quiet_bad_requests()
     asyncio.run(_serve(json.loads(argv[0]) if argv else {}))
     return 0
 

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -55,22 +56,33 @@ def test_given_keys_and_sigterm() -> None:
             "0",
         ],
         stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
     try:
         assert proc.stdout is not None
+        assert proc.stderr is not None
         info = json.loads(proc.stdout.readline())
         assert (info["api_key"], info["api_secret"], info["pid"]) == ("K1", "S1", proc.pid)
         price = _signed(info["url"], "K1", "S1", "/fapi/v2/balance", "recvWindow=5000")
         assert price[0]["asset"] == "USDT"
+        # a request too malformed to parse: answered 400, and no traceback in the log
+        host, port = info["url"].removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as raw:
+            raw.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n")
+            assert b" 400 " in raw.recv(64)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
+        log = proc.stderr.read()
+        assert "Error handling request" not in log
+        assert "Traceback" not in log
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:

@@ -3,6 +3,7 @@
 Without ``--api-key/--api-secret`` a key pair is generated and printed with the base URL. With
 ``--json`` exactly one JSON line ``{"url", "api_key", "api_secret", "pid"}`` is printed once the
 server listens (so scripts can start it with ``--port 0``). SIGTERM/SIGINT stop it cleanly.
+A request too malformed to parse is answered 400 and not logged (:func:`quiet_bad_requests`).
 """
 
 from __future__ import annotations
@@ -11,15 +12,32 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
 import sys
 from typing import Any
 
+from aiohttp.http_exceptions import HttpProcessingError
+
 from ._exchange import PaperExchange
 from ._faults import FaultConfig
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "quiet_bad_requests", "run"]
+
+
+def _not_a_bad_request(record: logging.LogRecord) -> bool:
+    error = record.exc_info[1] if record.exc_info else None
+    return not (isinstance(error, HttpProcessingError) and 400 <= error.code < 500)
+
+
+def quiet_bad_requests() -> None:
+    """Keep aiohttp's server from logging a traceback for every request too malformed to parse
+    (it answers them 400): any client could flood a standalone paper exchange's log that way.
+    Other server errors are still logged. For a process that serves only the paper exchange."""
+    logger = logging.getLogger("aiohttp.server")
+    if _not_a_bad_request not in logger.filters:
+        logger.addFilter(_not_a_bad_request)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -137,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"invalid fault settings: {exc}", file=sys.stderr)
         return 2
+    quiet_bad_requests()
     try:
         return asyncio.run(_serve(args))
     except KeyboardInterrupt:  # pragma: no cover - signal arrived before the handler was set
