@@ -638,7 +638,7 @@ class Session:
         """
 
         async def work() -> int:
-            now = int(pd.Timestamp.now(tz="UTC").value // 1_000_000)
+            now = to_millis(pd.Timestamp.now(tz="UTC"))
             return await sync_fills(
                 self.adapter, self._duckdb, venue=self.venue, exchange=self.config.exchange,
                 market=self.config.market.value, now_ms=now,
@@ -812,7 +812,7 @@ class Session:
         fills, self._fills_wanted = self._fills_wanted, False
         try:
             if fills:
-                now = int(pd.Timestamp.now(tz="UTC").value // 1_000_000)
+                now = to_millis(pd.Timestamp.now(tz="UTC"))
                 await sync_fills(
                     self.adapter, self._duckdb, venue=self.venue, exchange=self.config.exchange,
                     market=self.config.market.value, now_ms=now,
