@@ -62,3 +62,29 @@ async def test_a_client_leaving_mid_body_logs_nothing(caplog: pytest.LogCaptureF
         assert [r.getMessage() for r in caplog.records] == []
     finally:
         await ex.stop()
+
+
+async def test_a_trickled_body_is_a_408_and_its_connection_is_not_kept(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A client that never finishes its body got its connection held until it gave up (any
+    number of them could hold the server); now it is answered 408 after ``body_timeout``."""
+    caplog.set_level(logging.ERROR, logger="toolkit.paper")
+    ex = PaperExchange(price_mode="fixed", body_timeout=0.3)
+    await ex.start()
+    try:
+        port = int(ex.url.rsplit(":", 1)[1])
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /api/v3/order HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nab")
+        await writer.drain()  # ... and the rest never comes
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 60)
+        assert head.startswith(b"HTTP/1.1 408 ")
+        assert b"Connection: close" in head
+        writer.close()
+        await writer.wait_closed()
+        assert ex.counters()["responses_by_status"] == {"408": 1}
+        assert [r.getMessage() for r in caplog.records] == []
+        with pytest.raises(ValueError, match="body_timeout"):
+            PaperExchange(body_timeout=0)
+    finally:
+        await ex.stop()

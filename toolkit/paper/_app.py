@@ -71,6 +71,8 @@ class ServerState:
     cache: dict[str, Any] = field(default_factory=dict)
     history: MarketHistory | None = None  # candles, depth and tickers (``_marketdata``)
     gate: OrderGate = field(default_factory=OrderGate)  # holds order requests (``_hold``)
+    #: Seconds a request's body may take to arrive in full (a client trickling it is refused).
+    body_timeout: float = 10.0
 
 
 def dumps(body: Any) -> bytes:
@@ -123,11 +125,21 @@ async def dispatch(state: ServerState, request: web.BaseRequest) -> web.StreamRe
         # and a client that disconnects meanwhile is not an error of ours.
         raw_query = request.raw_path.partition("?")[2]
         try:
-            body = (await request.read()).decode("latin-1") if request.body_exists else ""
+            body = ""
+            if request.body_exists:
+                raw = await asyncio.wait_for(request.read(), state.body_timeout)
+                body = raw.decode("latin-1")
         except web.HTTPRequestEntityTooLarge as exc:  # a client error, not ours
             raise PaperError(-1000, f"Request body too large: {exc.text}", 413) from None
         except ConnectionError:  # the client left before sending all of it: nobody to answer
             return web.Response(status=400)
+        except asyncio.TimeoutError:  # trickled: answered, and the connection closed
+            late = PaperError(
+                -1000, f"Request body not received within {state.body_timeout:g} s.", 408
+            )
+            response = _error(state, late, None)
+            response.force_close()
+            return response
         if faults.config.active:
             delay = faults.delay()
             if delay:

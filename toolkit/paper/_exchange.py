@@ -73,6 +73,8 @@ class PaperExchange:
         faults: initial fault configuration.
         clock: the exchange's clock (seconds since the epoch, like ``time.time``); inject a
             fixed one to make history, candles and trade times reproducible.
+        body_timeout: seconds a request's body may take to arrive; a client trickling it gets
+            408 ``-1000`` and its connection closed (a slow client cannot hold the server).
     """
 
     def __init__(
@@ -91,11 +93,14 @@ class PaperExchange:
         volatility: float = 0.0005,
         faults: FaultConfig = NO_FAULTS,
         clock: Callable[[], float] = time.time,
+        body_timeout: float = 10.0,
     ) -> None:
         if price_mode not in ("walk", "fixed"):
             raise ValueError("price_mode must be 'walk' or 'fixed'")
         if tick_interval <= 0:
             raise ValueError("tick_interval must be > 0")
+        if body_timeout <= 0:
+            raise ValueError("body_timeout must be > 0")
         self.host = host
         self.port = port
         self.price_mode = price_mode
@@ -133,7 +138,7 @@ class PaperExchange:
             routes={**spot_routes(), **futures_routes(), **market_data_routes(),
                     **trade_routes(), **self.user_streams.routes(),
                     **futures_extra_routes(), **futures_v3_routes(), **self.algos.routes()},
-            admin=self._admin, history=self.history,
+            admin=self._admin, history=self.history, body_timeout=body_timeout,
         )
         self._runner: web.ServerRunner | None = None
         self._ticker: asyncio.Task[None] | None = None
