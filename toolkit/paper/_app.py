@@ -27,10 +27,12 @@ from ._history import MarketHistory
 from ._hold import OrderGate
 from ._limits import RateLimiter, RateLimits
 
-__all__ = ["Route", "ServerState", "dispatch"]
+__all__ = ["BODY_TIMEOUT", "Route", "ServerState", "dispatch"]
 
 _log = logging.getLogger(__name__)
 _JSON = "application/json"
+#: The default of :attr:`ServerState.body_timeout` (``PaperExchange(body_timeout=...)``).
+BODY_TIMEOUT = 10.0
 _BURST = PaperError(
     -1003, "Too much request weight used; current limit is 6000 request weight per 1 MINUTE. "
     "Please use WebSocket Streams for live updates to avoid polling the API.", 429,
@@ -72,7 +74,7 @@ class ServerState:
     history: MarketHistory | None = None  # candles, depth and tickers (``_marketdata``)
     gate: OrderGate = field(default_factory=OrderGate)  # holds order requests (``_hold``)
     #: Seconds a request's body may take to arrive in full (a client trickling it is refused).
-    body_timeout: float = 10.0
+    body_timeout: float = BODY_TIMEOUT
 
 
 def dumps(body: Any) -> bytes:

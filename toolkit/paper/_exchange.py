@@ -21,7 +21,7 @@ from aiohttp import web
 
 from ._admin import handle_admin
 from ._algo import AlgoOrders
-from ._app import ServerState, dispatch
+from ._app import BODY_TIMEOUT, ServerState, dispatch
 from ._auth import KeyStore
 from ._engine import Engine, OrderCallback
 from ._faults import NO_FAULTS, FaultConfig, FaultInjector
@@ -93,7 +93,7 @@ class PaperExchange:
         volatility: float = 0.0005,
         faults: FaultConfig = NO_FAULTS,
         clock: Callable[[], float] = time.time,
-        body_timeout: float = 10.0,
+        body_timeout: float = BODY_TIMEOUT,
     ) -> None:
         if price_mode not in ("walk", "fixed"):
             raise ValueError("price_mode must be 'walk' or 'fixed'")

@@ -120,7 +120,7 @@ class FaultInjector:
     def _hit(self, kind: str, rate: float) -> bool:
         if rate <= 0.0 or self._rng.random() >= rate:
             return False
-        self.counts[kind] = self.counts.get(kind, 0) + 1
+        self._count(kind)
         return True
 
     def _count(self, kind: str) -> None:
@@ -135,17 +135,14 @@ class FaultInjector:
             base = cfg.latency + (
                 self._rng.random() * cfg.latency_jitter if cfg.latency_jitter else 0
             )
-        if cfg.slow_rate and self._rng.random() < cfg.slow_rate:
-            self._count("slow")
-            return base + cfg.slow_latency
-        return base
+        return base + cfg.slow_latency if self._hit("slow", cfg.slow_rate) else base
 
     def burst_429(self) -> bool:
         """Whether this request falls into a 429 burst; raises the 418 of a ban window."""
         self._ban_418()
         if self._burst_left > 0:
             self._burst_left -= 1
-            self.counts["burst_429"] = self.counts.get("burst_429", 0) + 1
+            self._count("burst_429")
             return True
         if self._hit("burst_429", self.config.burst_429_rate):
             self._burst_left = self.config.burst_429_length - 1
@@ -155,9 +152,8 @@ class FaultInjector:
     def _ban_418(self) -> None:
         cfg = self.config
         now = self._clock()
-        if now >= self._banned_until and cfg.ban_418_rate and self._rng.random() < cfg.ban_418_rate:
+        if now >= self._banned_until and self._hit("ban_418_windows", cfg.ban_418_rate):
             self._banned_until = now + cfg.ban_418_seconds
-            self._count("ban_418_windows")
         if now < self._banned_until:
             self._count("ban_418")
             left = self._banned_until - now

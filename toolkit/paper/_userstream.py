@@ -49,7 +49,10 @@ from ._app import Route
 from ._errors import PaperError, mandatory
 from ._tradelog import Trade, TradeLog
 
-__all__ = ["RETIRED", "EventListener", "UserStreams", "execution_report", "order_trade_update"]
+__all__ = [
+    "RETIRED", "EventListener", "UserStreams", "execution_report", "order_trade_update",
+    "send_queued",
+]
 
 #: How long a listen key lives after its creation or last keep-alive (Binance: 60 minutes).
 LISTEN_KEY_VALIDITY = 3600.0
@@ -502,7 +505,7 @@ class UserStreams:
         queue: asyncio.Queue[str | None] = asyncio.Queue()
         key.sockets.add(ws)
         key.queues.add(queue)
-        writer = asyncio.ensure_future(self._write(ws, queue))
+        writer = asyncio.ensure_future(send_queued(ws, queue))
         try:
             async for _ in ws:  # what the client sends is ignored (aiohttp answers pings)
                 pass
@@ -513,22 +516,20 @@ class UserStreams:
             key.queues.discard(queue)
             queue.put_nowait(None)
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await writer
-            if not ws.closed:
-                with contextlib.suppress(Exception):
-                    await ws.close()
+                await writer  # it closes the socket
         return ws
 
-    @staticmethod
-    async def _write(ws: web.WebSocketResponse, queue: asyncio.Queue[str | None]) -> None:
-        """Send the events in the order they were queued (one task per socket: an event costs
-        a queue hand-over, not a new wait); ``None`` (the key is gone) closes the socket."""
-        try:
-            while (text := await queue.get()) is not None and not ws.closed:
-                await ws.send_str(text)
-        except (ConnectionError, RuntimeError):
-            pass
-        finally:  # a gone key or a failed send: the client sees the socket close
-            if not ws.closed:
-                with contextlib.suppress(Exception):
-                    await ws.close()
+
+async def send_queued(ws: web.WebSocketResponse, queue: asyncio.Queue[str | None]) -> None:
+    """Send what is queued for ``ws``, in order (one task per socket: a message costs a queue
+    hand-over, not a new wait); ``None`` (the key or the connection is gone) or a failed send
+    closes the socket, which also ends its handler's reading loop."""
+    try:
+        while (text := await queue.get()) is not None and not ws.closed:
+            await ws.send_str(text)
+    except (ConnectionError, RuntimeError):
+        pass
+    finally:
+        if not ws.closed:
+            with contextlib.suppress(Exception):
+                await ws.close()

@@ -41,7 +41,7 @@ from ._auth import KeyStore, check_timestamp
 from ._engine import Engine
 from ._errors import PaperError, mandatory
 from ._market import SPOT
-from ._userstream import UserStreams
+from ._userstream import UserStreams, send_queued
 
 __all__ = ["WS_API_PATH", "WsApi", "signature_payload"]
 
@@ -191,7 +191,7 @@ class WsApi:
         await ws.prepare(request)
         conn = _Connection(ws)
         self._connections.add(conn)
-        writer = asyncio.ensure_future(self._write(conn))
+        writer = asyncio.ensure_future(send_queued(ws, conn.queue))
         try:
             async for msg in ws:
                 if msg.type != WSMsgType.TEXT:
@@ -207,20 +207,5 @@ class WsApi:
             self._connections.discard(conn)
             conn.queue.put_nowait(None)
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await writer
-            if not ws.closed:
-                with contextlib.suppress(Exception):
-                    await ws.close()
+                await writer  # it closes the socket
         return ws
-
-    @staticmethod
-    async def _write(conn: _Connection) -> None:
-        """Send answers and events in the order they were queued."""
-        while True:
-            text = await conn.queue.get()
-            if text is None or conn.ws.closed:
-                return
-            try:
-                await conn.ws.send_str(text)
-            except (ConnectionError, RuntimeError):
-                return

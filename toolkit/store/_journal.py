@@ -179,9 +179,15 @@ def _refuse(con: sqlite3.Connection, refuse_if: Refusal | None) -> None:
     transaction: no other process can set it between this look and the commit)."""
     if refuse_if is None:
         return
-    row = con.execute("SELECT value FROM meta WHERE name = ?", [refuse_if.name]).fetchone()
-    if row is not None:
-        raise refuse_if.error(str(row[0]))
+    value = _meta(con, refuse_if.name)
+    if value is not None:
+        raise refuse_if.error(value)
+
+
+def _meta(con: sqlite3.Connection, name: str) -> str | None:
+    """The ``meta`` entry ``name`` as ``con`` sees it, or ``None``."""
+    row = con.execute("SELECT value FROM meta WHERE name = ?", [name]).fetchone()
+    return None if row is None else str(row[0])
 
 
 def journal_path(store: Path) -> Path:
@@ -587,17 +593,15 @@ class Journal:
         projected), atomically, so two processes opening one store at once import it once."""
 
         def work(con: sqlite3.Connection) -> str:
-            row = con.execute("SELECT value FROM meta WHERE name = 'journal_id'").fetchone()
-            if row is not None:
-                found = con.execute(
-                    "SELECT value FROM meta WHERE name = 'schema_version'"
-                ).fetchone()
-                if found is not None and int(found[0]) > JOURNAL_SCHEMA_VERSION:
+            known = _meta(con, "journal_id")
+            if known is not None:
+                found = _meta(con, "schema_version")
+                if found is not None and int(found) > JOURNAL_SCHEMA_VERSION:
                     raise StoreError(
-                        f"the store journal {self.name} has schema version {found[0]}; this"
+                        f"the store journal {self.name} has schema version {found}; this"
                         f" toolkit knows up to {JOURNAL_SCHEMA_VERSION} (upgrade toolkit)"
                     )
-                return str(row[0])
+                return known
             journal_id = uuid.uuid4().hex
             orders, batches, last_event = load(journal_id)
             con.executemany(
@@ -833,12 +837,9 @@ class Journal:
             raise StoreError(f"the store journal {self.name} is closed; open a new Store")
         try:
             with self._flags_lock:
-                rows = self._flags.execute(
-                    "SELECT value FROM meta WHERE name = ?", [name]
-                ).fetchall()
+                return _meta(self._flags, name)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read the store journal {self.name}: {exc}") from exc
-        return str(rows[0][0]) if rows else None
 
     # -- the projection's side ----------------------------------------------------------------
 
