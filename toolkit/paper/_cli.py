@@ -69,45 +69,38 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true",
                    help="print one JSON line {url, api_key, api_secret, pid} once listening")
     faults = p.add_argument_group("fault injection (deterministic under --fault-seed)")
-    faults.add_argument("--latency", type=float, default=0.0,
-                        help="seconds added to every API answer")
-    faults.add_argument("--latency-jitter", type=float, default=0.0,
-                        help="up to this many extra random seconds")
-    faults.add_argument("--error-before-rate", type=float, default=0.0,
-                        help="probability of a 5xx before an order is accepted (no order)")
-    faults.add_argument("--error-after-rate", type=float, default=0.0,
-                        help="probability of a 5xx after an order is accepted (order exists)")
-    faults.add_argument("--drop-after-rate", type=float, default=0.0,
-                        help="probability of closing the connection after accepting an order")
-    faults.add_argument("--burst-429-rate", type=float, default=0.0,
-                        help="probability that a burst of 429 answers starts on a request")
-    faults.add_argument("--burst-429-length", type=int, default=3,
-                        help="requests per 429 burst (default 3)")
-    faults.add_argument("--clock-skew-ms", type=float, default=0.0,
-                        help="server clock offset in ms (positive: ahead)")
-    faults.add_argument("--slow-rate", type=float, default=0.0,
-                        help="probability that a request waits --slow-latency before it is"
-                        " processed (an order placed after the client gave up)")
-    faults.add_argument("--slow-latency", type=float, default=0.0,
-                        help="seconds a slow request waits (set it beyond the client's timeout)")
-    faults.add_argument("--ban-418-rate", type=float, default=0.0,
-                        help="probability that a request starts a 418 'IP banned' window")
-    faults.add_argument("--ban-418-seconds", type=float, default=1.0,
-                        help="length of a 418 window, every request refused (default 1)")
-    faults.add_argument("--fault-seed", type=int, default=0, help="seed of the fault draws")
+    defaults = FaultConfig()
+    for field, help_text in _FAULT_FLAGS.items():
+        default = getattr(defaults, field)
+        flag = "--fault-seed" if field == "seed" else "--" + field.replace("_", "-")
+        faults.add_argument(flag, dest=field, type=type(default), default=default,
+                            help=f"{help_text} (default {default})")
     p.set_defaults(func=run)
     return p
 
 
+#: ``FaultConfig`` field -> its flag's help (the flag is the field's name, ``seed`` is
+#: ``--fault-seed``; type and default are the field's).
+_FAULT_FLAGS = {
+    "latency": "seconds added to every API answer",
+    "latency_jitter": "up to this many extra random seconds",
+    "error_before_rate": "probability of a 5xx before an order is accepted (no order)",
+    "error_after_rate": "probability of a 5xx after an order is accepted (order exists)",
+    "drop_after_rate": "probability of closing the connection after accepting an order",
+    "burst_429_rate": "probability that a burst of 429 answers starts on a request",
+    "burst_429_length": "requests per 429 burst",
+    "clock_skew_ms": "server clock offset in ms (positive: ahead)",
+    "slow_rate": "probability that a request waits --slow-latency before it is processed"
+    " (an order placed after the client gave up)",
+    "slow_latency": "seconds a slow request waits (set it beyond the client's timeout)",
+    "ban_418_rate": "probability that a request starts a 418 'IP banned' window",
+    "ban_418_seconds": "length of a 418 window, every request refused",
+    "seed": "seed of the fault draws",
+}
+
+
 def _faults(args: argparse.Namespace) -> FaultConfig:
-    return FaultConfig(
-        latency=args.latency, latency_jitter=args.latency_jitter,
-        error_before_rate=args.error_before_rate, error_after_rate=args.error_after_rate,
-        drop_after_rate=args.drop_after_rate, burst_429_rate=args.burst_429_rate,
-        burst_429_length=args.burst_429_length, clock_skew_ms=args.clock_skew_ms,
-        seed=args.fault_seed, slow_rate=args.slow_rate, slow_latency=args.slow_latency,
-        ban_418_rate=args.ban_418_rate, ban_418_seconds=args.ban_418_seconds,
-    )
+    return FaultConfig(**{field: getattr(args, field) for field in _FAULT_FLAGS})
 
 
 async def _serve(args: argparse.Namespace) -> int:
