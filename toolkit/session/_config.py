@@ -90,9 +90,16 @@ class SessionConfig:
     #: snapshot into the store in the background, :data:`FILLS_DELAY` seconds after the last
     #: batch (never on a batch's critical path).
     sync_fills: bool = True
+    #: Days a final order (filled, canceled, expired, rejected, invalid) stays in the store's
+    #: journal once DuckDB holds it; then only DuckDB keeps it (``tk.orders()`` reads it there)
+    #: and the journal keeps its id. Bounds the journal; ``0`` archives at the next pass.
+    journal_days: float = 7.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "market", Market(self.market))
+        days = self.journal_days
+        if isinstance(days, bool) or not isinstance(days, (int, float)) or not 0 <= days < 1e5:
+            raise ConfigError(f"journal_days must be a number of days from 0, not {days!r}")
 
 
 def make_config(

@@ -233,7 +233,9 @@ class Session:
                         raise SessionClosedError(
                             f"{self!r} is closed; call tk.connect() for a new session"
                         )
-                    self._store = Store(self.config.store)
+                    self._store = Store(
+                        self.config.store, retention=pd.Timedelta(days=self.config.journal_days)
+                    )
                 store = self._store
         return store
 

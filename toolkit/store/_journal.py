@@ -18,8 +18,11 @@ Tables (``<store>.journal``, beside the DuckDB file, shared by every process usi
               DuckDB holds): the rows with ``ver > projected`` are still to be projected
     batches   one row per batch, ``key`` UNIQUE: the one arbiter of batch keys across processes
     events    the order events not yet projected (deleted once DuckDB holds them: the log is
-              compacted by every projection flush and never grows without bound; the
-              ``orders`` rows stay, see ARCHITECTURE.md's known limit)
+              compacted by every projection flush)
+    archived  the client order id of every order row archived (:meth:`Journal.archive`): a
+              row final, projected and older than the store's retention leaves ``orders`` and
+              DuckDB keeps it; its id stays here, so that it is never written ahead (sent)
+              again and a late update about it is not taken for a new order
 
 Writes go through one writer thread per journal that commits every write queued meanwhile in
 one transaction (group commit, one fsync for several batches in flight); each write runs in a
@@ -72,6 +75,7 @@ from ._journal_rows import (
     changed,
     counts_json,
     event_name,
+    from_micros,
     merge_row,
     order_from_row,
     order_row,
@@ -79,13 +83,14 @@ from ._journal_rows import (
 )
 from ._store_schema import BatchRecord
 
-__all__ = ["JOURNAL_SCHEMA_VERSION", "Journal", "Pending", "Refusal", "journal_path"]
+__all__ = ["ARCHIVABLE", "JOURNAL_SCHEMA_VERSION", "Journal", "Pending", "Refusal", "journal_path"]
 
 _log = logging.getLogger("toolkit")
 _T = TypeVar("_T")
 
-#: The journal's own schema version (``meta.schema_version``).
-JOURNAL_SCHEMA_VERSION = 1
+#: The journal's own schema version (``meta.schema_version``). 2: order rows are archived
+#: (``archived``); a release that knows only 1 would miss them, so it is refused.
+JOURNAL_SCHEMA_VERSION = 2
 #: Seconds a write or read waits for another process's transaction on the journal.
 _BUSY_TIMEOUT = 30.0
 #: The largest write (in order rows) committed on the caller's thread when the journal is idle;
@@ -94,6 +99,17 @@ _INLINE_MAX_ROWS = 200
 #: Marks per transaction (:meth:`Journal.projected`): up to this many order rows, batch rows
 #: and events each.
 _MARK_ROWS = 100
+#: Order rows archived per transaction (:meth:`Journal.archive`).
+_ARCHIVE_ROWS = 500
+#: The statuses of the order rows that may leave the journal once projected: final, and never
+#: to be sent again (a key's re-run sends again only rows not placed that are not INVALID).
+ARCHIVABLE: frozenset[str] = frozenset({"FILLED", "CANCELED", "EXPIRED", "INVALID", "REJECTED"})
+_ARCHIVABLE = (  # REJECTED: by the exchange only (placed)
+    f"(status IN ({', '.join(repr(s) for s in sorted(ARCHIVABLE - {'REJECTED'}))})"
+    " OR (status = 'REJECTED' AND placed = 1))"
+)
+#: ``meta``: the instant (microseconds) before which every archived row was created and updated.
+_ARCHIVED_BEFORE = "archived_before"
 
 _ORDER_COLS = ", ".join(ROW_FIELDS)
 _BATCH_COLS = ", ".join(BATCH_FIELDS)
@@ -121,6 +137,7 @@ _DDL = (
     "CREATE TABLE IF NOT EXISTS events (event_id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " client_order_id TEXT NOT NULL, ts INTEGER NOT NULL, event TEXT NOT NULL,"
     " status TEXT NOT NULL, filled_qty REAL, source TEXT NOT NULL, raw TEXT)",
+    "CREATE TABLE IF NOT EXISTS archived (client_order_id TEXT PRIMARY KEY) WITHOUT ROWID",
 )
 _INSERT_ORDER = f"INSERT INTO orders ({_ORDER_COLS}) VALUES ({', '.join('?' * len(ROW_FIELDS))})"
 _INSERT_EVENT = (
@@ -128,6 +145,7 @@ _INSERT_EVENT = (
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _IDS = "(SELECT value FROM json_each(?))"
+_ARCHIVED_IN = f"SELECT client_order_id FROM archived WHERE client_order_id IN {_IDS}"
 
 _CID, _UPDATED, _STATUS, _PLACED, _FILLED, _RAW = (
     ROW_FIELDS.index(name)
@@ -188,6 +206,11 @@ def _meta(con: sqlite3.Connection, name: str) -> str | None:
     """The ``meta`` entry ``name`` as ``con`` sees it, or ``None``."""
     row = con.execute("SELECT value FROM meta WHERE name = ?", [name]).fetchone()
     return None if row is None else str(row[0])
+
+
+def _archived(con: sqlite3.Connection, client_order_ids: Iterable[str]) -> set[str]:
+    """Which of ``client_order_ids`` were archived (:meth:`Journal.archive`)."""
+    return {str(r[0]) for r in con.execute(_ARCHIVED_IN, [_json_list(client_order_ids)])}
 
 
 def journal_path(store: Path) -> Path:
@@ -601,6 +624,11 @@ class Journal:
                         f"the store journal {self.name} has schema version {found}; this"
                         f" toolkit knows up to {JOURNAL_SCHEMA_VERSION} (upgrade toolkit)"
                     )
+                if found is None or int(found) < JOURNAL_SCHEMA_VERSION:  # (tables: _open)
+                    con.execute(
+                        "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
+                        [str(JOURNAL_SCHEMA_VERSION)],
+                    )
                 return known
             journal_id = uuid.uuid4().hex
             orders, batches, last_event = load(journal_id)
@@ -688,6 +716,11 @@ class Journal:
                     raise StoreError(
                         f"batch key {batch.key!r} is already recorded (batch {found[0]})"
                     )
+            gone = _archived(con, (r[_CID] for r in rows))
+            if gone:  # (the orders table's key cannot see them: their rows left for DuckDB)
+                raise StoreError(
+                    f"client order id {min(gone)!r} is already recorded (archived to DuckDB)"
+                )
             con.execute(
                 f"INSERT INTO batches ({_BATCH_COLS}) VALUES ({', '.join('?' * 12)})",
                 batch_row(batch),
@@ -723,9 +756,14 @@ class Journal:
                         [_json_list(latest)],
                     )
                 }
+                gone: set[str] = set()
+                if len(old) < len(latest):  # new orders, or archived ones (final: skipped)
+                    gone = _archived(con, [cid for cid in latest if cid not in old])
                 upserts: list[tuple[list[Any], Sequence[Any] | None]] = []
                 events: list[tuple[Any, ...]] = []
                 for cid, new in latest.items():
+                    if cid in gone:  # final long ago: nothing can be news about it
+                        continue
                     before = old.get(cid)
                     merged = merge_row(new, before, now)
                     if not changed(merged, before):
@@ -924,3 +962,47 @@ class Journal:
             con.execute("UPDATE batches SET projected = 0")
 
         self._submit(work, "re-project the journal")
+
+    # -- archiving ------------------------------------------------------------------------------
+
+    def archive(self, before: pd.Timestamp) -> int:
+        """Move the order rows that are final, projected (DuckDB holds this version) and were
+        created and last updated before ``before`` out of the journal; returns how many.
+
+        Their ids stay in ``archived``. Final means never to change again: FILLED, CANCELED,
+        EXPIRED, INVALID, and REJECTED by the exchange (a row proven not placed stays: a re-run
+        of its key may send it). Batches stay (they hold the keys). In transactions of up to
+        500 rows, each choosing its rows again: a row changed meanwhile is not projected and
+        stays. Reads of archived orders go to DuckDB (:class:`~toolkit.store._store.Store`).
+        """
+        cutoff = to_micros(before)
+
+        def work(con: sqlite3.Connection) -> int:
+            rows = con.execute(
+                f"SELECT client_order_id FROM orders WHERE {_ARCHIVABLE} AND ver = projected"
+                " AND created_at < ? AND updated_at < ? LIMIT ?",
+                [cutoff, cutoff, _ARCHIVE_ROWS],
+            ).fetchall()
+            if not rows:
+                return 0
+            con.executemany("INSERT OR IGNORE INTO archived VALUES (?)", rows)
+            con.executemany("DELETE FROM orders WHERE client_order_id = ?", rows)
+            known = _meta(con, _ARCHIVED_BEFORE)
+            if known is None or int(known) < int(cutoff or 0):
+                con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [_ARCHIVED_BEFORE, cutoff])
+            return len(rows)
+
+        total = 0
+        while n := self._submit(work, "archive final orders", quiet=True):
+            total += n
+        return total
+
+    def archived_before(self) -> pd.Timestamp | None:
+        """Every archived order row was created (and updated) before this instant; ``None``:
+        none was ever archived (every order is in the journal)."""
+        value = self.meta(_ARCHIVED_BEFORE)
+        return None if value is None else from_micros(int(value))
+
+    def archived(self, client_order_ids: Iterable[str]) -> set[str]:
+        """Which of ``client_order_ids`` were archived."""
+        return {str(r[0]) for r in self._read_all(_ARCHIVED_IN, [_json_list(client_order_ids)])}

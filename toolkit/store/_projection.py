@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import duckdb
@@ -38,7 +38,10 @@ from ._journal_rows import BATCH_FIELDS, ROW_FIELDS
 from ._store_db import STAGE, Database, RetryPolicy
 from ._store_schema import DDL, SCHEMA_VERSION, SQL_TYPES, check_version
 
-__all__ = ["DEFAULT_DELAY", "MAX_DELAY", "POLL", "Projection", "load_journal_rows"]
+__all__ = [
+    "ARCHIVE_EVERY", "DEFAULT_DELAY", "MAX_DELAY", "ORDER_ROWS", "POLL", "Projection",
+    "load_journal_rows",
+]  # fmt: skip
 
 _log = logging.getLogger("toolkit")
 #: Seconds without a journal commit after which the thread flushes (group commit into DuckDB).
@@ -50,6 +53,8 @@ DEFAULT_DELAY = 0.2
 MAX_DELAY = 0.75
 #: Seconds between looks at the journal for work committed by other processes.
 POLL = 1.0
+#: Seconds between two archiving passes of the background thread (:meth:`Journal.archive`).
+ARCHIVE_EVERY = 3600.0
 #: Rows (of each kind) per DuckDB transaction.
 CHUNK = 50_000
 #: One flush attempt of the background thread waits this long for the DuckDB file.
@@ -156,6 +161,24 @@ def _drop_unique_key(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("DROP TABLE batches_v2")
 
 
+def _as_rows(table: str, fields: Sequence[str]) -> str:
+    """A SELECT of ``table``'s rows in the journal's form (times as microseconds, JSON as text)."""
+
+    def col(name: str) -> str:
+        if name in _TIMES:
+            return f"epoch_us({name}) AS {name}"
+        if _type(table, name) == "JSON":
+            return f"CAST({name} AS VARCHAR) AS {name}"
+        return name
+
+    return f"SELECT {', '.join(col(c) for c in fields)} FROM {table}"
+
+
+#: DuckDB's order rows in the journal's form (``ROW_FIELDS``): what an archived order is read
+#: back as.
+ORDER_ROWS = _as_rows("orders", ROW_FIELDS)
+
+
 def load_journal_rows(
     db: Database, journal_id: str
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], int]:
@@ -164,22 +187,12 @@ def load_journal_rows(
     last event id. Records ``journal_id`` in DuckDB: the projection writes only into the DuckDB
     file its journal came from (or was projected into)."""
 
-    def col(name: str, table: str) -> str:
-        if name in _TIMES:
-            return f"epoch_us({name})"
-        if _type(table, name) == "JSON":
-            return f"CAST({name} AS VARCHAR)"
-        return name
-
-    orders_sql = f"SELECT {', '.join(col(c, 'orders') for c in ROW_FIELDS)} FROM orders"
-    batches_sql = f"SELECT {', '.join(col(c, 'batches') for c in BATCH_FIELDS)} FROM batches"
-
     def work(
         con: duckdb.DuckDBPyConnection,
     ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], int]:
         create_schema(con)
-        orders = con.execute(orders_sql).fetchall()
-        batches = con.execute(batches_sql).fetchall()
+        orders = con.execute(ORDER_ROWS).fetchall()
+        batches = con.execute(_as_rows("batches", BATCH_FIELDS)).fetchall()
         row = con.execute("SELECT coalesce(max(event_id), 0) FROM order_events").fetchone()
         _set_journal_id(con, journal_id)
         return orders, batches, int(row[0]) if row else 0
@@ -195,6 +208,11 @@ def _set_journal_id(con: duckdb.DuckDBPyConnection, journal_id: str) -> None:
     )
 
 
+def _utc_now() -> pd.Timestamp:
+    now: pd.Timestamp = pd.Timestamp.now(tz="UTC")
+    return now
+
+
 class Projection:
     """Writes one journal into one DuckDB database (module docstring). Thread-safe."""
 
@@ -207,6 +225,8 @@ class Projection:
         delay: float = DEFAULT_DELAY,
         max_delay: float = MAX_DELAY,
         poll: float = POLL,
+        retention: pd.Timedelta | None = None,
+        now: Callable[[], pd.Timestamp] = _utc_now,
     ) -> None:
         self._journal = journal
         self._db = db
@@ -219,6 +239,9 @@ class Projection:
         self._flush_lock = threading.Lock()
         self._identity_checked = False
         self._thread: threading.Thread | None = None
+        self._retention = retention
+        self._now = now
+        self._archived_at: float | None = None  # (time.monotonic) of the last archiving pass
         #: Number of flushes that wrote something (for the benchmark and tests).
         self.flushes = 0
         #: The last error of a background flush, or ``None`` after a successful one.
@@ -273,6 +296,22 @@ class Projection:
                 # while batches keep committing kept DuckDB flushing without a pause.
                 if max(len(pending.orders), len(pending.batches), len(pending.events)) < CHUNK:
                     return written
+
+    def archive(self, *, retry: RetryPolicy | None = None) -> int:
+        """Archive the journal's order rows older than the retention (after a flush, so that
+        DuckDB holds their last versions; ``retry`` as for :meth:`flush`); returns how many
+        left the journal. The background thread does this every :data:`ARCHIVE_EVERY` seconds.
+        ``None`` retention: never."""
+        if self._retention is None:
+            return 0
+        self.flush(retry=retry)
+        archived = self._journal.archive(self._now() - self._retention)
+        self._archived_at = time.monotonic()
+        return archived
+
+    def _archive_due(self) -> None:
+        if self._archived_at is None or time.monotonic() - self._archived_at >= ARCHIVE_EVERY:
+            self.archive(retry=_BACKGROUND_RETRY)
 
     def _check_identity(self, retry: RetryPolicy | None) -> None:
         """If DuckDB was not written from this journal (replaced, or restored from a backup),
@@ -343,8 +382,10 @@ class Projection:
                 return
             try:
                 if not woke and not backoff and not self._journal.has_pending():
+                    self._archive_due()
                     continue
                 self.flush(retry=_BACKGROUND_RETRY)
+                self._archive_due()
             except StoreError as exc:
                 if self.last_error is None:
                     _log.info(

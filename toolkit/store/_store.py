@@ -8,7 +8,8 @@ millisecond; several in flight share one commit). The session's own reads (a key
 pending orders, ``tk.orders()``) read the journal, so they see every write at once. ``sql``
 and ``export`` read DuckDB after writing into it what the journal holds (read-your-writes);
 the background projection (:mod:`toolkit.store._projection`) keeps DuckDB about a second behind at
-most for other programs.
+most for other programs. A final order leaves the journal once DuckDB holds it and the
+retention (``retention``, default 7 days) has passed; reads that may reach it read DuckDB too.
 
 DuckDB schema (created or migrated on first open; ``toolkit_meta`` holds ``schema_version``
 and ``journal_id``)::
@@ -72,15 +73,20 @@ import pandas as pd
 from ..core._exceptions import InputError, StoreError, TradingHalted
 from ..core._input import exchange_symbol
 from ..core._models import OPEN_STATUSES, Order, OrderStatus
-from ._journal import Journal, Refusal, journal_path
-from ._journal_rows import frame_from_rows, to_micros
-from ._projection import DEFAULT_DELAY, Projection, load_journal_rows
+from ._journal import ARCHIVABLE, Journal, Refusal, journal_path
+from ._journal_rows import ROW_FIELDS, frame_from_rows, order_from_row, to_micros
+from ._projection import DEFAULT_DELAY, ORDER_ROWS, Projection, load_journal_rows
 from ._store_db import DEFAULT_RETRY, Database, RetryPolicy
 from ._store_schema import SOURCES, BatchRecord, to_utc
 
-__all__ = ["DEFAULT_RETRY", "BatchRecord", "Halt", "RetryPolicy", "Store"]
+__all__ = ["DEFAULT_RETENTION", "DEFAULT_RETRY", "BatchRecord", "Halt", "RetryPolicy", "Store"]
 
 _ORDER_BY = "created_at, batch_id, position, client_order_id"
+_SORT = tuple(ROW_FIELDS.index(c) for c in _ORDER_BY.split(", "))
+_IN_BATCH = tuple(ROW_FIELDS.index(c) for c in ("position", "client_order_id"))
+#: How long a final order stays in the journal once DuckDB holds it (then it is archived: read
+#: from DuckDB, its id kept in the journal).
+DEFAULT_RETENTION = pd.Timedelta(days=7)
 _HALT = "halt"
 
 
@@ -132,14 +138,22 @@ def _filters(
     exchange: str | None = None,
     market: str | None = None,
     venue: str | None = None,
+    in_duckdb: bool = False,
 ) -> tuple[list[str], list[Any]]:
-    """The WHERE terms (ANDed) and parameters of the order filters of ``orders``/``records``."""
+    """The WHERE terms (ANDed) and parameters of the order filters of ``orders``/``records``:
+    for the journal (SQLite), or ``in_duckdb`` for :data:`ORDER_ROWS` (the same columns)."""
     where: list[str] = []
     params: list[Any] = []
 
-    def any_of(column: str, values: list[Any]) -> None:
-        where.append(f"{column} IN (SELECT value FROM json_each(?))")
-        params.append(json.dumps(values))
+    def one_of(column: str) -> str:
+        return f"list_contains(?, {column})" if in_duckdb else f"{column} IN {_JSON_IDS}"
+
+    def values(items: list[Any]) -> Any:
+        return items if in_duckdb else json.dumps(items)
+
+    def any_of(column: str, items: list[Any]) -> None:
+        where.append(one_of(column))
+        params.append(values(items))
 
     if status is not None:
         any_of("status", _as_list(status))
@@ -150,11 +164,8 @@ def _filters(
     if client_order_ids is not None:
         any_of("client_order_id", list(client_order_ids))
     if order_ids is not None:
-        ids = json.dumps(list(order_ids))
-        where.append(
-            "(client_order_id IN (SELECT value FROM json_each(?))"
-            " OR order_id IN (SELECT value FROM json_each(?)))"
-        )
+        ids = values(list(order_ids))
+        where.append(f"({one_of('client_order_id')} OR {one_of('order_id')})")
         params.extend([ids, ids])
     for column, value in (
         ("key", key),
@@ -172,7 +183,23 @@ def _filters(
     return where, params
 
 
-_FILTERS = tuple(inspect.signature(_filters).parameters)
+_JSON_IDS = "(SELECT value FROM json_each(?))"
+_FILTERS = tuple(p for p in inspect.signature(_filters).parameters if p != "in_duckdb")
+#: Filters that take several values: read once (an iterator would be spent by the journal).
+_LISTS = ("status", "symbol", "client_order_ids", "order_ids")
+
+
+def _sort_key(positions: tuple[int, ...]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    """A row's sort key on the columns at ``positions``, NULLs first (as SQLite sorts)."""
+
+    def key(row: Sequence[Any]) -> tuple[Any, ...]:
+        return tuple((row[i] is not None, row[i] if row[i] is not None else 0) for i in positions)
+
+    return key
+
+
+_in_order = _sort_key(_SORT)
+_in_batch = _sort_key(_IN_BATCH)
 
 
 def _check_filters(filters: Mapping[str, Any]) -> None:
@@ -186,6 +213,10 @@ def _check_filters(filters: Mapping[str, Any]) -> None:
 
 class Store:
     """The store (module docstring). Sync: call it from a worker thread.
+
+    ``retention``: how long a final order stays in the journal once DuckDB holds it (then it
+    is archived: :meth:`Journal.archive <toolkit.store._journal.Journal.archive>`); ``None``
+    keeps every order in the journal.
 
     Example::
 
@@ -201,6 +232,7 @@ class Store:
         *,
         retry: RetryPolicy = DEFAULT_RETRY,
         flush_delay: float = DEFAULT_DELAY,
+        retention: pd.Timedelta | None = DEFAULT_RETENTION,
     ) -> None:
         self._db = Database(path, retry=retry)
         #: The DuckDB file, or ``None`` for ``":memory:"``.
@@ -215,8 +247,9 @@ class Store:
         try:
             journal_id = self._journal.initialize(lambda jid: load_journal_rows(self._db, jid))
             self._projection = Projection(
-                self._journal, self._db, journal_id=journal_id, delay=flush_delay
-            )
+                self._journal, self._db, journal_id=journal_id, delay=flush_delay,
+                retention=retention,
+            )  # fmt: skip
         except BaseException:
             self._journal.close()
             self._db.close()
@@ -413,7 +446,12 @@ class Store:
 
             [o.status for o in store.batch_orders(bid)]
         """
-        return self._journal.orders("batch_id = ?", [batch_id], "position, client_order_id")
+        rows = self._journal.order_rows("batch_id = ?", [batch_id], "position, client_order_id")
+        if self._journal.archived_before() is not None:  # some may be in DuckDB only
+            batch = self._journal.batch("batch_id", batch_id)
+            if batch is not None and len(rows) < batch.n_orders:
+                rows = sorted(self._with_archived(rows, {"batch_id": batch_id}), key=_in_batch)
+        return [order_from_row(r) for r in rows]
 
     def pending(
         self,
@@ -445,9 +483,7 @@ class Store:
 
             store.records(open_only=True, exchange="paper", market="spot")
         """
-        _check_filters(filters)
-        where, params = _filters(**filters)
-        return self._journal.orders(" AND ".join(where) or "1", params, _ORDER_BY)
+        return [order_from_row(r) for r in self._order_rows(filters)]
 
     def orders(
         self,
@@ -465,14 +501,16 @@ class Store:
 
         ``since`` keeps orders created at or after it (naive times are UTC); ``open_only`` keeps
         NEW and PARTIALLY_FILLED orders. Also: ``exchange``, ``market``, ``venue``, ``order_ids``.
-        Read from the journal: current at once, and never waiting for the DuckDB file.
+        Read from the journal: current at once. Orders archived out of it (final, older than
+        the retention) are read from DuckDB, which then waits while another program holds the
+        file -- unless the filters exclude them all (``open_only``, open or pending statuses,
+        a ``since`` within the retention, ids none of which is archived).
 
         Example::
 
             store.orders(status="FILLED", symbol="BTCUSDT", since="2026-11-25")
         """
-        _check_filters(more)
-        where, params = _filters(
+        filters = dict(
             status=status,
             symbol=symbol,
             key=key,
@@ -482,8 +520,54 @@ class Store:
             client_order_ids=client_order_ids,
             **more,
         )
+        return frame_from_rows(self._order_rows(filters))
+
+    def _order_rows(self, filters: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """The order rows (``ROW_FIELDS``) matching ``filters``, oldest first: the journal's,
+        and the archived ones from DuckDB when the filters can match any."""
+        _check_filters(filters)
+        filters = {
+            name: list(v) if name in _LISTS and v is not None and not isinstance(v, str) else v
+            for name, v in filters.items()
+        }
+        where, params = _filters(**filters)
         rows = self._journal.order_rows(" AND ".join(where) or "1", params, _ORDER_BY)
-        return frame_from_rows(rows)
+        if not self._may_be_archived(filters):
+            return rows
+        return sorted(self._with_archived(rows, filters), key=_in_order)
+
+    def _may_be_archived(self, filters: Mapping[str, Any]) -> bool:
+        """False when no archived order can match ``filters`` (most reads: recent, open, or
+        pending orders), so that only the journal is read."""
+        before = self._journal.archived_before()
+        if before is None or filters.get("open_only"):
+            return False
+        status = filters.get("status")
+        if status is not None and not set(_as_list(status)) & ARCHIVABLE:
+            return False
+        since = filters.get("since")
+        if since is not None and to_utc(since) >= before:
+            return False
+        ids = filters.get("client_order_ids")
+        return ids is None or bool(self._journal.archived(ids))
+
+    def _with_archived(
+        self, rows: list[tuple[Any, ...]], filters: Mapping[str, Any]
+    ) -> list[tuple[Any, ...]]:
+        """``rows`` (the journal's) and the archived orders matching ``filters``, read from
+        DuckDB (which holds their final version; waits while another program holds it)."""
+        where, params = _filters(**filters, in_duckdb=True)
+        query = f"SELECT * FROM ({ORDER_ROWS}) WHERE {' AND '.join(where) or 'true'}"
+
+        def work(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
+            return con.execute(query, params).fetchall()
+
+        older = self._db.run(work, "read archived orders", read_only=True)
+        if not older:
+            return rows
+        have = {r[0] for r in rows}  # (archived since the journal was read: in both)
+        archived = self._journal.archived(r[0] for r in older if r[0] not in have)
+        return rows + [r for r in older if r[0] in archived]
 
     # -- reads of DuckDB (after writing the journal into it) --------------------------------------
 

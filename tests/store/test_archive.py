@@ -1,0 +1,232 @@
+"""Archiving: final orders leave the journal once DuckDB holds them, and nothing a user reads
+changes; their ids are never written ahead again; the journal stops growing."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from toolkit.core._exceptions import StoreError
+from toolkit.core._models import Market, Order, OrderStatus, OrderType, Outcome, Side
+from toolkit.store._journal import JOURNAL_SCHEMA_VERSION, Journal
+from toolkit.store._projection import Projection
+from toolkit.store._store import BatchRecord, RetryPolicy, Store
+from toolkit.store._store_db import Database
+
+from .test_two_processes import _hold, _release
+
+AT = pd.Timestamp("2026-11-30 12:00", tz="UTC")
+#: What each order of the mixed batch becomes, and whether it may leave the journal.
+FATES: dict[str, tuple[OrderStatus, Outcome, bool]] = {
+    "filled": (OrderStatus.FILLED, Outcome.PLACED, True),
+    "canceled": (OrderStatus.CANCELED, Outcome.PLACED, True),
+    "expired": (OrderStatus.EXPIRED, Outcome.PLACED, True),
+    "rejected": (OrderStatus.REJECTED, Outcome.PLACED, True),  # by the exchange
+    "unsent": (OrderStatus.REJECTED, Outcome.NOT_PLACED, False),  # a key's re-run may send it
+    "open": (OrderStatus.NEW, Outcome.PLACED, False),
+    "part": (OrderStatus.PARTIALLY_FILLED, Outcome.PLACED, False),
+    "pending": (OrderStatus.PENDING, Outcome.UNKNOWN, False),
+}
+
+
+def _order(cid: str, batch_id: str, position: int, at: pd.Timestamp) -> Order:
+    return Order(client_order_id=cid, exchange="paper", market=Market.SPOT, symbol="BTCUSDT",
+                 side=Side.BUY, type=OrderType.LIMIT, price=100.0, qty=1.0, batch_id=batch_id,
+                 key=batch_id, position=position, created_at=at, updated_at=at,
+                 outcome=Outcome.UNKNOWN)  # fmt: skip
+
+
+def _mixed_batch(store: Store, batch_id: str, at: pd.Timestamp) -> list[str]:
+    """Write ahead one order per fate (and an INVALID one), then answer each; -> their ids."""
+    names = [*FATES, "invalid"]
+    orders = [_order(f"{batch_id}-{name}", batch_id, i, at) for i, name in enumerate(names)]
+    orders[-1] = orders[-1].evolve(status=OrderStatus.INVALID, outcome=Outcome.NOT_PLACED,
+                                   error_msg="qty below the minimum")  # fmt: skip
+    batch = BatchRecord(batch_id=batch_id, key=batch_id, created_at=at, n_orders=len(orders),
+                        exchange="paper", market="spot")  # fmt: skip
+    store.record_batch(batch, orders)
+    answers = [
+        o.evolve(status=status, outcome=outcome, order_id=f"x{i}", updated_at=at,
+                 filled_qty=1.0 if status is OrderStatus.FILLED else 0.0)
+        for i, (o, (status, outcome, _)) in enumerate(zip(orders, FATES.values(), strict=False))
+    ]  # fmt: skip
+    store.apply(answers, source="response", finish=batch_id)
+    return [o.client_order_id for o in orders]
+
+
+def _journal_ids(store: Store) -> set[str]:
+    assert store.journal_path is not None
+    with contextlib.closing(sqlite3.connect(store.journal_path)) as con:
+        return {r[0] for r in con.execute("SELECT client_order_id FROM orders")}
+
+
+def test_final_orders_leave_the_journal_and_every_read_stays_the_same(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.duckdb", retention=pd.Timedelta(0)) as store:
+        ids = _mixed_batch(store, "b1", AT)
+        reads: dict[str, Callable[[], pd.DataFrame]] = {
+            "orders": lambda: store.orders(),
+            "filled": lambda: store.orders(status="FILLED"),
+            "symbol": lambda: store.orders(symbol="BTC/USDT", since=AT),
+            "by ids": lambda: store.orders(order_ids=["x0", "b1-open"]),
+            "by key": lambda: store.orders(key="b1"),
+        }
+        before = {name: read() for name, read in reads.items()}
+        records, in_batch = store.records(), store.batch_orders("b1")
+        assert len(before["orders"]) == 9
+
+        archived = store.projection.archive()
+
+        stay = {f"b1-{name}" for name, (_, _, leaves) in FATES.items() if not leaves}
+        assert _journal_ids(store) == stay
+        assert archived == len(ids) - len(stay)  # the INVALID one leaves too
+        for name, read in reads.items():
+            pd.testing.assert_frame_equal(read(), before[name], obj=name)
+        assert store.records() == records
+        assert store.batch_orders("b1") == in_batch
+        assert [o.client_order_id for o in store.records(client_order_ids=["b1-filled"])] == [
+            "b1-filled"
+        ]
+        # what never includes a final order is read from the journal alone
+        assert len(store.pending()) == 1
+        assert len(store.orders(open_only=True)) == 2
+        # DuckDB holds every order and event, as before
+        assert store.sql("select count(*) as n from orders")["n"].tolist() == [9]
+
+
+def test_only_rows_older_than_the_cutoff_and_projected_are_archived(tmp_path: Path) -> None:
+    path = tmp_path / "s.duckdb"
+    db = Database(path)
+    journal = Journal(tmp_path / "s.journal")
+    try:
+        from toolkit.store._projection import load_journal_rows
+
+        jid = journal.initialize(lambda j: load_journal_rows(db, j))
+        projection = Projection(journal, db, journal_id=jid)  # (no thread: flushed by hand)
+        old = _order("old", "b1", 0, AT - pd.Timedelta(days=2))
+        new = _order("new", "b1", 1, AT)
+        batch = BatchRecord(batch_id="b1", key=None, created_at=AT, n_orders=2)
+        journal.record_batch(batch, [old, new]).result()
+        filled = [o.evolve(status=OrderStatus.FILLED, outcome=Outcome.PLACED) for o in (old, new)]
+        journal.apply(filled, source="response").result()
+        # not projected yet: nothing leaves
+        assert journal.archive(AT - pd.Timedelta(days=1)) == 0
+        projection.flush()
+        assert journal.archive(AT - pd.Timedelta(days=1)) == 1
+        assert {r[0] for r in journal.order_rows("1", [], "client_order_id")} == {"new"}
+        assert journal.archived(["old", "new"]) == {"old"}
+        assert journal.archived_before() == AT - pd.Timedelta(days=1)
+        # a change after the flush makes the row wait for the next one
+        journal.apply([filled[1].evolve(error_msg="late note")], source="query").result()
+        assert journal.archive(AT + pd.Timedelta(days=1)) == 0
+        projection.flush()
+        assert journal.archive(AT + pd.Timedelta(days=1)) == 1
+    finally:
+        journal.close()
+        db.close()
+
+
+def test_an_archived_id_is_never_written_ahead_again_and_late_news_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    with Store(tmp_path / "s.duckdb", retention=pd.Timedelta(0)) as store:
+        _mixed_batch(store, "b1", AT)
+        store.projection.archive()
+        again = _order("b1-filled", "b2", 0, AT)  # a user-given id used before
+        with pytest.raises(StoreError, match="'b1-filled' is already recorded"):
+            store.record_batch(BatchRecord(batch_id="b2", created_at=AT, n_orders=1), [again])
+        assert store.find_batch("b2") is None  # nothing of it was written
+        # an update about an archived order (a late echo) is not taken for a new order
+        echo = again.evolve(batch_id=None, key=None, position=None, status=OrderStatus.FILLED)
+        store.apply([echo], source="stream")
+        assert "b1-filled" not in _journal_ids(store)
+        row = store.sql("select batch_id, key from orders where client_order_id = 'b1-filled'")
+        assert row.to_dict("records") == [{"batch_id": "b1", "key": "b1"}]
+        events = store.sql("select count(*) as n from order_events where source = 'stream'")
+        assert events["n"].tolist() == [0]
+
+
+def test_reads_that_may_need_duckdb_wait_for_it_and_the_others_do_not(tmp_path: Path) -> None:
+    """A user's own connection holds the DuckDB file: reads of recent, open or pending orders
+    answer from the journal; a read that may reach archived orders waits and says why."""
+    path = tmp_path / "s.duckdb"
+    quick = RetryPolicy(timeout=0.3, base_delay=0.01, max_delay=0.05)
+    with Store(path, retry=quick, retention=pd.Timedelta(0)) as store:
+        _mixed_batch(store, "b1", AT)
+        store.projection.archive()
+        holder = _hold(path)
+        try:
+            assert len(store.orders(open_only=True)) == 2
+            assert len(store.pending()) == 1
+            assert len(store.orders(since=pd.Timestamp.now(tz="UTC"))) == 0
+            assert len(store.orders(client_order_ids=["b1-open"])) == 1
+            with pytest.raises(StoreError, match="stayed locked by another program"):
+                store.orders()
+        finally:
+            _release(holder)
+        assert len(store.orders()) == 9
+
+
+def test_the_journal_stops_growing(tmp_path: Path) -> None:
+    """Rounds of 200 filled orders, archived after each: the journal file's pages are reused
+    (kept, the 800 orders of rounds 2-5 would need ~1 MB more)."""
+    with Store(tmp_path / "s.duckdb", retention=pd.Timedelta(0)) as store:
+        pages: list[int] = []
+        for n in range(5):
+            batch_id = f"r{n}"
+            orders = [_order(f"{batch_id}-{i}", batch_id, i, AT) for i in range(200)]
+            batch = BatchRecord(batch_id=batch_id, created_at=AT, n_orders=len(orders))
+            store.record_batch(batch, orders)
+            store.apply(
+                [o.evolve(status=OrderStatus.FILLED, outcome=Outcome.PLACED, order_id=str(i),
+                          filled_qty=1.0, raw={"note": "x" * 400})
+                 for i, o in enumerate(orders)],
+                source="response", finish=batch_id,
+            )  # fmt: skip
+            assert store.projection.archive() == 200
+            assert store.journal_path is not None
+            with contextlib.closing(sqlite3.connect(store.journal_path)) as con:
+                pages.append(con.execute("PRAGMA page_count").fetchone()[0])
+                page_size = con.execute("PRAGMA page_size").fetchone()[0]
+        grown = (pages[-1] - pages[0]) * page_size
+        assert grown < 100_000, pages
+        assert len(store.orders()) == 1000
+
+
+def test_a_journal_of_schema_version_1_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "s.duckdb"
+    with Store(path) as store:
+        _mixed_batch(store, "b1", AT)
+        journal = store.journal_path
+    assert journal is not None
+    with contextlib.closing(sqlite3.connect(journal)) as con, con:
+        con.execute("DROP TABLE archived")
+        con.execute("UPDATE meta SET value = '1' WHERE name = 'schema_version'")
+    with Store(path, retention=pd.Timedelta(0)) as store:
+        assert store.projection.archive() == 5
+        assert len(store.orders()) == 9
+    with contextlib.closing(sqlite3.connect(journal)) as con:
+        version = con.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
+    assert version == (str(JOURNAL_SCHEMA_VERSION),)
+    # DuckDB was never changed by archiving: a plain connection sees every order
+    with duckdb.connect(str(path), read_only=True) as db:
+        assert db.execute("select count(*) from orders").fetchone() == (9,)
+
+
+def test_batches_and_their_keys_stay_in_the_journal(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.duckdb", retention=pd.Timedelta(0)) as store:
+        _mixed_batch(store, "b1", AT)
+        store.projection.archive()
+        found = store.find_batch("b1")
+        assert found is not None
+        assert found.n_orders == 9
+        # a new batch with the same key is refused by the journal, as before archiving
+        clash = dataclasses.replace(found, batch_id="b9")
+        with pytest.raises(StoreError, match="already recorded"):
+            store.record_batch(clash, [_order("b9-0", "b9", 0, AT)])
