@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -230,3 +231,15 @@ def test_batches_and_their_keys_stay_in_the_journal(tmp_path: Path) -> None:
         clash = dataclasses.replace(found, batch_id="b9")
         with pytest.raises(StoreError, match="already recorded"):
             store.record_batch(clash, [_order("b9-0", "b9", 0, AT)])
+
+
+def test_the_projection_thread_archives_by_itself(tmp_path: Path) -> None:
+    """The background pass (after its first flush, then hourly) archives without being asked."""
+    stay = {f"b1-{name}" for name, (_, _, leaves) in FATES.items() if not leaves}
+    with Store(tmp_path / "s.duckdb", retention=pd.Timedelta(0)) as store:
+        _mixed_batch(store, "b1", AT)
+        deadline = time.monotonic() + 60  # a generous bound, not a window: polled
+        while _journal_ids(store) != stay and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert _journal_ids(store) == stay
+        assert len(store.orders()) == 9

@@ -310,6 +310,10 @@ class Projection:
         return archived
 
     def _archive_due(self) -> None:
+        # Only once a flush checked that DuckDB is the journal's (its `projected` marks say what
+        # that file holds); an idle process leaves the DuckDB file alone.
+        if not self._identity_checked:
+            return
         if self._archived_at is None or time.monotonic() - self._archived_at >= ARCHIVE_EVERY:
             self.archive(retry=_BACKGROUND_RETRY)
 
