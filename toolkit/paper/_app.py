@@ -172,7 +172,7 @@ async def dispatch(state: ServerState, request: web.BaseRequest) -> web.StreamRe
                 state.keys.verify(secret, payload, signature)
                 skew = state.engine.skew_ms
                 if skew:
-                    faults.counts["clock_skew"] = faults.counts.get("clock_skew", 0) + 1
+                    faults.tally("clock_skew")
                 check_timestamp(params, skew)
         if route.orders:
             headers.update(

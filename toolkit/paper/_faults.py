@@ -120,10 +120,12 @@ class FaultInjector:
     def _hit(self, kind: str, rate: float) -> bool:
         if rate <= 0.0 or self._rng.random() >= rate:
             return False
-        self._count(kind)
+        self.tally(kind)
         return True
 
-    def _count(self, kind: str) -> None:
+    def tally(self, kind: str) -> None:
+        """Count one fault of ``kind`` (``counts``), also for a fault applied elsewhere (the
+        clock skew, by the app's timestamp check)."""
         self.counts[kind] = self.counts.get(kind, 0) + 1
 
     def delay(self) -> float:
@@ -131,7 +133,7 @@ class FaultInjector:
         cfg = self.config
         base = 0.0
         if cfg.latency or cfg.latency_jitter:
-            self._count("latency")
+            self.tally("latency")
             base = cfg.latency + (
                 self._rng.random() * cfg.latency_jitter if cfg.latency_jitter else 0
             )
@@ -142,7 +144,7 @@ class FaultInjector:
         self._ban_418()
         if self._burst_left > 0:
             self._burst_left -= 1
-            self._count("burst_429")
+            self.tally("burst_429")
             return True
         if self._hit("burst_429", self.config.burst_429_rate):
             self._burst_left = self.config.burst_429_length - 1
@@ -155,7 +157,7 @@ class FaultInjector:
         if now >= self._banned_until and self._hit("ban_418_windows", cfg.ban_418_rate):
             self._banned_until = now + cfg.ban_418_seconds
         if now < self._banned_until:
-            self._count("ban_418")
+            self.tally("ban_418")
             left = self._banned_until - now
             until = int((time.time() + left) * 1000)
             raise PaperError(
