@@ -971,31 +971,40 @@ class Journal:
 
         Their ids stay in ``archived``. Final means never to change again: FILLED, CANCELED,
         EXPIRED, INVALID, and REJECTED by the exchange (a row proven not placed stays: a re-run
-        of its key may send it). Batches stay (they hold the keys). In transactions of up to
-        500 rows, each choosing its rows again: a row changed meanwhile is not projected and
-        stays. Reads of archived orders go to DuckDB (:class:`~toolkit.store._store.Store`).
+        of its key may send it). Batches stay (they hold the keys). The rows are found outside
+        the write lock and moved in transactions of up to 500, each checking them again: a row
+        changed meanwhile is not projected and stays. Reads of archived orders go to DuckDB
+        (:class:`~toolkit.store._store.Store`).
         """
         cutoff = to_micros(before)
+        final = f"{_ARCHIVABLE} AND ver = projected AND created_at < ? AND updated_at < ?"
 
-        def work(con: sqlite3.Connection) -> int:
-            rows = con.execute(
-                f"SELECT client_order_id FROM orders WHERE {_ARCHIVABLE} AND ver = projected"
-                " AND created_at < ? AND updated_at < ? LIMIT ?",
-                [cutoff, cutoff, _ARCHIVE_ROWS],
+        def work(con: sqlite3.Connection, ids: str) -> int:
+            gone = con.execute(  # chosen again: a row changed meanwhile is not projected
+                f"DELETE FROM orders WHERE client_order_id IN {_IDS} AND {final}"
+                " RETURNING client_order_id",
+                [ids, cutoff, cutoff],
             ).fetchall()
-            if not rows:
-                return 0
-            con.executemany("INSERT OR IGNORE INTO archived VALUES (?)", rows)
-            con.executemany("DELETE FROM orders WHERE client_order_id = ?", rows)
+            con.executemany("INSERT OR IGNORE INTO archived VALUES (?)", gone)
             known = _meta(con, _ARCHIVED_BEFORE)
-            if known is None or int(known) < int(cutoff or 0):
+            if gone and (known is None or int(known) < int(cutoff or 0)):
                 con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [_ARCHIVED_BEFORE, cutoff])
-            return len(rows)
+            return len(gone)
 
         total = 0
-        while n := self._submit(work, "archive final orders", quiet=True):
-            total += n
-        return total
+        while True:
+            # found on the read connection: the scan does not hold the journal's write lock
+            rows = self._read_all(
+                f"SELECT client_order_id FROM orders WHERE {final} LIMIT ?",
+                [cutoff, cutoff, _ARCHIVE_ROWS],
+            )
+            if not rows:
+                return total
+            move = functools.partial(work, ids=_json_list(r[0] for r in rows))
+            done = self._submit(move, "archive final orders", quiet=True)
+            total += done
+            if len(rows) < _ARCHIVE_ROWS or not done:
+                return total
 
     def archived_before(self) -> pd.Timestamp | None:
         """Every archived order row was created (and updated) before this instant; ``None``:
