@@ -26,12 +26,13 @@ def _journal_orders(session: Any) -> int:
 
 async def test_a_key_rerun_and_the_reads_after_archiving(tkh: Any) -> None:
     session = await tk.connect(stream=False, sync_fills=False, journal_days=0)
-    rows = [tkh.market(), tkh.market(side="sell"), {**tkh.limit(), "client_order_id": "mine-1"}]
+    rows = [tkh.market(), tkh.market(side="sell")]
     first = await session.batch(rows, key="rebalance-1")
-    assert first["status"].tolist() == ["FILLED", "FILLED", "NEW"]
+    assert first["status"].tolist() == ["FILLED", "FILLED"]
+    resting = await session.batch([{**tkh.limit(), "client_order_id": "mine-1"}])
     before = session.orders()
 
-    assert session.store.projection.archive() == 2  # the filled ones; the open one stays
+    assert session.store.projection.archive() == 2  # the filled batch; the open order stays
     assert _journal_orders(session) == 1
 
     pd.testing.assert_frame_equal(session.orders(), before)
@@ -45,12 +46,29 @@ async def test_a_key_rerun_and_the_reads_after_archiving(tkh: Any) -> None:
     reuse = await session.batch([{**tkh.market(), "client_order_id": archived_id}])
     assert reuse["status"].tolist() == ["INVALID"]
     assert f"{archived_id!r} is already in the store" in reuse["error_msg"].iloc[0]
+    # the open order is still the journal's: a cancel finds it there
+    canceled = await session.cancel(resting)
+    assert canceled["status"].tolist() == ["CANCELED"]
     assert all(n == 1 for n in tkh.placed().values())
     assert len(tkh.placed()) == 3
     await session.close()
 
 
+async def test_a_free_key_of_invalid_rows_stays_free_after_archiving(tkh: Any) -> None:
+    """A keyed batch whose rows were all INVALID leaves its key free; its rows stay in the
+    journal, so the next attempt moves them to the retired key and the key shows only it."""
+    session = await tk.connect(stream=False, sync_fills=False, journal_days=0)
+    bad = await session.batch([{**tkh.market(), "qty": "0"}], key="k")
+    assert bad["status"].tolist() == ["INVALID"]
+    session.store.projection.archive()
+    good = await session.batch([tkh.market()], key="k")
+    assert good["status"].tolist() == ["FILLED"]
+    assert session.orders(key="k")["client_order_id"].tolist() == good["client_order_id"].tolist()
+    assert len(session.orders(key="k~refused-1")) == 1
+    await session.close()
+
+
 async def test_journal_days_must_be_a_number_of_days() -> None:
-    for bad in (-1, "7", float("nan"), True):
+    for bad in (-1, "7", float("nan"), True, float("inf")):
         with pytest.raises(ConfigError, match="journal_days"):
             await tk.connect(journal_days=bad)

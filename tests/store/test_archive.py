@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import shutil
 import sqlite3
 import time
 from collections.abc import Callable
@@ -17,49 +18,64 @@ import pytest
 from toolkit.core._exceptions import StoreError
 from toolkit.core._models import Market, Order, OrderStatus, OrderType, Outcome, Side
 from toolkit.store._journal import JOURNAL_SCHEMA_VERSION, Journal
-from toolkit.store._projection import Projection
+from toolkit.store._projection import Projection, load_journal_rows
 from toolkit.store._store import BatchRecord, RetryPolicy, Store
 from toolkit.store._store_db import Database
 
 from .test_two_processes import _hold, _release
 
 AT = pd.Timestamp("2026-11-30 12:00", tz="UTC")
-#: What each order of the mixed batch becomes, and whether it may leave the journal.
-FATES: dict[str, tuple[OrderStatus, Outcome, bool]] = {
-    "filled": (OrderStatus.FILLED, Outcome.PLACED, True),
-    "canceled": (OrderStatus.CANCELED, Outcome.PLACED, True),
-    "expired": (OrderStatus.EXPIRED, Outcome.PLACED, True),
-    "rejected": (OrderStatus.REJECTED, Outcome.PLACED, True),  # by the exchange
-    "unsent": (OrderStatus.REJECTED, Outcome.NOT_PLACED, False),  # a key's re-run may send it
-    "open": (OrderStatus.NEW, Outcome.PLACED, False),
-    "part": (OrderStatus.PARTIALLY_FILLED, Outcome.PLACED, False),
-    "pending": (OrderStatus.PENDING, Outcome.UNKNOWN, False),
+#: What each order becomes: a final batch (all of it may leave the journal) ...
+FINAL: dict[str, tuple[OrderStatus, Outcome]] = {
+    "filled": (OrderStatus.FILLED, Outcome.PLACED),
+    "canceled": (OrderStatus.CANCELED, Outcome.PLACED),
+    "expired": (OrderStatus.EXPIRED, Outcome.PLACED),
+    "rejected": (OrderStatus.REJECTED, Outcome.PLACED),  # by the exchange
+    "invalid": (OrderStatus.INVALID, Outcome.NOT_PLACED),  # never sent
+}
+#: ... and a live one (none of it may: a key's re-run may still resolve, claim or send it).
+LIVE: dict[str, tuple[OrderStatus, Outcome]] = {
+    "unsent": (OrderStatus.REJECTED, Outcome.NOT_PLACED),  # a key's re-run may send it
+    "open": (OrderStatus.NEW, Outcome.PLACED),
+    "part": (OrderStatus.PARTIALLY_FILLED, Outcome.PLACED),
+    "pending": (OrderStatus.PENDING, Outcome.UNKNOWN),
 }
 
 
-def _order(cid: str, batch_id: str, position: int, at: pd.Timestamp) -> Order:
+def _order(cid: str, batch_id: str | None, position: int, at: pd.Timestamp) -> Order:
     return Order(client_order_id=cid, exchange="paper", market=Market.SPOT, symbol="BTCUSDT",
                  side=Side.BUY, type=OrderType.LIMIT, price=100.0, qty=1.0, batch_id=batch_id,
                  key=batch_id, position=position, created_at=at, updated_at=at,
                  outcome=Outcome.UNKNOWN)  # fmt: skip
 
 
-def _mixed_batch(store: Store, batch_id: str, at: pd.Timestamp) -> list[str]:
-    """Write ahead one order per fate (and an INVALID one), then answer each; -> their ids."""
-    names = [*FATES, "invalid"]
-    orders = [_order(f"{batch_id}-{name}", batch_id, i, at) for i, name in enumerate(names)]
-    orders[-1] = orders[-1].evolve(status=OrderStatus.INVALID, outcome=Outcome.NOT_PLACED,
-                                   error_msg="qty below the minimum")  # fmt: skip
+def _batch(
+    store: Store, batch_id: str, fates: dict[str, tuple[OrderStatus, Outcome]], at: pd.Timestamp
+) -> list[str]:
+    """Write ahead one order per fate (``{batch_id}-{name}``; the INVALID one as such), then
+    answer the others (order id ``{batch_id}-x{position}``); -> their client order ids."""
+    orders = [_order(f"{batch_id}-{name}", batch_id, i, at) for i, name in enumerate(fates)]
+    orders = [
+        o.evolve(status=status, outcome=outcome, error_msg="qty below the minimum")
+        if status is OrderStatus.INVALID else o
+        for o, (status, outcome) in zip(orders, fates.values(), strict=True)
+    ]  # fmt: skip
     batch = BatchRecord(batch_id=batch_id, key=batch_id, created_at=at, n_orders=len(orders),
                         exchange="paper", market="spot")  # fmt: skip
     store.record_batch(batch, orders)
     answers = [
-        o.evolve(status=status, outcome=outcome, order_id=f"x{i}", updated_at=at,
+        o.evolve(status=status, outcome=outcome, order_id=f"{batch_id}-x{i}", updated_at=at,
                  filled_qty=1.0 if status is OrderStatus.FILLED else 0.0)
-        for i, (o, (status, outcome, _)) in enumerate(zip(orders, FATES.values(), strict=False))
+        for i, (o, (status, outcome)) in enumerate(zip(orders, fates.values(), strict=True))
+        if status is not OrderStatus.INVALID
     ]  # fmt: skip
     store.apply(answers, source="response", finish=batch_id)
     return [o.client_order_id for o in orders]
+
+
+def _two_batches(store: Store) -> tuple[list[str], list[str]]:
+    """``b1``: final (5 orders), ``b2``: live (4)."""
+    return _batch(store, "b1", FINAL, AT), _batch(store, "b2", LIVE, AT)
 
 
 def _journal_ids(store: Store) -> set[str]:
@@ -70,74 +86,116 @@ def _journal_ids(store: Store) -> set[str]:
 
 def test_final_orders_leave_the_journal_and_every_read_stays_the_same(tmp_path: Path) -> None:
     with Store(tmp_path / "s.duckdb", retention=pd.Timedelta(0)) as store:
-        ids = _mixed_batch(store, "b1", AT)
+        final, live = _two_batches(store)
         reads: dict[str, Callable[[], pd.DataFrame]] = {
             "orders": lambda: store.orders(),
             "filled": lambda: store.orders(status="FILLED"),
             "symbol": lambda: store.orders(symbol="BTC/USDT", since=AT),
-            "by ids": lambda: store.orders(order_ids=["x0", "b1-open"]),
+            "by ids": lambda: store.orders(order_ids=["b1-x0", "b2-open"]),
             "by key": lambda: store.orders(key="b1"),
+            "ints": lambda: store.orders(order_ids=[1], key=1),  # type: ignore[arg-type]
         }
         before = {name: read() for name, read in reads.items()}
         records, in_batch = store.records(), store.batch_orders("b1")
         assert len(before["orders"]) == 9
 
-        archived = store.projection.archive()
+        assert store.projection.archive() == len(final)
 
-        stay = {f"b1-{name}" for name, (_, _, leaves) in FATES.items() if not leaves}
-        assert _journal_ids(store) == stay
-        assert archived == len(ids) - len(stay)  # the INVALID one leaves too
+        assert _journal_ids(store) == set(live)
         for name, read in reads.items():
             pd.testing.assert_frame_equal(read(), before[name], obj=name)
         assert store.records() == records
         assert store.batch_orders("b1") == in_batch
-        assert [o.client_order_id for o in store.records(client_order_ids=["b1-filled"])] == [
-            "b1-filled"
-        ]
+        found = store.records(client_order_ids=["b1-filled"])
+        assert [o.client_order_id for o in found] == ["b1-filled"]
         # what never includes a final order is read from the journal alone
         assert len(store.pending()) == 1
         assert len(store.orders(open_only=True)) == 2
-        # DuckDB holds every order and event, as before
+        # DuckDB holds every order, as before
         assert store.sql("select count(*) as n from orders")["n"].tolist() == [9]
 
 
-def test_only_rows_older_than_the_cutoff_and_projected_are_archived(tmp_path: Path) -> None:
-    path = tmp_path / "s.duckdb"
-    db = Database(path)
+def test_only_rows_older_than_the_retention_and_projected_are_archived(tmp_path: Path) -> None:
+    db = Database(tmp_path / "s.duckdb")
     journal = Journal(tmp_path / "s.journal")
     try:
-        from toolkit.store._projection import load_journal_rows
-
         jid = journal.initialize(lambda j: load_journal_rows(db, j))
-        projection = Projection(journal, db, journal_id=jid)  # (no thread: flushed by hand)
-        old = _order("old", "b1", 0, AT - pd.Timedelta(days=2))
-        new = _order("new", "b1", 1, AT)
+        now = [AT]
+        projection = Projection(  # no thread: flushed by hand; a clock of the test's
+            journal, db, journal_id=jid, retention=pd.Timedelta(days=1), now=lambda: now[0]
+        )
+        old = _order("old", None, 0, AT - pd.Timedelta(days=2))
+        new = _order("new", None, 0, AT)
         batch = BatchRecord(batch_id="b1", key=None, created_at=AT, n_orders=2)
         journal.record_batch(batch, [old, new]).result()
         filled = [o.evolve(status=OrderStatus.FILLED, outcome=Outcome.PLACED) for o in (old, new)]
         journal.apply(filled, source="response").result()
-        # not projected yet: nothing leaves
-        assert journal.archive(AT - pd.Timedelta(days=1)) == 0
-        projection.flush()
-        assert journal.archive(AT - pd.Timedelta(days=1)) == 1
+        # not projected yet: not even a candidate
+        assert journal.archivable(AT, 100) == []
+        assert projection.archive() == 1  # (flushes first)
         assert {r[0] for r in journal.order_rows("1", [], "client_order_id")} == {"new"}
         assert journal.archived(["old", "new"]) == {"old"}
         assert journal.archived_before() == AT - pd.Timedelta(days=1)
-        # a change after the flush makes the row wait for the next one
+        # a change not yet projected keeps a row in the journal
         journal.apply([filled[1].evolve(error_msg="late note")], source="query").result()
-        assert journal.archive(AT + pd.Timedelta(days=1)) == 0
-        projection.flush()
-        assert journal.archive(AT + pd.Timedelta(days=1)) == 1
+        assert journal.archivable(AT + pd.Timedelta(days=2), 100) == []
+        now[0] = AT + pd.Timedelta(days=2)
+        assert projection.archive() == 1
     finally:
         journal.close()
         db.close()
+
+
+def test_a_batch_stays_while_any_row_of_it_is_not_final(tmp_path: Path) -> None:
+    """A key's re-run still resolves, claims, sends and counts the rows of such a batch: none
+    of them leaves the journal. Nor do the rows of a keyed batch that are all INVALID (its key
+    is still free: the next attempt moves them to a retired key)."""
+    with Store(tmp_path / "s.duckdb", retention=pd.Timedelta(0)) as store:
+        # one final row beside every kind of live one
+        mixed = _batch(store, "b1", {"filled": FINAL["filled"], **LIVE}, AT)
+        invalid = _batch(store, "b2", {"invalid": FINAL["invalid"], "bad": FINAL["invalid"]}, AT)
+        assert store.projection.archive() == 0
+        assert _journal_ids(store) == {*mixed, *invalid}
+        # once every row of b1 is final, all of it leaves
+        final = [
+            o.evolve(status=OrderStatus.CANCELED, outcome=Outcome.PLACED)
+            for o in store.batch_orders("b1")
+            if o.status is not OrderStatus.FILLED
+        ]
+        store.apply(final, source="query")
+        assert store.projection.archive() == 5
+        assert _journal_ids(store) == set(invalid)
+
+
+def test_a_restored_duckdb_backup_loses_nothing_more(tmp_path: Path) -> None:
+    """The DuckDB file restored from a backup (the same journal id) lacks what was written
+    since, while the journal marks it projected: archiving looks in the file itself, keeps
+    those rows, and writes them into the file again."""
+    path = tmp_path / "s.duckdb"
+    with Store(path) as store:
+        b1 = _batch(store, "b1", FINAL, AT)
+        store.projection.flush()
+    backup = tmp_path / "backup.duckdb"
+    shutil.copy(path, backup)
+    with Store(path) as store:
+        b2 = _batch(store, "b2", FINAL, AT)
+    shutil.copy(backup, path)  # restored: b2 is gone from the file
+    with Store(path, retention=pd.Timedelta(0)) as store:
+        assert store.projection.archive() == len(b1)  # b2's rows are not in the file
+        assert _journal_ids(store) == set(b2)
+        assert len(store.orders()) == 10
+        store.projection.flush()  # b2's rows, marked to be written again
+        n = store.sql("select count(*) as n from orders where batch_id = 'b2'")["n"].tolist()
+        assert n == [5]
+        assert store.projection.archive() == len(b2)  # and now they can leave
+        assert len(store.orders()) == 10
 
 
 def test_an_archived_id_is_never_written_ahead_again_and_late_news_changes_nothing(
     tmp_path: Path,
 ) -> None:
     with Store(tmp_path / "s.duckdb", retention=pd.Timedelta(0)) as store:
-        _mixed_batch(store, "b1", AT)
+        _batch(store, "b1", FINAL, AT)
         store.projection.archive()
         again = _order("b1-filled", "b2", 0, AT)  # a user-given id used before
         with pytest.raises(StoreError, match="'b1-filled' is already recorded"):
@@ -159,14 +217,17 @@ def test_reads_that_may_need_duckdb_wait_for_it_and_the_others_do_not(tmp_path: 
     path = tmp_path / "s.duckdb"
     quick = RetryPolicy(timeout=0.3, base_delay=0.01, max_delay=0.05)
     with Store(path, retry=quick, retention=pd.Timedelta(0)) as store:
-        _mixed_batch(store, "b1", AT)
-        store.projection.archive()
+        _two_batches(store)
+        assert store.projection.archive() == 5
         holder = _hold(path)
         try:
             assert len(store.orders(open_only=True)) == 2
             assert len(store.pending()) == 1
             assert len(store.orders(since=pd.Timestamp.now(tz="UTC"))) == 0
-            assert len(store.orders(client_order_ids=["b1-open"])) == 1
+            assert len(store.orders(client_order_ids=["b2-open"])) == 1
+            # what a cancel or a wait looks up: ids the journal finds (client or exchange ids)
+            assert len(store.records(order_ids=["b2-open", "b2-x2"])) == 2
+            assert store.records(order_ids=["never-seen"]) == []
             with pytest.raises(StoreError, match="stayed locked by another program"):
                 store.orders()
         finally:
@@ -204,7 +265,7 @@ def test_the_journal_stops_growing(tmp_path: Path) -> None:
 def test_a_journal_of_schema_version_1_is_upgraded_in_place(tmp_path: Path) -> None:
     path = tmp_path / "s.duckdb"
     with Store(path) as store:
-        _mixed_batch(store, "b1", AT)
+        _two_batches(store)
         journal = store.journal_path
     assert journal is not None
     with contextlib.closing(sqlite3.connect(journal)) as con, con:
@@ -223,11 +284,11 @@ def test_a_journal_of_schema_version_1_is_upgraded_in_place(tmp_path: Path) -> N
 
 def test_batches_and_their_keys_stay_in_the_journal(tmp_path: Path) -> None:
     with Store(tmp_path / "s.duckdb", retention=pd.Timedelta(0)) as store:
-        _mixed_batch(store, "b1", AT)
-        store.projection.archive()
+        _batch(store, "b1", FINAL, AT)
+        assert store.projection.archive() == 5
         found = store.find_batch("b1")
         assert found is not None
-        assert found.n_orders == 9
+        assert found.n_orders == 5
         # a new batch with the same key is refused by the journal, as before archiving
         clash = dataclasses.replace(found, batch_id="b9")
         with pytest.raises(StoreError, match="already recorded"):
@@ -236,9 +297,9 @@ def test_batches_and_their_keys_stay_in_the_journal(tmp_path: Path) -> None:
 
 def test_the_projection_thread_archives_by_itself(tmp_path: Path) -> None:
     """The background pass (after its first flush, then hourly) archives without being asked."""
-    stay = {f"b1-{name}" for name, (_, _, leaves) in FATES.items() if not leaves}
     with Store(tmp_path / "s.duckdb", retention=pd.Timedelta(0)) as store:
-        _mixed_batch(store, "b1", AT)
+        _, live = _two_batches(store)
+        stay = set(live)
         deadline = time.monotonic() + 60  # a generous bound, not a window: polled
         while _journal_ids(store) != stay and time.monotonic() < deadline:
             time.sleep(0.02)

@@ -90,16 +90,22 @@ class SessionConfig:
     #: snapshot into the store in the background, :data:`FILLS_DELAY` seconds after the last
     #: batch (never on a batch's critical path).
     sync_fills: bool = True
-    #: Days a final order (filled, canceled, expired, rejected, invalid) stays in the store's
-    #: journal once DuckDB holds it; then only DuckDB keeps it (``tk.orders()`` reads it there)
-    #: and the journal keeps its id. Bounds the journal; ``0`` archives at the next pass.
-    journal_days: float = 7.0
+    #: Days after its creation and last change that a final order (filled, canceled, expired,
+    #: rejected, invalid; of a batch whose orders are all final) leaves the store's journal,
+    #: once the DuckDB file holds it: ``tk.orders()`` then reads it there, and the journal
+    #: keeps its id. Bounds the journal. ``0``: at the next hourly pass (an update about an
+    #: archived order is not recorded); ``None``: never.
+    journal_days: float | None = 7.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "market", Market(self.market))
         days = self.journal_days
-        if isinstance(days, bool) or not isinstance(days, (int, float)) or not 0 <= days < 1e5:
-            raise ConfigError(f"journal_days must be a number of days from 0, not {days!r}")
+        if days is not None and (
+            isinstance(days, bool) or not isinstance(days, (int, float)) or not 0 <= days < 1e5
+        ):
+            raise ConfigError(
+                f"journal_days must be a number of days from 0 (or None: never), not {days!r}"
+            )
 
 
 def make_config(

@@ -233,8 +233,10 @@ class Session:
                         raise SessionClosedError(
                             f"{self!r} is closed; call tk.connect() for a new session"
                         )
+                    days = self.config.journal_days
                     self._store = Store(
-                        self.config.store, retention=pd.Timedelta(days=self.config.journal_days)
+                        self.config.store,
+                        retention=None if days is None else pd.Timedelta(days=days),
                     )
                 store = self._store
         return store

@@ -13,16 +13,18 @@ Tables (``<store>.journal``, beside the DuckDB file, shared by every process usi
 
     meta      name -> value: journal_id, schema_version, halt (the store's halt flag: a
               write-ahead or a claim given a :class:`Refusal` reads it in its own transaction)
-    orders    the current state of every order (the DuckDB ``orders`` columns, times as integer
-              microseconds), ``ver`` (bumped on each change) and ``projected`` (the ``ver``
-              DuckDB holds): the rows with ``ver > projected`` are still to be projected
+    orders    the current state of every order not archived (the DuckDB ``orders`` columns,
+              times as integer microseconds), ``ver`` (bumped on each change) and
+              ``projected`` (the ``ver`` DuckDB holds): the rows with ``ver > projected`` are
+              still to be projected
     batches   one row per batch, ``key`` UNIQUE: the one arbiter of batch keys across processes
     events    the order events not yet projected (deleted once DuckDB holds them: the log is
               compacted by every projection flush)
-    archived  the client order id of every order row archived (:meth:`Journal.archive`): a
-              row final, projected and older than the store's retention leaves ``orders`` and
-              DuckDB keeps it; its id stays here, so that it is never written ahead (sent)
-              again and a late update about it is not taken for a new order
+    archived  the client order id and order id of every order archived
+              (:meth:`Journal.archive`): a row final, of a final batch, older than the store's
+              retention and seen in the DuckDB file as it is here leaves ``orders``; its ids
+              stay, so that it is never written ahead (sent) again, a late update about it is
+              not taken for a new order, and a look-up by id knows to read DuckDB
 
 Writes go through one writer thread per journal that commits every write queued meanwhile in
 one transaction (group commit, one fsync for several batches in flight); each write runs in a
@@ -83,7 +85,10 @@ from ._journal_rows import (
 )
 from ._store_schema import BatchRecord
 
-__all__ = ["ARCHIVABLE", "JOURNAL_SCHEMA_VERSION", "Journal", "Pending", "Refusal", "journal_path"]
+__all__ = [
+    "ARCHIVABLE", "JOURNAL_SCHEMA_VERSION", "VERSION_FIELDS", "Journal", "Pending", "Refusal",
+    "journal_path",
+]  # fmt: skip
 
 _log = logging.getLogger("toolkit")
 _T = TypeVar("_T")
@@ -100,7 +105,7 @@ _INLINE_MAX_ROWS = 200
 #: and events each.
 _MARK_ROWS = 100
 #: Order rows archived per transaction (:meth:`Journal.archive`).
-_ARCHIVE_ROWS = 500
+_ARCHIVE_ROWS = 100
 #: The statuses of the order rows that may leave the journal once projected: final, and never
 #: to be sent again (a key's re-run sends again only rows not placed that are not INVALID).
 ARCHIVABLE: frozenset[str] = frozenset({"FILLED", "CANCELED", "EXPIRED", "INVALID", "REJECTED"})
@@ -137,7 +142,9 @@ _DDL = (
     "CREATE TABLE IF NOT EXISTS events (event_id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " client_order_id TEXT NOT NULL, ts INTEGER NOT NULL, event TEXT NOT NULL,"
     " status TEXT NOT NULL, filled_qty REAL, source TEXT NOT NULL, raw TEXT)",
-    "CREATE TABLE IF NOT EXISTS archived (client_order_id TEXT PRIMARY KEY) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS archived (client_order_id TEXT PRIMARY KEY, order_id TEXT)"
+    " WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS archived_order_id ON archived (order_id)",
 )
 _INSERT_ORDER = f"INSERT INTO orders ({_ORDER_COLS}) VALUES ({', '.join('?' * len(ROW_FIELDS))})"
 _INSERT_EVENT = (
@@ -146,6 +153,8 @@ _INSERT_EVENT = (
 )
 _IDS = "(SELECT value FROM json_each(?))"
 _ARCHIVED_IN = f"SELECT client_order_id FROM archived WHERE client_order_id IN {_IDS}"
+#: What says which version of an archivable row DuckDB must hold (:meth:`Journal.archivable`).
+VERSION_FIELDS = ("client_order_id", "order_id", "status", "filled_qty", "placed", "updated_at")
 
 _CID, _UPDATED, _STATUS, _PLACED, _FILLED, _RAW = (
     ROW_FIELDS.index(name)
@@ -954,6 +963,17 @@ class Journal:
             work = marks(order_vers[i:end], batch_vers[i:end], last)
             self._submit(work, "mark the projection", quiet=True)
 
+    def unproject(self, client_order_ids: Sequence[str]) -> None:
+        """Mark these order rows to be projected again (DuckDB does not hold them as marked)."""
+
+        def work(con: sqlite3.Connection) -> None:
+            con.execute(
+                f"UPDATE orders SET projected = 0 WHERE client_order_id IN {_IDS}",
+                [_json_list(client_order_ids)],
+            )
+
+        self._submit(work, "re-project orders")
+
     def unproject_all(self) -> None:
         """Mark every order and batch to be projected again (DuckDB lost them)."""
 
@@ -965,46 +985,65 @@ class Journal:
 
     # -- archiving ------------------------------------------------------------------------------
 
-    def archive(self, before: pd.Timestamp) -> int:
-        """Move the order rows that are final, projected (DuckDB holds this version) and were
-        created and last updated before ``before`` out of the journal; returns how many.
+    def archivable(self, before: pd.Timestamp, limit: int) -> list[tuple[Any, ...]]:
+        """Up to ``limit`` order rows that may leave the journal (``VERSION_FIELDS``): final,
+        projected, created and last updated before ``before``, and of a batch whose rows are all
+        final (nothing a key's re-run could still send, claim or count) and not all INVALID
+        (those leave the key free: a next attempt moves the rows to a retired key), or of no
+        batch. Final means never to change again: FILLED, CANCELED, EXPIRED, INVALID, REJECTED
+        by the exchange (a row proven not placed is not: a re-run of its key may send it)."""
+        cutoff = to_micros(before)
+        return self._read_all(
+            f"SELECT {', '.join(VERSION_FIELDS)} FROM orders WHERE {_ARCHIVABLE}"
+            " AND ver = projected AND created_at < ? AND updated_at < ?"
+            " AND (batch_id IS NULL OR batch_id IN (SELECT batch_id FROM orders"
+            " WHERE batch_id IS NOT NULL GROUP BY batch_id"
+            f" HAVING sum(NOT {_ARCHIVABLE}) = 0 AND sum(status <> 'INVALID') > 0)) LIMIT ?",
+            [cutoff, cutoff, limit],
+        )
 
-        Their ids stay in ``archived``. Final means never to change again: FILLED, CANCELED,
-        EXPIRED, INVALID, and REJECTED by the exchange (a row proven not placed stays: a re-run
-        of its key may send it). Batches stay (they hold the keys). The rows are found outside
-        the write lock and moved in transactions of up to 500, each checking them again: a row
-        changed meanwhile is not projected and stays. Reads of archived orders go to DuckDB
+    def archive(
+        self,
+        rows: Sequence[Sequence[Any]],
+        before: pd.Timestamp,
+        *,
+        stop: Callable[[], bool] | None = None,
+    ) -> int:
+        """Move ``rows`` (from :meth:`archivable`, each seen in DuckDB as it is here) out of
+        the journal, each only if it is still that version; returns how many left.
+
+        Their ids stay in ``archived``; ``meta.archived_before`` becomes ``before`` (every
+        archived row was created and updated before it). Batches stay (they hold the keys).
+        In transactions of up to 100 rows (the journal's write lock for a few milliseconds at
+        a time); ``stop()`` true ends it between two. Reads of archived orders go to DuckDB
         (:class:`~toolkit.store._store.Store`).
         """
         cutoff = to_micros(before)
-        final = f"{_ARCHIVABLE} AND ver = projected AND created_at < ? AND updated_at < ?"
 
-        def work(con: sqlite3.Connection, ids: str) -> int:
-            gone = con.execute(  # chosen again: a row changed meanwhile is not projected
-                f"DELETE FROM orders WHERE client_order_id IN {_IDS} AND {final}"
-                " RETURNING client_order_id",
-                [ids, cutoff, cutoff],
-            ).fetchall()
-            con.executemany("INSERT OR IGNORE INTO archived VALUES (?)", gone)
+        def work(con: sqlite3.Connection, chunk: Sequence[Sequence[Any]]) -> int:
+            moved = [
+                (cid, order_id)
+                for cid, order_id, status, filled, placed, updated in chunk
+                if con.execute(
+                    "DELETE FROM orders WHERE client_order_id = ? AND ver = projected"
+                    " AND order_id IS ? AND status = ? AND filled_qty IS ? AND placed = ?"
+                    " AND updated_at IS ?",
+                    [cid, order_id, status, filled, placed, updated],
+                ).rowcount
+            ]
+            con.executemany("INSERT OR IGNORE INTO archived VALUES (?, ?)", moved)
             known = _meta(con, _ARCHIVED_BEFORE)
-            if gone and (known is None or int(known) < int(cutoff or 0)):
+            if moved and (known is None or int(known) < int(cutoff or 0)):
                 con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [_ARCHIVED_BEFORE, cutoff])
-            return len(gone)
+            return len(moved)
 
         total = 0
-        while True:
-            # found on the read connection: the scan does not hold the journal's write lock
-            rows = self._read_all(
-                f"SELECT client_order_id FROM orders WHERE {final} LIMIT ?",
-                [cutoff, cutoff, _ARCHIVE_ROWS],
-            )
-            if not rows:
-                return total
-            move = functools.partial(work, ids=_json_list(r[0] for r in rows))
-            done = self._submit(move, "archive final orders", quiet=True)
-            total += done
-            if len(rows) < _ARCHIVE_ROWS or not done:
-                return total
+        for i in range(0, len(rows), _ARCHIVE_ROWS):
+            if stop is not None and stop():
+                break
+            move = functools.partial(work, chunk=rows[i : i + _ARCHIVE_ROWS])
+            total += self._submit(move, "archive final orders", quiet=True)
+        return total
 
     def archived_before(self) -> pd.Timestamp | None:
         """Every archived order row was created (and updated) before this instant; ``None``:
@@ -1013,5 +1052,14 @@ class Journal:
         return None if value is None else from_micros(int(value))
 
     def archived(self, client_order_ids: Iterable[str]) -> set[str]:
-        """Which of ``client_order_ids`` were archived."""
+        """Which of ``client_order_ids`` were archived (by client order id)."""
         return {str(r[0]) for r in self._read_all(_ARCHIVED_IN, [_json_list(client_order_ids)])}
+
+    def any_archived(self, ids: Iterable[str]) -> bool:
+        """True if any of ``ids`` is the client order id or the order id of an archived order."""
+        rows = self._read_all(
+            f"SELECT EXISTS (SELECT 1 FROM archived WHERE client_order_id IN {_IDS}"
+            f" OR order_id IN {_IDS})",
+            [_json_list(ids)] * 2,
+        )
+        return bool(rows[0][0])

@@ -33,14 +33,14 @@ import duckdb
 import pandas as pd
 
 from ..core._exceptions import StoreError
-from ._journal import Journal, Pending
+from ._journal import VERSION_FIELDS, Journal, Pending
 from ._journal_rows import BATCH_FIELDS, ROW_FIELDS
 from ._store_db import STAGE, Database, RetryPolicy
 from ._store_schema import DDL, SCHEMA_VERSION, SQL_TYPES, check_version
 
 __all__ = [
-    "ARCHIVE_EVERY", "DEFAULT_DELAY", "MAX_DELAY", "ORDER_ROWS", "POLL", "Projection",
-    "load_journal_rows",
+    "ARCHIVE_EVERY", "ARCHIVE_PASS", "ARCHIVE_SOON", "DEFAULT_DELAY", "MAX_DELAY", "ORDER_ROWS",
+    "POLL", "Projection", "load_journal_rows",
 ]  # fmt: skip
 
 _log = logging.getLogger("toolkit")
@@ -53,8 +53,12 @@ DEFAULT_DELAY = 0.2
 MAX_DELAY = 0.75
 #: Seconds between looks at the journal for work committed by other processes.
 POLL = 1.0
-#: Seconds between two archiving passes of the background thread (:meth:`Journal.archive`).
+#: Seconds between two archiving passes of the background thread (:meth:`Projection.archive`).
 ARCHIVE_EVERY = 3600.0
+#: ... while the last pass left rows to archive (it takes at most ``ARCHIVE_PASS`` rows).
+ARCHIVE_SOON = 60.0
+#: Order rows one archiving pass looks at, at most.
+ARCHIVE_PASS = 50_000
 #: Rows (of each kind) per DuckDB transaction.
 CHUNK = 50_000
 #: One flush attempt of the background thread waits this long for the DuckDB file.
@@ -200,6 +204,11 @@ def load_journal_rows(
     return db.run(work, "read the store into a new journal")
 
 
+def _journal_id(con: duckdb.DuckDBPyConnection) -> str | None:
+    row = con.execute("SELECT value FROM toolkit_meta WHERE name = 'journal_id'").fetchone()
+    return None if row is None else str(row[0])
+
+
 def _set_journal_id(con: duckdb.DuckDBPyConnection, journal_id: str) -> None:
     con.execute(
         "INSERT INTO toolkit_meta VALUES ('journal_id', ?)"
@@ -242,6 +251,7 @@ class Projection:
         self._retention = retention
         self._now = now
         self._archived_at: float | None = None  # (time.monotonic) of the last archiving pass
+        self._more = False  # the last pass left rows to archive
         #: Number of flushes that wrote something (for the benchmark and tests).
         self.flushes = 0
         #: The last error of a background flush, or ``None`` after a successful one.
@@ -276,7 +286,7 @@ class Projection:
         """Write everything the journal holds that DuckDB does not; returns rows written.
 
         Waits for the DuckDB file as ``retry`` (default: the database's policy) says, then
-        raises ``StoreError`` (the journal keeps everything).
+        raises ``StoreError`` (the journal keeps what was not written).
         """
         written = 0
         with self._flush_lock:
@@ -298,23 +308,54 @@ class Projection:
                     return written
 
     def archive(self, *, retry: RetryPolicy | None = None) -> int:
-        """Archive the journal's order rows older than the retention (after a flush, so that
-        DuckDB holds their last versions; ``retry`` as for :meth:`flush`); returns how many
-        left the journal. The background thread does this every :data:`ARCHIVE_EVERY` seconds.
-        ``None`` retention: never."""
+        """One archiving pass: the journal's order rows past the retention that DuckDB is seen
+        to hold as they are leave the journal (:meth:`Journal.archive`); returns how many.
+
+        A flush first (DuckDB gets the last versions); then up to :data:`ARCHIVE_PASS` rows
+        (``Journal.archivable``) are looked up in the DuckDB file itself, in one read: a row
+        leaves only if the file holds it as the journal does and the file is this journal's.
+        Not the journal's ``projected`` marks alone: a DuckDB file restored from a backup (the
+        same journal id) lacks what was written since; such rows are projected again instead.
+        ``retry`` as for :meth:`flush`. The background thread runs a pass every
+        :data:`ARCHIVE_EVERY` seconds (sooner while rows are left). ``None`` retention: never.
+        """
         if self._retention is None:
             return 0
         self.flush(retry=retry)
-        archived = self._journal.archive(self._now() - self._retention)
+        before = self._now() - self._retention
+        rows = self._journal.archivable(before, ARCHIVE_PASS)
+        held: dict[str, tuple[Any, ...]] = {}
+        if rows:
+            ids = pd.DataFrame({"client_order_id": pd.Series([r[0] for r in rows], dtype=object)})
+            held = self._db.run(
+                self._held, "look up the orders to archive", ids, read_only=True, retry=retry
+            )
+        same = [r for r in rows if held.get(r[0]) == tuple(r)]
+        if len(same) < len(rows):  # marked projected, not in the file as it is: write it again
+            self._journal.unproject([r[0] for r in rows if held.get(r[0]) != tuple(r)])
+        archived = self._journal.archive(same, before, stop=self._stopping.is_set)
         self._archived_at = time.monotonic()
+        self._more = len(rows) >= ARCHIVE_PASS and archived > 0
         return archived
+
+    def _held(self, con: duckdb.DuckDBPyConnection) -> dict[str, tuple[Any, ...]]:
+        """The staged orders as DuckDB holds them (``VERSION_FIELDS``); none if the file is not
+        this journal's."""
+        if _journal_id(con) != self._journal_id:
+            return {}
+        cols = ", ".join(f"epoch_us(o.{c})" if c in _TIMES else f"o.{c}" for c in VERSION_FIELDS)
+        found = con.execute(
+            f"SELECT {cols} FROM orders o JOIN {STAGE} USING (client_order_id)"
+        ).fetchall()
+        return {str(r[0]): tuple(r) for r in found}
 
     def _archive_due(self) -> None:
         # Only once a flush checked that DuckDB is the journal's (its `projected` marks say what
         # that file holds); an idle process leaves the DuckDB file alone.
         if not self._identity_checked:
             return
-        if self._archived_at is None or time.monotonic() - self._archived_at >= ARCHIVE_EVERY:
+        every = ARCHIVE_SOON if self._more else ARCHIVE_EVERY
+        if self._archived_at is None or time.monotonic() - self._archived_at >= every:
             self.archive(retry=_BACKGROUND_RETRY)
 
     def _check_identity(self, retry: RetryPolicy | None) -> None:
@@ -323,18 +364,20 @@ class Projection:
 
         def work(con: duckdb.DuckDBPyConnection) -> bool:
             create_schema(con)
-            row = con.execute("SELECT value FROM toolkit_meta WHERE name = 'journal_id'").fetchone()
-            if row is not None and row[0] == self._journal_id:
-                return True
-            _set_journal_id(con, self._journal_id)
-            return False
+            return _journal_id(con) == self._journal_id
 
         if not self._db.run(work, "check the store's journal id", retry=retry):
             _log.warning(
                 "toolkit: the store file %s was not written from its journal; writing the"
                 " journal's orders into it again", self._db.name,
             )
+            # the marks first, then the id: a process killed in between checks again
             self._journal.unproject_all()
+            self._db.run(
+                lambda con: _set_journal_id(con, self._journal_id),
+                "record the store's journal id",
+                retry=retry,
+            )
         self._identity_checked = True
 
     def _write(self, retry: RetryPolicy | None) -> Pending:

@@ -84,6 +84,8 @@ __all__ = ["DEFAULT_RETENTION", "DEFAULT_RETRY", "BatchRecord", "Halt", "RetryPo
 _ORDER_BY = "created_at, batch_id, position, client_order_id"
 _SORT = tuple(ROW_FIELDS.index(c) for c in _ORDER_BY.split(", "))
 _IN_BATCH = tuple(ROW_FIELDS.index(c) for c in ("position", "client_order_id"))
+_CID_COL = (ROW_FIELDS.index("client_order_id"),)
+_ID_COLS = (*_CID_COL, ROW_FIELDS.index("order_id"))
 #: How long a final order stays in the journal once DuckDB holds it (then it is archived: read
 #: from DuckDB, its id kept in the journal).
 DEFAULT_RETENTION = pd.Timedelta(days=7)
@@ -149,7 +151,8 @@ def _filters(
         return f"list_contains(?, {column})" if in_duckdb else f"{column} IN {_JSON_IDS}"
 
     def values(items: list[Any]) -> Any:
-        return items if in_duckdb else json.dumps(items)
+        # DuckDB compares text with text only (SQLite converts: an int finds nothing either way)
+        return [str(v) for v in items] if in_duckdb else json.dumps(items)
 
     def any_of(column: str, items: list[Any]) -> None:
         where.append(one_of(column))
@@ -176,7 +179,7 @@ def _filters(
     ):
         if value is not None:
             where.append(f"{column} = ?")
-            params.append(value)
+            params.append(str(value) if in_duckdb else value)
     if since is not None:
         where.append("created_at >= ?")
         params.append(to_micros(to_utc(since)))
@@ -532,24 +535,31 @@ class Store:
         }
         where, params = _filters(**filters)
         rows = self._journal.order_rows(" AND ".join(where) or "1", params, _ORDER_BY)
-        if not self._may_be_archived(filters):
+        if not self._may_be_archived(filters, rows):
             return rows
         return sorted(self._with_archived(rows, filters), key=_in_order)
 
-    def _may_be_archived(self, filters: Mapping[str, Any]) -> bool:
-        """False when no archived order can match ``filters`` (most reads: recent, open, or
-        pending orders), so that only the journal is read."""
+    def _may_be_archived(self, filters: Mapping[str, Any], rows: list[tuple[Any, ...]]) -> bool:
+        """False when no archived order can match ``filters`` (most reads: recent, open or
+        pending orders, ids the journal found: a cancel, a wait), given the journal's ``rows``
+        for them, so that only the journal is read."""
         before = self._journal.archived_before()
         if before is None or filters.get("open_only"):
             return False
         status = filters.get("status")
-        if status is not None and not set(_as_list(status)) & ARCHIVABLE:
+        if status is not None and not {str(s) for s in _as_list(status)} & ARCHIVABLE:
             return False
         since = filters.get("since")
         if since is not None and to_utc(since) >= before:
             return False
-        ids = filters.get("client_order_ids")
-        return ids is None or bool(self._journal.archived(ids))
+        for name, columns in (("client_order_ids", _CID_COL), ("order_ids", _ID_COLS)):
+            ids = filters.get(name)
+            if ids is not None:  # one id names one order: the ones the journal found are not
+                found = {str(r[i]) for r in rows for i in columns if r[i] is not None}
+                left = {str(i) for i in ids} - found
+                if not left or not self._journal.any_archived(left):
+                    return False
+        return True
 
     def _with_archived(
         self, rows: list[tuple[Any, ...]], filters: Mapping[str, Any]
@@ -581,8 +591,9 @@ class Store:
         """Run SQL on the store's DuckDB file and return the result as a DataFrame (empty if none).
 
         Reads only, unless ``write=True``: the toolkit's tables are its record (a changed or
-        deleted row would be rewritten from the journal, and a deleted batch would still hold
-        its key), so ``write=True`` is for tables of your own beside them. The journal is
+        deleted row would be rewritten from the journal -- or, for an archived order, lost --
+        and a deleted batch would still hold its key), so ``write=True`` is for tables of your
+        own beside them. The journal is
         written into DuckDB first, so the result includes every write so far. Waits (saying so
         in the log) while another program holds the file.
 

@@ -182,8 +182,8 @@ class Database:
                 if time.monotonic() + pause >= deadline:
                     raise StoreError(
                         f"cannot {what}: the store file {self.name} stayed locked by another"
-                        f" program for {retry.timeout:g} s ({exc}); the journal keeps every"
-                        " order (tk.orders() still answers), DuckDB catches up once it is free"
+                        f" program for {retry.timeout:g} s ({exc}); batches go on in the"
+                        " journal, and DuckDB catches up once the file is free"
                     ) from exc
                 if not told and retry.timeout >= 2.0 and time.monotonic() - start > 1.0:
                     told = True
