@@ -5,14 +5,16 @@ sent twice."""
 from __future__ import annotations
 
 import contextlib
+import shutil
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 
 import toolkit as tk
-from toolkit.core._exceptions import ConfigError, KeyReuseError
+from toolkit.core._exceptions import ConfigError, KeyReuseError, StoreError
 
 pytestmark = pytest.mark.loop
 
@@ -72,3 +74,24 @@ async def test_journal_days_must_be_a_number_of_days() -> None:
     for bad in (-1, "7", float("nan"), True, float("inf")):
         with pytest.raises(ConfigError, match="journal_days"):
             await tk.connect(journal_days=bad)
+
+
+async def test_a_key_whose_archived_orders_a_restored_file_lacks_is_refused_not_resent(
+    tkh: Any, tmp_path: Path
+) -> None:
+    """Orders archived after a backup live only in DuckDB: restoring that backup loses them.
+    A re-run of their key says so (StoreError) and sends nothing."""
+    store = tmp_path / "s.duckdb"
+    session = await tk.connect(store=str(store), stream=False, sync_fills=False, journal_days=0)
+    await session.batch([tkh.market()])
+    session.store.projection.flush()
+    backup = tmp_path / "backup.duckdb"
+    shutil.copy(store, backup)  # (the file is not held between operations)
+    rows = [tkh.market(), tkh.market(side="sell")]
+    await session.batch(rows, key="k")
+    assert session.store.projection.archive() == 3
+    shutil.copy(backup, store)  # restored: k's orders are nowhere now
+    with pytest.raises(StoreError, match="has 2 orders but the store shows 0"):
+        await session.batch(rows, key="k")
+    assert len(tkh.placed()) == 3  # nothing sent again
+    await session.close()

@@ -129,7 +129,7 @@ def test_only_rows_older_than_the_retention_and_projected_are_archived(tmp_path:
         batch = BatchRecord(batch_id="b1", key=None, created_at=AT, n_orders=2)
         journal.record_batch(batch, [old, new]).result()
         filled = [o.evolve(status=OrderStatus.FILLED, outcome=Outcome.PLACED) for o in (old, new)]
-        journal.apply(filled, source="response").result()
+        journal.apply(filled, source="response", finish="b1").result()
         # not projected yet: not even a candidate
         assert journal.archivable(AT, 100) == []
         assert projection.archive() == 1  # (flushes first)
@@ -167,28 +167,53 @@ def test_a_batch_stays_while_any_row_of_it_is_not_final(tmp_path: Path) -> None:
         assert _journal_ids(store) == set(invalid)
 
 
-def test_a_restored_duckdb_backup_loses_nothing_more(tmp_path: Path) -> None:
-    """The DuckDB file restored from a backup (the same journal id) lacks what was written
-    since, while the journal marks it projected: archiving looks in the file itself, keeps
-    those rows, and writes them into the file again."""
+def test_a_restored_duckdb_backup_is_written_again_and_archiving_waits_for_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A DuckDB file restored from a backup carries the same journal id but lacks what was
+    written since: its count of flushes is lower than the journal saw, so the journal writes
+    everything it holds into it again (saying so), before anything is archived."""
     path = tmp_path / "s.duckdb"
     with Store(path) as store:
-        b1 = _batch(store, "b1", FINAL, AT)
+        _batch(store, "b1", FINAL, AT)
         store.projection.flush()
     backup = tmp_path / "backup.duckdb"
     shutil.copy(path, backup)
     with Store(path) as store:
-        b2 = _batch(store, "b2", FINAL, AT)
+        _batch(store, "b2", FINAL, AT)
     shutil.copy(backup, path)  # restored: b2 is gone from the file
     with Store(path, retention=pd.Timedelta(0)) as store:
-        assert store.projection.archive() == len(b1)  # b2's rows are not in the file
-        assert _journal_ids(store) == set(b2)
-        assert len(store.orders()) == 10
-        store.projection.flush()  # b2's rows, marked to be written again
+        store.projection.flush()
+        assert "older than its journal" in caplog.text
         n = store.sql("select count(*) as n from orders where batch_id = 'b2'")["n"].tolist()
         assert n == [5]
-        assert store.projection.archive() == len(b2)  # and now they can leave
+        assert store.projection.archive() == 10
         assert len(store.orders()) == 10
+
+
+def test_rows_a_restored_file_holds_otherwise_are_not_archived_but_written_again(
+    tmp_path: Path,
+) -> None:
+    """Archiving compares each row with the file itself, whole: a row the file holds in
+    another version (here: changed behind the journal's back) stays, and is written again."""
+    path = tmp_path / "s.duckdb"
+    with Store(path, retention=pd.Timedelta(0)) as store:
+        _batch(store, "b1", FINAL, AT)
+        store.projection.flush()
+        store.sql(
+            "update orders set avg_price = 1.5 where client_order_id = 'b1-filled'", write=True
+        )
+        assert store.projection.archive() == 4
+        assert _journal_ids(store) == {"b1-filled"}
+        store.projection.flush()  # written again: the journal's version
+        assert (
+            store.sql("select avg_price from orders where client_order_id = 'b1-filled'")[
+                "avg_price"
+            ]
+            .isna()
+            .all()
+        )
+        assert store.projection.archive() == 1
 
 
 def test_an_archived_id_is_never_written_ahead_again_and_late_news_changes_nothing(

@@ -86,7 +86,7 @@ from ._journal_rows import (
 from ._store_schema import BatchRecord
 
 __all__ = [
-    "ARCHIVABLE", "JOURNAL_SCHEMA_VERSION", "VERSION_FIELDS", "Journal", "Pending", "Refusal",
+    "ARCHIVABLE", "FLUSHES", "JOURNAL_SCHEMA_VERSION", "Journal", "Pending", "Refusal",
     "journal_path",
 ]  # fmt: skip
 
@@ -109,9 +109,9 @@ _ARCHIVE_ROWS = 100
 #: The statuses of the order rows that may leave the journal once projected: final, and never
 #: to be sent again (a key's re-run sends again only rows not placed that are not INVALID).
 ARCHIVABLE: frozenset[str] = frozenset({"FILLED", "CANCELED", "EXPIRED", "INVALID", "REJECTED"})
-_ARCHIVABLE = (  # REJECTED: by the exchange only (placed)
-    f"(status IN ({', '.join(repr(s) for s in sorted(ARCHIVABLE - {'REJECTED'}))})"
-    " OR (status = 'REJECTED' AND placed = 1))"
+_ARCHIVABLE = (  # and never claimable: placed, or INVALID (claim_unplaced re-arms neither)
+    f"(status IN ({', '.join(repr(s) for s in sorted(ARCHIVABLE))})"
+    " AND (placed = 1 OR status = 'INVALID'))"
 )
 #: ``meta``: the instant (microseconds) before which every archived row was created and updated.
 _ARCHIVED_BEFORE = "archived_before"
@@ -144,7 +144,6 @@ _DDL = (
     " status TEXT NOT NULL, filled_qty REAL, source TEXT NOT NULL, raw TEXT)",
     "CREATE TABLE IF NOT EXISTS archived (client_order_id TEXT PRIMARY KEY, order_id TEXT)"
     " WITHOUT ROWID",
-    "CREATE INDEX IF NOT EXISTS archived_order_id ON archived (order_id)",
 )
 _INSERT_ORDER = f"INSERT INTO orders ({_ORDER_COLS}) VALUES ({', '.join('?' * len(ROW_FIELDS))})"
 _INSERT_EVENT = (
@@ -153,14 +152,15 @@ _INSERT_EVENT = (
 )
 _IDS = "(SELECT value FROM json_each(?))"
 _ARCHIVED_IN = f"SELECT client_order_id FROM archived WHERE client_order_id IN {_IDS}"
-#: What says which version of an archivable row DuckDB must hold (:meth:`Journal.archivable`).
-VERSION_FIELDS = ("client_order_id", "order_id", "status", "filled_qty", "placed", "updated_at")
+#: ``meta``: the projection flushes DuckDB holds (its ``toolkit_meta.flushes``), as last seen.
+FLUSHES = "flushes"
 
 _CID, _UPDATED, _STATUS, _PLACED, _FILLED, _RAW = (
     ROW_FIELDS.index(name)
     for name in ("client_order_id", "updated_at", "status", "placed", "filled_qty", "raw")
 )
 _BATCH_ID, _KEY, _CREATED = (ROW_FIELDS.index(name) for name in ("batch_id", "key", "created_at"))
+_ORDER_ID = ROW_FIELDS.index("order_id")
 _UPDATABLE = tuple(i for i, name in enumerate(ROW_FIELDS) if name != "client_order_id")
 
 
@@ -377,6 +377,9 @@ class Journal:
             for name in ROW_FIELDS:  # columns added since the journal was made
                 if name not in have:
                     write.execute(f"ALTER TABLE orders ADD COLUMN {name} TEXT")
+            if "order_id" not in {row[1] for row in write.execute("PRAGMA table_info(archived)")}:
+                write.execute("ALTER TABLE archived ADD COLUMN order_id TEXT")  # (a pre-release)
+            write.execute("CREATE INDEX IF NOT EXISTS archived_order_id ON archived (order_id)")
         except BaseException:
             for con in opened:
                 con.close()
@@ -927,8 +930,10 @@ class Journal:
         )
         return bool(rows[0][0])
 
-    def projected(self, done: Pending) -> None:
-        """Mark what DuckDB now holds: those versions projected, those events deleted.
+    def projected(self, done: Pending, flushes: int | None = None) -> None:
+        """Mark what DuckDB now holds: those versions projected, those events deleted; and
+        ``flushes``, DuckDB's count of flushes after this one (``meta.flushes`` keeps the
+        highest seen: a DuckDB file with fewer is an older copy, :meth:`unproject_all`).
 
         In short transactions (up to 100 order rows, 100 batch rows and 100 events each): a
         batch's write waits for one of them at most, not for the whole flush's marks (tens of
@@ -941,9 +946,18 @@ class Journal:
         event_ids = [e[0] for e in done.events]
 
         def marks(
-            orders: list[tuple[Any, ...]], batches: list[tuple[Any, ...]], events: int | None
+            orders: list[tuple[Any, ...]],
+            batches: list[tuple[Any, ...]],
+            events: int | None,
+            first: bool,
         ) -> Callable[[sqlite3.Connection], None]:
             def work(con: sqlite3.Connection) -> None:
+                if flushes is not None and first:
+                    con.execute(
+                        "INSERT INTO meta VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET"
+                        " value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
+                        [FLUSHES, flushes],
+                    )
                 con.executemany(
                     "UPDATE orders SET projected = ? WHERE client_order_id = ? AND projected < ?",
                     orders,
@@ -960,7 +974,7 @@ class Journal:
         for i in range(0, max(len(order_vers), len(batch_vers), len(event_ids)), _MARK_ROWS):
             end = i + _MARK_ROWS
             last = event_ids[min(end, len(event_ids)) - 1] if i < len(event_ids) else None
-            work = marks(order_vers[i:end], batch_vers[i:end], last)
+            work = marks(order_vers[i:end], batch_vers[i:end], last, i == 0)
             self._submit(work, "mark the projection", quiet=True)
 
     def unproject(self, client_order_ids: Sequence[str]) -> None:
@@ -974,33 +988,47 @@ class Journal:
 
         self._submit(work, "re-project orders")
 
-    def unproject_all(self) -> None:
-        """Mark every order and batch to be projected again (DuckDB lost them)."""
+    def unproject_all(self, flushes: int) -> None:
+        """Mark every order and batch to be projected again (DuckDB lost them: another file,
+        or an older copy), and take ``flushes`` as DuckDB's count of flushes from now on; one
+        transaction (a process killed before it sees the same file again)."""
 
         def work(con: sqlite3.Connection) -> None:
             con.execute("UPDATE orders SET projected = 0")
             con.execute("UPDATE batches SET projected = 0")
+            con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [FLUSHES, flushes])
 
         self._submit(work, "re-project the journal")
 
     # -- archiving ------------------------------------------------------------------------------
 
     def archivable(self, before: pd.Timestamp, limit: int) -> list[tuple[Any, ...]]:
-        """Up to ``limit`` order rows that may leave the journal (``VERSION_FIELDS``): final,
-        projected, created and last updated before ``before``, and of a batch whose rows are all
-        final (nothing a key's re-run could still send, claim or count) and not all INVALID
-        (those leave the key free: a next attempt moves the rows to a retired key), or of no
-        batch. Final means never to change again: FILLED, CANCELED, EXPIRED, INVALID, REJECTED
-        by the exchange (a row proven not placed is not: a re-run of its key may send it)."""
-        cutoff = to_micros(before)
-        return self._read_all(
-            f"SELECT {', '.join(VERSION_FIELDS)} FROM orders WHERE {_ARCHIVABLE}"
+        """Up to ``limit`` order rows (``ROW_FIELDS`` and ``ver``) that may leave the journal:
+        final, projected, created and last updated before ``before``, and of a finished batch
+        whose rows are all final (nothing a key's re-run could still send, claim or count) and
+        not all INVALID (those leave the key free: a next attempt moves the rows to a retired
+        key), or of no batch. Final means never to change again and never to be sent again:
+        FILLED, CANCELED, EXPIRED, REJECTED by the exchange (placed), INVALID.
+
+        The scan (the whole table) runs on a connection of its own: the journal's reads do
+        not wait for it."""
+        query = (
+            f"SELECT {_ORDER_COLS}, ver FROM orders WHERE {_ARCHIVABLE}"
             " AND ver = projected AND created_at < ? AND updated_at < ?"
-            " AND (batch_id IS NULL OR batch_id IN (SELECT batch_id FROM orders"
+            " AND (batch_id IS NULL OR (batch_id IN (SELECT batch_id FROM orders"
             " WHERE batch_id IS NOT NULL GROUP BY batch_id"
-            f" HAVING sum(NOT {_ARCHIVABLE}) = 0 AND sum(status <> 'INVALID') > 0)) LIMIT ?",
-            [cutoff, cutoff, limit],
+            f" HAVING sum(NOT {_ARCHIVABLE}) = 0 AND sum(status <> 'INVALID') > 0)"
+            " AND batch_id IN (SELECT batch_id FROM batches WHERE finished_at IS NOT NULL)))"
+            " LIMIT ?"
         )
+        cutoff = to_micros(before)
+        if self.path is None:  # (one connection for everything)
+            return self._read_all(query, [cutoff, cutoff, limit])
+        try:
+            with contextlib.closing(self._connect(str(self.path))) as con:
+                return con.execute(query, [cutoff, cutoff, limit]).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the store journal {self.name}: {exc}") from exc
 
     def archive(
         self,
@@ -1010,25 +1038,26 @@ class Journal:
         stop: Callable[[], bool] | None = None,
     ) -> int:
         """Move ``rows`` (from :meth:`archivable`, each seen in DuckDB as it is here) out of
-        the journal, each only if it is still that version; returns how many left.
+        the journal, each only if it is still that version (``ver``, projected); returns how
+        many left.
 
         Their ids stay in ``archived``; ``meta.archived_before`` becomes ``before`` (every
         archived row was created and updated before it). Batches stay (they hold the keys).
-        In transactions of up to 100 rows (the journal's write lock for a few milliseconds at
+        In transactions of up to 100 rows (the journal's write lock for a millisecond or two at
         a time); ``stop()`` true ends it between two. Reads of archived orders go to DuckDB
         (:class:`~toolkit.store._store.Store`).
         """
         cutoff = to_micros(before)
+        n = len(ROW_FIELDS)
 
         def work(con: sqlite3.Connection, chunk: Sequence[Sequence[Any]]) -> int:
             moved = [
-                (cid, order_id)
-                for cid, order_id, status, filled, placed, updated in chunk
+                (row[_CID], row[_ORDER_ID])
+                for row in chunk
                 if con.execute(
-                    "DELETE FROM orders WHERE client_order_id = ? AND ver = projected"
-                    " AND order_id IS ? AND status = ? AND filled_qty IS ? AND placed = ?"
-                    " AND updated_at IS ?",
-                    [cid, order_id, status, filled, placed, updated],
+                    "DELETE FROM orders WHERE client_order_id = ? AND ver = ?"
+                    " AND projected = ver",
+                    [row[_CID], row[n]],
                 ).rowcount
             ]
             con.executemany("INSERT OR IGNORE INTO archived VALUES (?, ?)", moved)
@@ -1044,6 +1073,11 @@ class Journal:
             move = functools.partial(work, chunk=rows[i : i + _ARCHIVE_ROWS])
             total += self._submit(move, "archive final orders", quiet=True)
         return total
+
+    def flushes(self) -> int:
+        """DuckDB's count of projection flushes as last seen (``meta.flushes``; 0: none)."""
+        value = self.meta(FLUSHES)
+        return 0 if value is None else int(value)
 
     def archived_before(self) -> pd.Timestamp | None:
         """Every archived order row was created (and updated) before this instant; ``None``:

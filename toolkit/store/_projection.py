@@ -33,7 +33,7 @@ import duckdb
 import pandas as pd
 
 from ..core._exceptions import StoreError
-from ._journal import VERSION_FIELDS, Journal, Pending
+from ._journal import Journal, Pending
 from ._journal_rows import BATCH_FIELDS, ROW_FIELDS
 from ._store_db import STAGE, Database, RetryPolicy
 from ._store_schema import DDL, SCHEMA_VERSION, SQL_TYPES, check_version
@@ -205,8 +205,20 @@ def load_journal_rows(
 
 
 def _journal_id(con: duckdb.DuckDBPyConnection) -> str | None:
-    row = con.execute("SELECT value FROM toolkit_meta WHERE name = 'journal_id'").fetchone()
-    return None if row is None else str(row[0])
+    rows = con.execute("SELECT value FROM toolkit_meta WHERE name = 'journal_id'").fetchall()
+    return str(rows[0][0]) if rows else None
+
+
+def _flushes(con: duckdb.DuckDBPyConnection) -> int:
+    """The file's count of projection flushes (``toolkit_meta.flushes``; 0: none yet)."""
+    rows = con.execute("SELECT value FROM toolkit_meta WHERE name = 'flushes'").fetchall()
+    return int(rows[0][0]) if rows else 0
+
+
+_SET_FLUSHES = (
+    "INSERT INTO toolkit_meta VALUES ('flushes', ?)"
+    " ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+)
 
 
 def _set_journal_id(con: duckdb.DuckDBPyConnection, journal_id: str) -> None:
@@ -295,10 +307,13 @@ class Projection:
             while True:
                 if not self._journal.has_pending():
                     return written
-                pending = self._write(retry)
+                pending, flushes = self._write(retry)
+                if pending is None:  # an older copy of the file: everything again, then write
+                    self._older(flushes)
+                    continue
                 if not pending:
                     return written
-                self._journal.projected(pending)
+                self._journal.projected(pending, flushes)
                 written += len(pending)
                 self.flushes += 1
                 # Everything committed before this flush began is written now, unless a chunk
@@ -313,9 +328,9 @@ class Projection:
 
         A flush first (DuckDB gets the last versions); then up to :data:`ARCHIVE_PASS` rows
         (``Journal.archivable``) are looked up in the DuckDB file itself, in one read: a row
-        leaves only if the file holds it as the journal does and the file is this journal's.
-        Not the journal's ``projected`` marks alone: a DuckDB file restored from a backup (the
-        same journal id) lacks what was written since; such rows are projected again instead.
+        leaves only if the file is this journal's, is not an older copy (its count of
+        flushes), and holds the row exactly as the journal does -- not on the journal's
+        ``projected`` marks alone. A row it holds otherwise is written into it again.
         ``retry`` as for :meth:`flush`. The background thread runs a pass every
         :data:`ARCHIVE_EVERY` seconds (sooner while rows are left). ``None`` retention: never.
         """
@@ -324,30 +339,31 @@ class Projection:
         self.flush(retry=retry)
         before = self._now() - self._retention
         rows = self._journal.archivable(before, ARCHIVE_PASS)
-        held: dict[str, tuple[Any, ...]] = {}
-        if rows:
-            ids = pd.DataFrame({"client_order_id": pd.Series([r[0] for r in rows], dtype=object)})
-            held = self._db.run(
-                self._held, "look up the orders to archive", ids, read_only=True, retry=retry
-            )
-        same = [r for r in rows if held.get(r[0]) == tuple(r)]
+        if not rows:
+            self._more = False
+            return 0
+        n = len(ROW_FIELDS)
+        ids = pd.DataFrame({"client_order_id": pd.Series([r[0] for r in rows], dtype=object)})
+        held = self._db.run(
+            self._held, "look up the orders to archive", ids, read_only=True, retry=retry
+        )
+        if held is None:  # another file, or an older copy: the next flush checks it again
+            self._identity_checked = False
+            return 0
+        same = [r for r in rows if held.get(r[0]) == tuple(r[:n])]
         if len(same) < len(rows):  # marked projected, not in the file as it is: write it again
-            self._journal.unproject([r[0] for r in rows if held.get(r[0]) != tuple(r)])
+            self._journal.unproject([r[0] for r in rows if held.get(r[0]) != tuple(r[:n])])
         archived = self._journal.archive(same, before, stop=self._stopping.is_set)
-        self._archived_at = time.monotonic()
         self._more = len(rows) >= ARCHIVE_PASS and archived > 0
         return archived
 
-    def _held(self, con: duckdb.DuckDBPyConnection) -> dict[str, tuple[Any, ...]]:
-        """The staged orders as DuckDB holds them (``VERSION_FIELDS``); none if the file is not
-        this journal's."""
-        if _journal_id(con) != self._journal_id:
-            return {}
-        cols = ", ".join(f"epoch_us(o.{c})" if c in _TIMES else f"o.{c}" for c in VERSION_FIELDS)
-        found = con.execute(
-            f"SELECT {cols} FROM orders o JOIN {STAGE} USING (client_order_id)"
-        ).fetchall()
-        return {str(r[0]): tuple(r) for r in found}
+    def _held(self, con: duckdb.DuckDBPyConnection) -> dict[str, tuple[Any, ...]] | None:
+        """The staged orders as DuckDB holds them (``ROW_FIELDS``, the journal's form); ``None``
+        if the file is not this journal's or is an older copy."""
+        if _journal_id(con) != self._journal_id or _flushes(con) < self._journal.flushes():
+            return None
+        query = f"SELECT r.* FROM ({ORDER_ROWS}) r JOIN {STAGE} USING (client_order_id)"
+        return {str(r[0]): tuple(r) for r in con.execute(query).fetchall()}
 
     def _archive_due(self) -> None:
         # Only once a flush checked that DuckDB is the journal's (its `projected` marks say what
@@ -356,32 +372,51 @@ class Projection:
             return
         every = ARCHIVE_SOON if self._more else ARCHIVE_EVERY
         if self._archived_at is None or time.monotonic() - self._archived_at >= every:
+            self._archived_at = time.monotonic()  # (a pass that fails waits as one that ends)
+            self._more = True  # ... the shorter wait, unless it ends
             self.archive(retry=_BACKGROUND_RETRY)
 
     def _check_identity(self, retry: RetryPolicy | None) -> None:
         """If DuckDB was not written from this journal (replaced, or restored from a backup),
         everything the journal holds is projected into it again."""
 
-        def work(con: duckdb.DuckDBPyConnection) -> bool:
+        def work(con: duckdb.DuckDBPyConnection) -> tuple[bool, int]:
             create_schema(con)
-            return _journal_id(con) == self._journal_id
+            return _journal_id(con) == self._journal_id, _flushes(con)
 
-        if not self._db.run(work, "check the store's journal id", retry=retry):
+        ours, flushes = self._db.run(work, "check the store's journal id", retry=retry)
+        if not ours:
             _log.warning(
                 "toolkit: the store file %s was not written from its journal; writing the"
                 " journal's orders into it again", self._db.name,
             )
             # the marks first, then the id: a process killed in between checks again
-            self._journal.unproject_all()
+            self._journal.unproject_all(flushes)
             self._db.run(
                 lambda con: _set_journal_id(con, self._journal_id),
                 "record the store's journal id",
                 retry=retry,
             )
+        elif flushes < self._journal.flushes():
+            self._older(flushes)
         self._identity_checked = True
 
-    def _write(self, retry: RetryPolicy | None) -> Pending:
-        """Write what the journal holds that DuckDB lacks (up to a chunk); returns it.
+    def _older(self, flushes: int) -> None:
+        """The DuckDB file has had fewer flushes than the journal has seen: an older copy of
+        it (a backup restored). Everything the journal holds is written into it again; what
+        left the journal since that copy (order events, archived orders) is not in it."""
+        _log.error(
+            "toolkit: the store file %s is older than its journal (%d projection flushes"
+            " against %d: restored from a copy?); writing the journal's orders and batches into"
+            " it again. Order events and orders archived from the journal since that copy are"
+            " not in it", self._db.name, flushes, self._journal.flushes(),
+        )
+        self._journal.unproject_all(flushes)
+
+    def _write(self, retry: RetryPolicy | None) -> tuple[Pending | None, int]:
+        """Write what the journal holds that DuckDB lacks (up to a chunk); returns it and
+        DuckDB's count of flushes after it -- or ``None`` and its count, writing nothing, if
+        the file has had fewer flushes than the journal saw (an older copy: :meth:`_older`).
 
         The journal is read while this process holds the DuckDB file: another process's
         projection writes before or after, with the journal as it was then, so an older
@@ -389,7 +424,10 @@ class Projection:
         """
         n_orders = len(ROW_FIELDS)
 
-        def work(con: duckdb.DuckDBPyConnection) -> Pending:
+        def work(con: duckdb.DuckDBPyConnection) -> tuple[Pending | None, int]:
+            flushes = _flushes(con)
+            if flushes < self._journal.flushes():
+                return None, flushes
             pending = self._journal.pending(CHUNK)
             for rows, fields, table, sql in (
                 ([r[:n_orders] for r in pending.orders], ROW_FIELDS, "orders", _ORDERS_SQL),
@@ -403,7 +441,10 @@ class Projection:
                     con.execute(sql)
                 finally:
                     con.unregister(STAGE)
-            return pending
+            if pending:
+                flushes += 1
+                con.execute(_SET_FLUSHES, [str(flushes)])
+            return pending, flushes
 
         return self._db.run(work, "write the journal into DuckDB", retry=retry)
 

@@ -84,8 +84,6 @@ __all__ = ["DEFAULT_RETENTION", "DEFAULT_RETRY", "BatchRecord", "Halt", "RetryPo
 _ORDER_BY = "created_at, batch_id, position, client_order_id"
 _SORT = tuple(ROW_FIELDS.index(c) for c in _ORDER_BY.split(", "))
 _IN_BATCH = tuple(ROW_FIELDS.index(c) for c in ("position", "client_order_id"))
-_CID_COL = (ROW_FIELDS.index("client_order_id"),)
-_ID_COLS = (*_CID_COL, ROW_FIELDS.index("order_id"))
 #: How long a final order stays in the journal once DuckDB holds it (then it is archived: read
 #: from DuckDB, its id kept in the journal).
 DEFAULT_RETENTION = pd.Timedelta(days=7)
@@ -151,8 +149,8 @@ def _filters(
         return f"list_contains(?, {column})" if in_duckdb else f"{column} IN {_JSON_IDS}"
 
     def values(items: list[Any]) -> Any:
-        # DuckDB compares text with text only (SQLite converts: an int finds nothing either way)
-        return [str(v) for v in items] if in_duckdb else json.dumps(items)
+        texts = [str(v) for v in items]  # ids are text: 8 finds "8" in both
+        return texts if in_duckdb else json.dumps(texts)
 
     def any_of(column: str, items: list[Any]) -> None:
         where.append(one_of(column))
@@ -535,14 +533,13 @@ class Store:
         }
         where, params = _filters(**filters)
         rows = self._journal.order_rows(" AND ".join(where) or "1", params, _ORDER_BY)
-        if not self._may_be_archived(filters, rows):
+        if not self._may_be_archived(filters):
             return rows
         return sorted(self._with_archived(rows, filters), key=_in_order)
 
-    def _may_be_archived(self, filters: Mapping[str, Any], rows: list[tuple[Any, ...]]) -> bool:
+    def _may_be_archived(self, filters: Mapping[str, Any]) -> bool:
         """False when no archived order can match ``filters`` (most reads: recent, open or
-        pending orders, ids the journal found: a cancel, a wait), given the journal's ``rows``
-        for them, so that only the journal is read."""
+        pending orders, ids none of which is archived), so that only the journal is read."""
         before = self._journal.archived_before()
         if before is None or filters.get("open_only"):
             return False
@@ -552,13 +549,10 @@ class Store:
         since = filters.get("since")
         if since is not None and to_utc(since) >= before:
             return False
-        for name, columns in (("client_order_ids", _CID_COL), ("order_ids", _ID_COLS)):
+        for name in ("client_order_ids", "order_ids"):  # (a cancel, a wait: live orders)
             ids = filters.get(name)
-            if ids is not None:  # one id names one order: the ones the journal found are not
-                found = {str(r[i]) for r in rows for i in columns if r[i] is not None}
-                left = {str(i) for i in ids} - found
-                if not left or not self._journal.any_archived(left):
-                    return False
+            if ids is not None and not self._journal.any_archived(str(i) for i in ids):
+                return False
         return True
 
     def _with_archived(
