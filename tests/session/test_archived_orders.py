@@ -34,8 +34,8 @@ async def test_a_key_rerun_and_the_reads_after_archiving(tkh: Any) -> None:
     resting = await session.batch([{**tkh.limit(), "client_order_id": "mine-1"}])
     before = session.orders()
 
-    assert session.store.projection.archive() == 2  # the filled batch; the open order stays
-    assert _journal_orders(session) == 1
+    session.store.projection.archive()  # (or the background pass did, after its first flush)
+    assert _journal_orders(session) == 1  # the filled batch left; the open order stays
 
     pd.testing.assert_frame_equal(session.orders(), before)
     # the same key and rows: the stored outcome, nothing sent again
@@ -89,7 +89,8 @@ async def test_a_key_whose_archived_orders_a_restored_file_lacks_is_refused_not_
     shutil.copy(store, backup)  # (the file is not held between operations)
     rows = [tkh.market(), tkh.market(side="sell")]
     await session.batch(rows, key="k")
-    assert session.store.projection.archive() == 3
+    session.store.projection.archive()
+    assert _journal_orders(session) == 0
     shutil.copy(backup, store)  # restored: k's orders are nowhere now
     with pytest.raises(StoreError, match="has 2 orders but the store shows 0"):
         await session.batch(rows, key="k")

@@ -85,7 +85,7 @@ def _journal_ids(store: Store) -> set[str]:
 
 
 def test_final_orders_leave_the_journal_and_every_read_stays_the_same(tmp_path: Path) -> None:
-    with Store(tmp_path / "s.duckdb", retention=pd.Timedelta(0)) as store:
+    with Store(tmp_path / "s.duckdb", retention=pd.Timedelta(0), archive_every=None) as store:
         final, live = _two_batches(store)
         reads: dict[str, Callable[[], pd.DataFrame]] = {
             "orders": lambda: store.orders(),
@@ -150,7 +150,7 @@ def test_a_batch_stays_while_any_row_of_it_is_not_final(tmp_path: Path) -> None:
     """A key's re-run still resolves, claims, sends and counts the rows of such a batch: none
     of them leaves the journal. Nor do the rows of a keyed batch that are all INVALID (its key
     is still free: the next attempt moves them to a retired key)."""
-    with Store(tmp_path / "s.duckdb", retention=pd.Timedelta(0)) as store:
+    with Store(tmp_path / "s.duckdb", retention=pd.Timedelta(0), archive_every=None) as store:
         # one final row beside every kind of live one
         mixed = _batch(store, "b1", {"filled": FINAL["filled"], **LIVE}, AT)
         invalid = _batch(store, "b2", {"invalid": FINAL["invalid"], "bad": FINAL["invalid"]}, AT)
@@ -182,7 +182,7 @@ def test_a_restored_duckdb_backup_is_written_again_and_archiving_waits_for_it(
     with Store(path) as store:
         _batch(store, "b2", FINAL, AT)
     shutil.copy(backup, path)  # restored: b2 is gone from the file
-    with Store(path, retention=pd.Timedelta(0)) as store:
+    with Store(path, retention=pd.Timedelta(0), archive_every=None) as store:
         store.projection.flush()
         assert "older than its journal" in caplog.text
         n = store.sql("select count(*) as n from orders where batch_id = 'b2'")["n"].tolist()
@@ -197,7 +197,7 @@ def test_rows_a_restored_file_holds_otherwise_are_not_archived_but_written_again
     """Archiving compares each row with the file itself, whole: a row the file holds in
     another version (here: changed behind the journal's back) stays, and is written again."""
     path = tmp_path / "s.duckdb"
-    with Store(path, retention=pd.Timedelta(0)) as store:
+    with Store(path, retention=pd.Timedelta(0), archive_every=None) as store:
         _batch(store, "b1", FINAL, AT)
         store.projection.flush()
         store.sql(
@@ -219,7 +219,7 @@ def test_rows_a_restored_file_holds_otherwise_are_not_archived_but_written_again
 def test_an_archived_id_is_never_written_ahead_again_and_late_news_changes_nothing(
     tmp_path: Path,
 ) -> None:
-    with Store(tmp_path / "s.duckdb", retention=pd.Timedelta(0)) as store:
+    with Store(tmp_path / "s.duckdb", retention=pd.Timedelta(0), archive_every=None) as store:
         _batch(store, "b1", FINAL, AT)
         store.projection.archive()
         again = _order("b1-filled", "b2", 0, AT)  # a user-given id used before
@@ -241,7 +241,7 @@ def test_reads_that_may_need_duckdb_wait_for_it_and_the_others_do_not(tmp_path: 
     answer from the journal; a read that may reach archived orders waits and says why."""
     path = tmp_path / "s.duckdb"
     quick = RetryPolicy(timeout=0.3, base_delay=0.01, max_delay=0.05)
-    with Store(path, retry=quick, retention=pd.Timedelta(0)) as store:
+    with Store(path, retry=quick, retention=pd.Timedelta(0), archive_every=None) as store:
         _two_batches(store)
         assert store.projection.archive() == 5
         holder = _hold(path)
@@ -264,7 +264,7 @@ def test_the_journal_stops_growing(tmp_path: Path) -> None:
     """Rounds of 600 filled orders (two archiving transactions each), archived after each: the
     journal file's pages are reused (kept, the 1,800 orders of rounds 2-4 would need ~2 MB
     more; their ids ~70 KB)."""
-    with Store(tmp_path / "s.duckdb", retention=pd.Timedelta(0)) as store:
+    with Store(tmp_path / "s.duckdb", retention=pd.Timedelta(0), archive_every=None) as store:
         pages: list[int] = []
         for n in range(4):
             batch_id = f"r{n}"
@@ -296,7 +296,7 @@ def test_a_journal_of_schema_version_1_is_upgraded_in_place(tmp_path: Path) -> N
     with contextlib.closing(sqlite3.connect(journal)) as con, con:
         con.execute("DROP TABLE archived")
         con.execute("UPDATE meta SET value = '1' WHERE name = 'schema_version'")
-    with Store(path, retention=pd.Timedelta(0)) as store:
+    with Store(path, retention=pd.Timedelta(0), archive_every=None) as store:
         assert store.projection.archive() == 5
         assert len(store.orders()) == 9
     with contextlib.closing(sqlite3.connect(journal)) as con:
@@ -308,7 +308,7 @@ def test_a_journal_of_schema_version_1_is_upgraded_in_place(tmp_path: Path) -> N
 
 
 def test_batches_and_their_keys_stay_in_the_journal(tmp_path: Path) -> None:
-    with Store(tmp_path / "s.duckdb", retention=pd.Timedelta(0)) as store:
+    with Store(tmp_path / "s.duckdb", retention=pd.Timedelta(0), archive_every=None) as store:
         _batch(store, "b1", FINAL, AT)
         assert store.projection.archive() == 5
         found = store.find_batch("b1")
@@ -330,3 +330,20 @@ def test_the_projection_thread_archives_by_itself(tmp_path: Path) -> None:
             time.sleep(0.02)
         assert _journal_ids(store) == stay
         assert len(store.orders()) == 9
+
+
+def test_a_file_replaced_under_a_running_store_gets_the_journal_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each flush checks that the file is its journal's, not only the first."""
+    path, other = tmp_path / "s.duckdb", tmp_path / "other.duckdb"
+    Store(other).close()  # another store's file: another journal id
+    with Store(path, retention=pd.Timedelta(0), archive_every=None) as store:
+        _batch(store, "b1", LIVE, AT)
+        store.projection.flush()
+        shutil.copy(other, path)  # replaced while the store is open
+        _batch(store, "b2", FINAL, AT)
+        store.projection.flush()
+        assert "was not written from its journal" in caplog.text
+        assert store.sql("select count(*) as n from orders")["n"].tolist() == [9]
+        assert store.projection.archive() == 5

@@ -92,7 +92,7 @@ def test_a_large_flush_marks_in_small_transactions_and_a_crash_between_doubles_n
                          orders).result(60)  # fmt: skip
     journal.apply([dataclasses.replace(o, status=OrderStatus.FILLED) for o in orders],
                   source="response", finish="big").result(60)  # fmt: skip
-    written: list[Pending] = []
+    written: list[tuple[Pending, int]] = []
 
     class Killed(Exception):
         pass

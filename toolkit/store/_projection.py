@@ -247,6 +247,7 @@ class Projection:
         max_delay: float = MAX_DELAY,
         poll: float = POLL,
         retention: pd.Timedelta | None = None,
+        archive_every: float | None = ARCHIVE_EVERY,
         now: Callable[[], pd.Timestamp] = _utc_now,
     ) -> None:
         self._journal = journal
@@ -261,6 +262,7 @@ class Projection:
         self._identity_checked = False
         self._thread: threading.Thread | None = None
         self._retention = retention
+        self._archive_every = archive_every
         self._now = now
         self._archived_at: float | None = None  # (time.monotonic) of the last archiving pass
         self._more = False  # the last pass left rows to archive
@@ -308,8 +310,11 @@ class Projection:
                 if not self._journal.has_pending():
                     return written
                 pending, flushes = self._write(retry)
-                if pending is None:  # an older copy of the file: everything again, then write
-                    self._older(flushes)
+                if pending is None:  # not the file the marks speak of: check it, then write
+                    if flushes < 0:
+                        self._check_identity(retry)  # another file (replaced meanwhile)
+                    else:
+                        self._older(flushes)  # an older copy of it
                     continue
                 if not pending:
                     return written
@@ -332,7 +337,8 @@ class Projection:
         flushes), and holds the row exactly as the journal does -- not on the journal's
         ``projected`` marks alone. A row it holds otherwise is written into it again.
         ``retry`` as for :meth:`flush`. The background thread runs a pass every
-        :data:`ARCHIVE_EVERY` seconds (sooner while rows are left). ``None`` retention: never.
+        ``archive_every`` seconds (:data:`ARCHIVE_EVERY`; sooner while rows are left; ``None``:
+        only when asked). ``None`` retention: never.
         """
         if self._retention is None:
             return 0
@@ -368,9 +374,9 @@ class Projection:
     def _archive_due(self) -> None:
         # Only once a flush checked that DuckDB is the journal's (its `projected` marks say what
         # that file holds); an idle process leaves the DuckDB file alone.
-        if not self._identity_checked:
+        if not self._identity_checked or self._archive_every is None:
             return
-        every = ARCHIVE_SOON if self._more else ARCHIVE_EVERY
+        every = min(ARCHIVE_SOON, self._archive_every) if self._more else self._archive_every
         if self._archived_at is None or time.monotonic() - self._archived_at >= every:
             self._archived_at = time.monotonic()  # (a pass that fails waits as one that ends)
             self._more = True  # ... the shorter wait, unless it ends
@@ -415,8 +421,9 @@ class Projection:
 
     def _write(self, retry: RetryPolicy | None) -> tuple[Pending | None, int]:
         """Write what the journal holds that DuckDB lacks (up to a chunk); returns it and
-        DuckDB's count of flushes after it -- or ``None`` and its count, writing nothing, if
-        the file has had fewer flushes than the journal saw (an older copy: :meth:`_older`).
+        DuckDB's count of flushes after it -- or, writing nothing, ``None`` and ``-1`` if the
+        file is not this journal's (replaced since :meth:`_check_identity`), ``None`` and its
+        count if it has had fewer flushes than the journal saw (an older copy: :meth:`_older`).
 
         The journal is read while this process holds the DuckDB file: another process's
         projection writes before or after, with the journal as it was then, so an older
@@ -425,6 +432,8 @@ class Projection:
         n_orders = len(ROW_FIELDS)
 
         def work(con: duckdb.DuckDBPyConnection) -> tuple[Pending | None, int]:
+            if _journal_id(con) != self._journal_id:
+                return None, -1
             flushes = _flushes(con)
             if flushes < self._journal.flushes():
                 return None, flushes

@@ -75,7 +75,7 @@ from ..core._input import exchange_symbol
 from ..core._models import OPEN_STATUSES, Order, OrderStatus
 from ._journal import ARCHIVABLE, Journal, Refusal, journal_path
 from ._journal_rows import ROW_FIELDS, frame_from_rows, order_from_row, to_micros
-from ._projection import DEFAULT_DELAY, ORDER_ROWS, Projection, load_journal_rows
+from ._projection import ARCHIVE_EVERY, DEFAULT_DELAY, ORDER_ROWS, Projection, load_journal_rows
 from ._store_db import DEFAULT_RETRY, Database, RetryPolicy
 from ._store_schema import SOURCES, BatchRecord, to_utc
 
@@ -216,8 +216,9 @@ class Store:
     """The store (module docstring). Sync: call it from a worker thread.
 
     ``retention``: how long a final order stays in the journal once DuckDB holds it (then it
-    is archived: :meth:`Journal.archive <toolkit.store._journal.Journal.archive>`); ``None``
-    keeps every order in the journal.
+    is archived: :meth:`Projection.archive <toolkit.store._projection.Projection.archive>`);
+    ``None`` keeps every order in the journal. ``archive_every``: seconds between the
+    background thread's archiving passes (``None``: only ``store.projection.archive()``).
 
     Example::
 
@@ -234,6 +235,7 @@ class Store:
         retry: RetryPolicy = DEFAULT_RETRY,
         flush_delay: float = DEFAULT_DELAY,
         retention: pd.Timedelta | None = DEFAULT_RETENTION,
+        archive_every: float | None = ARCHIVE_EVERY,
     ) -> None:
         self._db = Database(path, retry=retry)
         #: The DuckDB file, or ``None`` for ``":memory:"``.
@@ -249,7 +251,7 @@ class Store:
             journal_id = self._journal.initialize(lambda jid: load_journal_rows(self._db, jid))
             self._projection = Projection(
                 self._journal, self._db, journal_id=journal_id, delay=flush_delay,
-                retention=retention,
+                retention=retention, archive_every=archive_every,
             )  # fmt: skip
         except BaseException:
             self._journal.close()
