@@ -3,6 +3,7 @@
 Commands:
     paper   run the paper exchange standalone (see ``toolkit.paper._cli``)
     demo    the main job: notebooks/rebalance.ipynb under papermill on the embedded paper exchange
+    compact archive a store's final orders and shrink its journal file (``toolkit.store._compact``)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command."""
     from .notebook import _job
     from .paper import _cli as paper_cli
+    from .store import _compact
 
     parser = argparse.ArgumentParser(prog="toolkit", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -27,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _job.add_arguments(demo)
     demo.set_defaults(func=_job.run)
+    _compact.add_parser(sub)
     return parser
 
 
