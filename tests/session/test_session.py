@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -326,6 +327,10 @@ async def test_connect_reconciles_pending_rows(tkh: Any) -> None:
     assert states[cid] == "NEW"
     assert states["tkghost"] == "REJECTED"
     assert tkh.placed() == {cid: 1}
+    # the batch of the process that "died" is finished once its orders are decided
+    crash = tk.sql("select counts, finished_at from batches where batch_id = 'crash'")
+    assert crash["finished_at"].notna().all()
+    assert json.loads(crash["counts"].iloc[0]) == {"REJECTED": 1}
 
 
 # -- cancels, refreshes, events: one path ---------------------------------------------------------

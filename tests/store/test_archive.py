@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import shutil
 import sqlite3
 import time
@@ -347,3 +348,23 @@ def test_a_file_replaced_under_a_running_store_gets_the_journal_again(
         assert "was not written from its journal" in caplog.text
         assert store.sql("select count(*) as n from orders")["n"].tolist() == [9]
         assert store.projection.archive() == 5
+
+
+def test_a_batch_left_unfinished_is_finished_once_decided_and_then_archived(
+    tmp_path: Path,
+) -> None:
+    """A batch whose process died is never finished by its own run: reconciliation finishes
+    it once none of its orders is PENDING, and then its orders may leave the journal."""
+    with Store(tmp_path / "s.duckdb", retention=pd.Timedelta(0), archive_every=None) as store:
+        orders = [_order(f"b1-{i}", "b1", i, AT) for i in range(2)]
+        store.record_batch(BatchRecord(batch_id="b1", created_at=AT, n_orders=2), orders)
+        filled = [o.evolve(status=OrderStatus.FILLED, outcome=Outcome.PLACED) for o in orders]
+        store.apply(filled[:1], source="reconcile")
+        assert store.submit_finish_resolved(["b1"]).result() == []  # one is still PENDING
+        assert store.projection.archive() == 0  # an unfinished batch stays
+        store.apply(filled[1:], source="reconcile")
+        assert store.submit_finish_resolved(["b1", "b1"]).result() == ["b1"]
+        assert store.submit_finish_resolved(["b1"]).result() == []  # finished already
+        counts = store.sql("select counts from batches")["counts"].tolist()
+        assert [json.loads(c) for c in counts] == [{"FILLED": 2}]
+        assert store.projection.archive() == 2

@@ -18,7 +18,7 @@ import asyncio
 import collections
 import functools
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import pandas as pd
@@ -186,6 +186,14 @@ class Ledger:
                 raise
             self._publish(changed)
             return done
+
+    async def finish_resolved(self, batch_ids: Iterable[str]) -> list[str]:
+        """Finish the batches that are unfinished and have no PENDING order left (see
+        ``Store.submit_finish_resolved``); the ones finished."""
+        finished: list[str] = await _runner.outcome(
+            self.store.submit_finish_resolved(batch_ids)
+        )
+        return finished
 
     def hold_stream(self, client_order_ids: Sequence[str]) -> None:
         """A batch is about to send these orders: stream updates about them wait for their

@@ -96,6 +96,11 @@ class OrderOps:
         done = await self.ledger.finalize([resolved[i] for i in changed], "reconcile")
         for i, order in zip(changed, done, strict=True):
             resolved[i] = order
+        # a batch whose process died is finished once none of its orders is unknown (its
+        # counts and finish time; and its orders may be archived)
+        batches = {o.batch_id for o in done if o.batch_id and o.status is not OrderStatus.PENDING}
+        if batches:
+            await self.ledger.finish_resolved(batches)
         return resolved
 
     async def _pending_here(self) -> list[Order]:

@@ -830,6 +830,29 @@ class Journal:
             return done
         return self._enqueue(work, "claim orders not placed", durable=True, rows=len(ids))
 
+    def finish_resolved(self, batch_ids: Iterable[str]) -> concurrent.futures.Future[list[str]]:
+        """Finish the batches of ``batch_ids`` that are not finished and have no PENDING order
+        left (a batch whose process was killed, once reconciliation decided its orders);
+        returns the ones finished. A batch finished again later (a key's re-run that sends)
+        takes its new counts."""
+        ids = sorted(set(batch_ids))
+
+        def work(con: sqlite3.Connection) -> list[str]:
+            done = [
+                str(r[0])
+                for r in con.execute(
+                    f"SELECT batch_id FROM batches WHERE batch_id IN {_IDS}"
+                    " AND finished_at IS NULL AND NOT EXISTS (SELECT 1 FROM orders"
+                    " WHERE orders.batch_id = batches.batch_id AND status = 'PENDING')",
+                    [_json_list(ids)],
+                )
+            ]
+            for batch_id in done:
+                self._finish(con, batch_id, None)
+            return done
+
+        return self._enqueue(work, "finish reconciled batches", rows=len(ids))
+
     def _finish(
         self, con: sqlite3.Connection, batch_id: str, counts: Mapping[str, int] | None
     ) -> None:

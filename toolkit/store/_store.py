@@ -380,6 +380,19 @@ class Store:
             return done
         return self._journal.apply(orders, source=source, venue=venue, finish=finish)
 
+    def submit_finish_resolved(
+        self, batch_ids: Iterable[str]
+    ) -> concurrent.futures.Future[list[str]]:
+        """Finish (counts, finish time) the batches of ``batch_ids`` that are unfinished and
+        have no PENDING order left -- a batch whose process died, once reconciliation decided
+        its orders; the future resolves to the ones finished.
+
+        Example::
+
+            store.submit_finish_resolved(["b1"]).result()
+        """
+        return self._journal.finish_resolved(batch_ids)
+
     def claim_unplaced(
         self, batch_id: str, client_order_ids: Sequence[str], not_after: pd.Timestamp
     ) -> list[str]:
