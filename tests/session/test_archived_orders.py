@@ -16,6 +16,8 @@ import pytest
 import toolkit as tk
 from toolkit.core._exceptions import ConfigError, KeyReuseError, StoreError
 
+from .test_review_fixes import _hold_duckdb
+
 pytestmark = pytest.mark.loop
 
 
@@ -43,11 +45,20 @@ async def test_a_key_rerun_and_the_reads_after_archiving(tkh: Any) -> None:
     pd.testing.assert_frame_equal(again, first)
     with pytest.raises(KeyReuseError):
         await session.batch(rows[:1], key="rebalance-1")
-    # a user-given id of an archived order is refused as for any stored one
+    # a user-given id of an archived order is refused as for any stored one -- from the
+    # journal: the batch does not wait while the user's own connection holds the DuckDB file
     archived_id = first["client_order_id"].iloc[0]
-    reuse = await session.batch([{**tkh.market(), "client_order_id": archived_id}])
+    assert session.store.path is not None
+    holder = await _hold_duckdb(session.store.path)
+    try:
+        reuse = await session.batch([{**tkh.market(), "client_order_id": archived_id}])
+    finally:
+        holder.close()
     assert reuse["status"].tolist() == ["INVALID"]
-    assert f"{archived_id!r} is already in the store" in reuse["error_msg"].iloc[0]
+    assert (
+        f"{archived_id!r} is already in the store (an archived order)"
+        in (reuse["error_msg"].iloc[0])
+    )
     # the open order is still the journal's: a cancel finds it there
     canceled = await session.cancel(resting)
     assert canceled["status"].tolist() == ["CANCELED"]

@@ -322,8 +322,8 @@ async def _refuse_stored_ids(
     )
     if not given:
         return prepared
-    stored = await desk.ledger.run(desk.ledger.store.records, client_order_ids=given)
-    taken = {o.client_order_id: o for o in stored}
+    # the journal alone (an archived order's id is known there too): never DuckDB on this path
+    taken = await desk.ledger.run(desk.ledger.store.taken_ids, given)
     if not taken:
         return prepared
     out: list[Prepared] = []
@@ -333,8 +333,9 @@ async def _refuse_stored_ids(
         if row.client_order_id is None or cid not in taken:
             out.append(p)
             continue
+        where = "an archived order" if taken[cid] is None else f"batch {taken[cid]}"
         why = (
-            f"client_order_id {cid!r} is already in the store (batch {taken[cid].batch_id});"
+            f"client_order_id {cid!r} is already in the store ({where});"
             " client order ids must be unique: give a new one, or leave it out"
         )
         if p.request is None and p.order.error_msg:  # already INVALID: keep its reasons
