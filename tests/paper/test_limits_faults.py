@@ -174,19 +174,18 @@ def test_slow_requests_and_418_windows_under_an_injected_clock() -> None:
     now = [100.0]
     banned = FaultInjector(FaultConfig(ban_418_rate=1.0, ban_418_seconds=2.0), clock=lambda: now[0])
     for _ in range(2):  # the window, then still inside it
-        with pytest.raises(PaperError) as refused:
-            banned.burst_429()
-        assert (refused.value.status, refused.value.code) == (418, -1003)
-        assert refused.value.headers is not None
-        assert int(refused.value.headers["Retry-After"]) >= 1
+        refused = banned.refusal()
+        assert isinstance(refused, PaperError)
+        assert (refused.status, refused.code) == (418, -1003)
+        assert refused.headers is not None
+        assert int(refused.headers["Retry-After"]) >= 1
         now[0] += 1.0
     assert banned.counts == {"ban_418_windows": 1, "ban_418": 2}
     now[0] += 1.5  # past the window: a new draw (rate 1: a new window)
-    with pytest.raises(PaperError):
-        banned.burst_429()
+    assert isinstance(banned.refusal(), PaperError)
     assert banned.counts["ban_418_windows"] == 2
     banned.configure(FaultConfig())  # faults off lift the ban at once
-    assert banned.burst_429() is False
+    assert banned.refusal() is None
 
     for bad, says in (
         ({"slow_rate": 2.0}, "between 0 and 1"),

@@ -33,11 +33,6 @@ _log = logging.getLogger(__name__)
 _JSON = "application/json"
 #: The default of :attr:`ServerState.body_timeout` (``PaperExchange(body_timeout=...)``).
 BODY_TIMEOUT = 10.0
-_BURST = PaperError(
-    -1003, "Too much request weight used; current limit is 6000 request weight per 1 MINUTE. "
-    "Please use WebSocket Streams for live updates to avoid polling the API.", 429,
-    {"Retry-After": "1"},
-)
 
 Handler = Callable[["ServerState", dict[str, str], str], Any]
 
@@ -146,8 +141,9 @@ async def dispatch(state: ServerState, request: web.BaseRequest) -> web.StreamRe
             delay = faults.delay()
             if delay:
                 await asyncio.sleep(delay)
-            if faults.burst_429():
-                raise _BURST
+            refused = faults.refusal()
+            if refused is not None:
+                raise refused
         if route.places and state.gate.holding:
             await state.gate.wait()
         parse_error: PaperError | None = None

@@ -29,7 +29,7 @@ from typing import Any
 
 from ._errors import PaperError
 
-__all__ = ["NO_FAULTS", "FaultConfig", "FaultInjector"]
+__all__ = ["BURST_429", "ERROR_AFTER", "ERROR_BEFORE", "NO_FAULTS", "FaultConfig", "FaultInjector"]
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,11 @@ NO_FAULTS = FaultConfig()
 ERROR_BEFORE = PaperError(
     -1001, "Internal error; unable to process your request. Please try again.", 503
 )
+BURST_429 = PaperError(
+    -1003, "Too much request weight used; current limit is 6000 request weight per 1 MINUTE. "
+    "Please use WebSocket Streams for live updates to avoid polling the API.", 429,
+    {"Retry-After": "1"},
+)
 ERROR_AFTER = PaperError(
     -1007,
     "Timeout waiting for response from backend server. Send status unknown; "
@@ -139,34 +144,38 @@ class FaultInjector:
             )
         return base + cfg.slow_latency if self._hit("slow", cfg.slow_rate) else base
 
-    def burst_429(self) -> bool:
-        """Whether this request falls into a 429 burst; raises the 418 of a ban window."""
-        self._ban_418()
+    def refusal(self) -> PaperError | None:
+        """The error this request is refused with before anything else: the 418 of a ban
+        window (a draw may start one), or the 429 of a burst; ``None`` if neither."""
+        banned = self._ban_418()
+        if banned is not None:
+            return banned
         if self._burst_left > 0:
             self._burst_left -= 1
             self.tally("burst_429")
-            return True
+            return BURST_429
         if self._hit("burst_429", self.config.burst_429_rate):
             self._burst_left = self.config.burst_429_length - 1
-            return True
-        return False
+            return BURST_429
+        return None
 
-    def _ban_418(self) -> None:
+    def _ban_418(self) -> PaperError | None:
         cfg = self.config
         now = self._clock()
         if now >= self._banned_until and self._hit("ban_418_windows", cfg.ban_418_rate):
             self._banned_until = now + cfg.ban_418_seconds
-        if now < self._banned_until:
-            self.tally("ban_418")
-            left = self._banned_until - now
-            until = int((time.time() + left) * 1000)
-            raise PaperError(
-                -1003,
-                f"Way too much request weight used; IP banned until {until}. Please use "
-                "WebSocket Streams for live updates to avoid bans.",
-                418,
-                {"Retry-After": str(max(1, round(left + 0.5)))},
-            )
+        if now >= self._banned_until:
+            return None
+        self.tally("ban_418")
+        left = self._banned_until - now
+        until = int((time.time() + left) * 1000)
+        return PaperError(
+            -1003,
+            f"Way too much request weight used; IP banned until {until}. Please use "
+            "WebSocket Streams for live updates to avoid bans.",
+            418,
+            {"Retry-After": str(max(1, round(left + 0.5)))},
+        )
 
     def error_before(self) -> bool:
         """Whether to fail this order request before accepting it."""
