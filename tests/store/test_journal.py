@@ -92,7 +92,7 @@ def test_a_large_flush_marks_in_small_transactions_and_a_crash_between_doubles_n
                          orders).result(60)  # fmt: skip
     journal.apply([dataclasses.replace(o, status=OrderStatus.FILLED) for o in orders],
                   source="response", finish="big").result(60)  # fmt: skip
-    written: list[tuple[Pending, int]] = []
+    written: list[tuple[Pending, str, int]] = []
 
     class Killed(Exception):
         pass
@@ -107,7 +107,7 @@ def test_a_large_flush_marks_in_small_transactions_and_a_crash_between_doubles_n
 
     with contextlib.suppress(Killed):
         Projection(journal, KilledAfterTheWrite(path), journal_id=jid).flush()
-    [(done, _)] = written
+    [(done, _, _)] = written
     assert (len(done.orders), len(done.batches), len(done.events)) == (250, 1, 500)
     commits = journal.commits
     # ...or killed after the first transaction of marks (what it holds: 100 of each)

@@ -229,6 +229,10 @@ def _set_journal_id(con: duckdb.DuckDBPyConnection, journal_id: str) -> None:
     )
 
 
+#: What a DuckDB file is to a journal (:meth:`Projection._file`), with its count of flushes.
+_OURS, _ANOTHER, _OLDER = "ours", "another", "older"
+
+
 def _utc_now() -> pd.Timestamp:
     now: pd.Timestamp = pd.Timestamp.now(tz="UTC")
     return now
@@ -309,12 +313,12 @@ class Projection:
             while True:
                 if not self._journal.has_pending():
                     return written
-                pending, flushes = self._write(retry)
-                if pending is None:  # not the file the marks speak of: check it, then write
-                    if flushes < 0:
-                        self._check_identity(retry)  # another file (replaced meanwhile)
-                    else:
-                        self._older(flushes)  # an older copy of it
+                pending, kind, flushes = self._write(retry)
+                if kind == _ANOTHER:  # replaced meanwhile: check it, then write
+                    self._check_identity(retry)
+                    continue
+                if kind == _OLDER:  # an older copy: everything again, then write
+                    self._older(flushes)
                     continue
                 if not pending:
                     return written
@@ -363,10 +367,19 @@ class Projection:
         self._more = len(rows) >= ARCHIVE_PASS and archived > 0
         return archived
 
+    def _file(self, con: duckdb.DuckDBPyConnection) -> tuple[str, int]:
+        """What the attached file is to this journal -- ``_OURS``, ``_ANOTHER`` (another
+        journal's id, or none), ``_OLDER`` (its id, fewer flushes than the journal has seen: an
+        older copy) -- and its count of flushes."""
+        flushes = _flushes(con)
+        if _journal_id(con) != self._journal_id:
+            return _ANOTHER, flushes
+        return (_OLDER if flushes < self._journal.flushes() else _OURS), flushes
+
     def _held(self, con: duckdb.DuckDBPyConnection) -> dict[str, tuple[Any, ...]] | None:
         """The staged orders as DuckDB holds them (``ROW_FIELDS``, the journal's form); ``None``
         if the file is not this journal's or is an older copy."""
-        if _journal_id(con) != self._journal_id or _flushes(con) < self._journal.flushes():
+        if self._file(con)[0] != _OURS:
             return None
         query = f"SELECT r.* FROM ({ORDER_ROWS}) r JOIN {STAGE} USING (client_order_id)"
         return {str(r[0]): tuple(r) for r in con.execute(query).fetchall()}
@@ -386,12 +399,12 @@ class Projection:
         """If DuckDB was not written from this journal (replaced, or restored from a backup),
         everything the journal holds is projected into it again."""
 
-        def work(con: duckdb.DuckDBPyConnection) -> tuple[bool, int]:
+        def work(con: duckdb.DuckDBPyConnection) -> tuple[str, int]:
             create_schema(con)
-            return _journal_id(con) == self._journal_id, _flushes(con)
+            return self._file(con)
 
-        ours, flushes = self._db.run(work, "check the store's journal id", retry=retry)
-        if not ours:
+        kind, flushes = self._db.run(work, "check the store's journal id", retry=retry)
+        if kind == _ANOTHER:
             _log.warning(
                 "toolkit: the store file %s was not written from its journal; writing the"
                 " journal's orders into it again", self._db.name,
@@ -403,7 +416,7 @@ class Projection:
                 "record the store's journal id",
                 retry=retry,
             )
-        elif flushes < self._journal.flushes():
+        elif kind == _OLDER:
             self._older(flushes)
         self._identity_checked = True
 
@@ -419,11 +432,10 @@ class Projection:
         )
         self._journal.unproject_all(flushes)
 
-    def _write(self, retry: RetryPolicy | None) -> tuple[Pending | None, int]:
-        """Write what the journal holds that DuckDB lacks (up to a chunk); returns it and
-        DuckDB's count of flushes after it -- or, writing nothing, ``None`` and ``-1`` if the
-        file is not this journal's (replaced since :meth:`_check_identity`), ``None`` and its
-        count if it has had fewer flushes than the journal saw (an older copy: :meth:`_older`).
+    def _write(self, retry: RetryPolicy | None) -> tuple[Pending | None, str, int]:
+        """Write what the journal holds that DuckDB lacks (up to a chunk); returns it, what the
+        file is (:meth:`_file`) and its count of flushes after it -- writing nothing (``None``)
+        unless the file is ``_OURS``.
 
         The journal is read while this process holds the DuckDB file: another process's
         projection writes before or after, with the journal as it was then, so an older
@@ -431,12 +443,10 @@ class Projection:
         """
         n_orders = len(ROW_FIELDS)
 
-        def work(con: duckdb.DuckDBPyConnection) -> tuple[Pending | None, int]:
-            if _journal_id(con) != self._journal_id:
-                return None, -1
-            flushes = _flushes(con)
-            if flushes < self._journal.flushes():
-                return None, flushes
+        def work(con: duckdb.DuckDBPyConnection) -> tuple[Pending | None, str, int]:
+            kind, flushes = self._file(con)
+            if kind != _OURS:
+                return None, kind, flushes
             pending = self._journal.pending(CHUNK)
             for rows, fields, table, sql in (
                 ([r[:n_orders] for r in pending.orders], ROW_FIELDS, "orders", _ORDERS_SQL),
@@ -453,7 +463,7 @@ class Projection:
             if pending:
                 flushes += 1
                 con.execute(_SET_FLUSHES, [str(flushes)])
-            return pending, flushes
+            return pending, kind, flushes
 
         return self._db.run(work, "write the journal into DuckDB", retry=retry)
 
