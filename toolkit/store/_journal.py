@@ -1112,6 +1112,21 @@ class Journal:
         """Which of ``client_order_ids`` were archived (by client order id)."""
         return {str(r[0]) for r in self._read_all(_ARCHIVED_IN, [_json_list(client_order_ids)])}
 
+    def taken(self, client_order_ids: Sequence[str]) -> dict[str, str | None]:
+        """Which of ``client_order_ids`` the journal knows: id -> its batch id, ``None`` for
+        an archived order."""
+        ids = _json_list(client_order_ids)
+        taken: dict[str, str | None] = {
+            str(cid): batch_id
+            for cid, batch_id in self._read_all(
+                f"SELECT client_order_id, batch_id FROM orders WHERE client_order_id IN {_IDS}",
+                [ids],
+            )
+        }
+        for cid in self.archived(i for i in client_order_ids if i not in taken):
+            taken[cid] = None
+        return taken
+
     def any_archived(self, ids: Iterable[str]) -> bool:
         """True if any of ``ids`` is the client order id or the order id of an archived order."""
         rows = self._read_all(

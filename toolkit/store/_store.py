@@ -84,7 +84,6 @@ __all__ = ["DEFAULT_RETENTION", "DEFAULT_RETRY", "BatchRecord", "Halt", "RetryPo
 _ORDER_BY = "created_at, batch_id, position, client_order_id"
 _SORT = tuple(ROW_FIELDS.index(c) for c in _ORDER_BY.split(", "))
 _IN_BATCH = tuple(ROW_FIELDS.index(c) for c in ("position", "client_order_id"))
-_BATCH = ROW_FIELDS.index("batch_id")
 #: How long a final order stays in the journal once DuckDB holds it (then it is archived: read
 #: from DuckDB, its id kept in the journal).
 DEFAULT_RETENTION = pd.Timedelta(days=7)
@@ -498,14 +497,7 @@ class Store:
 
             store.taken_ids(["my-1", "my-2"])  # {"my-1": "b-20261201-..."}
         """
-        ids = [str(i) for i in client_order_ids]
-        rows = self._journal.order_rows(
-            f"client_order_id IN {_JSON_IDS}", [json.dumps(ids)], "client_order_id"
-        )
-        taken: dict[str, str | None] = {str(r[0]): r[_BATCH] for r in rows}
-        for cid in self._journal.archived(i for i in ids if i not in taken):
-            taken[cid] = None
-        return taken
+        return self._journal.taken([str(i) for i in client_order_ids])
 
     def records(self, **filters: Any) -> list[Order]:
         """Stored orders as ``Order`` records (store-only fields included), oldest first.
