@@ -292,8 +292,6 @@ async def _spent(desk: Desk, batch: BatchRecord) -> bool:
     rows are all INVALID (never sent: strict, all-or-nothing, every row invalid) leaves it free.
     """
     stored = await desk.ledger.run(desk.ledger.store.batch_orders, batch.batch_id)
-    if len(stored) < batch.n_orders:  # rows the store cannot show (a restored backup): spent
-        return True
     return not stored or any(o.status is not OrderStatus.INVALID for o in stored)
 
 
@@ -763,12 +761,6 @@ async def _rerun(
 ) -> list[Order]:
     """Same key, same orders: resolve what is unknown, re-send only what was never placed."""
     stored = await desk.ledger.run(desk.ledger.store.batch_orders, existing.batch_id)
-    if len(stored) < existing.n_orders:  # (nothing is sent: the key is spent)
-        raise StoreError(
-            f"batch {existing.batch_id} of key {existing.key!r} has {existing.n_orders} orders"
-            f" but the store shows {len(stored)}: the DuckDB file lacks orders archived from"
-            " its journal (an older copy of it restored?)"
-        )
     pending = [o for o in stored if o.status is OrderStatus.PENDING and o.placed]
     if pending:
         resolved = await desk.ops.reconcile_and_finalize(pending, wait=True)

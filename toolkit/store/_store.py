@@ -458,6 +458,9 @@ class Store:
     def batch_orders(self, batch_id: str) -> list[Order]:
         """The stored orders of a batch, in input order (by position).
 
+        Raises ``StoreError`` if orders of the batch were archived and the DuckDB file lacks
+        them (an older copy of it restored): a partial batch is never shown as the batch.
+
         Example::
 
             [o.status for o in store.batch_orders(bid)]
@@ -467,6 +470,12 @@ class Store:
             batch = self._journal.batch("batch_id", batch_id)
             if batch is not None and len(rows) < batch.n_orders:
                 rows = sorted(self._with_archived(rows, {"batch_id": batch_id}), key=_in_batch)
+                if len(rows) < batch.n_orders:
+                    raise StoreError(
+                        f"batch {batch_id} has {batch.n_orders} orders but the store shows"
+                        f" {len(rows)}: the DuckDB file lacks orders archived from its journal"
+                        " (an older copy of it restored?)"
+                    )
         return [order_from_row(r) for r in rows]
 
     def pending(
