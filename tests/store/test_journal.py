@@ -146,6 +146,41 @@ def test_another_program_sees_a_write_without_any_read_of_ours(tmp_path: Path) -
     store.close()
 
 
+def test_each_commit_after_a_flush_wakes_the_projection_again(tmp_path: Path) -> None:
+    """Commits wake the background thread once per flush (the ones while it gathers only move
+    the end of its quiet period); the first commit after a flush wakes it again. With its
+    polling of the journal turned off, only those wakes can bring each batch into DuckDB."""
+    path = tmp_path / "w.duckdb"
+    journal = Journal(tmp_path / "w.duckdb.journal")
+    jid = journal.initialize(lambda jid: ([], [], 0))
+    projection = Projection(journal, Database(path), journal_id=jid, delay=0.01, max_delay=0.05,
+                            poll=3600.0)  # fmt: skip
+    journal.on_commit = projection.notify
+    projection.start()
+
+    def projected() -> int:
+        # (-1: held by a flush right now)
+        with contextlib.suppress(duckdb.Error), duckdb.connect(str(path), read_only=True) as con:
+            row = con.execute("select count(*) from orders").fetchone()
+            return int(row[0]) if row else 0
+        return -1
+
+    try:
+        for b in range(4):  # a burst, then one write after each flush
+            for i in range(3 if b == 0 else 1):
+                batch_id = f"b{b}-{i}"
+                journal.record_batch(BatchRecord(batch_id=batch_id, created_at=NOW, n_orders=2),
+                                     _orders(batch_id, 2)).result(60)  # fmt: skip
+            want = 6 + 2 * b
+            deadline = time.monotonic() + 60
+            while projected() != want and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert projected() == want
+    finally:
+        projection.stop()
+        journal.close()
+
+
 def test_a_replaced_duckdb_file_gets_the_journal_again(tmp_path: Path) -> None:
     """DuckDB restored from an old copy (or deleted): the journal writes everything into it."""
     path = tmp_path / "r.duckdb"

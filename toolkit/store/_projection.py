@@ -262,6 +262,10 @@ class Projection:
         self._poll = poll
         self._wake = threading.Event()
         self._stopping = threading.Event()
+        # Set by the first commit not yet written (:meth:`notify`), cleared by the thread just
+        # before it reads the journal to flush; the commits in between only move _last_commit.
+        self._armed = False
+        self._last_commit = 0.0  # (time.monotonic) of the last commit notified
         self._flush_lock = threading.Lock()
         self._identity_checked = False
         self._thread: threading.Thread | None = None
@@ -284,8 +288,16 @@ class Projection:
             self._thread.start()
 
     def notify(self) -> None:
-        """Something was committed to the journal: flush soon."""
-        self._wake.set()
+        """Something was committed to the journal: flush soon.
+
+        Wakes the thread only for the first commit it has not seen: while it gathers, a commit
+        just moves the end of the quiet period (a wake per commit cost the thread, and the GIL
+        the batches need, more than the flushes themselves).
+        """
+        self._last_commit = time.monotonic()
+        if not self._armed:
+            self._armed = True
+            self._wake.set()
 
     def stop(self, *, flush: bool = True, retry: RetryPolicy | None = None) -> None:
         """Stop the thread; with ``flush`` try a last flush (what fails stays in the journal)."""
@@ -468,15 +480,16 @@ class Projection:
         return self._db.run(work, "write the journal into DuckDB", retry=retry)
 
     def _gather(self) -> bool:
-        """Wait while commits keep coming (module docstring); ``True`` if stopping."""
-        self._wake.clear()
+        """Wait while commits keep coming (module docstring): until none came for ``delay``,
+        or ``max_delay`` after the wake; ``True`` if stopping. The commits made before it
+        returns are in the flush that follows; a later one wakes the thread again."""
         end = time.monotonic() + self._max_delay
-        while (left := end - time.monotonic()) > 0:
-            if not self._wake.wait(min(self._delay, left)):
-                break  # quiet for `delay`
-            if self._stopping.is_set():
+        while (left := min(end, self._last_commit + self._delay) - time.monotonic()) > 0:
+            if self._stopping.wait(left):
                 return True
-            self._wake.clear()
+        # disarmed before the flush reads the journal: a commit from now on wakes it again
+        self._wake.clear()
+        self._armed = False
         return self._stopping.is_set()
 
     def _run(self) -> None:
