@@ -368,3 +368,47 @@ def test_a_batch_left_unfinished_is_finished_once_decided_and_then_archived(
         counts = store.sql("select counts from batches")["counts"].tolist()
         assert [json.loads(c) for c in counts] == [{"FILLED": 2}]
         assert store.projection.archive() == 2
+
+
+def test_a_lost_file_after_archiving_makes_reads_of_archived_orders_refuse(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Orders archived out of the journal live in the DuckDB file only: a file deleted (or
+    replaced) afterwards must not make ``orders()`` silently show fewer. Reads that may include
+    them refuse, naming the count; the journal's own reads go on; the file put back cures it."""
+    path, kept = tmp_path / "s.duckdb", tmp_path / "kept.duckdb"
+    with Store(path, retention=pd.Timedelta(0), archive_every=None) as store:
+        _, live = _two_batches(store)
+        assert store.projection.archive() == 5
+    shutil.copy(path, kept)
+    path.unlink()
+    with Store(path, retention=pd.Timedelta(0), archive_every=None) as store:
+        with pytest.raises(StoreError, match="lacks 5 orders archived"):
+            store.orders()
+        with pytest.raises(StoreError, match="lacks 5 orders archived"):
+            store.batch_orders("b1")
+        assert "lacks 5 orders archived" in caplog.text
+        assert set(store.orders(open_only=True)["client_order_id"]) == {"b2-open", "b2-part"}
+        assert [o.client_order_id for o in store.batch_orders("b2")] == live
+    shutil.copy(kept, path)  # the file that holds them, back
+    with Store(path, retention=pd.Timedelta(0), archive_every=None) as store:
+        assert len(store.orders()) == 9
+        assert len(store.batch_orders("b1")) == 5
+
+
+def test_a_file_replaced_under_a_running_store_is_checked_before_archived_orders_are_read(
+    tmp_path: Path,
+) -> None:
+    """With nothing left to write there is no flush to notice the new file: the read of
+    archived orders checks the file itself, in its own transaction."""
+    path, other = tmp_path / "s.duckdb", tmp_path / "other.duckdb"
+    Store(other).close()
+    with Store(path, retention=pd.Timedelta(0), archive_every=None) as store:
+        _two_batches(store)
+        assert store.projection.archive() == 5
+        assert len(store.orders()) == 9
+        shutil.copy(other, path)  # replaced while the store is open, nothing to write
+        with pytest.raises(StoreError, match="lacks 5 orders archived"):
+            store.orders(status="FILLED")
+        # the journal's orders were written into the new file all the same
+        assert store.sql("select count(*) as n from orders")["n"].tolist() == [4]

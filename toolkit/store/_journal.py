@@ -86,8 +86,8 @@ from ._journal_rows import (
 from ._store_schema import BatchRecord
 
 __all__ = [
-    "ARCHIVABLE", "FLUSHES", "JOURNAL_SCHEMA_VERSION", "Journal", "Pending", "Refusal",
-    "journal_path",
+    "ARCHIVABLE", "FLUSHES", "JOURNAL_SCHEMA_VERSION", "MISSING", "Journal", "Pending",
+    "Refusal", "journal_path",
 ]  # fmt: skip
 
 _log = logging.getLogger("toolkit")
@@ -154,6 +154,9 @@ _IDS = "(SELECT value FROM json_each(?))"
 _ARCHIVED_IN = f"SELECT client_order_id FROM archived WHERE client_order_id IN {_IDS}"
 #: ``meta``: the projection flushes DuckDB holds (its ``toolkit_meta.flushes``), as last seen.
 FLUSHES = "flushes"
+#: ``meta``: how many archived orders the DuckDB file was last found to lack (replaced, or an
+#: older copy restored); absent when it holds them all.
+MISSING = "archived_missing"
 
 _CID, _UPDATED, _STATUS, _PLACED, _FILLED, _RAW = (
     ROW_FIELDS.index(name)
@@ -1107,6 +1110,16 @@ class Journal:
         none was ever archived (every order is in the journal)."""
         value = self.meta(_ARCHIVED_BEFORE)
         return None if value is None else from_micros(int(value))
+
+    def archived_ids(self) -> list[str]:
+        """The client order ids of every archived order."""
+        return [str(r[0]) for r in self._read_all("SELECT client_order_id FROM archived")]
+
+    def missing(self) -> int:
+        """How many archived orders the DuckDB file was last found to lack (``meta.``
+        :data:`MISSING`; 0: none)."""
+        value = self.meta(MISSING)
+        return 0 if value is None else int(value)
 
     def archived(self, client_order_ids: Iterable[str]) -> set[str]:
         """Which of ``client_order_ids`` were archived (by client order id)."""

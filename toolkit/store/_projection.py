@@ -27,13 +27,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import duckdb
 import pandas as pd
 
 from ..core._exceptions import StoreError
-from ._journal import Journal, Pending
+from ._journal import MISSING, Journal, Pending
 from ._journal_rows import BATCH_FIELDS, ROW_FIELDS
 from ._store_db import STAGE, Database, RetryPolicy
 from ._store_schema import DDL, SCHEMA_VERSION, SQL_TYPES, check_version
@@ -44,6 +44,7 @@ __all__ = [
 ]  # fmt: skip
 
 _log = logging.getLogger("toolkit")
+_T = TypeVar("_T")
 #: Seconds without a journal commit after which the thread flushes (group commit into DuckDB).
 DEFAULT_DELAY = 0.2
 #: Seconds after the first commit not yet written at which the thread flushes even while commits
@@ -229,6 +230,14 @@ def _set_journal_id(con: duckdb.DuckDBPyConnection, journal_id: str) -> None:
     )
 
 
+def _missing(con: duckdb.DuckDBPyConnection) -> int:
+    """How many of the staged client order ids DuckDB's ``orders`` lacks."""
+    row = con.execute(
+        f"SELECT count(*) FROM {STAGE} ANTI JOIN orders USING (client_order_id)"
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
 #: What a DuckDB file is to a journal (:meth:`Projection._file`), with its count of flushes.
 _OURS, _ANOTHER, _OLDER = "ours", "another", "older"
 
@@ -331,6 +340,7 @@ class Projection:
                     continue
                 if kind == _OLDER:  # an older copy: everything again, then write
                     self._older(flushes)
+                    self._check_archived(retry)
                     continue
                 if not pending:
                     return written
@@ -342,6 +352,26 @@ class Projection:
                 # while batches keep committing kept DuckDB flushing without a pause.
                 if max(len(pending.orders), len(pending.batches), len(pending.events)) < CHUNK:
                     return written
+
+    def read(self, work: Callable[[duckdb.DuckDBPyConnection], _T], what: str) -> _T:
+        """Run ``work`` on the DuckDB file, read-only, after a flush, in a transaction that
+        finds the file to be this journal's and as current as the journal has seen it. A file
+        replaced (or restored from an older copy) since the last check is checked first, as a
+        flush does (its count of archived orders it lacks included: ``Journal.missing``)."""
+
+        def checked(con: duckdb.DuckDBPyConnection) -> tuple[str, _T | None]:
+            kind = self._file(con)[0]
+            return kind, work(con) if kind == _OURS else None
+
+        self.flush()
+        for _ in range(3):  # (another replacement between the check and the read: again)
+            kind, result = self._db.run(checked, what, read_only=True)
+            if kind == _OURS:
+                return cast(_T, result)
+            with self._flush_lock:
+                self._identity_checked = False
+            self.flush()
+        raise StoreError(f"cannot {what}: the store file {self._db.name} keeps being replaced")
 
     def archive(self, *, retry: RetryPolicy | None = None) -> int:
         """One archiving pass: the journal's order rows past the retention that DuckDB is seen
@@ -430,7 +460,30 @@ class Projection:
             )
         elif kind == _OLDER:
             self._older(flushes)
+        if kind != _OURS or self._journal.missing():
+            self._check_archived(retry)
         self._identity_checked = True
+
+    def _check_archived(self, retry: RetryPolicy | None) -> None:
+        """Count the archived orders the DuckDB file lacks -- after it proved to be another
+        file or an older copy, or while a count is recorded (the right file may be back) -- and
+        record it in the journal (``meta.``:data:`~toolkit.store._journal.MISSING`): reads that
+        may include archived orders refuse while it is set, rather than silently show fewer."""
+        if self._journal.archived_before() is None:
+            return
+        ids = pd.DataFrame(
+            {"client_order_id": pd.Series(self._journal.archived_ids(), dtype=object)}
+        )
+        missing = self._db.run(
+            _missing, "look for the archived orders", ids, read_only=True, retry=retry
+        )
+        self._journal.set_meta(MISSING, str(missing) if missing else None)
+        if missing:
+            _log.error(
+                "toolkit: the store file %s lacks %d orders archived from its journal (it was"
+                " replaced, or restored from an older copy); reads that may include archived"
+                " orders refuse until the file that holds them is back", self._db.name, missing,
+            )
 
     def _older(self, flushes: int) -> None:
         """The DuckDB file has had fewer flushes than the journal has seen: an older copy of

@@ -600,7 +600,16 @@ class Store:
         def work(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
             return con.execute(query, params).fetchall()
 
-        older = self._db.run(work, "read archived orders", read_only=True)
+        older = self._projection.read(work, "read archived orders")
+        missing = self._journal.missing()
+        if missing:
+            raise StoreError(
+                f"the store file {self._db.name} lacks {missing} orders archived from its"
+                " journal (it was replaced, or restored from an older copy), so this read"
+                " could show fewer orders than were placed. Put back the file that holds them"
+                " (the store looks again when it opens), or read only what the journal holds"
+                " (open_only=True, or since= within the retention)"
+            )
         if not older:
             return rows
         have = {r[0] for r in rows}  # (archived since the journal was read: in both)
