@@ -412,3 +412,43 @@ def test_a_file_replaced_under_a_running_store_is_checked_before_archived_orders
             store.orders(status="FILLED")
         # the journal's orders were written into the new file all the same
         assert store.sql("select count(*) as n from orders")["n"].tolist() == [4]
+
+
+def test_the_invalid_rows_of_a_mixed_batch_follow_its_other_rows_out(tmp_path: Path) -> None:
+    """A pass may end (a limit, a stop) after a batch's placed rows left and before its INVALID
+    one did: the batch is still not all INVALID (its counts say so), so a later pass takes it."""
+    db = Database(tmp_path / "s.duckdb")
+    journal = Journal(tmp_path / "s.journal")
+    try:
+        jid = journal.initialize(lambda j: load_journal_rows(db, j))
+        projection = Projection(journal, db, journal_id=jid, retention=pd.Timedelta(0))
+        orders = [_order(f"b1-{i}", "b1", i, AT) for i in range(3)]
+        orders[2] = orders[2].evolve(status=OrderStatus.INVALID, outcome=Outcome.NOT_PLACED)
+        batch = BatchRecord(batch_id="b1", key="b1", created_at=AT, n_orders=3)
+        journal.record_batch(batch, orders).result()
+        filled = [o.evolve(status=OrderStatus.FILLED, outcome=Outcome.PLACED) for o in orders[:2]]
+        journal.apply(filled, source="response", finish="b1").result()
+        projection.flush()
+        before = pd.Timestamp.now(tz="UTC")
+        rows = journal.archivable(before, 100)
+        assert sorted(r[0] for r in rows) == ["b1-0", "b1-1", "b1-2"]
+        # a pass cut short: the placed rows left, the INVALID one did not
+        assert journal.archive([r for r in rows if r[0] != "b1-2"], before) == 2
+        assert [r[0] for r in journal.archivable(before, 100)] == ["b1-2"]
+        assert projection.archive() == 1
+        assert journal.order_rows("1", [], "client_order_id") == []
+        # a batch that is all INVALID stays (its key is still free)
+        bad = [
+            _order(f"b2-{i}", "b2", i, AT).evolve(
+                status=OrderStatus.INVALID, outcome=Outcome.NOT_PLACED
+            )
+            for i in range(2)
+        ]
+        journal.record_batch(BatchRecord(batch_id="b2", key="b2", created_at=AT, n_orders=2),
+                             bad).result()  # fmt: skip
+        journal.apply([], source="response", finish="b2").result()
+        projection.flush()
+        assert journal.archivable(pd.Timestamp.now(tz="UTC"), 100) == []
+    finally:
+        journal.close()
+        db.close()

@@ -1034,17 +1034,20 @@ class Journal:
         whose rows are all final (nothing a key's re-run could still send, claim or count) and
         not all INVALID (those leave the key free: a next attempt moves the rows to a retired
         key), or of no batch. Final means never to change again and never to be sent again:
-        FILLED, CANCELED, EXPIRED, REJECTED by the exchange (placed), INVALID.
+        FILLED, CANCELED, EXPIRED, REJECTED by the exchange (placed), INVALID. "Not all
+        INVALID" is read from the batch's own counts (set when it finished), not from the rows
+        left: once a pass has archived a batch's other rows, its INVALID ones follow.
 
         The scan (the whole table) runs on a connection of its own: the journal's reads do
         not wait for it."""
         query = (
             f"SELECT {_ORDER_COLS}, ver FROM orders WHERE {_ARCHIVABLE}"
             " AND ver = projected AND created_at < ? AND updated_at < ?"
-            " AND (batch_id IS NULL OR (batch_id IN (SELECT batch_id FROM orders"
-            " WHERE batch_id IS NOT NULL GROUP BY batch_id"
-            f" HAVING sum(NOT {_ARCHIVABLE}) = 0 AND sum(status <> 'INVALID') > 0)"
-            " AND batch_id IN (SELECT batch_id FROM batches WHERE finished_at IS NOT NULL)))"
+            " AND (batch_id IS NULL OR batch_id IN (SELECT batch_id FROM batches"
+            " WHERE finished_at IS NOT NULL"
+            " AND coalesce(json_extract(counts, '$.INVALID'), 0) < n_orders"
+            " AND batch_id NOT IN (SELECT batch_id FROM orders"
+            f" WHERE batch_id IS NOT NULL AND NOT {_ARCHIVABLE})))"
             " LIMIT ?"
         )
         cutoff = to_micros(before)
