@@ -21,6 +21,7 @@ from ..binance._venues import BINANCE_VENUES, LIVE_HOSTS, venue_name
 from ..core._exceptions import ConfigError
 from ..core._guards import DEFAULT_LIMITS, Limits
 from ..core._models import Market
+from ..store._store import DEFAULT_RETENTION_DAYS, retention_from_days
 
 __all__ = ["DEFAULT_STORE", "SessionConfig", "credentials", "make_config"]
 
@@ -95,17 +96,11 @@ class SessionConfig:
     #: once the DuckDB file holds it: ``tk.orders()`` then reads it there, and the journal
     #: keeps its id. Bounds the journal. ``0``: at the next hourly pass (an update about an
     #: archived order is not recorded); ``None``: never.
-    journal_days: float | None = 7.0
+    journal_days: float | None = DEFAULT_RETENTION_DAYS
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "market", Market(self.market))
-        days = self.journal_days
-        if days is not None and (
-            isinstance(days, bool) or not isinstance(days, (int, float)) or not 0 <= days < 1e5
-        ):
-            raise ConfigError(
-                f"journal_days must be a number of days from 0 (or None: never), not {days!r}"
-            )
+        retention_from_days(self.journal_days)  # (ConfigError now, not at the first batch)
 
 
 def make_config(

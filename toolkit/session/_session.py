@@ -66,7 +66,7 @@ from ..store._research import (
     sync_fills,
     to_millis,
 )
-from ..store._store import Halt, Store
+from ..store._store import Halt, Store, retention_from_days
 from ._batch import BatchOptions, Desk, read_input, run_batch
 from ._config import SessionConfig
 from ._ledger import Ledger, blocking
@@ -233,10 +233,9 @@ class Session:
                         raise SessionClosedError(
                             f"{self!r} is closed; call tk.connect() for a new session"
                         )
-                    days = self.config.journal_days
                     self._store = Store(
                         self.config.store,
-                        retention=None if days is None else pd.Timedelta(days=days),
+                        retention=retention_from_days(self.config.journal_days),
                     )
                 store = self._store
         return store

@@ -25,9 +25,9 @@ from typing import Any
 
 import pandas as pd
 
-from ..core._exceptions import StoreError
+from ..core._exceptions import ConfigError, StoreError
 from ._journal import journal_path
-from ._store import DEFAULT_RETENTION, Store
+from ._store import DEFAULT_RETENTION, DEFAULT_RETENTION_DAYS, Store, retention_from_days
 
 __all__ = ["Compacted", "add_parser", "compact"]
 
@@ -47,7 +47,7 @@ def _size(journal: Path) -> int:
 
 
 def compact(
-    path: str | os.PathLike[str], *, retention: pd.Timedelta = DEFAULT_RETENTION
+    path: str | os.PathLike[str], *, retention: pd.Timedelta | None = DEFAULT_RETENTION
 ) -> Compacted:
     """Archive every order of the store at ``path`` that ``retention`` allows (passes until
     none is left), then ``VACUUM`` its journal. Raises ``StoreError`` if the store cannot be
@@ -82,7 +82,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("store", help="the store's DuckDB file (its journal is beside it)")
     p.add_argument(
-        "--journal-days", type=float, default=DEFAULT_RETENTION / pd.Timedelta(days=1),
+        "--journal-days", type=float, default=DEFAULT_RETENTION_DAYS,
         help="archive final orders older than this many days (default %(default)g)",
     )  # fmt: skip
     p.set_defaults(func=run)
@@ -91,14 +91,16 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """The ``compact`` command: prints what it did; 1 (and the reason) if it could not."""
-    if not args.journal_days >= 0:
-        print(f"compact: --journal-days must be 0 or more, not {args.journal_days}")
+    try:
+        keep = retention_from_days(args.journal_days, "--journal-days")
+    except ConfigError as exc:
+        print(f"compact: {exc}")
         return 1
     if not Path(args.store).exists() or not journal_path(Path(args.store)).exists():
         print(f"compact: no store at {args.store} (its DuckDB file and journal)")
         return 1
     try:
-        done = compact(args.store, retention=pd.Timedelta(days=args.journal_days))
+        done = compact(args.store, retention=keep)
     except StoreError as exc:
         print(f"compact: {exc}")
         return 1

@@ -70,7 +70,7 @@ from typing import Any, TypeVar
 import duckdb
 import pandas as pd
 
-from ..core._exceptions import InputError, StoreError, TradingHalted
+from ..core._exceptions import ConfigError, InputError, StoreError, TradingHalted
 from ..core._input import exchange_symbol
 from ..core._models import OPEN_STATUSES, Order, OrderStatus
 from ._journal import ARCHIVABLE, Journal, Refusal, journal_path
@@ -79,14 +79,44 @@ from ._projection import ARCHIVE_EVERY, DEFAULT_DELAY, ORDER_ROWS, Projection, l
 from ._store_db import DEFAULT_RETRY, Database, RetryPolicy
 from ._store_schema import SOURCES, BatchRecord, to_utc
 
-__all__ = ["DEFAULT_RETENTION", "DEFAULT_RETRY", "BatchRecord", "Halt", "RetryPolicy", "Store"]
+__all__ = [
+    "DEFAULT_RETENTION", "DEFAULT_RETENTION_DAYS", "DEFAULT_RETRY", "MAX_RETENTION_DAYS",
+    "BatchRecord", "Halt", "RetryPolicy", "Store", "retention_from_days",
+]  # fmt: skip
 
 _ORDER_BY = "created_at, batch_id, position, client_order_id"
 _SORT = tuple(ROW_FIELDS.index(c) for c in _ORDER_BY.split(", "))
 _IN_BATCH = tuple(ROW_FIELDS.index(c) for c in ("position", "client_order_id"))
 #: How long a final order stays in the journal once DuckDB holds it (then it is archived: read
 #: from DuckDB, its id kept in the journal).
-DEFAULT_RETENTION = pd.Timedelta(days=7)
+DEFAULT_RETENTION_DAYS = 7.0
+DEFAULT_RETENTION = pd.Timedelta(days=DEFAULT_RETENTION_DAYS)
+#: The longest retention, in days (a ``pd.Timedelta`` holds about 292 years).
+MAX_RETENTION_DAYS = 100_000
+
+
+def retention_from_days(days: object, name: str = "journal_days") -> pd.Timedelta | None:
+    """``days`` as a retention (``None``: never archive); ``ConfigError`` naming ``name``
+    unless it is a number of days from 0 below :data:`MAX_RETENTION_DAYS` (or ``None``).
+
+    Example::
+
+        >>> retention_from_days(7)
+        Timedelta('7 days 00:00:00')
+    """
+    if days is None:
+        return None
+    if (
+        isinstance(days, (int, float))
+        and not isinstance(days, bool)
+        and 0 <= days < MAX_RETENTION_DAYS
+    ):
+        kept: pd.Timedelta = pd.Timedelta(days=float(days))
+        return kept
+    raise ConfigError(
+        f"{name} must be a number of days from 0 to {MAX_RETENTION_DAYS:,} (or None: never),"
+        f" not {days!r}"
+    )
 _HALT = "halt"
 
 
