@@ -68,7 +68,7 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from ..core._exceptions import StoreError
-from ..core._models import Order
+from ..core._models import DONE_STATUSES, Order
 from ._journal_rows import (
     BATCH_FIELDS,
     ROW_FIELDS,
@@ -86,8 +86,8 @@ from ._journal_rows import (
 from ._store_schema import BatchRecord
 
 __all__ = [
-    "ARCHIVABLE", "FLUSHES", "JOURNAL_SCHEMA_VERSION", "MISSING", "Journal", "Pending",
-    "Refusal", "journal_path",
+    "ARCHIVABLE", "FLUSHES", "JOURNAL_SCHEMA_VERSION", "JSON_IDS", "MISSING", "Journal",
+    "Pending", "Refusal", "journal_path",
 ]  # fmt: skip
 
 _log = logging.getLogger("toolkit")
@@ -108,7 +108,7 @@ _MARK_ROWS = 100
 _ARCHIVE_ROWS = 100
 #: The statuses of the order rows that may leave the journal once projected: final, and never
 #: to be sent again (a key's re-run sends again only rows not placed that are not INVALID).
-ARCHIVABLE: frozenset[str] = frozenset({"FILLED", "CANCELED", "EXPIRED", "INVALID", "REJECTED"})
+ARCHIVABLE: frozenset[str] = frozenset(s.value for s in DONE_STATUSES)
 _ARCHIVABLE = (  # and never claimable: placed, or INVALID (claim_unplaced re-arms neither)
     f"(status IN ({', '.join(repr(s) for s in sorted(ARCHIVABLE))})"
     " AND (placed = 1 OR status = 'INVALID'))"
@@ -150,8 +150,9 @@ _INSERT_EVENT = (
     "INSERT INTO events (client_order_id, ts, event, status, filled_qty, source, raw)"
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
-_IDS = "(SELECT value FROM json_each(?))"
-_ARCHIVED_IN = f"SELECT client_order_id FROM archived WHERE client_order_id IN {_IDS}"
+#: An SQL list of the values of one JSON array parameter (``IN JSON_IDS``).
+JSON_IDS = "(SELECT value FROM json_each(?))"
+_ARCHIVED_IN = f"SELECT client_order_id FROM archived WHERE client_order_id IN {JSON_IDS}"
 #: ``meta``: the projection flushes DuckDB holds (its ``toolkit_meta.flushes``), as last seen.
 FLUSHES = "flushes"
 #: ``meta``: how many archived orders the DuckDB file was last found to lack (replaced, or an
@@ -212,6 +213,11 @@ def _refuse(con: sqlite3.Connection, refuse_if: Refusal | None) -> None:
     value = _meta(con, refuse_if.name)
     if value is not None:
         raise refuse_if.error(value)
+
+
+def _set_meta(con: sqlite3.Connection, name: str, value: Any) -> None:
+    """Set the ``meta`` entry ``name`` in ``con``'s transaction."""
+    con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [name, value])
 
 
 def _meta(con: sqlite3.Connection, name: str) -> str | None:
@@ -640,10 +646,7 @@ class Journal:
                         f" toolkit knows up to {JOURNAL_SCHEMA_VERSION} (upgrade toolkit)"
                     )
                 if found is None or int(found) < JOURNAL_SCHEMA_VERSION:  # (tables: _open)
-                    con.execute(
-                        "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
-                        [str(JOURNAL_SCHEMA_VERSION)],
-                    )
+                    _set_meta(con, "schema_version", str(JOURNAL_SCHEMA_VERSION))
                 return known
             journal_id = uuid.uuid4().hex
             orders, batches, last_event = load(journal_id)
@@ -662,10 +665,8 @@ class Journal:
                 con.execute(
                     "INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?)", [last_event]
                 )
-            con.executemany(
-                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                [("journal_id", journal_id), ("schema_version", str(JOURNAL_SCHEMA_VERSION))],
-            )
+            _set_meta(con, "journal_id", journal_id)
+            _set_meta(con, "schema_version", str(JOURNAL_SCHEMA_VERSION))
             return journal_id
 
         return self._submit(work, "initialize the journal", durable=True)
@@ -767,7 +768,7 @@ class Journal:
                 old = {
                     r[0]: r
                     for r in con.execute(
-                        f"SELECT {_ORDER_COLS} FROM orders WHERE client_order_id IN {_IDS}",
+                        f"SELECT {_ORDER_COLS} FROM orders WHERE client_order_id IN {JSON_IDS}",
                         [_json_list(latest)],
                     )
                 }
@@ -816,7 +817,7 @@ class Journal:
                 "UPDATE orders SET placed = 1, status = 'PENDING', error_code = NULL,"
                 " error_msg = NULL, not_after = ?, updated_at = ?, ver = ver + 1"
                 " WHERE batch_id = ? AND placed = 0 AND status <> 'INVALID'"
-                f" AND client_order_id IN {_IDS}"
+                f" AND client_order_id IN {JSON_IDS}"
                 " RETURNING client_order_id, filled_qty",
                 [to_micros(not_after), now, batch_id, _json_list(ids)],
             ).fetchall()
@@ -844,7 +845,7 @@ class Journal:
             done = [
                 str(r[0])
                 for r in con.execute(
-                    f"SELECT batch_id FROM batches WHERE batch_id IN {_IDS}"
+                    f"SELECT batch_id FROM batches WHERE batch_id IN {JSON_IDS}"
                     " AND finished_at IS NULL AND NOT EXISTS (SELECT 1 FROM orders"
                     " WHERE orders.batch_id = batches.batch_id AND status = 'PENDING')",
                     [_json_list(ids)],
@@ -903,7 +904,7 @@ class Journal:
             if value is None:
                 con.execute("DELETE FROM meta WHERE name = ?", [name])
             else:
-                con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [name, value])
+                _set_meta(con, name, value)
 
         self._submit(work, f"set {name}", durable=True, quiet=True)
 
@@ -1008,7 +1009,7 @@ class Journal:
 
         def work(con: sqlite3.Connection) -> None:
             con.execute(
-                f"UPDATE orders SET projected = 0 WHERE client_order_id IN {_IDS}",
+                f"UPDATE orders SET projected = 0 WHERE client_order_id IN {JSON_IDS}",
                 [_json_list(client_order_ids)],
             )
 
@@ -1022,7 +1023,7 @@ class Journal:
         def work(con: sqlite3.Connection) -> None:
             con.execute("UPDATE orders SET projected = 0")
             con.execute("UPDATE batches SET projected = 0")
-            con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [FLUSHES, flushes])
+            _set_meta(con, FLUSHES, flushes)
 
         self._submit(work, "re-project the journal")
 
@@ -1092,7 +1093,7 @@ class Journal:
             con.executemany("INSERT OR IGNORE INTO archived VALUES (?, ?)", moved)
             known = _meta(con, _ARCHIVED_BEFORE)
             if moved and (known is None or int(known) < int(cutoff or 0)):
-                con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [_ARCHIVED_BEFORE, cutoff])
+                _set_meta(con, _ARCHIVED_BEFORE, cutoff)
             return len(moved)
 
         total = 0
@@ -1135,7 +1136,7 @@ class Journal:
         taken: dict[str, str | None] = {
             str(cid): batch_id
             for cid, batch_id in self._read_all(
-                f"SELECT client_order_id, batch_id FROM orders WHERE client_order_id IN {_IDS}",
+                f"SELECT client_order_id, batch_id FROM orders WHERE client_order_id IN {JSON_IDS}",
                 [ids],
             )
         }
@@ -1146,8 +1147,8 @@ class Journal:
     def any_archived(self, ids: Iterable[str]) -> bool:
         """True if any of ``ids`` is the client order id or the order id of an archived order."""
         rows = self._read_all(
-            f"SELECT EXISTS (SELECT 1 FROM archived WHERE client_order_id IN {_IDS}"
-            f" OR order_id IN {_IDS})",
+            f"SELECT EXISTS (SELECT 1 FROM archived WHERE client_order_id IN {JSON_IDS}"
+            f" OR order_id IN {JSON_IDS})",
             [_json_list(ids)] * 2,
         )
         return bool(rows[0][0])

@@ -133,18 +133,12 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create or migrate the DuckDB schema in place and record :data:`SCHEMA_VERSION`."""
     for statement in DDL:
         con.execute(statement)
-    con.execute(
-        "INSERT INTO toolkit_meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
-        [str(SCHEMA_VERSION)],
-    )
-    row = con.execute("SELECT value FROM toolkit_meta WHERE name = 'schema_version'").fetchone()
-    found = check_version(int(row[0]) if row else SCHEMA_VERSION)
+    known = _toolkit_meta(con, "schema_version")
+    found = check_version(SCHEMA_VERSION if known is None else int(known))
     if found < SCHEMA_VERSION:  # the DDL above migrated it; and before version 3:
         _drop_unique_key(con)
-        con.execute(
-            "UPDATE toolkit_meta SET value = ? WHERE name = 'schema_version'",
-            [str(SCHEMA_VERSION)],
-        )
+    if known is None or found < SCHEMA_VERSION:
+        _set_toolkit_meta(con, "schema_version", str(SCHEMA_VERSION))
 
 
 def _drop_unique_key(con: duckdb.DuckDBPyConnection) -> None:
@@ -199,34 +193,24 @@ def load_journal_rows(
         orders = con.execute(ORDER_ROWS).fetchall()
         batches = con.execute(_as_rows("batches", BATCH_FIELDS)).fetchall()
         row = con.execute("SELECT coalesce(max(event_id), 0) FROM order_events").fetchone()
-        _set_journal_id(con, journal_id)
+        _set_toolkit_meta(con, "journal_id", journal_id)
         return orders, batches, int(row[0]) if row else 0
 
     return db.run(work, "read the store into a new journal")
 
 
-def _journal_id(con: duckdb.DuckDBPyConnection) -> str | None:
-    rows = con.execute("SELECT value FROM toolkit_meta WHERE name = 'journal_id'").fetchall()
+def _toolkit_meta(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
+    """The DuckDB file's ``toolkit_meta`` entry ``name`` (``schema_version``, ``journal_id``:
+    the journal it is written from, ``flushes``: its count of projection flushes), or ``None``."""
+    rows = con.execute("SELECT value FROM toolkit_meta WHERE name = ?", [name]).fetchall()
     return str(rows[0][0]) if rows else None
 
 
-def _flushes(con: duckdb.DuckDBPyConnection) -> int:
-    """The file's count of projection flushes (``toolkit_meta.flushes``; 0: none yet)."""
-    rows = con.execute("SELECT value FROM toolkit_meta WHERE name = 'flushes'").fetchall()
-    return int(rows[0][0]) if rows else 0
-
-
-_SET_FLUSHES = (
-    "INSERT INTO toolkit_meta VALUES ('flushes', ?)"
-    " ON CONFLICT (name) DO UPDATE SET value = excluded.value"
-)
-
-
-def _set_journal_id(con: duckdb.DuckDBPyConnection, journal_id: str) -> None:
+def _set_toolkit_meta(con: duckdb.DuckDBPyConnection, name: str, value: str) -> None:
     con.execute(
-        "INSERT INTO toolkit_meta VALUES ('journal_id', ?)"
+        "INSERT INTO toolkit_meta VALUES (?, ?)"
         " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-        [journal_id],
+        [name, value],
     )
 
 
@@ -413,8 +397,8 @@ class Projection:
         """What the attached file is to this journal -- ``_OURS``, ``_ANOTHER`` (another
         journal's id, or none), ``_OLDER`` (its id, fewer flushes than the journal has seen: an
         older copy) -- and its count of flushes."""
-        flushes = _flushes(con)
-        if _journal_id(con) != self._journal_id:
+        flushes = int(_toolkit_meta(con, "flushes") or 0)
+        if _toolkit_meta(con, "journal_id") != self._journal_id:
             return _ANOTHER, flushes
         return (_OLDER if flushes < self._journal.flushes() else _OURS), flushes
 
@@ -449,12 +433,13 @@ class Projection:
         if kind == _ANOTHER:
             _log.warning(
                 "toolkit: the store file %s was not written from its journal; writing the"
-                " journal's orders into it again", self._db.name,
+                " journal's orders into it again",
+                self._db.name,
             )
             # the marks first, then the id: a process killed in between checks again
             self._journal.unproject_all(flushes)
             self._db.run(
-                lambda con: _set_journal_id(con, self._journal_id),
+                lambda con: _set_toolkit_meta(con, "journal_id", self._journal_id),
                 "record the store's journal id",
                 retry=retry,
             )
@@ -482,7 +467,9 @@ class Projection:
             _log.error(
                 "toolkit: the store file %s lacks %d orders archived from its journal (it was"
                 " replaced, or restored from an older copy); reads that may include archived"
-                " orders refuse until the file that holds them is back", self._db.name, missing,
+                " orders refuse until the file that holds them is back",
+                self._db.name,
+                missing,
             )
 
     def _older(self, flushes: int) -> None:
@@ -493,7 +480,10 @@ class Projection:
             "toolkit: the store file %s is older than its journal (%d projection flushes"
             " against %d: restored from a copy?); writing the journal's orders and batches into"
             " it again. Order events and orders archived from the journal since that copy are"
-            " not in it", self._db.name, flushes, self._journal.flushes(),
+            " not in it",
+            self._db.name,
+            flushes,
+            self._journal.flushes(),
         )
         self._journal.unproject_all(flushes)
 
@@ -527,7 +517,7 @@ class Projection:
                     con.unregister(STAGE)
             if pending:
                 flushes += 1
-                con.execute(_SET_FLUSHES, [str(flushes)])
+                _set_toolkit_meta(con, "flushes", str(flushes))
             return pending, kind, flushes
 
         return self._db.run(work, "write the journal into DuckDB", retry=retry)
@@ -563,7 +553,8 @@ class Projection:
                 if self.last_error is None:
                     _log.info(
                         "toolkit: DuckDB is behind the journal (retrying in the background;"
-                        " batches go on): %s", exc,
+                        " batches go on): %s",
+                        exc,
                     )
                 self.last_error = exc
                 backoff = min(5.0, max(0.25, backoff * 2))
@@ -574,5 +565,3 @@ class Projection:
                 continue
             self.last_error = None
             backoff = 0.0
-
-

@@ -73,7 +73,7 @@ import pandas as pd
 from ..core._exceptions import ConfigError, InputError, StoreError, TradingHalted
 from ..core._input import exchange_symbol
 from ..core._models import OPEN_STATUSES, Order, OrderStatus
-from ._journal import ARCHIVABLE, Journal, Refusal, journal_path
+from ._journal import ARCHIVABLE, JSON_IDS, Journal, Refusal, journal_path
 from ._journal_rows import ROW_FIELDS, frame_from_rows, order_from_row, to_micros
 from ._projection import ARCHIVE_EVERY, DEFAULT_DELAY, ORDER_ROWS, Projection, load_journal_rows
 from ._store_db import DEFAULT_RETRY, Database, RetryPolicy
@@ -176,7 +176,7 @@ def _filters(
     params: list[Any] = []
 
     def one_of(column: str) -> str:
-        return f"list_contains(?, {column})" if in_duckdb else f"{column} IN {_JSON_IDS}"
+        return f"list_contains(?, {column})" if in_duckdb else f"{column} IN {JSON_IDS}"
 
     def values(items: list[Any]) -> Any:
         texts = [str(v) for v in items]  # ids are text: 8 finds "8" in both
@@ -214,7 +214,6 @@ def _filters(
     return where, params
 
 
-_JSON_IDS = "(SELECT value FROM json_each(?))"
 _FILTERS = tuple(p for p in inspect.signature(_filters).parameters if p != "in_duckdb")
 #: Filters that take several values: read once (an iterator would be spent by the journal).
 _LISTS = ("status", "symbol", "client_order_ids", "order_ids")
