@@ -452,3 +452,22 @@ def test_the_invalid_rows_of_a_mixed_batch_follow_its_other_rows_out(tmp_path: P
     finally:
         journal.close()
         db.close()
+
+
+def test_a_batch_its_dead_process_left_unfinished_is_finished_by_the_archiving_pass(
+    tmp_path: Path,
+) -> None:
+    """Its orders were decided by the stream (or another process), not by a reconciliation of
+    its own: once it is older than the retention and none of its orders is PENDING, the pass
+    finishes it, and then archives its orders."""
+    with Store(tmp_path / "s.duckdb", retention=pd.Timedelta(0), archive_every=None) as store:
+        orders = [_order(f"b1-{i}", "b1", i, AT) for i in range(2)]
+        store.record_batch(BatchRecord(batch_id="b1", created_at=AT, n_orders=2), orders)
+        filled = [o.evolve(status=OrderStatus.FILLED, outcome=Outcome.PLACED) for o in orders]
+        store.apply(filled[:1], source="stream")
+        assert store.projection.archive() == 0  # one is still PENDING: unfinished, stays
+        store.apply(filled[1:], source="stream")
+        assert store.projection.archive() == 2
+        counts = store.sql("select counts, finished_at from batches").to_dict("records")
+        assert [json.loads(c["counts"]) for c in counts] == [{"FILLED": 2}]
+        assert pd.notna(counts[0]["finished_at"])

@@ -857,6 +857,17 @@ class Journal:
 
         return self._enqueue(work, "finish reconciled batches", rows=len(ids))
 
+    def finish_stale(self, before: pd.Timestamp) -> list[str]:
+        """Finish the batches created before ``before`` that are still unfinished and have no
+        PENDING order (:meth:`finish_resolved`): a batch whose process died, its orders decided
+        since by another process or the stream, is finished (and so may be archived) even if
+        no reconciliation of its own ever ran. Returns the ones finished."""
+        rows = self._read_all(
+            "SELECT batch_id FROM batches WHERE finished_at IS NULL AND created_at < ?",
+            [to_micros(before)],
+        )
+        return self.finish_resolved(str(r[0]) for r in rows).result() if rows else []
+
     def _finish(
         self, con: sqlite3.Connection, batch_id: str, counts: Mapping[str, int] | None
     ) -> None:

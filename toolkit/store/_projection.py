@@ -361,7 +361,9 @@ class Projection:
         """One archiving pass: the journal's order rows past the retention that DuckDB is seen
         to hold as they are leave the journal (:meth:`Journal.archive`); returns how many.
 
-        A flush first (DuckDB gets the last versions); then up to :data:`ARCHIVE_PASS` rows
+        Batches older than the retention that a dead process left unfinished are finished
+        first if none of their orders is PENDING (``Journal.finish_stale``), then a flush
+        (DuckDB gets the last versions); then up to :data:`ARCHIVE_PASS` rows
         (``Journal.archivable``) are looked up in the DuckDB file itself, in one read: a row
         leaves only if the file is this journal's, is not an older copy (its count of
         flushes), and holds the row exactly as the journal does -- not on the journal's
@@ -372,8 +374,9 @@ class Projection:
         """
         if self._retention is None:
             return 0
-        self.flush(retry=retry)
         before = self._now() - self._retention
+        self._journal.finish_stale(before)
+        self.flush(retry=retry)
         rows = self._journal.archivable(before, ARCHIVE_PASS)
         if not rows:
             self._more = False
