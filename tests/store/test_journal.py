@@ -181,6 +181,27 @@ def test_each_commit_after_a_flush_wakes_the_projection_again(tmp_path: Path) ->
         journal.close()
 
 
+def test_commits_while_the_projection_gathers_do_not_wake_it_again(tmp_path: Path) -> None:
+    """The thread, once woken, gathers until the journal is quiet (here: never, within the
+    test); the commits meanwhile only move the end of that wait -- one wake, not one each."""
+    journal = Journal(tmp_path / "g.duckdb.journal")
+    jid = journal.initialize(lambda jid: ([], [], 0))
+    projection = Projection(journal, Database(tmp_path / "g.duckdb"), journal_id=jid,
+                            delay=3600.0, max_delay=3600.0, poll=3600.0)  # fmt: skip
+    journal.on_commit = projection.notify
+    projection.start()
+    try:
+        for i in range(10):
+            journal.record_batch(BatchRecord(batch_id=f"b{i}", created_at=NOW, n_orders=1),
+                                 _orders(f"b{i}", 1)).result(60)  # fmt: skip
+        assert projection.wakes == 1
+        assert projection.flushes == 0  # still gathering
+    finally:
+        projection.stop()  # (its last flush writes them)
+        journal.close()
+    assert projection.flushes == 1
+
+
 def test_a_replaced_duckdb_file_gets_the_journal_again(tmp_path: Path) -> None:
     """DuckDB restored from an old copy (or deleted): the journal writes everything into it."""
     path = tmp_path / "r.duckdb"

@@ -269,6 +269,8 @@ class Projection:
         self._more = False  # the last pass left rows to archive
         #: Number of flushes that wrote something (for the benchmark and tests).
         self.flushes = 0
+        #: Number of times a commit woke the thread (:meth:`notify`; for tests).
+        self.wakes = 0
         #: The last error of a background flush, or ``None`` after a successful one.
         self.last_error: StoreError | None = None
 
@@ -290,6 +292,7 @@ class Projection:
         self._last_commit = time.monotonic()
         if not self._armed:
             self._armed = True
+            self.wakes += 1
             self._wake.set()
 
     def stop(self, *, flush: bool = True, retry: RetryPolicy | None = None) -> None:
