@@ -471,3 +471,48 @@ def test_a_batch_its_dead_process_left_unfinished_is_finished_by_the_archiving_p
         counts = store.sql("select counts, finished_at from batches").to_dict("records")
         assert [json.loads(c["counts"]) for c in counts] == [{"FILLED": 2}]
         assert pd.notna(counts[0]["finished_at"])
+
+
+def test_a_batch_split_between_journal_and_duckdb_reads_in_input_order(tmp_path: Path) -> None:
+    """A pass cut short leaves part of a batch in the journal and part in DuckDB only: its
+    reads merge the two in the batch's order (position), and ``orders()`` in the store's."""
+    path = tmp_path / "s.duckdb"
+    with Store(path, retention=pd.Timedelta(0), archive_every=None) as store:
+        cids = _batch(store, "b1", FINAL, AT)
+        _batch(store, "b0", FINAL, AT - pd.Timedelta(seconds=1))
+        store.projection.flush()
+        before = store.orders()
+    db, journal = Database(path), Journal(tmp_path / "s.duckdb.journal")
+    try:
+        now = pd.Timestamp.now(tz="UTC")
+        rows = [r for r in journal.archivable(now, 100) if r[0] in {cids[1], cids[3]}]
+        assert journal.archive(rows, now) == 2  # the 2nd and 4th of b1 only
+    finally:
+        journal.close()
+        db.close()
+    with Store(path, retention=pd.Timedelta(0), archive_every=None) as store:
+        assert _journal_ids(store) >= {cids[0], cids[2], cids[4]}
+        assert cids[1] not in _journal_ids(store)
+        assert [o.client_order_id for o in store.batch_orders("b1")] == cids
+        pd.testing.assert_frame_equal(store.orders(), before)
+
+
+def test_an_older_copy_restored_under_a_running_store_is_noticed_by_its_next_flush(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path, backup = tmp_path / "s.duckdb", tmp_path / "backup.duckdb"
+    with Store(path, retention=pd.Timedelta(0), archive_every=None) as store:
+        _batch(store, "b1", LIVE, AT)
+        store.projection.flush()
+        shutil.copy(path, backup)
+        _batch(store, "b2", FINAL, AT)
+        assert store.projection.archive() == 5  # b2: in DuckDB only
+        shutil.copy(backup, path)  # an older copy, back under the running store
+        _batch(store, "b3", LIVE, AT)
+        store.projection.flush()
+        assert "older than its journal" in caplog.text
+        assert "lacks 5 orders archived" in caplog.text
+        assert store.sql("select count(*) as n from orders")["n"].tolist() == [8]  # b1, b3
+        with pytest.raises(StoreError, match="lacks 5 orders archived"):
+            store.orders()
+        assert len(store.orders(open_only=True)) == 4
