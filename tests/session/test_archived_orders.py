@@ -36,7 +36,7 @@ async def test_a_key_rerun_and_the_reads_after_archiving(tkh: Any) -> None:
     resting = await session.batch([{**tkh.limit(), "client_order_id": "mine-1"}])
     before = session.orders()
 
-    session.store.projection.archive()  # (or the background pass did, after its first flush)
+    session.store.archiver.run()  # (or the background pass did, after its first flush)
     assert _journal_orders(session) == 1  # the filled batch left; the open order stays
 
     pd.testing.assert_frame_equal(session.orders(), before)
@@ -73,7 +73,7 @@ async def test_a_free_key_of_invalid_rows_stays_free_after_archiving(tkh: Any) -
     session = await tk.connect(stream=False, sync_fills=False, journal_days=0)
     bad = await session.batch([{**tkh.market(), "qty": "0"}], key="k")
     assert bad["status"].tolist() == ["INVALID"]
-    session.store.projection.archive()
+    session.store.archiver.run()
     good = await session.batch([tkh.market()], key="k")
     assert good["status"].tolist() == ["FILLED"]
     assert session.orders(key="k")["client_order_id"].tolist() == good["client_order_id"].tolist()
@@ -100,7 +100,7 @@ async def test_a_key_whose_archived_orders_a_restored_file_lacks_is_refused_not_
     shutil.copy(store, backup)  # (the file is not held between operations)
     rows = [tkh.market(), tkh.market(side="sell")]
     await session.batch(rows, key="k")
-    session.store.projection.archive()
+    session.store.archiver.run()
     assert _journal_orders(session) == 0
     shutil.copy(backup, store)  # restored: k's orders are nowhere now
     with pytest.raises(StoreError, match="lacks 2 orders archived"):

@@ -18,6 +18,7 @@ import pytest
 
 from toolkit.core._exceptions import StoreError
 from toolkit.core._models import Market, Order, OrderStatus, OrderType, Outcome, Side
+from toolkit.store._archive import Archiver
 from toolkit.store._journal import JOURNAL_SCHEMA_VERSION, Journal
 from toolkit.store._projection import Projection, load_journal_rows
 from toolkit.store._store import BatchRecord, RetryPolicy, Store
@@ -100,7 +101,7 @@ def test_final_orders_leave_the_journal_and_every_read_stays_the_same(tmp_path: 
         records, in_batch = store.records(), store.batch_orders("b1")
         assert len(before["orders"]) == 9
 
-        assert store.projection.archive() == len(final)
+        assert store.archiver.run() == len(final)
 
         assert _journal_ids(store) == set(live)
         for name, read in reads.items():
@@ -122,8 +123,9 @@ def test_only_rows_older_than_the_retention_and_projected_are_archived(tmp_path:
     try:
         jid = journal.initialize(lambda j: load_journal_rows(db, j))
         now = [AT]
-        projection = Projection(  # no thread: flushed by hand; a clock of the test's
-            journal, db, journal_id=jid, retention=pd.Timedelta(days=1), now=lambda: now[0]
+        projection = Projection(journal, db, journal_id=jid)  # no thread: flushed by hand
+        archiver = Archiver(  # a clock of the test's
+            journal, projection, retention=pd.Timedelta(days=1), now=lambda: now[0]
         )
         old = _order("old", None, 0, AT - pd.Timedelta(days=2))
         new = _order("new", None, 0, AT)
@@ -133,7 +135,7 @@ def test_only_rows_older_than_the_retention_and_projected_are_archived(tmp_path:
         journal.apply(filled, source="response", finish="b1").result()
         # not projected yet: not even a candidate
         assert journal.archivable(AT, 100) == []
-        assert projection.archive() == 1  # (flushes first)
+        assert archiver.run() == 1  # (flushes first)
         assert {r[0] for r in journal.order_rows("1", [], "client_order_id")} == {"new"}
         assert journal.archived(["old", "new"]) == {"old"}
         assert journal.archived_before() == AT - pd.Timedelta(days=1)
@@ -141,7 +143,7 @@ def test_only_rows_older_than_the_retention_and_projected_are_archived(tmp_path:
         journal.apply([filled[1].evolve(error_msg="late note")], source="query").result()
         assert journal.archivable(AT + pd.Timedelta(days=2), 100) == []
         now[0] = AT + pd.Timedelta(days=2)
-        assert projection.archive() == 1
+        assert archiver.run() == 1
     finally:
         journal.close()
         db.close()
@@ -155,7 +157,7 @@ def test_a_batch_stays_while_any_row_of_it_is_not_final(tmp_path: Path) -> None:
         # one final row beside every kind of live one
         mixed = _batch(store, "b1", {"filled": FINAL["filled"], **LIVE}, AT)
         invalid = _batch(store, "b2", {"invalid": FINAL["invalid"], "bad": FINAL["invalid"]}, AT)
-        assert store.projection.archive() == 0
+        assert store.archiver.run() == 0
         assert _journal_ids(store) == {*mixed, *invalid}
         # once every row of b1 is final, all of it leaves
         final = [
@@ -164,7 +166,7 @@ def test_a_batch_stays_while_any_row_of_it_is_not_final(tmp_path: Path) -> None:
             if o.status is not OrderStatus.FILLED
         ]
         store.apply(final, source="query")
-        assert store.projection.archive() == 5
+        assert store.archiver.run() == 5
         assert _journal_ids(store) == set(invalid)
 
 
@@ -188,7 +190,7 @@ def test_a_restored_duckdb_backup_is_written_again_and_archiving_waits_for_it(
         assert "older than its journal" in caplog.text
         n = store.sql("select count(*) as n from orders where batch_id = 'b2'")["n"].tolist()
         assert n == [5]
-        assert store.projection.archive() == 10
+        assert store.archiver.run() == 10
         assert len(store.orders()) == 10
 
 
@@ -204,7 +206,7 @@ def test_rows_a_restored_file_holds_otherwise_are_not_archived_but_written_again
         store.sql(
             "update orders set avg_price = 1.5 where client_order_id = 'b1-filled'", write=True
         )
-        assert store.projection.archive() == 4
+        assert store.archiver.run() == 4
         assert _journal_ids(store) == {"b1-filled"}
         store.projection.flush()  # written again: the journal's version
         assert (
@@ -214,7 +216,7 @@ def test_rows_a_restored_file_holds_otherwise_are_not_archived_but_written_again
             .isna()
             .all()
         )
-        assert store.projection.archive() == 1
+        assert store.archiver.run() == 1
 
 
 def test_an_archived_id_is_never_written_ahead_again_and_late_news_changes_nothing(
@@ -222,7 +224,7 @@ def test_an_archived_id_is_never_written_ahead_again_and_late_news_changes_nothi
 ) -> None:
     with Store(tmp_path / "s.duckdb", retention=pd.Timedelta(0), archive_every=None) as store:
         _batch(store, "b1", FINAL, AT)
-        store.projection.archive()
+        store.archiver.run()
         again = _order("b1-filled", "b2", 0, AT)  # a user-given id used before
         with pytest.raises(StoreError, match="'b1-filled' is already recorded"):
             store.record_batch(BatchRecord(batch_id="b2", created_at=AT, n_orders=1), [again])
@@ -244,7 +246,7 @@ def test_reads_that_may_need_duckdb_wait_for_it_and_the_others_do_not(tmp_path: 
     quick = RetryPolicy(timeout=0.3, base_delay=0.01, max_delay=0.05)
     with Store(path, retry=quick, retention=pd.Timedelta(0), archive_every=None) as store:
         _two_batches(store)
-        assert store.projection.archive() == 5
+        assert store.archiver.run() == 5
         holder = _hold(path)
         try:
             assert len(store.orders(open_only=True)) == 2
@@ -278,7 +280,7 @@ def test_the_journal_stops_growing(tmp_path: Path) -> None:
                  for i, o in enumerate(orders)],
                 source="response", finish=batch_id,
             )  # fmt: skip
-            assert store.projection.archive() == 600
+            assert store.archiver.run() == 600
             assert store.journal_path is not None
             with contextlib.closing(sqlite3.connect(store.journal_path)) as con:
                 pages.append(con.execute("PRAGMA page_count").fetchone()[0])
@@ -298,7 +300,7 @@ def test_a_journal_of_schema_version_1_is_upgraded_in_place(tmp_path: Path) -> N
         con.execute("DROP TABLE archived")
         con.execute("UPDATE meta SET value = '1' WHERE name = 'schema_version'")
     with Store(path, retention=pd.Timedelta(0), archive_every=None) as store:
-        assert store.projection.archive() == 5
+        assert store.archiver.run() == 5
         assert len(store.orders()) == 9
     with contextlib.closing(sqlite3.connect(journal)) as con:
         version = con.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
@@ -311,7 +313,7 @@ def test_a_journal_of_schema_version_1_is_upgraded_in_place(tmp_path: Path) -> N
 def test_batches_and_their_keys_stay_in_the_journal(tmp_path: Path) -> None:
     with Store(tmp_path / "s.duckdb", retention=pd.Timedelta(0), archive_every=None) as store:
         _batch(store, "b1", FINAL, AT)
-        assert store.projection.archive() == 5
+        assert store.archiver.run() == 5
         found = store.find_batch("b1")
         assert found is not None
         assert found.n_orders == 5
@@ -347,7 +349,7 @@ def test_a_file_replaced_under_a_running_store_gets_the_journal_again(
         store.projection.flush()
         assert "was not written from its journal" in caplog.text
         assert store.sql("select count(*) as n from orders")["n"].tolist() == [9]
-        assert store.projection.archive() == 5
+        assert store.archiver.run() == 5
 
 
 def test_a_batch_left_unfinished_is_finished_once_decided_and_then_archived(
@@ -361,13 +363,13 @@ def test_a_batch_left_unfinished_is_finished_once_decided_and_then_archived(
         filled = [o.evolve(status=OrderStatus.FILLED, outcome=Outcome.PLACED) for o in orders]
         store.apply(filled[:1], source="reconcile")
         assert store.submit_finish_resolved(["b1"]).result() == []  # one is still PENDING
-        assert store.projection.archive() == 0  # an unfinished batch stays
+        assert store.archiver.run() == 0  # an unfinished batch stays
         store.apply(filled[1:], source="reconcile")
         assert store.submit_finish_resolved(["b1", "b1"]).result() == ["b1"]
         assert store.submit_finish_resolved(["b1"]).result() == []  # finished already
         counts = store.sql("select counts from batches")["counts"].tolist()
         assert [json.loads(c) for c in counts] == [{"FILLED": 2}]
-        assert store.projection.archive() == 2
+        assert store.archiver.run() == 2
 
 
 def test_a_lost_file_after_archiving_makes_reads_of_archived_orders_refuse(
@@ -379,7 +381,7 @@ def test_a_lost_file_after_archiving_makes_reads_of_archived_orders_refuse(
     path, kept = tmp_path / "s.duckdb", tmp_path / "kept.duckdb"
     with Store(path, retention=pd.Timedelta(0), archive_every=None) as store:
         _, live = _two_batches(store)
-        assert store.projection.archive() == 5
+        assert store.archiver.run() == 5
     shutil.copy(path, kept)
     path.unlink()
     with Store(path, retention=pd.Timedelta(0), archive_every=None) as store:
@@ -405,7 +407,7 @@ def test_a_file_replaced_under_a_running_store_is_checked_before_archived_orders
     Store(other).close()
     with Store(path, retention=pd.Timedelta(0), archive_every=None) as store:
         _two_batches(store)
-        assert store.projection.archive() == 5
+        assert store.archiver.run() == 5
         assert len(store.orders()) == 9
         shutil.copy(other, path)  # replaced while the store is open, nothing to write
         with pytest.raises(StoreError, match="lacks 5 orders archived"):
@@ -421,7 +423,8 @@ def test_the_invalid_rows_of_a_mixed_batch_follow_its_other_rows_out(tmp_path: P
     journal = Journal(tmp_path / "s.journal")
     try:
         jid = journal.initialize(lambda j: load_journal_rows(db, j))
-        projection = Projection(journal, db, journal_id=jid, retention=pd.Timedelta(0))
+        projection = Projection(journal, db, journal_id=jid)
+        archiver = Archiver(journal, projection, retention=pd.Timedelta(0))
         orders = [_order(f"b1-{i}", "b1", i, AT) for i in range(3)]
         orders[2] = orders[2].evolve(status=OrderStatus.INVALID, outcome=Outcome.NOT_PLACED)
         batch = BatchRecord(batch_id="b1", key="b1", created_at=AT, n_orders=3)
@@ -435,7 +438,7 @@ def test_the_invalid_rows_of_a_mixed_batch_follow_its_other_rows_out(tmp_path: P
         # a pass cut short: the placed rows left, the INVALID one did not
         assert journal.archive([r for r in rows if r[0] != "b1-2"], before) == 2
         assert [r[0] for r in journal.archivable(before, 100)] == ["b1-2"]
-        assert projection.archive() == 1
+        assert archiver.run() == 1
         assert journal.order_rows("1", [], "client_order_id") == []
         # a batch that is all INVALID stays (its key is still free)
         bad = [
@@ -465,9 +468,9 @@ def test_a_batch_its_dead_process_left_unfinished_is_finished_by_the_archiving_p
         store.record_batch(BatchRecord(batch_id="b1", created_at=AT, n_orders=2), orders)
         filled = [o.evolve(status=OrderStatus.FILLED, outcome=Outcome.PLACED) for o in orders]
         store.apply(filled[:1], source="stream")
-        assert store.projection.archive() == 0  # one is still PENDING: unfinished, stays
+        assert store.archiver.run() == 0  # one is still PENDING: unfinished, stays
         store.apply(filled[1:], source="stream")
-        assert store.projection.archive() == 2
+        assert store.archiver.run() == 2
         counts = store.sql("select counts, finished_at from batches").to_dict("records")
         assert [json.loads(c["counts"]) for c in counts] == [{"FILLED": 2}]
         assert pd.notna(counts[0]["finished_at"])
@@ -506,7 +509,7 @@ def test_an_older_copy_restored_under_a_running_store_is_noticed_by_its_next_flu
         store.projection.flush()
         shutil.copy(path, backup)
         _batch(store, "b2", FINAL, AT)
-        assert store.projection.archive() == 5  # b2: in DuckDB only
+        assert store.archiver.run() == 5  # b2: in DuckDB only
         shutil.copy(backup, path)  # an older copy, back under the running store
         _batch(store, "b3", LIVE, AT)
         store.projection.flush()

@@ -59,7 +59,7 @@ def compact(
             raise StoreError("a memory store has no journal file to compact")
         before = _size(journal)
         archived = 0
-        while n := store.projection.archive():
+        while n := store.archiver.run():
             archived += n
     finally:
         store.close()

@@ -38,10 +38,7 @@ from ._journal_rows import BATCH_FIELDS, ROW_FIELDS
 from ._store_db import STAGE, Database, RetryPolicy
 from ._store_schema import DDL, SCHEMA_VERSION, SQL_TYPES, check_version
 
-__all__ = [
-    "ARCHIVE_EVERY", "ARCHIVE_PASS", "ARCHIVE_SOON", "DEFAULT_DELAY", "MAX_DELAY", "ORDER_ROWS",
-    "POLL", "Projection", "load_journal_rows",
-]  # fmt: skip
+__all__ = ["DEFAULT_DELAY", "MAX_DELAY", "ORDER_ROWS", "POLL", "Projection", "load_journal_rows"]
 
 _log = logging.getLogger("toolkit")
 _T = TypeVar("_T")
@@ -54,12 +51,6 @@ DEFAULT_DELAY = 0.2
 MAX_DELAY = 0.75
 #: Seconds between looks at the journal for work committed by other processes.
 POLL = 1.0
-#: Seconds between two archiving passes of the background thread (:meth:`Projection.archive`).
-ARCHIVE_EVERY = 3600.0
-#: ... while the last pass left rows to archive (it takes at most ``ARCHIVE_PASS`` rows).
-ARCHIVE_SOON = 60.0
-#: Order rows one archiving pass looks at, at most.
-ARCHIVE_PASS = 50_000
 #: Rows (of each kind) per DuckDB transaction.
 CHUNK = 50_000
 #: One flush attempt of the background thread waits this long for the DuckDB file.
@@ -226,11 +217,6 @@ def _missing(con: duckdb.DuckDBPyConnection) -> int:
 _OURS, _ANOTHER, _OLDER = "ours", "another", "older"
 
 
-def _utc_now() -> pd.Timestamp:
-    now: pd.Timestamp = pd.Timestamp.now(tz="UTC")
-    return now
-
-
 class Projection:
     """Writes one journal into one DuckDB database (module docstring). Thread-safe."""
 
@@ -243,9 +229,6 @@ class Projection:
         delay: float = DEFAULT_DELAY,
         max_delay: float = MAX_DELAY,
         poll: float = POLL,
-        retention: pd.Timedelta | None = None,
-        archive_every: float | None = ARCHIVE_EVERY,
-        now: Callable[[], pd.Timestamp] = _utc_now,
     ) -> None:
         self._journal = journal
         self._db = db
@@ -262,11 +245,9 @@ class Projection:
         self._flush_lock = threading.Lock()
         self._identity_checked = False
         self._thread: threading.Thread | None = None
-        self._retention = retention
-        self._archive_every = archive_every
-        self._now = now
-        self._archived_at: float | None = None  # (time.monotonic) of the last archiving pass
-        self._more = False  # the last pass left rows to archive
+        #: Called by the thread after each look at the journal (flush or poll) with its retry
+        #: policy: the store's archiving pass (``Archiver.due``).
+        self.chores: Callable[[RetryPolicy], None] | None = None
         #: Number of flushes that wrote something (for the benchmark and tests).
         self.flushes = 0
         #: Number of times a commit woke the thread (:meth:`notify`; for tests).
@@ -281,6 +262,15 @@ class Projection:
                 target=self._run, name="toolkit-projection", daemon=True
             )
             self._thread.start()
+
+    @property
+    def checked(self) -> bool:
+        """Whether a flush has checked that the DuckDB file is this journal's."""
+        return self._identity_checked
+
+    def stopping(self) -> bool:
+        """Whether :meth:`stop` was called (long work ends early)."""
+        return self._stopping.is_set()
 
     def notify(self) -> None:
         """Something was committed to the journal: flush soon.
@@ -340,64 +330,33 @@ class Projection:
                 if max(len(pending.orders), len(pending.batches), len(pending.events)) < CHUNK:
                     return written
 
-    def read(self, work: Callable[[duckdb.DuckDBPyConnection], _T], what: str) -> _T:
+    def read(
+        self,
+        work: Callable[[duckdb.DuckDBPyConnection], _T],
+        what: str,
+        stage: pd.DataFrame | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+    ) -> _T:
         """Run ``work`` on the DuckDB file, read-only, after a flush, in a transaction that
         finds the file to be this journal's and as current as the journal has seen it. A file
         replaced (or restored from an older copy) since the last check is checked first, as a
-        flush does (its count of archived orders it lacks included: ``Journal.missing``)."""
+        flush does (its count of archived orders it lacks included: ``Journal.missing``).
+        ``stage`` and ``retry`` as for ``Database.run``."""
 
         def checked(con: duckdb.DuckDBPyConnection) -> tuple[str, _T | None]:
             kind = self._file(con)[0]
             return kind, work(con) if kind == _OURS else None
 
-        self.flush()
+        self.flush(retry=retry)
         for _ in range(3):  # (another replacement between the check and the read: again)
-            kind, result = self._db.run(checked, what, read_only=True)
+            kind, result = self._db.run(checked, what, stage, read_only=True, retry=retry)
             if kind == _OURS:
                 return cast(_T, result)
             with self._flush_lock:
                 self._identity_checked = False
-            self.flush()
+            self.flush(retry=retry)
         raise StoreError(f"cannot {what}: the store file {self._db.name} keeps being replaced")
-
-    def archive(self, *, retry: RetryPolicy | None = None) -> int:
-        """One archiving pass: the journal's order rows past the retention that DuckDB is seen
-        to hold as they are leave the journal (:meth:`Journal.archive`); returns how many.
-
-        Batches older than the retention that a dead process left unfinished are finished
-        first if none of their orders is PENDING (``Journal.finish_stale``), then a flush
-        (DuckDB gets the last versions); then up to :data:`ARCHIVE_PASS` rows
-        (``Journal.archivable``) are looked up in the DuckDB file itself, in one read: a row
-        leaves only if the file is this journal's, is not an older copy (its count of
-        flushes), and holds the row exactly as the journal does -- not on the journal's
-        ``projected`` marks alone. A row it holds otherwise is written into it again.
-        ``retry`` as for :meth:`flush`. The background thread runs a pass every
-        ``archive_every`` seconds (:data:`ARCHIVE_EVERY`; sooner while rows are left; ``None``:
-        only when asked). ``None`` retention: never.
-        """
-        if self._retention is None:
-            return 0
-        before = self._now() - self._retention
-        self._journal.finish_stale(before)
-        self.flush(retry=retry)
-        rows = self._journal.archivable(before, ARCHIVE_PASS)
-        if not rows:
-            self._more = False
-            return 0
-        n = len(ROW_FIELDS)
-        ids = pd.DataFrame({"client_order_id": pd.Series([r[0] for r in rows], dtype=object)})
-        held = self._db.run(
-            self._held, "look up the orders to archive", ids, read_only=True, retry=retry
-        )
-        if held is None:  # another file, or an older copy: the next flush checks it again
-            self._identity_checked = False
-            return 0
-        same = [r for r in rows if held.get(r[0]) == tuple(r[:n])]
-        if len(same) < len(rows):  # marked projected, not in the file as it is: write it again
-            self._journal.unproject([r[0] for r in rows if held.get(r[0]) != tuple(r[:n])])
-        archived = self._journal.archive(same, before, stop=self._stopping.is_set)
-        self._more = len(rows) >= ARCHIVE_PASS and archived > 0
-        return archived
 
     def _file(self, con: duckdb.DuckDBPyConnection) -> tuple[str, int]:
         """What the attached file is to this journal -- ``_OURS``, ``_ANOTHER`` (another
@@ -408,24 +367,9 @@ class Projection:
             return _ANOTHER, flushes
         return (_OLDER if flushes < self._journal.flushes() else _OURS), flushes
 
-    def _held(self, con: duckdb.DuckDBPyConnection) -> dict[str, tuple[Any, ...]] | None:
-        """The staged orders as DuckDB holds them (``ROW_FIELDS``, the journal's form); ``None``
-        if the file is not this journal's or is an older copy."""
-        if self._file(con)[0] != _OURS:
-            return None
-        query = f"SELECT r.* FROM ({ORDER_ROWS}) r JOIN {STAGE} USING (client_order_id)"
-        return {str(r[0]): tuple(r) for r in con.execute(query).fetchall()}
-
-    def _archive_due(self) -> None:
-        # Only once a flush checked that DuckDB is the journal's (its `projected` marks say what
-        # that file holds); an idle process leaves the DuckDB file alone.
-        if not self._identity_checked or self._archive_every is None:
-            return
-        every = min(ARCHIVE_SOON, self._archive_every) if self._more else self._archive_every
-        if self._archived_at is None or time.monotonic() - self._archived_at >= every:
-            self._archived_at = time.monotonic()  # (a pass that fails waits as one that ends)
-            self._more = True  # ... the shorter wait, unless it ends
-            self.archive(retry=_BACKGROUND_RETRY)
+    def _chores(self) -> None:
+        if self.chores is not None:
+            self.chores(_BACKGROUND_RETRY)
 
     def _check_identity(self, retry: RetryPolicy | None) -> None:
         """If DuckDB was not written from this journal (replaced, or restored from a backup),
@@ -551,10 +495,10 @@ class Projection:
                 return
             try:
                 if not woke and not backoff and not self._journal.has_pending():
-                    self._archive_due()
+                    self._chores()
                     continue
                 self.flush(retry=_BACKGROUND_RETRY)
-                self._archive_due()
+                self._chores()
             except StoreError as exc:
                 if self.last_error is None:
                     _log.info(

@@ -73,9 +73,10 @@ import pandas as pd
 from ..core._exceptions import ConfigError, InputError, StoreError, TradingHalted
 from ..core._input import exchange_symbol
 from ..core._models import OPEN_STATUSES, Order, OrderStatus
+from ._archive import ARCHIVE_EVERY, Archiver
 from ._journal import ARCHIVABLE, JSON_IDS, Journal, Refusal, journal_path
 from ._journal_rows import ROW_FIELDS, frame_from_rows, order_from_row, to_micros
-from ._projection import ARCHIVE_EVERY, DEFAULT_DELAY, ORDER_ROWS, Projection, load_journal_rows
+from ._projection import DEFAULT_DELAY, ORDER_ROWS, Projection, load_journal_rows
 from ._store_db import DEFAULT_RETRY, Database, RetryPolicy
 from ._store_schema import SOURCES, BatchRecord, to_utc
 
@@ -245,9 +246,9 @@ class Store:
     """The store (module docstring). Sync: call it from a worker thread.
 
     ``retention``: how long a final order stays in the journal once DuckDB holds it (then it
-    is archived: :meth:`Projection.archive <toolkit.store._projection.Projection.archive>`);
-    ``None`` keeps every order in the journal. ``archive_every``: seconds between the
-    background thread's archiving passes (``None``: only ``store.projection.archive()``).
+    is archived: :mod:`toolkit.store._archive`); ``None`` keeps every order in the journal.
+    ``archive_every``: seconds between the background thread's archiving passes (``None``:
+    only ``store.archiver.run()``).
 
     Example::
 
@@ -279,9 +280,8 @@ class Store:
         try:
             journal_id = self._journal.initialize(lambda jid: load_journal_rows(self._db, jid))
             self._projection = Projection(
-                self._journal, self._db, journal_id=journal_id, delay=flush_delay,
-                retention=retention, archive_every=archive_every,
-            )  # fmt: skip
+                self._journal, self._db, journal_id=journal_id, delay=flush_delay
+            )
         except BaseException:
             self._journal.close()
             self._db.close()
@@ -290,7 +290,11 @@ class Store:
         self._unless_halted = Refusal(
             _HALT, lambda text: self.halted_error(Halt.from_json(text))
         )
+        self._archiver = Archiver(
+            self._journal, self._projection, retention=retention, every=archive_every
+        )
         self._journal.on_commit = self._projection.notify
+        self._projection.chores = self._archiver.due
         self._projection.start()
 
     def __repr__(self) -> str:
@@ -323,6 +327,11 @@ class Store:
     def projection(self) -> Projection:
         """The background projection into DuckDB (``flush()`` forces one)."""
         return self._projection
+
+    @property
+    def archiver(self) -> Archiver:
+        """Moves final orders past the retention out of the journal (``run()``: one pass)."""
+        return self._archiver
 
     @property
     def lock_wait(self) -> float:
