@@ -519,3 +519,51 @@ def test_an_older_copy_restored_under_a_running_store_is_noticed_by_its_next_flu
         with pytest.raises(StoreError, match="lacks 5 orders archived"):
             store.orders()
         assert len(store.orders(open_only=True)) == 4
+
+
+def test_the_background_schedule_comes_back_sooner_while_a_pass_left_rows(
+    tmp_path: Path,
+) -> None:
+    """Hourly; every minute while the last pass was full (it left rows); only once a flush
+    checked the file. The schedule's clock is the test's: no real time passes."""
+    db = Database(tmp_path / "s.duckdb")
+    journal = Journal(tmp_path / "s.duckdb.journal")
+    try:
+        jid = journal.initialize(lambda j: load_journal_rows(db, j))
+        projection = Projection(journal, db, journal_id=jid)  # no thread
+        t = [1000.0]
+        archiver = Archiver(journal, projection, retention=pd.Timedelta(0), every=3600.0,
+                            clock=lambda: t[0], pass_rows=2)  # fmt: skip
+
+        def batch(batch_id: str) -> None:
+            orders = [_order(f"{batch_id}-{i}", batch_id, i, AT) for i in range(5)]
+            record = BatchRecord(batch_id=batch_id, key=batch_id, created_at=AT, n_orders=5)
+            journal.record_batch(record, orders).result()
+            filled = [o.evolve(status=OrderStatus.FILLED, outcome=Outcome.PLACED) for o in orders]
+            journal.apply(filled, source="response", finish=batch_id).result()
+
+        def left() -> int:
+            return len(journal.order_rows("1", [], "client_order_id"))
+
+        batch("b1")
+        archiver.due(RetryPolicy())
+        assert left() == 5  # no flush has checked the file yet: DuckDB is left alone
+        projection.flush()
+        assert projection.checked
+        archiver.due(RetryPolicy())
+        assert left() == 3  # a full pass (2 rows): more are left
+        for at, want in ((1059.0, 3), (1060.0, 1), (1119.0, 1), (1120.0, 0)):
+            t[0] = at
+            archiver.due(RetryPolicy())
+            assert left() == want, at
+        batch("b2")
+        projection.flush()
+        t[0] = 1180.0  # the last pass was not full: back to hourly
+        archiver.due(RetryPolicy())
+        assert left() == 5
+        t[0] = 1120.0 + 3600.0
+        archiver.due(RetryPolicy())
+        assert left() == 3
+    finally:
+        journal.close()
+        db.close()

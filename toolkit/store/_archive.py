@@ -53,7 +53,8 @@ def _held(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[Any, ...]]:
 class Archiver:
     """Archives one journal's final orders into the DuckDB file its projection writes
     (module docstring). ``retention``: ``None`` never archives. ``every``: seconds between
-    the background passes (``None``: only :meth:`run`). ``now``: the clock of the retention."""
+    the background passes (``None``: only :meth:`run`). ``now``: the clock of the retention;
+    ``clock``: the one of the schedule (seconds). ``pass_rows``: rows one pass looks at."""
 
     def __init__(
         self,
@@ -63,12 +64,16 @@ class Archiver:
         retention: pd.Timedelta | None,
         every: float | None = ARCHIVE_EVERY,
         now: Callable[[], pd.Timestamp] = _utc_now,
+        clock: Callable[[], float] = time.monotonic,
+        pass_rows: int = ARCHIVE_PASS,
     ) -> None:
         self._journal = journal
         self._projection = projection
         self._retention = retention
         self._every = every
         self._now = now
+        self._clock = clock
+        self._pass_rows = pass_rows
         self._ran_at: float | None = None  # (time.monotonic) of the last background pass
         self._more = False  # the last pass left rows to archive
 
@@ -78,7 +83,7 @@ class Archiver:
 
         Batches older than the retention that a dead process left unfinished are finished
         first if none of their orders is PENDING (``Journal.finish_stale``), then a flush
-        (DuckDB gets the last versions); then up to :data:`ARCHIVE_PASS` rows
+        (DuckDB gets the last versions); then up to ``pass_rows`` rows
         (``Journal.archivable``) are looked up in the DuckDB file itself, in one read that
         checks the file is this journal's and not an older copy (``Projection.read``): a row
         leaves only if the file holds it exactly as the journal does -- not on the journal's
@@ -90,7 +95,7 @@ class Archiver:
         before = self._now() - self._retention
         self._journal.finish_stale(before)
         self._projection.flush(retry=retry)
-        rows = self._journal.archivable(before, ARCHIVE_PASS)
+        rows = self._journal.archivable(before, self._pass_rows)
         if not rows:
             self._more = False
             return 0
@@ -101,7 +106,7 @@ class Archiver:
         if len(same) < len(rows):  # marked projected, not in the file as it is: write it again
             self._journal.unproject([r[0] for r in rows if held.get(r[0]) != tuple(r[:n])])
         archived = self._journal.archive(same, before, stop=self._projection.stopping)
-        self._more = len(rows) >= ARCHIVE_PASS and archived > 0
+        self._more = len(rows) >= self._pass_rows and archived > 0
         return archived
 
     def due(self, retry: RetryPolicy) -> None:
@@ -112,7 +117,7 @@ class Archiver:
         if not self._projection.checked or self._every is None:
             return
         every = min(ARCHIVE_SOON, self._every) if self._more else self._every
-        if self._ran_at is None or time.monotonic() - self._ran_at >= every:
-            self._ran_at = time.monotonic()  # (a pass that fails waits as one that ends)
+        if self._ran_at is None or self._clock() - self._ran_at >= every:
+            self._ran_at = self._clock()  # (a pass that fails waits as one that ends)
             self._more = True  # ... the shorter wait, unless it ends
             self.run(retry=retry)
