@@ -258,9 +258,15 @@ def test_reads_that_may_need_duckdb_wait_for_it_and_the_others_do_not(tmp_path: 
             assert store.records(order_ids=["never-seen"]) == []
             with pytest.raises(StoreError, match="stayed locked by another program"):
                 store.orders()
+            # a key's re-run of an archived batch reads its rows there too: it waits, then says
+            # why (and sends nothing); the journal's own batch does not wait
+            assert len(store.batch_orders("b2")) == 4
+            with pytest.raises(StoreError, match="stayed locked by another program"):
+                store.batch_orders("b1")
         finally:
             _release(holder)
         assert len(store.orders()) == 9
+        assert len(store.batch_orders("b1")) == 5
 
 
 def test_the_journal_stops_growing(tmp_path: Path) -> None:
